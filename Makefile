@@ -1,0 +1,52 @@
+# One entry point. Every target creates .venv from the lock file if it is missing or stale.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: install demo test lint unit integration infra synth bench local lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv==0.13.8
+	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	touch $(STAMP)
+
+lock:
+	$(VENV)/bin/uv pip compile pyproject.toml --extra infra --extra local --extra dev --python-version 3.11 -o requirements.lock
+
+demo: install
+	$(VENV)/bin/qbsync demo
+
+local: install
+	$(VENV)/bin/qbsync local
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+unit: install
+	$(PY) -m pytest tests/unit -q -p no:cacheprovider
+
+integration: install
+	$(PY) -m pytest tests/integration tests/emulators -q -p no:cacheprovider
+
+infra: install
+	$(PY) -m pytest tests/infra -q -p no:cacheprovider
+
+# pytest exits 5 when it collects nothing; that is a failure here, never a pass.
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -p no:cacheprovider -n 2
+
+synth: install
+	$(PY) -m infra.app
+
+bench: install
+	$(PY) -m bench.onboarding
+
+clean:
+	rm -rf $(VENV) cdk.out build .pytest_cache

@@ -1,0 +1,100 @@
+"""`qbsync`: the local stack, the demo, the emulators and developer tokens (see README, Stable surfaces)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def _ready(payload: dict) -> None:
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    from emulators.common.server import start
+
+    if args.which == "quickbooks":
+        from emulators.quickbooks.app import create_app
+    else:
+        from emulators.fieldservice.app import create_app
+    app = create_app(state_file=args.state_file, webhook_url=args.webhook_url)
+    running = start(app, args.port)
+    _ready({"url": running.url})
+    _wait_for_signal()
+    running.stop()
+    if hasattr(app, "close"):
+        app.close()
+    return 0
+
+
+def _cmd_local(args: argparse.Namespace) -> int:
+    from qbsync.local.stack import LocalStack
+
+    with LocalStack(port=args.port, state_dir=args.state_dir) as stack:
+        _ready(stack.urls())
+        _wait_for_signal()
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from qbsync.demo import run_demo
+
+    return run_demo(size=args.size, seed=args.seed)
+
+
+def _cmd_dev_token(args: argparse.Namespace) -> int:
+    from qbsync.local.devauth import issue_token
+
+    print(issue_token(tenant_id=args.tenant, role=args.role, state_dir=args.state_dir))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qbsync", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="start the local stack until SIGINT/SIGTERM")
+    local.add_argument("--port", type=int, default=8080, help="gateway port; the others follow it (0 = free ports)")
+    local.add_argument("--state-dir", default=".qbsync", help="where emulator state and dev keys live")
+    local.set_defaults(func=_cmd_local)
+
+    demo = sub.add_parser("demo", help="connect, configure, onboard and sync on the local stack, then summarize")
+    demo.add_argument("--size", type=int, default=60, help="clients per side in the generated demo data")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=_cmd_demo)
+
+    emu = sub.add_parser("emulator", help="run one emulator alone")
+    emu.add_argument("which", choices=["quickbooks", "fieldservice"])
+    emu.add_argument("--port", type=int, default=0)
+    emu.add_argument("--state-file", default=None, help="persist state to this file (default: in memory)")
+    emu.add_argument("--webhook-url", default=None, help="where to POST webhook notifications")
+    emu.set_defaults(func=_cmd_emulator)
+
+    tok = sub.add_parser("dev-token", help="print a JWT the local stack's /admin/* routes accept")
+    tok.add_argument("--tenant", required=True)
+    tok.add_argument("--role", choices=["admin", "restricted"], default="admin")
+    tok.add_argument("--state-dir", default=".qbsync")
+    tok.set_defaults(func=_cmd_dev_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
