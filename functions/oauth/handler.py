@@ -1,0 +1,61 @@
+"""Connect, callback and disconnect for QuickBooks (routes in shared/routes.py)."""
+
+from __future__ import annotations
+
+import html
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+
+from shared.errors import AppError
+from shared.http import caller, install_error_handlers
+from shared.observability import bind_correlation, get_logger, get_metrics, get_tracer
+from shared.runtime import runtime
+
+SERVICE = "oauth"
+logger, metrics, tracer = get_logger(SERVICE), get_metrics(SERVICE), get_tracer(SERVICE)
+app = APIGatewayHttpResolver()
+install_error_handlers(app, SERVICE)
+
+
+@app.get("/oauth/connect")
+def connect():
+    who = caller(app)
+    bind_correlation(logger, who.tenant_id)
+    url = runtime().connection_service.start_connect(who)
+    if app.current_event.get_query_string_value("redirect") == "1":
+        return Response(302, content_types.TEXT_PLAIN, "", headers={"Location": url})
+    return {"authorization_url": url}
+
+
+@app.get("/oauth/callback")
+def callback():
+    q = app.current_event.get_query_string_value
+    try:
+        connection = runtime().connection_service.complete_connect(
+            q("code") or "", q("state") or "", q("realmId") or "")
+    except AppError as exc:
+        metrics.add_metric("ConnectRefused", "Count", 1)
+        return _page(exc.status, "QuickBooks was not connected", exc.message)
+    metrics.add_metric("Connected", "Count", 1)
+    return _page(200, "QuickBooks connected", f"Connected to {connection.company_name}. You can close this window.")
+
+
+@app.post("/admin/disconnect")
+def disconnect():
+    who = caller(app)
+    bind_correlation(logger, who.tenant_id)
+    return runtime().connection_service.disconnect(who).public()
+
+
+def _page(status: int, title: str, message: str) -> Response:
+    title, message = html.escape(title), html.escape(message)
+    body = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{message}</p>"
+    return Response(status, content_types.TEXT_HTML, body)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event, context):
+    return app.resolve(event, context)

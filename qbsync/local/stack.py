@@ -1,0 +1,225 @@
+"""The local stack: moto (DynamoDB, SQS, Step Functions executing the real ASL, Scheduler, KMS, Secrets Manager,
+Lambda routed to the in-process handlers), the local gateway and both emulators, on 127.0.0.1.
+
+AWS resources are created from the synthesized CDK template (infra.local_resources), so the local tables and
+queues cannot drift from what is deployed. Handlers find everything through the same environment variables
+they get on Lambda; boto3 and PynamoDB reach moto through AWS_ENDPOINT_URL, so no code path is local-only."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import secrets
+import threading
+import zipfile
+from pathlib import Path
+
+from emulators.common.server import RunningServer, start
+from qbsync.local import lambdas
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+ASL_DIR = Path(__file__).resolve().parents[2] / "infra" / "statemachines"
+LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET = "local-client-id", "local-client-secret"
+LOCAL_VERIFIER_TOKEN = "local-verifier-token"
+FSP_API_KEY = "local-fsp-api-key"
+STATE_MACHINES = {"onboarding": "OnboardFunctionArn", "sync": ("PushInvoicesFunctionArn", "PushPaymentsFunctionArn")}
+
+
+def _route_lambda_to_handlers() -> None:
+    """moto's Lambda runs code in Docker; route its invocations to the in-process handlers instead."""
+    from moto.awslambda.models import LambdaFunction
+
+    def _invoke(self, event=None):
+        payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
+        try:
+            result = lambdas.invoke(self.handler, payload, self.function_name)
+            return json.dumps(result, default=str), False, ""
+        except Exception as exc:  # noqa: BLE001 - reported to Step Functions as the Lambda runtime would
+            error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+            return json.dumps(error), True, ""
+
+    LambdaFunction._invoke_lambda = _invoke
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("README", "code runs in-process on the local stack")
+    return buf.getvalue()
+
+
+class LocalStack:
+    def __init__(self, port: int = 8080, state_dir: str = ".qbsync", persist: bool = True):
+        self.port, self.state_dir, self.persist = port, state_dir, persist
+        self._servers: list[RunningServer] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.qbo_app = self.fsp_app = None
+        self.resources: dict = {}
+
+    def _port(self, offset: int) -> int:
+        return 0 if self.port == 0 else self.port + offset
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def urls(self) -> dict:
+        return {"gateway": self.gateway_url, "quickbooks": self.qbo_url, "fieldservice": self.fsp_url,
+                "aws": self.aws_url}
+
+    def start(self) -> None:
+        Path(self.state_dir).mkdir(parents=True, exist_ok=True)
+        self._start_moto()
+        self._start_emulators()
+        self._provision()
+        self._start_gateway()
+        self._start_workers()
+
+    def _start_moto(self) -> None:
+        from moto.core.config import default_user_config
+        from moto.server import ThreadedMotoServer
+
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
+        _route_lambda_to_handlers()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port(3), verbose=False)
+        server.start()
+        self._moto = server
+        host, port = server.get_host_and_port()
+        self.aws_url = f"http://{host}:{port}"
+        os.environ.update({"AWS_ENDPOINT_URL": self.aws_url, "AWS_ACCESS_KEY_ID": "local",
+                           "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+                           "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_NAMESPACE": "qbsync",
+                           "POWERTOOLS_DEV": "0"})
+
+    def _start_emulators(self) -> None:
+        from emulators.fieldservice.app import create_app as fsp_app
+        from emulators.quickbooks.app import create_app as qbo_app
+
+        state = Path(self.state_dir)
+        self.qbo_app = qbo_app(state_file=str(state / "quickbooks.json") if self.persist else None,
+                               webhook_url=None, verifier_token=LOCAL_VERIFIER_TOKEN)
+        qbo = start(self.qbo_app, self._port(1))
+        self.fsp_app = fsp_app(state_file=str(state / "fieldservice.json") if self.persist else None, webhook_url=None)
+        fsp = start(self.fsp_app, self._port(2))
+        self._servers += [qbo, fsp]
+        self.qbo_url, self.fsp_url = qbo.url, fsp.url
+
+    def _start_gateway(self) -> None:
+        from qbsync.local.devauth import JwtVerifier
+        from qbsync.local.gateway import Gateway
+
+        gateway = start(Gateway(lambdas.invoke, JwtVerifier(self.state_dir).claims), self.port)
+        self._servers.append(gateway)
+        self.gateway_url = gateway.url
+        os.environ["OAUTH_REDIRECT_URI"] = f"{self.gateway_url}/oauth/callback"
+        self._configure_webhooks()
+
+    def _configure_webhooks(self) -> None:
+        for app, path in ((self.qbo_app, "/webhooks/quickbooks"), (self.fsp_app, "/webhooks/fieldservice")):
+            configure = getattr(app, "configure_webhooks", None)
+            if configure:
+                configure(url=f"{self.gateway_url}{path}")
+
+    def _provision(self) -> None:
+        import boto3
+        from infra.synth import synth_template
+
+        from infra import local_resources
+
+        template = synth_template(stage="local", bundle=False)
+        ddb = boto3.client("dynamodb")
+        env: dict[str, str] = {}
+        for table in local_resources.dynamodb_tables(template):
+            ddb.create_table(**table)
+        for table, attr in local_resources.ttl_attributes(template).items():
+            ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": attr})
+        for name in (t["TableName"] for t in local_resources.dynamodb_tables(template)):
+            env[f"TABLE_{name.rsplit('-', 1)[-1].upper()}"] = name
+        sqs = boto3.client("sqs")
+        for queue in local_resources.queues(template):
+            url = sqs.create_queue(**queue)["QueueUrl"]
+            if "dlq" not in queue["QueueName"].lower():
+                env["QUEUE_HINTS_URL"] = url
+        kms = boto3.client("kms")
+        env["TOKEN_KEY_ID"] = kms.create_key(Description="local token key")["KeyMetadata"]["Arn"]
+        sm = boto3.client("secretsmanager")
+        secret = {"client_id": LOCAL_CLIENT_ID, "client_secret": LOCAL_CLIENT_SECRET,
+                  "webhook_verifier_token": LOCAL_VERIFIER_TOKEN, "state_signing_key": secrets.token_hex(32),
+                  "fsp_api_key": FSP_API_KEY, "fsp_webhook_master_secret": secrets.token_hex(32)}
+        created = sm.create_secret(Name="qbsync-local/intuit-app", SecretString=json.dumps(secret))
+        env["APP_SECRET_ARN"] = created["ARN"]
+        self.resources["secret"] = secret
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        role = boto3.client("iam").create_role(RoleName="qbsync-local-lambda",
+                                               AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        lam = boto3.client("lambda")
+        arns: dict[str, str] = {}
+        for logical_id, handler in local_resources.function_handlers(template).items():
+            arns[f"{logical_id}Arn"] = lam.create_function(
+                FunctionName=f"qbsync-local-{logical_id}", Runtime="python3.12", Role=role, Handler=handler,
+                Code={"ZipFile": _zip()}, Timeout=300)["FunctionArn"]
+        sfn = boto3.client("stepfunctions")
+        for name in ("onboarding", "sync"):
+            definition = (ASL_DIR / f"{name}.asl.json").read_text()
+            for key, arn in arns.items():
+                definition = definition.replace("${" + key + "}", arn)
+            arn = sfn.create_state_machine(name=f"qbsync-local-{name}", definition=definition,
+                                           roleArn=role)["stateMachineArn"]
+            env[f"{name.upper()}_STATE_MACHINE_ARN"] = arn
+        scheduler = boto3.client("scheduler")
+        scheduler.create_schedule_group(Name="qbsync-local")
+        env.update({"SCHEDULE_GROUP": "qbsync-local", "SCHEDULER_ROLE_ARN": role, "STAGE": "local",
+                    "QBO_DISCOVERY_URL": f"{self.qbo_url}/.well-known/openid_configuration",
+                    "QBO_API_URL": f"{self.qbo_url}/v3", "FSP_API_URL": self.fsp_url})
+        os.environ.update(env)
+        self.resources["env"] = env
+
+    def _start_workers(self) -> None:
+        """The SQS event source mapping: drain the hints queue into the worker handler, as Lambda's poller does."""
+        queue_url = os.environ.get("QUEUE_HINTS_URL")
+        if not queue_url:
+            return
+        thread = threading.Thread(target=self._poll, args=(queue_url,), name="hints-poller", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _poll(self, queue_url: str) -> None:
+        import boto3
+
+        sqs = boto3.client("sqs")
+        while not self._stop.is_set():
+            msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                       AttributeNames=["All"]).get("Messages", [])
+            if not msgs:
+                continue
+            event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                                  "attributes": m.get("Attributes", {}), "eventSource": "aws:sqs",
+                                  "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:hints"} for m in msgs]}
+            try:
+                result = lambdas.invoke("functions.webhooks.worker.handler", event, "webhooks-worker") or {}
+            except Exception:  # noqa: BLE001 - the messages stay on the queue and are redelivered, as on Lambda
+                logging.getLogger(__name__).exception("hints worker failed; messages will be redelivered")
+                continue
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            for m in msgs:
+                if m["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=3)
+        for server in reversed(self._servers):
+            server.stop()
+        for app in (self.qbo_app, self.fsp_app):
+            if app is not None and hasattr(app, "close"):
+                app.close()
+        self._moto.stop()

@@ -1,0 +1,43 @@
+"""One EventBridge Scheduler schedule per connection, starting the sync state machine for that tenant."""
+
+from __future__ import annotations
+
+import json
+
+from shared.aws.clients import client
+
+
+class SchedulerAdapter:
+    def __init__(self, group: str, role_arn: str, target_arn: str):
+        self._group, self._role, self._target = group, role_arn, target_arn
+
+    def _name(self, tenant_id: str) -> str:
+        return f"sync-{tenant_id}"[:64]
+
+    def upsert(self, tenant_id: str, expression: str, timezone: str) -> None:
+        args = dict(Name=self._name(tenant_id), GroupName=self._group, ScheduleExpression=expression,
+                    ScheduleExpressionTimezone=timezone, FlexibleTimeWindow={"Mode": "OFF"}, State="ENABLED",
+                    Target={"Arn": self._target, "RoleArn": self._role,
+                            "Input": json.dumps({"tenant_id": tenant_id, "trigger": "schedule"})})
+        scheduler = client("scheduler")
+        try:
+            scheduler.update_schedule(**args)
+        except scheduler.exceptions.ResourceNotFoundException:
+            scheduler.create_schedule(**args)
+
+    def pause(self, tenant_id: str) -> None:
+        scheduler = client("scheduler")
+        try:
+            current = scheduler.get_schedule(Name=self._name(tenant_id), GroupName=self._group)
+        except scheduler.exceptions.ResourceNotFoundException:
+            return
+        keep = {k: current[k] for k in ("ScheduleExpression", "FlexibleTimeWindow", "Target") if k in current}
+        scheduler.update_schedule(Name=self._name(tenant_id), GroupName=self._group, State="DISABLED",
+                                  ScheduleExpressionTimezone=current.get("ScheduleExpressionTimezone", "UTC"), **keep)
+
+    def delete(self, tenant_id: str) -> None:
+        scheduler = client("scheduler")
+        try:
+            scheduler.delete_schedule(Name=self._name(tenant_id), GroupName=self._group)
+        except scheduler.exceptions.ResourceNotFoundException:
+            return

@@ -1,0 +1,157 @@
+"""PynamoDB storage models. They live only in the data-access layer; repositories convert them to domain objects.
+Key layouts match the tables CDK declares in infra/ (checked by tests against the synthesized template)."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    JSONAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+
+class _Base(Model):
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class ByRealmIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_realm"
+        projection = AllProjection()
+
+    realm_id = UnicodeAttribute(hash_key=True)
+
+
+class ConnectionItem(_Base):
+    """pk TENANT#{tenant}, sk CONNECTION. The only item type carrying `realm_id`, so the GSI stays sparse."""
+
+    class Meta:
+        table_name = "connections"
+
+    tenant_id = UnicodeAttribute()
+    realm_id = UnicodeAttribute(null=True)
+    company_name = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    connected_at = UTCDateTimeAttribute(null=True)
+    disconnected_at = UTCDateTimeAttribute(null=True)
+    last_sync_at = UTCDateTimeAttribute(null=True)
+    attention = JSONAttribute(null=True)
+    onboarding = JSONAttribute(null=True)
+    by_realm = ByRealmIndex()
+
+
+class TokenItem(_Base):
+    """pk TENANT#{tenant}, sk TOKENS: KMS ciphertext of the token pair plus the refresh lease."""
+
+    class Meta:
+        table_name = "connections"
+
+    token_realm = UnicodeAttribute()
+    ciphertext = BinaryAttribute(legacy_encoding=False)
+    access_expires_at = NumberAttribute()
+    refresh_expires_at = NumberAttribute(null=True)
+    generation = NumberAttribute(default=0)
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)
+
+
+class SettingsItem(_Base):
+    """pk TENANT#{tenant}, sk SETTINGS (current) and SETTINGS#v{n} (history)."""
+
+    class Meta:
+        table_name = "connections"
+
+    body = JSONAttribute()
+    version = NumberAttribute()
+    updated_by = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
+
+
+class StateItem(_Base):
+    """pk STATE#{nonce}, sk STATE: a single-use OAuth `state`, expiring by TTL (and checked, since TTL is lazy)."""
+
+    class Meta:
+        table_name = "connections"
+
+    tenant_id = UnicodeAttribute()
+    expires_at = NumberAttribute()
+    ttl = TTLAttribute(null=True)
+
+
+class LinkItem(_Base):
+    """pk TENANT#{tenant}#{entity}, sk FSP#{fsp_id}; gsi1 = same pk / QBO#{qbo_id} to look up from QuickBooks' side."""
+
+    class Meta:
+        table_name = "links"
+
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    fsp_id = UnicodeAttribute()
+    qbo_id = UnicodeAttribute(null=True)
+    sync_token = UnicodeAttribute(null=True)
+    fingerprint = UnicodeAttribute(null=True)
+    request_id = UnicodeAttribute(null=True)
+    state = UnicodeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    extra = JSONAttribute(null=True)
+
+
+class RunItem(_Base):
+    """pk TENANT#{tenant}, sk RUN#{run_id}: one sync run (onboarding or scheduled) with progress and summary."""
+
+    class Meta:
+        table_name = "sync_runs"
+
+    run_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    status = UnicodeAttribute()
+    phase = UnicodeAttribute(null=True)
+    percent = NumberAttribute(default=0)
+    counts = MapAttribute(null=True)
+    summary = JSONAttribute(null=True)
+    started_at = UTCDateTimeAttribute()
+    finished_at = UTCDateTimeAttribute(null=True)
+    ttl = TTLAttribute(null=True)
+
+
+class ErrorItem(_Base):
+    """pk TENANT#{tenant}, sk ERR#{entity}#{id}: the current failure of one entity (the "unsynced entities" list)."""
+
+    class Meta:
+        table_name = "errors"
+
+    entity = UnicodeAttribute()
+    entity_id = UnicodeAttribute()
+    direction = UnicodeAttribute()
+    code = UnicodeAttribute()
+    message = UnicodeAttribute()
+    detail = UnicodeAttribute(null=True)
+    first_at = UTCDateTimeAttribute()
+    last_at = UTCDateTimeAttribute()
+    attempts = NumberAttribute(default=1)
+    run_id = UnicodeAttribute(null=True)
+    resolved = NumberAttribute(default=0)
+    ttl = TTLAttribute(null=True)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (ConnectionItem, TokenItem, SettingsItem, StateItem, LinkItem, RunItem, ErrorItem)
+TABLE_OF: dict[type[Model], str] = {
+    ConnectionItem: "connections", TokenItem: "connections", SettingsItem: "connections", StateItem: "connections",
+    LinkItem: "links", RunItem: "sync_runs", ErrorItem: "errors",
+}
+
+
+def bind_tables(names: dict[str, str], region: str) -> None:
+    """Point every model at its physical table. Called once per container from the handler's env model; the endpoint
+    comes from botocore's own configuration (AWS_ENDPOINT_URL), so the local stack needs no code path of its own."""
+    for model, logical in TABLE_OF.items():
+        model.Meta.table_name = names[logical]
+        model.Meta.region = region
+        model._connection = None

@@ -1,0 +1,55 @@
+"""Typed errors shared by every layer. Handlers map them to responses in one place by type, never by message."""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    """Base for errors the service expects; `status` is the HTTP status a handler answers with."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: list[dict] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+    def to_body(self) -> dict:
+        body: dict = {"error": {"code": self.code, "message": self.message}}
+        if self.details:
+            body["error"]["details"] = self.details
+        return body
+
+
+class BadRequest(AppError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(AppError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(AppError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(AppError):
+    status, code = 404, "not_found"
+
+
+class Conflict(AppError):
+    status, code = 409, "conflict"
+
+
+class Unprocessable(AppError):
+    status, code = 422, "unprocessable"
+
+
+class NotConnected(Conflict):
+    code = "not_connected"
+
+
+class NeedsReconnect(Conflict):
+    """The QuickBooks grant is gone (invalid_grant, revoked, disconnected in QuickBooks): an admin must reconnect."""
+
+    code = "needs_reconnect"

@@ -1,0 +1,49 @@
+"""What every HTTP handler shares: the caller from the JWT claims, and one mapping of typed errors to responses."""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from pydantic import ValidationError
+
+from shared.domain.connections import Caller
+from shared.errors import AppError, BadRequest, Unauthorized, Unprocessable
+from shared.observability import get_logger
+
+TENANT_CLAIM = "tenant_id"
+ROLE_CLAIM = "role"
+
+
+def caller(app: APIGatewayHttpResolver) -> Caller:
+    """Claims verified by the API Gateway JWT authorizer (the local gateway runs the same verification)."""
+    ctx = app.current_event.request_context
+    claims = (ctx.authorizer.jwt_claim if ctx.authorizer else None) or {}
+    tenant, role = claims.get(TENANT_CLAIM), claims.get(ROLE_CLAIM)
+    if not tenant or not role:
+        raise Unauthorized("a platform token with tenant_id and role is required")
+    return Caller(tenant_id=str(tenant), role=str(role), subject=str(claims.get("sub", "")))
+
+
+def install_error_handlers(app: APIGatewayHttpResolver, service: str) -> None:
+    logger = get_logger(service)
+
+    @app.exception_handler(AppError)
+    def _app_error(exc: AppError) -> Response:
+        logger.info("request refused", extra={"status": exc.status, "code": exc.code})
+        return Response(exc.status, content_types.APPLICATION_JSON, exc.to_body())
+
+    @app.exception_handler(ValidationError)
+    def _invalid(exc: ValidationError) -> Response:
+        details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        body = Unprocessable("invalid request", details=details).to_body()
+        return Response(422, content_types.APPLICATION_JSON, body)
+
+    @app.exception_handler(json.JSONDecodeError)
+    def _malformed(_exc: json.JSONDecodeError) -> Response:
+        return Response(400, content_types.APPLICATION_JSON, BadRequest("the body is not valid JSON").to_body())
+
+    @app.not_found
+    def _not_found(_exc) -> Response:
+        body = {"error": {"code": "not_found", "message": "no such route"}}
+        return Response(404, content_types.APPLICATION_JSON, body)

@@ -1,0 +1,53 @@
+"""intuit-oauth behind a small provider: authorization URL, code exchange, refresh, revoke."""
+
+from __future__ import annotations
+
+import time
+
+from intuitlib.enums import Scopes
+from intuitlib.exceptions import AuthClientError
+
+from shared.quickbooks.client import IntuitApp, auth_client
+from shared.quickbooks.tokens import GrantRevoked, TokenSet
+
+
+class IntuitOAuth:
+    def __init__(self, app: IntuitApp, clock=time.time):
+        self._app, self._clock = app, clock
+
+    def authorization_url(self, state: str) -> str:
+        return auth_client(self._app).get_authorization_url([Scopes.ACCOUNTING], state_token=state)
+
+    def exchange(self, code: str, realm_id: str) -> TokenSet:
+        client = auth_client(self._app)
+        try:
+            client.get_bearer_token(code, realm_id=realm_id)
+        except AuthClientError as exc:
+            raise GrantRevoked(_oauth_error(exc)) from None
+        return self._tokens(client)
+
+    def refresh(self, refresh_token: str) -> TokenSet:
+        client = auth_client(self._app)
+        try:
+            client.refresh(refresh_token=refresh_token)
+        except AuthClientError as exc:
+            if exc.status_code in (400, 401) and _oauth_error(exc) in ("invalid_grant", "invalid_client"):
+                raise GrantRevoked(_oauth_error(exc)) from None
+            raise
+        return self._tokens(client)
+
+    def revoke(self, token: str) -> None:
+        auth_client(self._app).revoke(token=token)
+
+    def _tokens(self, client) -> TokenSet:
+        now = self._clock()
+        refresh_in = getattr(client, "x_refresh_token_expires_in", None)
+        return TokenSet(client.access_token, client.refresh_token, now + float(client.expires_in or 3600),
+                        now + float(refresh_in) if refresh_in else None)
+
+
+def _oauth_error(exc: AuthClientError) -> str:
+    try:
+        return str(exc.response.json().get("error", ""))
+    except ValueError:
+        return ""

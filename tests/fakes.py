@@ -1,0 +1,114 @@
+"""In-memory fakes of the ports, with the same conditional semantics as the DynamoDB adapters."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from shared.domain.connections import Connection
+from shared.quickbooks.tokens import GrantRevoked, StoredTokens, TokenSet
+
+
+class FakeTokenStore:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.items: dict[str, StoredTokens] = {}
+
+    def load(self, tenant_id):
+        with self._lock:
+            return self.items.get(tenant_id)
+
+    def put_new(self, tenant_id, realm_id, tokens):
+        with self._lock:
+            self.items[tenant_id] = StoredTokens(tenant_id, realm_id, tokens, 0)
+
+    def try_lease(self, tenant_id, owner, now, until):
+        with self._lock:
+            cur = self.items.get(tenant_id)
+            if cur is None or (cur.lease_until is not None and cur.lease_until >= now):
+                return False
+            self.items[tenant_id] = replace(cur, lease_owner=owner, lease_until=until)
+            return True
+
+    def save_refreshed(self, tenant_id, owner, tokens):
+        with self._lock:
+            cur = self.items[tenant_id]
+            if cur.lease_owner != owner:
+                return False
+            self.items[tenant_id] = replace(cur, tokens=tokens, generation=cur.generation + 1)
+            return True
+
+    def release(self, tenant_id, owner):
+        with self._lock:
+            cur = self.items.get(tenant_id)
+            if cur and cur.lease_owner == owner:
+                self.items[tenant_id] = replace(cur, lease_owner=None, lease_until=None)
+
+    def delete(self, tenant_id):
+        with self._lock:
+            self.items.pop(tenant_id, None)
+
+
+class FakeOAuth:
+    """Rotates the refresh token on every refresh and retires the old one, like Intuit (without the grace)."""
+
+    def __init__(self, clock):
+        self.clock, self.refreshes, self.revoked, self.valid_refresh = clock, 0, [], {"r0"}
+        self.exchanged: list[str] = []
+        self._lock = threading.Lock()
+
+    def authorization_url(self, state):
+        return f"https://appcenter.example/connect?state={state}"
+
+    def exchange(self, code, realm_id):
+        self.exchanged.append(code)
+        return TokenSet("a-new", "r0", self.clock() + 3600, self.clock() + 8_640_000)
+
+    def refresh(self, refresh_token):
+        with self._lock:
+            if refresh_token not in self.valid_refresh:
+                raise GrantRevoked("invalid_grant")
+            self.refreshes += 1
+            new = f"r{self.refreshes}"
+            self.valid_refresh = {new}
+            return TokenSet(f"a{self.refreshes}", new, self.clock() + 3600)
+
+    def revoke(self, token):
+        self.revoked.append(token)
+        self.valid_refresh.discard(token)
+
+
+class FakeConnections:
+    def __init__(self):
+        self.items: dict[str, Connection] = {}
+        self.states: dict[str, tuple[str, int]] = {}
+
+    def get(self, tenant_id):
+        return self.items.get(tenant_id)
+
+    def by_realm(self, realm_id):
+        return [c for c in self.items.values() if c.realm_id == realm_id]
+
+    def save(self, connection):
+        self.items[connection.tenant_id] = connection
+
+    def put_state(self, nonce, tenant_id, expires_at):
+        self.states[nonce] = (tenant_id, expires_at)
+
+    def consume_state(self, nonce):
+        found = self.states.pop(nonce, None)
+        return found[0] if found else None
+
+
+class FakeSchedules:
+    def __init__(self):
+        self.paused, self.deleted, self.upserts = [], [], []
+
+    def pause(self, tenant_id):
+        self.paused.append(tenant_id)
+
+    def delete(self, tenant_id):
+        self.deleted.append(tenant_id)
+
+    def upsert(self, tenant_id, expression, timezone):
+        self.upserts.append((tenant_id, expression, timezone))
