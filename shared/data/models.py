@@ -85,6 +85,15 @@ class StateItem(_Base):
     ttl = TTLAttribute(null=True)
 
 
+class LinksByQbo(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_qbo"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
 class LinkItem(_Base):
     """pk TENANT#{tenant}#{entity}, sk FSP#{fsp_id}; gsi1 = same pk / QBO#{qbo_id} to look up from QuickBooks' side."""
 
@@ -101,6 +110,7 @@ class LinkItem(_Base):
     state = UnicodeAttribute()
     updated_at = UTCDateTimeAttribute()
     extra = JSONAttribute(null=True)
+    by_qbo = LinksByQbo()
 
 
 class RunItem(_Base):
@@ -135,7 +145,7 @@ class ErrorItem(_Base):
     detail = UnicodeAttribute(null=True)
     first_at = UTCDateTimeAttribute()
     last_at = UTCDateTimeAttribute()
-    attempts = NumberAttribute(default=1)
+    attempts = NumberAttribute(default=0)
     run_id = UnicodeAttribute(null=True)
     resolved = NumberAttribute(default=0)
     ttl = TTLAttribute(null=True)

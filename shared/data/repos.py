@@ -1,0 +1,183 @@
+"""Repositories for settings, sync runs, the error log, links and run snapshots (storage models stay here)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+
+from pynamodb.exceptions import PutError
+
+from shared.data.models import ErrorItem, LinkItem, RunItem, SettingsItem
+from shared.domain.records import ErrorEntry, Link, SyncRun
+from shared.errors import Conflict
+
+RESOLVED_ERROR_TTL_S = 90 * 86400
+SNAPSHOT_TTL_S = 14 * 86400
+
+
+def _tenant(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SettingsRepo:
+    def get(self, tenant_id: str) -> tuple[dict, int] | None:
+        try:
+            item = SettingsItem.get(_tenant(tenant_id), "SETTINGS", consistent_read=True)
+        except SettingsItem.DoesNotExist:
+            return None
+        return item.body, int(item.version)
+
+    def put(self, tenant_id: str, body: dict, expected_version: int, updated_by: str) -> int:
+        """Optimistic: writes version expected+1 only if the current version is `expected_version`."""
+        version = expected_version + 1
+        current = SettingsItem(_tenant(tenant_id), "SETTINGS", body=body, version=version, updated_by=updated_by,
+                               updated_at=_now())
+        condition = (SettingsItem.pk.does_not_exist() if expected_version == 0
+                     else SettingsItem.version == expected_version)
+        try:
+            current.save(condition=condition)
+        except PutError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                raise Conflict("settings were changed by someone else; reload and try again") from None
+            raise
+        SettingsItem(_tenant(tenant_id), f"SETTINGS#v{version:06d}", body=body, version=version,
+                     updated_by=updated_by, updated_at=current.updated_at).save()
+        return version
+
+
+class RunRepo:
+    def _to_domain(self, i: RunItem) -> SyncRun:
+        return SyncRun(tenant_id=i.pk.removeprefix("TENANT#"), run_id=i.run_id, kind=i.kind, status=i.status,
+                       started_at=i.started_at, phase=i.phase, percent=int(i.percent or 0),
+                       counts={k: int(v) for k, v in (i.counts.as_dict() if i.counts else {}).items()},
+                       summary=i.summary, finished_at=i.finished_at)
+
+    def create(self, run: SyncRun) -> None:
+        RunItem(_tenant(run.tenant_id), f"RUN#{run.run_id}", run_id=run.run_id, kind=run.kind, status=run.status,
+                phase=run.phase, percent=run.percent, started_at=run.started_at).save()
+
+    def get(self, tenant_id: str, run_id: str) -> SyncRun | None:
+        try:
+            return self._to_domain(RunItem.get(_tenant(tenant_id), f"RUN#{run_id}", consistent_read=True))
+        except RunItem.DoesNotExist:
+            return None
+
+    def progress(self, tenant_id: str, run_id: str, phase: str, percent: int) -> None:
+        RunItem(_tenant(tenant_id), f"RUN#{run_id}").update(
+            actions=[RunItem.phase.set(phase), RunItem.percent.set(percent)])
+
+    def finish(self, tenant_id: str, run_id: str, status: str, summary: dict) -> None:
+        RunItem(_tenant(tenant_id), f"RUN#{run_id}").update(actions=[
+            RunItem.status.set(status), RunItem.summary.set(summary), RunItem.finished_at.set(_now()),
+            RunItem.percent.set(100 if status == "succeeded" else RunItem.percent)])
+
+    def history(self, tenant_id: str, limit: int = 50) -> list[SyncRun]:
+        items = RunItem.query(_tenant(tenant_id), RunItem.sk.startswith("RUN#"), scan_index_forward=False,
+                              limit=limit)
+        return [self._to_domain(i) for i in items]
+
+    # Snapshots: compact, gzip'd pages of what a run loaded or planned, too big for Step Functions state.
+    def put_chunk(self, tenant_id: str, run_id: str, name: str, index: int, rows: list) -> None:
+        blob = gzip.compress(json.dumps(rows, separators=(",", ":"), default=str).encode())
+        RunItem(_tenant(tenant_id), f"SNAP#{run_id}#{name}#{index:05d}", run_id=run_id, kind="snapshot",
+                status="chunk", summary={"z": blob.hex()}, started_at=_now(),
+                ttl=int(time.time()) + SNAPSHOT_TTL_S).save()
+
+    def chunks(self, tenant_id: str, run_id: str, name: str) -> Iterator[list]:
+        for item in RunItem.query(_tenant(tenant_id), RunItem.sk.startswith(f"SNAP#{run_id}#{name}#")):
+            yield json.loads(gzip.decompress(bytes.fromhex(item.summary["z"])))
+
+
+class ErrorRepo:
+    def record(self, e: ErrorEntry) -> ErrorEntry:
+        """Upsert by entity: attempts count up, first_at stays, a resolved entry is reopened."""
+        now = _now()
+        item = ErrorItem(_tenant(e.tenant_id), f"ERR#{e.key}")
+        item.update(actions=[
+            ErrorItem.entity.set(e.entity), ErrorItem.entity_id.set(e.entity_id), ErrorItem.direction.set(e.direction),
+            ErrorItem.code.set(e.code), ErrorItem.message.set(e.message), ErrorItem.detail.set(e.detail or ""),
+            ErrorItem.first_at.set(ErrorItem.first_at | now), ErrorItem.last_at.set(now),
+            ErrorItem.attempts.add(1),
+            ErrorItem.run_id.set(e.run_id or ""), ErrorItem.resolved.set(0), ErrorItem.ttl.remove(),
+        ])
+        return e
+
+    def resolve(self, tenant_id: str, key: str) -> None:
+        ErrorItem(_tenant(tenant_id), f"ERR#{key}").update(
+            actions=[ErrorItem.resolved.set(1), ErrorItem.ttl.set(int(time.time()) + RESOLVED_ERROR_TTL_S)],
+            condition=ErrorItem.pk.exists())
+
+    def list(self, tenant_id: str, include_resolved: bool = False) -> list[ErrorEntry]:
+        out = []
+        for i in ErrorItem.query(_tenant(tenant_id), ErrorItem.sk.startswith("ERR#")):
+            if i.resolved and not include_resolved:
+                continue
+            out.append(ErrorEntry(tenant_id=tenant_id, entity=i.entity, entity_id=i.entity_id, direction=i.direction,
+                                  code=i.code, message=i.message, detail=i.detail or "", first_at=i.first_at,
+                                  last_at=i.last_at, attempts=int(i.attempts), run_id=i.run_id or None,
+                                  resolved=bool(i.resolved)))
+        return out
+
+    def get(self, tenant_id: str, key: str) -> ErrorEntry | None:
+        return next((e for e in self.list(tenant_id, include_resolved=True) if e.key == key), None)
+
+
+class LinkRepo:
+    def _pk(self, tenant_id: str, entity: str) -> str:
+        return f"TENANT#{tenant_id}#{entity}"
+
+    def _to_domain(self, i: LinkItem, tenant_id: str, entity: str) -> Link:
+        return Link(tenant_id=tenant_id, entity=entity, fsp_id=i.fsp_id, qbo_id=i.qbo_id, sync_token=i.sync_token,
+                    fingerprint=i.fingerprint, request_id=i.request_id, state=i.state, extra=i.extra or {})
+
+    def _item(self, link: Link) -> LinkItem:
+        pk = self._pk(link.tenant_id, link.entity)
+        return LinkItem(pk, f"FSP#{link.fsp_id}", gsi1pk=pk if link.qbo_id else None,
+                        gsi1sk=f"QBO#{link.qbo_id}" if link.qbo_id else None, fsp_id=link.fsp_id, qbo_id=link.qbo_id,
+                        sync_token=link.sync_token, fingerprint=link.fingerprint, request_id=link.request_id,
+                        state=link.state, updated_at=_now(), extra=link.extra or None)
+
+    def get(self, tenant_id: str, entity: str, fsp_id: str) -> Link | None:
+        try:
+            return self._to_domain(LinkItem.get(self._pk(tenant_id, entity), f"FSP#{fsp_id}", consistent_read=True),
+                                   tenant_id, entity)
+        except LinkItem.DoesNotExist:
+            return None
+
+    def by_qbo(self, tenant_id: str, entity: str, qbo_id: str) -> Link | None:
+        for i in LinkItem.by_qbo.query(self._pk(tenant_id, entity), LinkItem.gsi1sk == f"QBO#{qbo_id}"):
+            return self._to_domain(i, tenant_id, entity)
+        return None
+
+    def all(self, tenant_id: str, entity: str) -> list[Link]:
+        return [self._to_domain(i, tenant_id, entity) for i in LinkItem.query(self._pk(tenant_id, entity))]
+
+    def put(self, link: Link) -> None:
+        self._item(link).save()
+
+    def put_many(self, links: Iterable[Link]) -> None:
+        with LinkItem.batch_write() as batch:
+            for link in links:
+                batch.save(self._item(link))
+
+    def put_pending(self, link: Link) -> Link:
+        """Record intent before a QuickBooks write; an existing pending link wins (its request id is reused)."""
+        try:
+            self._item(link).save(condition=LinkItem.sk.does_not_exist())
+            return link
+        except PutError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
+        existing = self.get(link.tenant_id, link.entity, link.fsp_id)
+        assert existing is not None
+        return existing
+
+    def clear(self, tenant_id: str, entity: str, fsp_id: str) -> None:
+        LinkItem(self._pk(tenant_id, entity), f"FSP#{fsp_id}").delete()

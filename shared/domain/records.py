@@ -1,0 +1,71 @@
+"""Domain records the sync keeps about itself: runs, the error log, and links between the two systems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class SyncRun:
+    tenant_id: str
+    run_id: str
+    kind: str  # onboarding | sync
+    status: str  # running | succeeded | failed
+    started_at: datetime
+    phase: str | None = None
+    percent: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    summary: dict | None = None
+    finished_at: datetime | None = None
+
+    def public(self) -> dict:
+        return {"run_id": self.run_id, "kind": self.kind, "status": self.status, "phase": self.phase,
+                "percent": self.percent, "counts": self.counts, "summary": self.summary,
+                "started_at": self.started_at.isoformat(),
+                "finished_at": self.finished_at.isoformat() if self.finished_at else None}
+
+
+@dataclass
+class ErrorEntry:
+    """One entity that failed to sync, with QuickBooks' (or the platform's) own code and message."""
+
+    tenant_id: str
+    entity: str
+    entity_id: str
+    direction: str  # to_quickbooks | to_platform
+    code: str
+    message: str
+    detail: str = ""
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    attempts: int = 1
+    run_id: str | None = None
+    resolved: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.entity}#{self.entity_id}"
+
+    def public(self) -> dict:
+        return {"id": self.key, "entity": self.entity, "entity_id": self.entity_id, "direction": self.direction,
+                "code": self.code, "message": self.message, "detail": self.detail, "attempts": self.attempts,
+                "first_at": self.first_at.isoformat() if self.first_at else None,
+                "last_at": self.last_at.isoformat() if self.last_at else None, "run_id": self.run_id,
+                "resolved": self.resolved}
+
+
+@dataclass
+class Link:
+    """fsp id <-> QuickBooks id for one entity kind. `state` pending = a QuickBooks write is in flight under
+    `request_id`; a retry reuses that id, so QuickBooks answers with the first result instead of writing twice."""
+
+    tenant_id: str
+    entity: str  # customer | site | item | invoice | payment | class
+    fsp_id: str
+    qbo_id: str | None = None
+    sync_token: str | None = None
+    fingerprint: str | None = None
+    request_id: str | None = None
+    state: str = "linked"  # pending | linked
+    extra: dict = field(default_factory=dict)
