@@ -1,0 +1,174 @@
+"""All Lambda functions, their environment and their data-plane grants.
+
+Cross-concern permissions (starting state machines, managing schedules) are granted by the stack once those
+resources exist; here each function gets only the tables, keys, secret and queue it uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as _lambda
+from aws_cdk import aws_lambda_event_sources as event_sources
+from constructs import Construct
+
+from infra import bundling
+from infra.config import StageConfig
+from infra.constructs.data import Data
+from infra.constructs.function import make_function
+from infra.constructs.ids import pin_logical_id
+from infra.constructs.queues import WORKER_TIMEOUT_SECONDS, Queues
+from infra.nag import acknowledge
+
+READ = "read"
+WRITE = "read_write"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    key: str
+    logical_id: str
+    handler: str
+    timeout_seconds: int
+    tables: dict[str, str]  # table name -> READ or WRITE
+    tokens: bool = True  # decrypts or encrypts OAuth tokens, so talks to QuickBooks
+    description: str = ""
+
+
+ALL_TABLES_RW = {name: WRITE for name in ("connections", "links", "sync_runs", "errors", "idempotency")}
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("oauth", "OauthFunction", "functions.oauth.handler.handler", 29,
+                 {"connections": WRITE, "errors": WRITE, "idempotency": WRITE},
+                 description="OAuth connect, callback and disconnect"),
+    FunctionSpec("webhooks-receiver", "WebhooksReceiverFunction", "functions.webhooks.receiver.handler", 10,
+                 {"connections": READ, "idempotency": WRITE}, tokens=False,
+                 description="Verifies webhook signatures and enqueues change hints"),
+    FunctionSpec("webhooks-worker", "WebhooksWorkerFunction", "functions.webhooks.worker.handler",
+                 WORKER_TIMEOUT_SECONDS, ALL_TABLES_RW, description="Applies queued change hints"),
+    FunctionSpec("onboard", "OnboardFunction", "functions.onboard.handler.handler", 300, ALL_TABLES_RW,
+                 description="Tasks of the onboarding state machine"),
+    FunctionSpec("push-invoices", "PushInvoicesFunction", "functions.push_invoices.handler.handler", 300,
+                 ALL_TABLES_RW, description="Pushes ready invoices to QuickBooks"),
+    FunctionSpec("push-payments", "PushPaymentsFunction", "functions.push_payments.handler.handler", 300,
+                 ALL_TABLES_RW, description="Pushes payments to QuickBooks"),
+    FunctionSpec("admin", "AdminFunction", "functions.admin.handler.handler", 29, ALL_TABLES_RW,
+                 description="Admin API: settings, lists, history, errors, approvals"),
+)
+SPECS = {spec.key: spec for spec in FUNCTIONS}
+
+WORKER_BATCH_SIZE = 10
+
+
+class Functions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        data: Data,
+        queues: Queues,
+        bundle: bool,
+        onboarding_state_machine_arn: str,
+        sync_state_machine_arn: str,
+        schedule_group_name: str,
+        scheduler_role_arn: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        code = bundling.function_code()
+        self.layer = _lambda.LayerVersion(
+            self, "DependenciesLayer",
+            layer_version_name=config.name("dependencies"),
+            description="Third-party runtime dependencies pinned by requirements.lock",
+            code=bundling.dependencies_layer_code(bundle),
+            compatible_runtimes=[_lambda.Runtime.PYTHON_3_12],
+            compatible_architectures=[_lambda.Architecture.ARM_64],
+            removal_policy=config.removal_policy,
+        )
+        pin_logical_id(self.layer, "DependenciesLayer")
+
+        tables_env = {f"TABLE_{name.upper()}": table.table_name for name, table in data.tables.items()}
+        quickbooks_env = {
+            "TOKEN_KEY_ID": data.token_key.key_arn,
+            "APP_SECRET_ARN": data.app_secret.secret_arn,
+            "QBO_DISCOVERY_URL": config.qbo_discovery_url,
+            "QBO_API_URL": config.qbo_api_url,
+            "FSP_API_URL": config.fsp_api_url,
+        }
+        schedules_env = {
+            "SCHEDULE_GROUP": schedule_group_name,
+            "SCHEDULER_ROLE_ARN": scheduler_role_arn,
+            "SYNC_STATE_MACHINE_ARN": sync_state_machine_arn,
+        }
+        extra_env: dict[str, dict[str, str]] = {
+            "oauth": schedules_env,
+            "webhooks-receiver": {"APP_SECRET_ARN": data.app_secret.secret_arn,
+                                  "QUEUE_HINTS_URL": queues.hints.queue_url},
+            "admin": {**schedules_env, "ONBOARDING_STATE_MACHINE_ARN": onboarding_state_machine_arn},
+        }
+
+        self.functions: dict[str, _lambda.Function] = {}
+        self.by_handler: dict[str, _lambda.IFunction] = {}
+        self.by_alarm_name: dict[str, _lambda.IFunction] = {}
+        for spec in FUNCTIONS:
+            function = make_function(
+                self, spec.logical_id,
+                config=config,
+                name=spec.key,
+                handler=spec.handler,
+                code=code,
+                layers=[self.layer],
+                timeout=Duration.seconds(spec.timeout_seconds),
+                environment={
+                    **tables_env,
+                    **(quickbooks_env if spec.tokens else {}),
+                    **extra_env.get(spec.key, {}),
+                },
+                description=spec.description,
+            )
+            pin_logical_id(function, spec.logical_id)
+            for name, access in spec.tables.items():
+                table = data.tables[name]
+                if access == WRITE:
+                    table.grant_read_write_data(function)
+                else:
+                    table.grant_read_data(function)
+            if spec.tokens:
+                data.token_key.grant_encrypt_decrypt(function)
+            data.app_secret.grant_read(function)
+            _acknowledge_grant_wildcards(function, spec, data)
+            self.functions[spec.key] = function
+            self.by_handler[spec.handler] = function
+            self.by_alarm_name[spec.logical_id.removesuffix("Function")] = function
+
+        queues.hints.grant_send_messages(self.functions["webhooks-receiver"])
+        self.functions["webhooks-worker"].add_event_source(event_sources.SqsEventSource(
+            queues.hints,
+            batch_size=WORKER_BATCH_SIZE,
+            report_batch_item_failures=True,
+        ))
+
+    def __getitem__(self, key: str) -> _lambda.Function:
+        return self.functions[key]
+
+
+def _acknowledge_grant_wildcards(function: _lambda.Function, spec: FunctionSpec, data: Data) -> None:
+    """The wildcards CDK's own grant methods emit, each still bound to one of this stack's keys or tables."""
+    acknowledge(
+        function.role, "AwsSolutions-IAM5",
+        "kms:GenerateDataKey* and kms:ReEncrypt* come from CDK's table/key grant methods and are scoped to this "
+        "stack's data and token CMK ARNs: envelope encryption needs GenerateDataKey(WithoutPlaintext).",
+        findings=["Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"],
+    )
+    indexed = [name for name in spec.tables if data.specs[name].indexes]
+    if indexed:
+        acknowledge(
+            function.role, "AwsSolutions-IAM5",
+            "<table>/index/* lets the function query the table's own GSIs (by_realm, by_qbo); it grants nothing "
+            "beyond that table.",
+            findings=[f"Resource::<{data.logical_ids[name]}.Arn>/index/*" for name in indexed],
+        )
+

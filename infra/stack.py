@@ -1,0 +1,72 @@
+"""The whole service in one stack: each concern is a construct in infra/constructs/, wired together here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.constructs.alarms import Alarms
+from infra.constructs.api import Api
+from infra.constructs.data import Data
+from infra.constructs.functions import Functions
+from infra.constructs.queues import Queues
+from infra.constructs.schedules import Schedules
+from infra.constructs.workflows import Workflows, state_machine_arn
+
+
+class QbSyncStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, bundle: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+
+        self.data = Data(self, "Data", config=config)
+        self.queues = Queues(self, "Queues", config=config, key=self.data.data_key)
+        self.schedules = Schedules(self, "Schedules", config=config)
+        self.functions = Functions(
+            self, "Functions",
+            config=config,
+            data=self.data,
+            queues=self.queues,
+            bundle=bundle,
+            onboarding_state_machine_arn=state_machine_arn(self, config.name("onboarding")),
+            sync_state_machine_arn=state_machine_arn(self, config.name("sync")),
+            schedule_group_name=self.schedules.group_name,
+            scheduler_role_arn=self.schedules.role.role_arn,
+        )
+        fns = self.functions
+        self.workflows = Workflows(
+            self, "Workflows",
+            config=config,
+            onboard=fns["onboard"],
+            push_invoices=fns["push-invoices"],
+            push_payments=fns["push-payments"],
+        )
+        self.schedules.allow_target(self.workflows.sync)
+        for key in ("oauth", "admin"):
+            self.schedules.grant_manage(fns[key])
+        self.workflows.onboarding.grant_start_execution(fns["admin"])
+        self.workflows.sync.grant_start_execution(fns["admin"])
+
+        self.api = Api(
+            self, "Api",
+            config=config,
+            functions_by_handler=fns.by_handler,
+        )
+        fns["oauth"].add_environment("OAUTH_REDIRECT_URI", f"{self.api.url}/oauth/callback")
+
+        self.alarms = Alarms(
+            self, "Alarms",
+            config=config,
+            key=self.data.data_key,
+            dead_letter_queues={"Hints": self.queues.hints_dlq},
+            functions=fns.by_alarm_name,
+            state_machines={"Onboarding": self.workflows.onboarding, "Sync": self.workflows.sync},
+        )
+
+        CfnOutput(self, "ApiUrl", value=self.api.url)
+        CfnOutput(self, "OAuthRedirectUri", value=f"{self.api.url}/oauth/callback")
+        CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
