@@ -34,8 +34,7 @@ class QbSyncStack(Stack):
             bundle=bundle,
             onboarding_state_machine_arn=state_machine_arn(self, config.name("onboarding")),
             sync_state_machine_arn=state_machine_arn(self, config.name("sync")),
-            schedule_group_name=self.schedules.group_name,
-            scheduler_role_arn=self.schedules.role.role_arn,
+            schedules=self.schedules,
         )
         fns = self.functions
         self.workflows = Workflows(
@@ -46,8 +45,6 @@ class QbSyncStack(Stack):
             push_payments=fns["push-payments"],
         )
         self.schedules.allow_target(self.workflows.sync)
-        for key in ("oauth", "admin"):
-            self.schedules.grant_manage(fns[key])
         self.workflows.onboarding.grant_start_execution(fns["admin"])
         self.workflows.sync.grant_start_execution(fns["admin"])
 
@@ -56,7 +53,10 @@ class QbSyncStack(Stack):
             config=config,
             functions_by_handler=fns.by_handler,
         )
-        fns["oauth"].add_environment("OAUTH_REDIRECT_URI", f"{self.api.url}/oauth/callback")
+        redirect_uri = f"{self.api.url}/oauth/callback"
+        # Every handler builds the Intuit client, whose token refresh needs the registered redirect URI.
+        for function in fns.functions.values():
+            function.add_environment("OAUTH_REDIRECT_URI", redirect_uri)
 
         self.alarms = Alarms(
             self, "Alarms",
@@ -68,5 +68,5 @@ class QbSyncStack(Stack):
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.url)
-        CfnOutput(self, "OAuthRedirectUri", value=f"{self.api.url}/oauth/callback")
+        CfnOutput(self, "OAuthRedirectUri", value=redirect_uri)
         CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)

@@ -1,7 +1,7 @@
 """All Lambda functions, their environment and their data-plane grants.
 
-Cross-concern permissions (starting state machines, managing schedules) are granted by the stack once those
-resources exist; here each function gets only the tables, keys, secret and queue it uses.
+Starting state machines is granted by the stack once they exist (they depend on these functions); here each
+function gets only the tables, keys, secret, queue and schedule permissions it uses.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as _lambda
 from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
@@ -19,6 +20,7 @@ from infra.constructs.data import Data
 from infra.constructs.function import make_function
 from infra.constructs.ids import pin_logical_id
 from infra.constructs.queues import WORKER_TIMEOUT_SECONDS, Queues
+from infra.constructs.schedules import Schedules
 from infra.nag import acknowledge
 
 READ = "read"
@@ -32,7 +34,7 @@ class FunctionSpec:
     handler: str
     timeout_seconds: int
     tables: dict[str, str]  # table name -> READ or WRITE
-    tokens: bool = True  # decrypts or encrypts OAuth tokens, so talks to QuickBooks
+    tokens: bool = True  # uses OAuth tokens: talks to QuickBooks and may pause a schedule when a grant is lost
     description: str = ""
 
 
@@ -73,8 +75,7 @@ class Functions(Construct):
         bundle: bool,
         onboarding_state_machine_arn: str,
         sync_state_machine_arn: str,
-        schedule_group_name: str,
-        scheduler_role_arn: str,
+        schedules: Schedules,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -90,8 +91,10 @@ class Functions(Construct):
         )
         pin_logical_id(self.layer, "DependenciesLayer")
 
-        tables_env = {f"TABLE_{name.upper()}": table.table_name for name, table in data.tables.items()}
-        quickbooks_env = {
+        # shared.runtime.AppEnv requires the table names, key, secret and QuickBooks URLs in every handler, so they
+        # are set everywhere; permissions, not environment variables, are what is kept least-privilege.
+        baseline_env = {
+            **{f"TABLE_{name.upper()}": table.table_name for name, table in data.tables.items()},
             "TOKEN_KEY_ID": data.token_key.key_arn,
             "APP_SECRET_ARN": data.app_secret.secret_arn,
             "QBO_DISCOVERY_URL": config.qbo_discovery_url,
@@ -99,15 +102,13 @@ class Functions(Construct):
             "FSP_API_URL": config.fsp_api_url,
         }
         schedules_env = {
-            "SCHEDULE_GROUP": schedule_group_name,
-            "SCHEDULER_ROLE_ARN": scheduler_role_arn,
+            "SCHEDULE_GROUP": schedules.group_name,
+            "SCHEDULER_ROLE_ARN": schedules.role.role_arn,
             "SYNC_STATE_MACHINE_ARN": sync_state_machine_arn,
         }
         extra_env: dict[str, dict[str, str]] = {
-            "oauth": schedules_env,
-            "webhooks-receiver": {"APP_SECRET_ARN": data.app_secret.secret_arn,
-                                  "QUEUE_HINTS_URL": queues.hints.queue_url},
-            "admin": {**schedules_env, "ONBOARDING_STATE_MACHINE_ARN": onboarding_state_machine_arn},
+            "webhooks-receiver": {"QUEUE_HINTS_URL": queues.hints.queue_url},
+            "admin": {"ONBOARDING_STATE_MACHINE_ARN": onboarding_state_machine_arn},
         }
 
         self.functions: dict[str, _lambda.Function] = {}
@@ -123,8 +124,8 @@ class Functions(Construct):
                 layers=[self.layer],
                 timeout=Duration.seconds(spec.timeout_seconds),
                 environment={
-                    **tables_env,
-                    **(quickbooks_env if spec.tokens else {}),
+                    **baseline_env,
+                    **(schedules_env if spec.tokens else {}),
                     **extra_env.get(spec.key, {}),
                 },
                 description=spec.description,
@@ -138,6 +139,8 @@ class Functions(Construct):
                     table.grant_read_data(function)
             if spec.tokens:
                 data.token_key.grant_encrypt_decrypt(function)
+                # A revoked grant found by any token user pauses that connection's schedule (shared.runtime).
+                schedules.grant_manage(role(function))
             data.app_secret.grant_read(function)
             _acknowledge_grant_wildcards(function, spec, data)
             self.functions[spec.key] = function
@@ -153,6 +156,12 @@ class Functions(Construct):
 
     def __getitem__(self, key: str) -> _lambda.Function:
         return self.functions[key]
+
+
+def role(function: _lambda.Function) -> iam.Role:
+    """make_function always creates an iam.Role; findings must be acknowledged on it, not on the function."""
+    assert isinstance(function.role, iam.Role)
+    return function.role
 
 
 def _acknowledge_grant_wildcards(function: _lambda.Function, spec: FunctionSpec, data: Data) -> None:
