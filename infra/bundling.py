@@ -29,7 +29,8 @@ RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
 
 # Everything else at the repo root (tests, .venv, cdk.out, emulators, docs, ...) must stay out of the asset.
 CODE_PACKAGES = ("functions", "shared")
-ASSET_EXCLUDES = ["*", *(f"!{pkg}" for pkg in CODE_PACKAGES), *(f"!{pkg}/**" for pkg in CODE_PACKAGES),
+# CDK's glob "*" does not match dot-files, so ".*" is listed too (.venv, .git would otherwise ship).
+ASSET_EXCLUDES = ["*", ".*", *(f"!{pkg}" for pkg in CODE_PACKAGES), *(f"!{pkg}/**" for pkg in CODE_PACKAGES),
                   "**/__pycache__", "**/*.pyc", "**/tests", "**/tests/**"]
 
 PLACEHOLDER_LAYER = Path(__file__).resolve().parent / "layer_placeholder"

@@ -16,6 +16,8 @@ from infra.config import StageConfig
 from infra.constructs.ids import pin_logical_id
 from infra.nag import acknowledge
 
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+DEFINITION_FILE_METADATA = "qbsync:definition_file"
 STATEMACHINES_DIR = Path(__file__).resolve().parent.parent / "statemachines"
 ONBOARDING_ASL = STATEMACHINES_DIR / "onboarding.asl.json"
 SYNC_ASL = STATEMACHINES_DIR / "sync.asl.json"
@@ -74,6 +76,8 @@ class Workflows(Construct):
             removal_policy=config.removal_policy,
         )
         pin_logical_id(machine, logical_id)
+        # The definition itself ships as an S3 asset; this lets infra.local_resources find the source file.
+        machine.node.default_child.add_metadata(DEFINITION_FILE_METADATA, asl.relative_to(REPO_ROOT).as_posix())
         # The unqualified ARN only: fn.grant_invoke would add "<arn>:*" (every version and alias), which the ASL
         # never calls.
         machine.add_to_role_policy(iam.PolicyStatement(
