@@ -18,14 +18,13 @@ from pathlib import Path
 
 from emulators.common.server import RunningServer, start
 from qbsync.local import lambdas
+from qbsync.local.moto_fidelity import serialize_dynamodb
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-ASL_DIR = Path(__file__).resolve().parents[2] / "infra" / "statemachines"
 LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET = "local-client-id", "local-client-secret"
 LOCAL_VERIFIER_TOKEN = "local-verifier-token"
 FSP_API_KEY = "local-fsp-api-key"
-STATE_MACHINES = {"onboarding": "OnboardFunctionArn", "sync": ("PushInvoicesFunctionArn", "PushPaymentsFunctionArn")}
 
 
 def _route_lambda_to_handlers() -> None:
@@ -87,6 +86,7 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         default_user_config["stepfunctions"]["execute_state_machine"] = True
+        serialize_dynamodb()
         _route_lambda_to_handlers()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port(3), verbose=False)
         server.start()
@@ -129,9 +129,9 @@ class LocalStack:
 
     def _provision(self) -> None:
         import boto3
-        from infra.synth import synth_template
 
         from infra import local_resources
+        from infra.synth import synth_template
 
         template = synth_template(stage="local", bundle=False)
         ddb = boto3.client("dynamodb")
@@ -161,22 +161,24 @@ class LocalStack:
         role = boto3.client("iam").create_role(RoleName="qbsync-local-lambda",
                                                AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         lam = boto3.client("lambda")
-        arns: dict[str, str] = {}
-        for logical_id, handler in local_resources.function_handlers(template).items():
-            arns[f"{logical_id}Arn"] = lam.create_function(
-                FunctionName=f"qbsync-local-{logical_id}", Runtime="python3.12", Role=role, Handler=handler,
-                Code={"ZipFile": _zip()}, Timeout=300)["FunctionArn"]
+        arn_of_handler: dict[str, str] = {}
+        for fn in local_resources.functions(template):
+            arn_of_handler[fn["Handler"]] = lam.create_function(
+                FunctionName=fn["FunctionName"], Runtime="python3.12", Role=role, Handler=fn["Handler"],
+                Code={"ZipFile": _zip()}, Timeout=fn["Timeout"], MemorySize=fn["MemorySize"])["FunctionArn"]
         sfn = boto3.client("stepfunctions")
-        for name in ("onboarding", "sync"):
-            definition = (ASL_DIR / f"{name}.asl.json").read_text()
-            for key, arn in arns.items():
-                definition = definition.replace("${" + key + "}", arn)
-            arn = sfn.create_state_machine(name=f"qbsync-local-{name}", definition=definition,
-                                           roleArn=role)["stateMachineArn"]
-            env[f"{name.upper()}_STATE_MACHINE_ARN"] = arn
+        for machine in local_resources.state_machines(template):
+            definition = Path(machine["definition_file"]).read_text()
+            for placeholder, handler in machine["substitutions"].items():
+                definition = definition.replace("${" + placeholder + "}", arn_of_handler[handler])
+            arn = sfn.create_state_machine(name=machine["name"], definition=definition, roleArn=role)["stateMachineArn"]
+            kind = machine["name"].rsplit("-", 1)[-1].upper()
+            env[f"{kind}_STATE_MACHINE_ARN"] = arn
         scheduler = boto3.client("scheduler")
-        scheduler.create_schedule_group(Name="qbsync-local")
-        env.update({"SCHEDULE_GROUP": "qbsync-local", "SCHEDULER_ROLE_ARN": role, "STAGE": "local",
+        for group in local_resources.schedule_groups(template):
+            scheduler.create_schedule_group(Name=group)
+            env["SCHEDULE_GROUP"] = group
+        env.update({"SCHEDULER_ROLE_ARN": role, "STAGE": "local",
                     "QBO_DISCOVERY_URL": f"{self.qbo_url}/.well-known/openid_configuration",
                     "QBO_API_URL": f"{self.qbo_url}/v3", "FSP_API_URL": self.fsp_url})
         os.environ.update(env)

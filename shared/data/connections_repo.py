@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from pynamodb.exceptions import DeleteError
 
@@ -44,7 +45,7 @@ class DynamoConnectionRepo:
 
     def put_state(self, nonce: str, tenant_id: str, expires_at: int) -> None:
         StateItem(f"STATE#{nonce}", "STATE", tenant_id=tenant_id, expires_at=expires_at,
-                  ttl=expires_at + 3600).save(condition=StateItem.pk.does_not_exist())
+                  ttl=datetime.fromtimestamp(expires_at + 3600, UTC)).save(condition=StateItem.pk.does_not_exist())
 
     def consume_state(self, nonce: str) -> str | None:
         """Delete-if-present: exactly one callback can consume a state."""

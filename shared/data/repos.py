@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pynamodb.exceptions import PutError
 
@@ -88,7 +87,7 @@ class RunRepo:
         blob = gzip.compress(json.dumps(rows, separators=(",", ":"), default=str).encode())
         RunItem(_tenant(tenant_id), f"SNAP#{run_id}#{name}#{index:05d}", run_id=run_id, kind="snapshot",
                 status="chunk", summary={"z": blob.hex()}, started_at=_now(),
-                ttl=int(time.time()) + SNAPSHOT_TTL_S).save()
+                ttl=timedelta(seconds=SNAPSHOT_TTL_S)).save()
 
     def chunks(self, tenant_id: str, run_id: str, name: str) -> Iterator[list]:
         for item in RunItem.query(_tenant(tenant_id), RunItem.sk.startswith(f"SNAP#{run_id}#{name}#")):
@@ -111,7 +110,7 @@ class ErrorRepo:
 
     def resolve(self, tenant_id: str, key: str) -> None:
         ErrorItem(_tenant(tenant_id), f"ERR#{key}").update(
-            actions=[ErrorItem.resolved.set(1), ErrorItem.ttl.set(int(time.time()) + RESOLVED_ERROR_TTL_S)],
+            actions=[ErrorItem.resolved.set(1), ErrorItem.ttl.set(timedelta(seconds=RESOLVED_ERROR_TTL_S))],
             condition=ErrorItem.pk.exists())
 
     def list(self, tenant_id: str, include_resolved: bool = False) -> list[ErrorEntry]:

@@ -1,0 +1,29 @@
+"""Where moto differs from AWS in a way this service depends on, made to behave like AWS.
+
+DynamoDB applies each write, with its condition expression, atomically per item. moto evaluates the condition and
+applies the update without a lock, so two threads can both pass `attribute_not_exists(lease_until)`. The token
+refresh lease relies on that atomicity, so DynamoDB calls are serialized here (in-process mocks and the local
+server alike)."""
+
+from __future__ import annotations
+
+import threading
+
+_lock = threading.RLock()
+_applied = False
+
+
+def serialize_dynamodb() -> None:
+    global _applied
+    if _applied:
+        return
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+
+    def call_action(self):
+        with _lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action
+    _applied = True

@@ -1,0 +1,117 @@
+"""Repositories against moto tables created from the synthesized template."""
+
+import threading
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+
+from shared.aws.token_cipher import KmsTokenCipher
+from shared.data.connections_repo import DynamoConnectionRepo
+from shared.data.repos import ErrorRepo, LinkRepo, RunRepo, SettingsRepo
+from shared.data.token_store import DynamoTokenStore
+from shared.domain.connections import Connection
+from shared.domain.records import ErrorEntry, Link, SyncRun
+from shared.errors import Conflict
+from shared.quickbooks.tokens import TokenService, TokenSet
+from tests.fakes import FakeOAuth
+
+
+@pytest.fixture
+def kms_key(aws_tables):
+    return boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
+
+
+def test_pynamodb_models_match_template_keys(aws_tables):
+    from shared.data.models import ConnectionItem, LinkItem
+
+    ConnectionItem("TENANT#t", "CONNECTION", tenant_id="t", status="connected", realm_id="r1").save()
+    assert [c.tenant_id for c in ConnectionItem.by_realm.query("r1")] == ["t"]
+    LinkItem("TENANT#t#customer", "FSP#1", gsi1pk="TENANT#t#customer", gsi1sk="QBO#9", fsp_id="1", qbo_id="9",
+             state="linked", updated_at=datetime.now(UTC)).save()
+    assert LinkRepo().by_qbo("t", "customer", "9").fsp_id == "1"
+
+
+def test_tokens_are_ciphertext_at_rest_and_bound_to_realm(aws_tables, kms_key):
+    store = DynamoTokenStore(KmsTokenCipher(kms_key))
+    store.put_new("t1", "realm1", TokenSet("access-secret-value", "refresh-secret-value", 1e10))
+    raw = boto3.client("dynamodb", region_name="us-east-1").get_item(
+        TableName=aws_tables["connections"], Key={"pk": {"S": "TENANT#t1"}, "sk": {"S": "TOKENS"}})["Item"]
+    dumped = repr(raw)
+    assert "access-secret-value" not in dumped and "refresh-secret-value" not in dumped
+    assert store.load("t1").tokens.refresh_token == "refresh-secret-value"
+    with pytest.raises(Exception):  # noqa: B017 - KMS refuses the wrong encryption context
+        KmsTokenCipher(kms_key).decrypt("t1", "other-realm", raw["ciphertext"]["B"])
+
+
+def test_fifty_concurrent_refreshes_against_dynamodb_lease(aws_tables, kms_key):
+    store = DynamoTokenStore(KmsTokenCipher(kms_key))
+    clock = lambda: 1_000_000.0  # noqa: E731
+    store.put_new("t1", "realm1", TokenSet("a0", "r0", 0))
+    oauth = FakeOAuth(clock)
+    service = TokenService(store, oauth, on_grant_lost=lambda *a: None, clock=clock, sleep=lambda s: None)
+    results, barrier = [], threading.Barrier(50)
+
+    def use():
+        barrier.wait()
+        results.append(service.access("t1"))
+
+    threads = [threading.Thread(target=use) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert oauth.refreshes == 1 and results == [("a1", "realm1")] * 50
+    assert store.load("t1").tokens.refresh_token == "r1"
+
+
+def test_oauth_state_single_use(aws_tables):
+    repo = DynamoConnectionRepo()
+    repo.put_state("n1", "t1", 9_999_999_999)
+    assert repo.consume_state("n1") == "t1"
+    assert repo.consume_state("n1") is None
+
+
+def test_connection_round_trip(aws_tables):
+    repo = DynamoConnectionRepo()
+    repo.save(Connection("t1", "connected", "realm1", "Acme", datetime.now(UTC)))
+    assert repo.get("t1").company_name == "Acme" and repo.by_realm("realm1")[0].tenant_id == "t1"
+
+
+def test_settings_versioning_is_optimistic(aws_tables):
+    repo = SettingsRepo()
+    assert repo.put("t1", {"a": 1}, 0, "u") == 1
+    assert repo.put("t1", {"a": 2}, 1, "u") == 2
+    with pytest.raises(Conflict):
+        repo.put("t1", {"a": 3}, 1, "u")
+    assert repo.get("t1") == ({"a": 2}, 2)
+
+
+def test_error_log_upsert_counts_attempts_and_resolves(aws_tables):
+    repo = ErrorRepo()
+    entry = ErrorEntry("t1", "invoice", "inv-1", "to_quickbooks", "6140", "Duplicate Document Number Error")
+    repo.record(entry)
+    repo.record(entry)
+    (e,) = repo.list("t1")
+    assert e.attempts == 2 and e.code == "6140"
+    repo.resolve("t1", e.key)
+    assert repo.list("t1") == [] and repo.list("t1", include_resolved=True)[0].resolved
+
+
+def test_pending_link_keeps_first_request_id(aws_tables):
+    repo = LinkRepo()
+    first = repo.put_pending(Link("t1", "customer", "c1", request_id="req-1", state="pending"))
+    again = repo.put_pending(Link("t1", "customer", "c1", request_id="req-2", state="pending"))
+    assert first.request_id == again.request_id == "req-1"
+
+
+def test_runs_and_snapshots(aws_tables):
+    repo = RunRepo()
+    repo.create(SyncRun("t1", "r1", "onboarding", "running", datetime.now(UTC)))
+    repo.progress("t1", "r1", "match", 40)
+    repo.put_chunk("t1", "r1", "qbo", 0, [{"Id": "1"}])
+    repo.put_chunk("t1", "r1", "qbo", 1, [{"Id": "2"}])
+    assert [r for chunk in repo.chunks("t1", "r1", "qbo") for r in chunk] == [{"Id": "1"}, {"Id": "2"}]
+    repo.finish("t1", "r1", "succeeded", {"clients_matched": 3})
+    (run,) = repo.history("t1")
+    assert run.status == "succeeded" and run.percent == 100 and run.summary == {"clients_matched": 3}
