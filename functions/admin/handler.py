@@ -33,7 +33,8 @@ def get_settings():
 
 @app.put("/admin/settings")
 def put_settings():
-    return service().put_settings(_who(), app.current_event.json_body)
+    who, body = _who(), app.current_event.json_body
+    return service().put_settings(who, body)
 
 
 @app.get("/admin/quickbooks/<kind>")
