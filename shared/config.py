@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -27,7 +27,7 @@ class TablesEnv(BaseEnv):
     table_idempotency: str
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_env(model: type[M]) -> M:
     """Build `model` from the process environment; raises pydantic.ValidationError naming missing variables."""
     values = {name: os.environ[name.upper()] for name in model.model_fields if name.upper() in os.environ}

@@ -119,5 +119,5 @@ def runtime() -> Runtime:
 
     env = load_env(AppEnv)
     bind_tables({"connections": env.table_connections, "links": env.table_links, "sync_runs": env.table_sync_runs,
-                 "errors": env.table_errors}, env.aws_region)
+                 "errors": env.table_errors, "idempotency": env.table_idempotency}, env.aws_region)
     return Runtime(env)

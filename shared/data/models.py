@@ -151,10 +151,22 @@ class ErrorItem(_Base):
     ttl = TTLAttribute(null=True)
 
 
-ALL_MODELS: tuple[type[Model], ...] = (ConnectionItem, TokenItem, SettingsItem, StateItem, LinkItem, RunItem, ErrorItem)
+class SeenItem(Model):
+    """The idempotency table (Powertools layout: `id`, `expiration`): webhook deliveries already accepted."""
+
+    class Meta:
+        table_name = "idempotency"
+
+    id = UnicodeAttribute(hash_key=True)
+    expiration = NumberAttribute()
+    status = UnicodeAttribute(default="COMPLETED")
+
+
+ALL_MODELS: tuple[type[Model], ...] = (ConnectionItem, TokenItem, SettingsItem, StateItem, LinkItem, RunItem, ErrorItem,
+                                       SeenItem)
 TABLE_OF: dict[type[Model], str] = {
     ConnectionItem: "connections", TokenItem: "connections", SettingsItem: "connections", StateItem: "connections",
-    LinkItem: "links", RunItem: "sync_runs", ErrorItem: "errors",
+    LinkItem: "links", RunItem: "sync_runs", ErrorItem: "errors", SeenItem: "idempotency",
 }
 
 
