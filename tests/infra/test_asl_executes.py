@@ -1,0 +1,77 @@
+"""The ASL files run in moto's Step Functions interpreter, the engine the local stack uses, with the same
+placeholder substitution (here: fake handlers that page twice through every loop)."""
+
+import io
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.infra
+
+STATEMACHINES = Path(__file__).resolve().parents[2] / "infra" / "statemachines"
+LOOPING = {"load_quickbooks_customers", "load_platform_clients", "create_in_quickbooks", "create_on_platform",
+           "sync_sites", "push_invoices", "push_payments"}
+
+
+def _fake_handler(calls: list[str], fail_task: str | None):
+    def invoke(function, event=None):
+        payload = json.loads(event) if isinstance(event, str) else event
+        task, state = payload["task"], payload["input"]
+        calls.append(task)
+        if task == fail_task:
+            return json.dumps({"errorType": "Boom", "errorMessage": "failed on purpose"}), True, ""
+        if task in LOOPING:
+            pages = state["cursor"].get("pages", 0) + 1
+            state = {**state, "cursor": {**state["cursor"], "pages": pages, "done": pages == 2}}
+        return json.dumps(state), False, ""
+    return invoke
+
+
+def _run(monkeypatch, name: str, placeholders: list[str], fail_task: str | None = None) -> tuple[dict, list[str]]:
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    from moto.awslambda.models import LambdaFunction
+
+    calls: list[str] = []
+    monkeypatch.setattr(LambdaFunction, "_invoke_lambda", _fake_handler(calls, fail_task))
+    with moto.mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        region = "us-east-1"
+        role = boto3.client("iam", region_name=region).create_role(
+            RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("h.py", "def handler(e, c): return e")
+        lam = boto3.client("lambda", region_name=region)
+        definition = (STATEMACHINES / f"{name}.asl.json").read_text()
+        for placeholder in placeholders:
+            arn = lam.create_function(FunctionName=placeholder, Runtime="python3.12", Role=role, Handler="h.handler",
+                                      Code={"ZipFile": archive.getvalue()})["FunctionArn"]
+            definition = definition.replace("${" + placeholder + "}", arn)
+        sfn = boto3.client("stepfunctions", region_name=region)
+        machine = sfn.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"tenant_id": "t1", "run_id": "r1"}))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            result = sfn.describe_execution(executionArn=execution["executionArn"])
+            if result["status"] != "RUNNING":
+                return result, calls
+            time.sleep(0.05)
+    raise AssertionError(f"{name} still running; calls so far: {calls}")
+
+
+def test_onboarding_runs_every_task_and_pages_each_loop(monkeypatch):
+    result, calls = _run(monkeypatch, "onboarding", ["OnboardFunctionArn"])
+    assert result["status"] == "SUCCEEDED", result
+    assert calls == ["enable", "load_quickbooks_customers", "load_quickbooks_customers", "load_platform_clients",
+                     "load_platform_clients", "match", "create_in_quickbooks", "create_in_quickbooks",
+                     "create_on_platform", "create_on_platform", "sync_sites", "sync_sites", "summarize"]
+
+
+def test_sync_failure_is_recorded_then_fails_the_run(monkeypatch):
+    result, calls = _run(monkeypatch, "sync", ["PushInvoicesFunctionArn", "PushPaymentsFunctionArn"],
+                         fail_task="push_payments")
+    assert result["status"] == "FAILED", result
+    assert calls == ["push_invoices", "push_invoices", "push_payments", "record_failure"]
