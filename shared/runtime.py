@@ -105,6 +105,24 @@ class Runtime:
         qb, recorder = quickbooks_client(self.intuit_app, access_token=access, realm_id=realm)
         return QuickBooksAdapter(qb, recorder, realm)
 
+    @cached_property
+    def fieldservice(self):
+        from shared.fieldservice.http_adapter import HttpFieldService
+
+        return HttpFieldService(self.env.fsp_api_url, self.secret.fsp_api_key)
+
+    def sync_deps(self, tenant_id: str):
+        """What onboarding and sync runs need for one tenant, with the settings in force now."""
+        from shared.data.repos import ErrorRepo, LinkRepo, RunRepo, SettingsRepo
+        from shared.domain.onboarding import Deps
+        from shared.domain.settings import SyncSettings, default_settings
+
+        stored = SettingsRepo().get(tenant_id)
+        settings = SyncSettings.model_validate(stored[0]) if stored else default_settings()
+        return Deps(tenant_id=tenant_id, quickbooks=lambda: self.quickbooks(tenant_id), platform=self.fieldservice,
+                    links=LinkRepo(), runs=RunRepo(), errors=ErrorRepo(), settings=settings,
+                    connections=self.connections)
+
     def _read_company(self, realm_id: str, access_token: str) -> dict:
         from shared.quickbooks.adapter import QuickBooksAdapter
         from shared.quickbooks.client import quickbooks_client

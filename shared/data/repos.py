@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 
 from shared.data.models import ErrorItem, LinkItem, RunItem, SettingsItem
 from shared.domain.records import ErrorEntry, Link, SyncRun
@@ -62,6 +62,17 @@ class RunRepo:
         RunItem(_tenant(run.tenant_id), f"RUN#{run.run_id}", run_id=run.run_id, kind=run.kind, status=run.status,
                 phase=run.phase, percent=run.percent, started_at=run.started_at).save()
 
+    def create_once(self, run: SyncRun) -> bool:
+        try:
+            RunItem(_tenant(run.tenant_id), f"RUN#{run.run_id}", run_id=run.run_id, kind=run.kind, status=run.status,
+                    phase=run.phase, percent=run.percent, started_at=run.started_at).save(
+                condition=RunItem.sk.does_not_exist())
+        except PutError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def get(self, tenant_id: str, run_id: str) -> SyncRun | None:
         try:
             return self._to_domain(RunItem.get(_tenant(tenant_id), f"RUN#{run_id}", consistent_read=True))
@@ -108,10 +119,17 @@ class ErrorRepo:
         ])
         return e
 
-    def resolve(self, tenant_id: str, key: str) -> None:
-        ErrorItem(_tenant(tenant_id), f"ERR#{key}").update(
-            actions=[ErrorItem.resolved.set(1), ErrorItem.ttl.set(timedelta(seconds=RESOLVED_ERROR_TTL_S))],
-            condition=ErrorItem.pk.exists())
+    def resolve(self, tenant_id: str, key: str) -> bool:
+        """Mark an entity's failure resolved (it synced, or its link was cleared); False if it had none."""
+        try:
+            ErrorItem(_tenant(tenant_id), f"ERR#{key}").update(
+                actions=[ErrorItem.resolved.set(1), ErrorItem.ttl.set(timedelta(seconds=RESOLVED_ERROR_TTL_S))],
+                condition=ErrorItem.pk.exists() & (ErrorItem.resolved == 0))
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def list(self, tenant_id: str, include_resolved: bool = False) -> list[ErrorEntry]:
         out = []
@@ -149,6 +167,12 @@ class LinkRepo:
                                    tenant_id, entity)
         except LinkItem.DoesNotExist:
             return None
+
+    def get_many(self, tenant_id: str, entity: str, fsp_ids: Iterable[str]) -> dict[str, Link]:
+        pk = self._pk(tenant_id, entity)
+        keys = [(pk, f"FSP#{fsp_id}") for fsp_id in dict.fromkeys(fsp_ids)]
+        return {i.fsp_id: self._to_domain(i, tenant_id, entity)
+                for i in LinkItem.batch_get(keys, consistent_read=True)}
 
     def by_qbo(self, tenant_id: str, entity: str, qbo_id: str) -> Link | None:
         for i in LinkItem.by_qbo.query(self._pk(tenant_id, entity), LinkItem.gsi1sk == f"QBO#{qbo_id}"):

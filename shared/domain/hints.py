@@ -3,10 +3,13 @@ goes back within QuickBooks' 3 seconds; the worker reads the truth later."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Protocol
 
 from shared.domain.connections import ConnectionRepo, Status
+from shared.domain.records import SyncRun
 from shared.errors import BadRequest, Unauthorized
 from shared.quickbooks import webhooks as qbo_webhooks
 from shared.quickbooks.webhooks import ChangeHint
@@ -63,3 +66,30 @@ class HintIntake:
             self._dedupe.forget(key)  # the sender's retry must not be taken for a duplicate
             raise
         return 1
+
+
+HINT_WINDOW_S = 300
+
+
+class HintDispatcher:
+    """Turns verified hints into sync runs. Hints only say "something changed": the run reads the truth. All hints
+    for a tenant within one window share one run id, and the run id is the execution name, so a burst of
+    webhooks (or a redelivered message) starts one sync, not hundreds."""
+
+    def __init__(self, connections: ConnectionRepo, runs, workflows, clock: Callable[[], float]):
+        self._connections, self._runs, self._workflows, self._clock = connections, runs, workflows, clock
+
+    def dispatch(self, tenant_id: str) -> str | None:
+        connection = self._connections.get(tenant_id)
+        if connection is None or connection.status != Status.CONNECTED:
+            return None
+        if (connection.onboarding or {}).get("status") != "completed":
+            return None  # onboarding reads everything anyway
+        window = int(self._clock()) // HINT_WINDOW_S * HINT_WINDOW_S
+        started = datetime.fromtimestamp(window, UTC)
+        digest = hashlib.sha256(tenant_id.encode()).hexdigest()[:8]
+        run_id = f"{started.strftime('%Y%m%dT%H%M%S')}-hint-{digest}"
+        self._runs.create_once(SyncRun(tenant_id=tenant_id, run_id=run_id, kind="sync", status="running",
+                                       started_at=started, phase="queued"))
+        self._workflows.start("sync", tenant_id, run_id, {"trigger": "webhook"})
+        return run_id

@@ -1,0 +1,330 @@
+"""Onboarding: make the two customer lists agree without a single duplicate (issue 6).
+
+Each public method is one state-machine task; state stays small (ids, cursors, counts) and everything bulky is kept
+as gzip'd snapshot chunks in the sync-runs table. Every step can be re-run after a crash:
+- links are written before a step reports progress, and a matched or linked record is never created again;
+- QuickBooks creates go out in batches whose `requestid` is derived from the batch's members, after pending links
+  record that id, so a re-run sends the same id and QuickBooks answers with the first result instead of writing;
+- platform creates carry an idempotency key derived from the QuickBooks id."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.domain import parties
+from shared.domain.records import ErrorEntry, Link
+from shared.fieldservice.errors import FieldServiceError
+from shared.quickbooks.errors import QuickBooksError
+from shared.quickbooks.port import MAX_BATCH, MAX_PAGE, BatchOp
+
+BATCHES_PER_TASK = 20  # 600 creates per Lambda invocation: well inside the timeout, one checkpoint per 20 batches
+PLATFORM_CREATES_PER_TASK = 500
+PHASES = {  # phase -> (start %, end %)
+    "loading_quickbooks": (0, 20), "loading_platform": (20, 35), "matching": (35, 45),
+    "creating_in_quickbooks": (45, 70), "creating_on_platform": (70, 85), "sites": (85, 97), "summary": (97, 100),
+}
+
+
+def request_id(*parts: str) -> str:
+    """A deterministic QuickBooks `requestid` (at most 50 characters; 36 inside a batch)."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:36]
+
+
+@dataclass
+class Deps:
+    tenant_id: str
+    quickbooks: Callable[[], Any]  # -> QuickBooksPort, built lazily (tokens are refreshed on demand)
+    platform: Any  # FieldService port
+    links: Any
+    runs: Any
+    errors: Any
+    settings: Any  # SyncSettings
+    connections: Any
+
+
+class Onboarding:
+    def __init__(self, deps: Deps):
+        self.d = deps
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+    def _progress(self, state: dict, phase: str, fraction: float = 0.0) -> None:
+        lo, hi = PHASES[phase]
+        self.d.runs.progress(self.d.tenant_id, state["run_id"], phase, int(lo + (hi - lo) * min(1.0, fraction)))
+
+    def _count(self, state: dict, key: str, n: int = 1) -> None:
+        counts = state.setdefault("counts", {})
+        counts[key] = counts.get(key, 0) + n
+
+    def _error(self, state: dict, entity: str, entity_id: str, direction: str, code: str, message: str,
+               detail: str = "") -> None:
+        self.d.errors.record(ErrorEntry(self.d.tenant_id, entity, entity_id, direction, code, message, detail,
+                                        run_id=state["run_id"]))
+        self._count(state, "errors")
+
+    def _rows(self, state: dict, name: str) -> list:
+        return [row for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], name) for row in chunk]
+
+    # -- tasks -------------------------------------------------------------------------------------------------
+    def enable(self, state: dict) -> dict:
+        state = {"tenant_id": state["tenant_id"], "run_id": state["run_id"], "counts": {}}
+        self._progress(state, "loading_quickbooks")
+        return state
+
+    def load_quickbooks_customers(self, state: dict) -> dict:
+        cursor = state["cursor"]
+        start, page = cursor.get("start", 1), cursor.get("page", 0)
+        # Inactive customers too: inactive maps to inactive, and an inactive name still blocks a DisplayName.
+        rows = self.d.quickbooks().query_page("Customer", "Active IN (true, false)", start, MAX_PAGE)
+        self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], "qbo", page,
+                              [parties.compact_customer(r) for r in rows])
+        self._count(state, "quickbooks_customers_loaded", len(rows))
+        done = len(rows) < MAX_PAGE
+        state["cursor"] = {"task": cursor.get("task"), "done": done, "start": start + len(rows), "page": page + 1}
+        self._progress(state, "loading_quickbooks", 1.0 if done else 0.5)
+        return state
+
+    def _names_taken(self) -> list[str]:
+        """Vendor and employee names also block a customer DisplayName (6240), inactive ones included."""
+        qb = self.d.quickbooks()
+        return [r.get("DisplayName", "") for entity in ("Vendor", "Employee")
+                for r in qb.query_all(entity, "Active IN (true, false)")]
+
+    def load_platform_clients(self, state: dict) -> dict:
+        cursor = state["cursor"]
+        kind, page = cursor.get("kind", "clients"), cursor.get("page", 0)
+        lister = self.d.platform.list_clients if kind == "clients" else self.d.platform.list_sites
+        result = lister(self.d.tenant_id, cursor=cursor.get("next"), limit=MAX_PAGE)
+        compact = parties.compact_client if kind == "clients" else parties.compact_site
+        self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"fsp_{kind}", page,
+                              [compact(r) for r in result.items])
+        self._count(state, f"platform_{kind}_loaded", len(result.items))
+        if result.next_cursor:
+            state["cursor"] = {**cursor, "kind": kind, "page": page + 1, "next": result.next_cursor, "done": False}
+        elif kind == "clients":
+            state["cursor"] = {**cursor, "kind": "sites", "page": 0, "next": None, "done": False}
+        else:
+            state["cursor"] = {**cursor, "done": True}
+        self._progress(state, "loading_platform", 1.0 if state["cursor"]["done"] else 0.5)
+        return state
+
+    def match(self, state: dict) -> dict:
+        from shared.domain.onboarding_plan import plan_onboarding
+
+        self._progress(state, "matching")
+        qbo = self._rows(state, "qbo")
+        clients = self._rows(state, "fsp_clients")
+        sites = self._rows(state, "fsp_sites")
+        existing = {link.qbo_id: link.fsp_id for link in self.d.links.all(self.d.tenant_id, "customer")
+                    if link.qbo_id}
+        plan = plan_onboarding(qbo, clients, sites, existing, self.d.settings, self._names_taken())
+        new_links = [Link(self.d.tenant_id, "customer", fsp_id, qbo_id, extra={"evidence": list(evidence)})
+                     for qbo_id, fsp_id, evidence in plan.matches if existing.get(qbo_id) != fsp_id]
+        self.d.links.put_many(new_links)
+        site_links = [Link(self.d.tenant_id, "site", fsp_id, qbo_id) for qbo_id, fsp_id in plan.site_matches]
+        self.d.links.put_many(site_links)
+        for name, rows in (("to_qbo", plan.to_quickbooks), ("to_fsp", plan.to_platform),
+                           ("sites_to_fsp", plan.sites_to_platform), ("sites_to_qbo", plan.sites_to_quickbooks),
+                           ("conflicts", plan.conflicts)):
+            for i in range(0, max(1, len(rows)), 5000):
+                self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], name, i // 5000, rows[i:i + 5000])
+        self._count(state, "clients_matched", len(plan.matches))
+        self._count(state, "sites_matched", len(plan.site_matches))
+        self._count(state, "conflicts", len(plan.conflicts))
+        for skipped in plan.skipped:
+            self._error(state, skipped["entity"], skipped["id"], skipped["direction"], skipped["code"],
+                        skipped["message"])
+        self._count(state, "skipped", len(plan.skipped))
+        for key, n in plan.notes.items():
+            self._count(state, key, n)
+        self._progress(state, "matching", 1.0)
+        return state
+
+    def create_in_quickbooks(self, state: dict) -> dict:
+        cursor = state["cursor"]
+        todo = self._rows(state, "to_qbo")
+        index = cursor.get("index", 0)
+        qb = self.d.quickbooks()
+        for _ in range(BATCHES_PER_TASK):
+            batch = todo[index:index + MAX_BATCH]
+            if not batch:
+                break
+            self._create_customer_batch(state, qb, batch)
+            index += len(batch)
+        state["cursor"] = {**cursor, "index": index, "done": index >= len(todo)}
+        self._progress(state, "creating_in_quickbooks", index / max(1, len(todo)))
+        return state
+
+    def _create_customer_batch(self, state: dict, qb, batch: list[dict]) -> None:
+        created = self._create_in_batches(state, qb, "customer", "client", batch)
+        self._count(state, "customers_created_in_quickbooks", created)
+
+    def _create_in_batches(self, state: dict, qb, entity: str, error_entity: str, rows: list[dict]) -> int:
+        """Create QuickBooks customers for `rows` ({fsp_id, customer}) without ever creating one twice.
+
+        Intent is recorded first (pending links carrying the batch's `requestid`). A re-run that forms the same
+        batch resends the same id and QuickBooks replays its first answer; a row left pending by a batch of other
+        members is looked up by the DisplayName we sent before it is created again."""
+        existing = self.d.links.get_many(self.d.tenant_id, entity, [r["fsp_id"] for r in rows])
+        rows = [r for r in rows if not (existing.get(r["fsp_id"]) and existing[r["fsp_id"]].qbo_id)]
+        if not rows:
+            return 0
+        rid = request_id(self.d.tenant_id, f"{entity}-batch", *sorted(r["fsp_id"] for r in rows))
+        stale = [r for r in rows if r["fsp_id"] in existing and existing[r["fsp_id"]].request_id != rid]
+        linked = self._recover_pending(qb, entity, stale)
+        done = {link.fsp_id for link in linked}
+        rows = [r for r in rows if r["fsp_id"] not in done]
+        if rows:
+            rid = request_id(self.d.tenant_id, f"{entity}-batch", *sorted(r["fsp_id"] for r in rows))
+            self.d.links.put_many(Link(self.d.tenant_id, entity, r["fsp_id"], request_id=rid, state="pending")
+                                  for r in rows)
+            ops = [BatchOp(bid=str(i), operation="create", entity="Customer", body=r["customer"])
+                   for i, r in enumerate(rows)]
+            for result in qb.batch(ops, request_id=rid):
+                row = rows[int(result.bid)]
+                if result.entity is not None:
+                    linked.append(Link(self.d.tenant_id, entity, row["fsp_id"], result.entity["Id"],
+                                       sync_token=result.entity.get("SyncToken")))
+                    continue
+                fault = result.fault or {}
+                recovered = self._recover_duplicate(qb, entity, row, fault)
+                if recovered is not None:
+                    linked.append(recovered)
+                    continue
+                self.d.links.clear(self.d.tenant_id, entity, row["fsp_id"])
+                self._error(state, error_entity, row["fsp_id"], "to_quickbooks", fault.get("code", ""),
+                            fault.get("message", ""), fault.get("detail", ""))
+        self.d.links.put_many(linked)
+        return len(linked)
+
+    def _recover_pending(self, qb, entity: str, rows: list[dict]) -> list[Link]:
+        from shared.quickbooks.adapter import quote
+
+        found: dict[str, dict] = {}
+        names = sorted({r["customer"]["DisplayName"] for r in rows})
+        for i in range(0, len(names), 100):
+            where = "DisplayName IN (" + ", ".join(quote(n) for n in names[i:i + 100]) + ")"
+            for customer in qb.query_page("Customer", where, 1, MAX_PAGE):
+                found[customer.get("DisplayName", "").casefold()] = customer
+        links = []
+        for row in rows:
+            hit = found.get(row["customer"]["DisplayName"].casefold())
+            if hit is not None and parties.same_person(hit, row["customer"]):
+                links.append(Link(self.d.tenant_id, entity, row["fsp_id"], hit["Id"], sync_token=hit.get("SyncToken")))
+        return links
+
+    def _recover_duplicate(self, qb, entity: str, row: dict, fault: dict) -> Link | None:
+        """6240 on a name we created in an earlier, interrupted attempt: link it instead of failing."""
+        if fault.get("code") != "6240":
+            return None
+        links = self._recover_pending(qb, entity, [row])
+        return links[0] if links else None
+
+    def create_on_platform(self, state: dict) -> dict:
+        cursor = state["cursor"]
+        todo = self._rows(state, "to_fsp")
+        index = cursor.get("index", 0)
+        end = min(len(todo), index + PLATFORM_CREATES_PER_TASK)
+        linked = []
+        for row in todo[index:end]:
+            if self.d.links.by_qbo(self.d.tenant_id, "customer", row["qbo_id"]):
+                continue
+            client = self._on_platform(state, "customer", row["qbo_id"], self.d.platform.create_client,
+                                       parties.client_draft(row["client"]))
+            if client is not None:
+                linked.append(Link(self.d.tenant_id, "customer", client.id, row["qbo_id"],
+                                   sync_token=row.get("sync_token")))
+        self.d.links.put_many(linked)
+        self._count(state, "clients_created_on_platform", len(linked))
+        state["cursor"] = {**cursor, "index": end, "done": end >= len(todo)}
+        self._progress(state, "creating_on_platform", end / max(1, len(todo)))
+        return state
+
+    def _on_platform(self, state: dict, entity: str, qbo_id: str, create, draft):
+        """One platform create, keyed by the QuickBooks id so a retried task cannot create it twice."""
+        try:
+            return create(self.d.tenant_id, draft, idempotency_key=request_id(self.d.tenant_id, entity, qbo_id))
+        except FieldServiceError as exc:
+            self._error(state, entity, qbo_id, "to_platform", exc.code, str(exc))
+            return None
+
+    def sync_sites(self, state: dict) -> dict:
+        cursor = state["cursor"]
+        step = cursor.get("step", "to_fsp")
+        index = cursor.get("index", 0)
+        if step == "to_fsp":
+            todo = self._rows(state, "sites_to_fsp")
+            end = min(len(todo), index + PLATFORM_CREATES_PER_TASK)
+            self._sites_to_platform(state, todo[index:end])
+            if end >= len(todo):
+                state["cursor"] = {**cursor, "step": "to_qbo", "index": 0, "done": False}
+            else:
+                state["cursor"] = {**cursor, "index": end, "done": False}
+        else:
+            todo = self._rows(state, "sites_to_qbo")
+            end = min(len(todo), index + BATCHES_PER_TASK * MAX_BATCH)
+            self._sites_to_quickbooks(state, todo[index:end])
+            state["cursor"] = {**cursor, "index": end, "done": end >= len(todo)}
+        self._progress(state, "sites", 0.5 if step == "to_fsp" else 1.0)
+        return state
+
+    def _sites_to_platform(self, state: dict, rows: list[dict]) -> None:
+        linked = []
+        for row in rows:
+            if self.d.links.by_qbo(self.d.tenant_id, "site", row["qbo_id"]):
+                continue
+            parent = self.d.links.by_qbo(self.d.tenant_id, "customer", row["parent_qbo_id"])
+            if parent is None:
+                self._error(state, "sub_customer", row["qbo_id"], "to_platform", "parent_not_linked",
+                            "The parent QuickBooks customer is not linked to a client, so its job cannot become a "
+                            "site.")
+                continue
+            created = self._on_platform(state, "sub_customer", row["qbo_id"], self.d.platform.create_site,
+                                        parties.site_draft(row, parent.fsp_id))
+            if created is None:
+                continue
+            linked.append(Link(self.d.tenant_id, "site", created.id, row["qbo_id"]))
+        self.d.links.put_many(linked)
+        self._count(state, "sites_created_on_platform", len(linked))
+
+    def _sites_to_quickbooks(self, state: dict, rows: list[dict]) -> None:
+        qb = self.d.quickbooks()
+        parents = self.d.links.get_many(self.d.tenant_id, "customer", [r["client_id"] for r in rows])
+        ready = []
+        for row in rows:
+            parent = parents.get(row["client_id"])
+            if parent is None or not parent.qbo_id:
+                self._error(state, "site", row["fsp_id"], "to_quickbooks", "parent_not_linked",
+                            "The site's client is not in QuickBooks yet, so the site cannot become a sub-customer.")
+                continue
+            ready.append({**row, "customer": {**row["customer"], "ParentRef": {"value": parent.qbo_id}}})
+        created = sum(self._create_in_batches(state, qb, "site", "site", ready[i:i + MAX_BATCH])
+                      for i in range(0, len(ready), MAX_BATCH))
+        self._count(state, "sub_customers_created_in_quickbooks", created)
+
+    def summarize(self, state: dict) -> dict:
+        counts = state.get("counts", {})
+        summary = {"counts": counts, "settings": self.d.settings.model_dump(mode="json"),
+                   "conflicts": len(self._rows(state, "conflicts"))}
+        self.d.runs.finish(self.d.tenant_id, state["run_id"], "succeeded", summary)
+        self._mark_connection(state, "completed")
+        return {**state, "summary": summary}
+
+    def record_failure(self, state: dict) -> dict:
+        error = state.get("error") or {}
+        summary = {"counts": state.get("counts", {}), "error": {"type": error.get("Error"),
+                                                                 "message": str(error.get("Cause", ""))[:1000]}}
+        self.d.runs.finish(self.d.tenant_id, state["run_id"], "failed", summary)
+        self._mark_connection(state, "failed")
+        return {**state, "summary": summary}
+
+    def _mark_connection(self, state: dict, status: str) -> None:
+        connection = self.d.connections.get(self.d.tenant_id)
+        if connection is not None:
+            connection.onboarding = {**(connection.onboarding or {}), "status": status, "run_id": state["run_id"]}
+            self.d.connections.save(connection)
+
+
+__all__ = ["Onboarding", "Deps", "request_id", "QuickBooksError"]

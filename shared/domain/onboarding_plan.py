@@ -1,0 +1,178 @@
+"""The onboarding plan: from both customer lists (and what is already linked), decide what matches, what to create on
+each side, which QuickBooks jobs are service locations (sites, never clients) and what the admin must resolve.
+
+Pure and deterministic: the same inputs give the same plan, so a re-run after a crash forms the same QuickBooks
+batches and sends the same `requestid`s. See docs/matching.md for the rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.domain import matching, parties
+from shared.domain.names import quickbooks_display_name
+from shared.domain.settings import MISSING_STATE_MESSAGE
+
+MISSING_STATE = "missing_state"
+
+
+@dataclass
+class Plan:
+    matches: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)  # (qbo_id, fsp_id, evidence)
+    site_matches: list[tuple[str, str]] = field(default_factory=list)  # (qbo_id, fsp_site_id)
+    to_quickbooks: list[dict] = field(default_factory=list)  # {fsp_id, customer}
+    to_platform: list[dict] = field(default_factory=list)  # {qbo_id, client, sync_token}
+    sites_to_platform: list[dict] = field(default_factory=list)  # {qbo_id, parent_qbo_id, name, address, active}
+    sites_to_quickbooks: list[dict] = field(default_factory=list)  # {fsp_id, client_id, customer}
+    conflicts: list[dict] = field(default_factory=list)  # {kind, qbo_ids, fsp_ids, reason}
+    skipped: list[dict] = field(default_factory=list)  # error-log entries: {id, entity, direction, code, message}
+    notes: dict[str, int] = field(default_factory=dict)  # informational counts for the summary
+
+
+def _party(row: dict, address: dict | None) -> matching.Party:
+    return matching.Party(id=row["id"], name=row.get("name") or "", company=row.get("company"),
+                          first=row.get("first"), last=row.get("last"), email=row.get("email"),
+                          phone=row.get("phone"), address_key=parties.address_key(address),
+                          active=row.get("active", True))
+
+
+def _note(plan: Plan, key: str, n: int = 1) -> None:
+    plan.notes[key] = plan.notes.get(key, 0) + n
+
+
+def _state_for(address: dict | None, settings) -> tuple[str | None, bool]:
+    """(state, ok): a missing state is filled from the default when "Use default State" is on; else not ok."""
+    if address and address.get("state"):
+        return address["state"], True
+    if settings.clients.use_default_state and settings.clients.default_state:
+        return settings.clients.default_state, True
+    return None, False
+
+
+def _is_location(job: dict) -> bool:
+    return bool(job.get("ship") and job["ship"].get("line1"))
+
+
+def plan_onboarding(qbo: list[dict], clients: list[dict], sites: list[dict], existing: dict[str, str], settings,
+                    names_taken: list[str]) -> Plan:
+    plan = Plan()
+    direction = settings.clients.direction
+    top = sorted((c for c in qbo if not c["job"]), key=lambda c: c["id"])
+    jobs = sorted((c for c in qbo if c["job"]), key=lambda c: c["id"])
+    by_qbo = {c["id"]: c for c in qbo}
+    clients = sorted(clients, key=lambda c: c["id"])
+    linked_fsp = set(existing.values())
+
+    # 1. Customers <-> clients. Already-linked pairs stay as they are (a reconnect resumes, never re-matches).
+    for qbo_id, fsp_id in sorted(existing.items()):
+        if qbo_id in by_qbo:
+            plan.matches.append((qbo_id, fsp_id, ("linked",)))
+    free_qbo = [c for c in top if c["id"] not in existing]
+    free_fsp = [c for c in clients if c["id"] not in linked_fsp]
+    result = matching.match_parties([_party(c, c.get("bill")) for c in free_qbo],
+                                    [_party(c, c.get("address")) for c in free_fsp])
+    plan.matches.extend((m.qbo_id, m.fsp_id, tuple(m.evidence)) for m in result.matches)
+    in_conflict_qbo, in_conflict_fsp = set(), set()
+    for conflict in result.conflicts:
+        plan.conflicts.append({"kind": conflict.kind, "qbo_ids": list(conflict.qbo_ids),
+                               "fsp_ids": list(conflict.fsp_ids), "reason": conflict.reason})
+        in_conflict_qbo.update(conflict.qbo_ids)
+        in_conflict_fsp.update(conflict.fsp_ids)
+    qbo_to_fsp = {q: f for q, f, _ in plan.matches}
+    fsp_linked = {f: q for q, f, _ in plan.matches}
+
+    # 2. Platform clients missing in QuickBooks (never an inactive one: onboarding does not revive dead records).
+    taken_exact = {n.casefold().strip() for n in names_taken} | {c["name"].casefold().strip() for c in qbo}
+    if direction in ("two_way", "platform_master"):
+        for client in (c for c in free_fsp if c["id"] not in fsp_linked and c["id"] not in in_conflict_fsp):
+            if not client.get("active", True):
+                _note(plan, "inactive_not_copied")
+                continue
+            display, adjustments = quickbooks_display_name(client["name"] or "", taken_exact)
+            taken_exact.add(display.casefold())
+            if adjustments:
+                _note(plan, "names_adjusted_for_quickbooks")
+            state, _ = _state_for(client.get("address"), settings)
+            plan.to_quickbooks.append({"fsp_id": client["id"],
+                                       "customer": parties.customer_body(client, display, state),
+                                       "adjustments": adjustments})
+
+    # 3. QuickBooks customers missing on the platform.
+    to_platform_ids = set()
+    if direction in ("two_way", "quickbooks_master"):
+        for customer in (c for c in free_qbo if c["id"] not in qbo_to_fsp and c["id"] not in in_conflict_qbo):
+            if not customer["active"]:
+                _note(plan, "inactive_not_copied")
+                continue
+            state, ok = _state_for(customer.get("bill"), settings)
+            if customer.get("bill") and not ok:
+                plan.skipped.append({"id": customer["id"], "entity": "customer", "direction": "to_platform",
+                                     "code": MISSING_STATE, "message": MISSING_STATE_MESSAGE})
+                continue
+            country = parties.country_code((customer.get("bill") or {}).get("country"),
+                                           settings.clients.default_country)
+            plan.to_platform.append({"qbo_id": customer["id"], "sync_token": customer.get("sync_token"),
+                                     "client": parties.client_draft_dict(customer, state, country)})
+            to_platform_ids.add(customer["id"])
+
+    if settings.sites.enabled:
+        names = {c["id"]: c.get("name") or "" for c in clients}
+        _plan_sites(plan, jobs, sites, by_qbo, qbo_to_fsp, to_platform_ids, fsp_linked, taken_exact, settings, names)
+    else:
+        _note(plan, "quickbooks_jobs_left_alone", len(jobs))
+    return plan
+
+
+def _plan_sites(plan: Plan, jobs: list[dict], sites: list[dict], by_qbo: dict, qbo_to_fsp: dict,
+                to_platform_ids: set, fsp_linked: dict, taken_exact: set, settings, client_names: dict) -> None:
+    """Sub-customers <-> sites, both ways, during onboarding only. A job with its own service address is a
+    location of its parent and becomes a site; a job without one is a project and stays in QuickBooks."""
+    sites_by_client: dict[str, list[dict]] = {}
+    for site in sorted(sites, key=lambda s: s["id"]):
+        sites_by_client.setdefault(site["client_id"], []).append(site)
+    matched_sites: set[str] = set()
+    for job in jobs:
+        parent = by_qbo.get(job.get("parent_id") or "")
+        if parent is None or parent["job"] or not _is_location(job):
+            _note(plan, "quickbooks_projects_left_alone")
+            continue
+        client_id = qbo_to_fsp.get(parent["id"])
+        if client_id is None and parent["id"] not in to_platform_ids:
+            _note(plan, "jobs_of_unlinked_customers")
+            continue
+        key = parties.address_key(job["ship"])
+        candidates = [s for s in sites_by_client.get(client_id or "", [])
+                      if s["id"] not in matched_sites and key and parties.address_key(s["address"]) == key]
+        if candidates:
+            matched_sites.add(candidates[0]["id"])
+            plan.site_matches.append((job["id"], candidates[0]["id"]))
+            continue
+        ship = job["ship"]
+        if settings.sites.use_client_address_state:
+            bill = parent.get("bill") or {}
+            ship = {**ship, "state": ship.get("state") or bill.get("state"),
+                    "country": ship.get("country") or bill.get("country")}
+        state, ok = _state_for(ship, settings)
+        if not ok:
+            plan.skipped.append({"id": job["id"], "entity": "sub_customer", "direction": "to_platform",
+                                 "code": MISSING_STATE, "message": MISSING_STATE_MESSAGE})
+            continue
+        country = parties.country_code(ship.get("country"), settings.clients.default_country)
+        plan.sites_to_platform.append({"qbo_id": job["id"], "parent_qbo_id": parent["id"],
+                                       "name": job["name"][:200], "active": job["active"],
+                                       "address": {**ship, "state": state, "country": country}})
+
+    for client_id, client_sites in sorted(sites_by_client.items()):
+        if client_id not in fsp_linked and not any(r["fsp_id"] == client_id for r in plan.to_quickbooks):
+            continue
+        for site in client_sites:
+            if site["id"] in matched_sites or not site.get("active", True):
+                continue
+            name = site["name"] or (site["address"] or {}).get("line1") or site["id"]
+            if name.casefold().strip() in taken_exact:
+                # Site names repeat across clients ("Main Office"); the client's name keeps them apart first.
+                name = f"{name} ({client_names.get(client_id, '')})"
+            display, _ = quickbooks_display_name(name, taken_exact)
+            taken_exact.add(display.casefold())
+            state, _ = _state_for(site.get("address"), settings)
+            plan.sites_to_quickbooks.append({"fsp_id": site["id"], "client_id": client_id,
+                                             "customer": parties.sub_customer_body(site, display, state)})

@@ -1,0 +1,63 @@
+"""The state-machine task contract shared by onboarding and sync runs (see docs/infra.md, ASL contract):
+`{"task": name, "input": state}` in, the new state out; loops end when the returned `cursor.done` is true."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.quickbooks import errors as qbo
+
+
+class TaskEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(pattern=r"^[a-z_]+$")
+    input: dict[str, Any]
+
+    @field_validator("input")
+    @classmethod
+    def _has_tenant(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(value.get("tenant_id"), str) or not value["tenant_id"]:
+            raise ValueError("input.tenant_id is required")
+        return value
+
+    @property
+    def tenant_id(self) -> str:
+        return self.input["tenant_id"]
+
+
+class Throttled(Exception):  # noqa: N818 - the ASL's Retry matches this exact error name
+    """QuickBooks asked us to wait (429) or is briefly unavailable (5xx, timeouts): Step Functions backs off and
+    re-runs the task, which resumes from the cursor in its input."""
+
+
+def run_task(engine, task: TaskEvent, logger) -> dict:
+    method = getattr(engine, task.task, None)
+    if method is None or task.task.startswith("_"):
+        raise ValueError(f"unknown task {task.task!r}")
+    try:
+        return method(dict(task.input))
+    except (qbo.Throttled, qbo.Unavailable) as exc:
+        logger.warning("QuickBooks is throttling or unavailable; the state machine retries",
+                       extra={"code": exc.code})
+        raise Throttled(exc.code) from exc
+
+
+def task_handler(service: str, engine_for: Callable[[str], Any]):
+    """The Lambda handler for one function's state-machine tasks: validate, bind the correlation id, run."""
+    from shared.observability import bind_correlation, get_logger, get_metrics, get_tracer
+
+    logger, metrics, tracer = get_logger(service), get_metrics(service), get_tracer(service)
+
+    @logger.inject_lambda_context
+    @metrics.log_metrics
+    @tracer.capture_lambda_handler
+    def handler(event, context):
+        task = TaskEvent.model_validate(event)
+        bind_correlation(logger, task.tenant_id, task.input.get("run_id"))
+        return run_task(engine_for(task.tenant_id), task, logger)
+
+    return handler
