@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import threading
 import time
+import tracemalloc
 import uuid
 from dataclasses import dataclass, field
 
@@ -41,6 +42,37 @@ def resolve(handler_path: str):
         return _cache[handler_path]
 
 
+@dataclass
+class Meter:
+    """Per-function figures for the benchmark: invocations, CPU seconds of the invoking thread (our code, not the
+    emulators' or moto's threads) and, when tracing, the peak Python heap during an invocation."""
+
+    enabled: bool = False
+    trace_memory: bool = False
+    invocations: dict[str, int] = field(default_factory=dict)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    peak_bytes: dict[str, int] = field(default_factory=dict)
+
+    def record(self, name: str, cpu_s: float, peak: int) -> None:
+        with _lock:
+            self.invocations[name] = self.invocations.get(name, 0) + 1
+            self.cpu_s[name] = self.cpu_s.get(name, 0.0) + cpu_s
+            self.peak_bytes[name] = max(self.peak_bytes.get(name, 0), peak)
+
+
+METER = Meter()
+
+
 def invoke(handler_path: str, event, function_name: str | None = None):
     fn = resolve(handler_path)
-    return fn(event, LambdaContext(function_name or handler_path.split(".")[1]))
+    name = function_name or handler_path.split(".")[1]
+    if not METER.enabled:
+        return fn(event, LambdaContext(name))
+    if METER.trace_memory:
+        tracemalloc.reset_peak()
+    started = time.thread_time()
+    try:
+        return fn(event, LambdaContext(name))
+    finally:
+        peak = tracemalloc.get_traced_memory()[1] if METER.trace_memory else 0
+        METER.record(name, time.thread_time() - started, peak)

@@ -11,6 +11,7 @@ import threading
 
 _lock = threading.RLock()
 _applied = False
+calls: dict[str, int] = {}  # DynamoDB API calls by action, counted where they are served (benchmarks read it)
 
 
 def serialize_dynamodb() -> None:
@@ -23,6 +24,8 @@ def serialize_dynamodb() -> None:
 
     def call_action(self):
         with _lock:
+            action = self._get_action()
+            calls[action] = calls.get(action, 0) + 1
             return original(self)
 
     DynamoHandler.call_action = call_action

@@ -1,0 +1,133 @@
+"""Onboarding benchmark on the local stack (issue 6): 10,000 QuickBooks customers (2,000 with sub-customers) and
+10,000 platform clients, half overlapping with realistic differences.
+
+Prints, and writes to bench/results.json: QuickBooks API calls by kind against the lower bound
+ceil(reads/1000) + ceil(writes/30), the projected wall time at QuickBooks' real limits, our CPU seconds, peak memory
+per function, DynamoDB calls and Step Functions transitions. A benchmark, not a test: it reports, it does not assert.
+Run: `make bench` (or `python -m bench.onboarding --clients 2000` for a quicker look)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+QBO_REQUESTS_PER_MIN, QBO_BATCHES_PER_MIN = 500, 40  # qbo-facts.md, Limits and throttling
+API_KINDS = ("query", "batch", "create", "update", "read", "delete", "cdc", "companyinfo", "preferences")
+
+
+def _transitions(execution_arns: list[str]) -> int:
+    import boto3
+
+    sfn = boto3.client("stepfunctions")
+    total = 0
+    for arn in execution_arns:
+        token, events = None, []
+        while True:
+            page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token
+                                                                                   else {}))
+            events += page["events"]
+            token = page.get("nextToken")
+            if not token:
+                break
+        total += sum(1 for e in events if e["type"].endswith("StateEntered"))
+    return total
+
+
+def run(clients: int, seed: int, trace_memory: bool) -> dict:
+    from emulators.datagen.generator import generate
+    from qbsync.demo import demo_settings
+    from qbsync.local import lambdas, moto_fidelity
+    from qbsync.local.driver import Driver
+    from qbsync.local.stack import FSP_API_KEY, LocalStack
+
+    t0 = time.monotonic()
+    data = generate(seed=seed, clients=clients, quickbooks_customers=clients, sub_customer_share=0.2)
+    generated_s = time.monotonic() - t0
+    with tempfile.TemporaryDirectory(prefix="qbsync-bench-") as state_dir, \
+            LocalStack(port=0, state_dir=state_dir, persist=False) as stack:
+        driver = Driver(stack.urls(), state_dir, FSP_API_KEY, stack.resources["secret"]["fsp_webhook_master_secret"],
+                        timeout_s=3600)
+        # Throttling off: the emulator would make us wait out QuickBooks' minute windows; the projection below
+        # applies those limits to the calls we made instead.
+        driver.http.put(f"{stack.qbo_url}/_emulator/limits", json={"enabled": False}).raise_for_status()
+        realm = driver.create_realm("Bench Heating & Cooling")
+        driver.load_quickbooks(realm, data.quickbooks_json())
+        driver.create_tenant("bench", data.fieldservice)
+        driver.connect("bench", realm)
+        driver.settings("bench", demo_settings(driver, "bench"))
+        driver.quickbooks_requests(reset=True)
+        moto_fidelity.calls.clear()
+        lambdas.METER.enabled, lambdas.METER.trace_memory = True, trace_memory
+        if trace_memory:
+            tracemalloc.start()
+        started = time.monotonic()
+        onboarding = driver.enable("bench")
+        wall_s = time.monotonic() - started
+        lambdas.METER.enabled = False
+        if trace_memory:
+            tracemalloc.stop()
+        requests_log = driver.quickbooks_requests()
+        ddb = dict(moto_fidelity.calls)
+        machine = stack.resources["env"]["ONBOARDING_STATE_MACHINE_ARN"]
+        transitions = _transitions([f"{machine.replace(':stateMachine:', ':execution:')}:{onboarding['run_id']}"])
+    counts = (onboarding.get("summary") or {}).get("counts", {})
+    by_kind = requests_log.get("counts", {})
+    api_calls = sum(by_kind.get(k, 0) for k in API_KINDS)
+    reads = counts.get("quickbooks_customers_loaded", 0)
+    writes = counts.get("customers_created_in_quickbooks", 0) + counts.get("sub_customers_created_in_quickbooks", 0)
+    bound = math.ceil(reads / 1000) + math.ceil(writes / 30)
+    batches = by_kind.get("batch", 0)
+    projected_s = 60 * max(api_calls / QBO_REQUESTS_PER_MIN, batches / QBO_BATCHES_PER_MIN)
+    ddb_reads = sum(v for k, v in ddb.items() if k in ("GetItem", "Query", "Scan", "BatchGetItem"))
+    ddb_writes = sum(v for k, v in ddb.items() if k in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"))
+    meter = lambdas.METER
+    return {
+        "dataset": {"seed": seed, "platform_clients": clients, "quickbooks_records": reads,
+                    "generated_in_s": round(generated_s, 2)},
+        "onboarding": {"status": onboarding.get("status"), "counts": counts},
+        "quickbooks_api": {"calls": api_calls, "by_kind": by_kind, "lower_bound": bound,
+                           "over_bound_pct": round(100 * (api_calls - bound) / bound, 1) if bound else None,
+                           "projected_wall_s_at_qbo_limits": round(projected_s, 1)},
+        "compute": {"our_cpu_s": round(sum(meter.cpu_s.values()), 2),
+                    "cpu_s_by_function": {k: round(v, 2) for k, v in meter.cpu_s.items()},
+                    "invocations": dict(meter.invocations), "local_wall_s": round(wall_s, 1),
+                    "peak_python_heap_mb_by_function": {k: round(v / 2**20, 1) for k, v in meter.peak_bytes.items()}
+                    if trace_memory else "not traced (pass --trace-memory)",
+                    "process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
+        "dynamodb": {"reads": ddb_reads, "writes": ddb_writes, "by_action": ddb},
+        "step_functions": {"transitions": transitions},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--trace-memory", action="store_true", help="trace the Python heap (slower)")
+    parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
+    args = parser.parse_args(argv)
+    result = run(args.clients, args.seed, args.trace_memory)
+    api, comp = result["quickbooks_api"], result["compute"]
+    print(f"onboarding {result['onboarding']['status']}: {result['dataset']}")
+    print(f"QuickBooks API calls   {api['calls']:>8}  lower bound {api['lower_bound']}  "
+          f"(+{api['over_bound_pct']}%)  {api['by_kind']}")
+    print(f"projected wall time    {api['projected_wall_s_at_qbo_limits']:>8} s at 500 req/min, 40 batches/min")
+    print(f"our CPU                {comp['our_cpu_s']:>8} s  {comp['cpu_s_by_function']}")
+    print(f"peak heap by function  {comp['peak_python_heap_mb_by_function']}  (process RSS "
+          f"{comp['process_max_rss_mb']} MB incl. moto and emulators)")
+    print(f"DynamoDB               {result['dynamodb']['reads']:>8} reads, {result['dynamodb']['writes']} writes")
+    print(f"Step Functions         {result['step_functions']['transitions']:>8} transitions")
+    Path(args.out).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print(f"written to {args.out}")
+    return 0 if result["onboarding"]["status"] == "succeeded" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
