@@ -35,7 +35,7 @@ def _account(accounts: list[dict], *types: str, name: str | None = None) -> str:
 
 
 def demo_settings(driver: Driver, tenant: str) -> dict:
-    accounts = driver.admin("GET", "/admin/quickbooks/accounts", tenant).json()
+    accounts = driver.admin("GET", "/admin/quickbooks/accounts", tenant).json()["items"]
     return {
         "clients": {"direction": "two_way", "use_default_state": True, "default_state": "CA"},
         "sites": {"enabled": True, "use_client_address_state": True},
@@ -121,7 +121,7 @@ def run_demo(size: int = 60, seed: int = 7) -> int:
         _say("4. Sync now: invoices and payments")
         sync = driver.sync_now(TENANT)
         _print_counts(sync)
-        errors = driver.admin("GET", "/admin/errors", TENANT).json()
+        errors = driver.admin("GET", "/admin/errors", TENANT).json()["items"]
         by_code = Counter(e["code"] for e in errors)
         _say(f"5. Error log: {len(errors)} record(s) need attention" +
              (" (" + ", ".join(f"{code}: {n}" for code, n in by_code.most_common()) + ")" if errors else ""))

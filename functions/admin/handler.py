@@ -63,6 +63,17 @@ def run(run_id: str):
     return service().run(_who(), run_id)
 
 
+@app.get("/admin/onboarding/conflicts")
+def conflicts():
+    return {"items": service().conflicts(_who())}
+
+
+@app.post("/admin/onboarding/conflicts/resolve")
+def resolve_conflict():
+    who, body = _who(), app.current_event.json_body
+    return service().resolve_conflict(who, body)
+
+
 @app.get("/admin/errors")
 def errors():
     who = _who()

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain.connections import Caller, ConnectionRepo, Status
-from shared.domain.records import SyncRun
-from shared.errors import BadRequest, NotConnected, NotFound
+from shared.domain.records import Link, SyncRun
+from shared.errors import BadRequest, Conflict, NotConnected, NotFound
 
 LIST_CACHE_S = 60
 QBO_LISTS = {
@@ -194,3 +194,47 @@ class AdminService:
         if self._errors.get(caller.tenant_id, key) is not None:
             self._errors.resolve(caller.tenant_id, key)
         return {"cleared": key}
+
+    # -- onboarding conflicts ----------------------------------------------------------------------------------
+    def _onboarding_run(self, caller: Caller) -> str:
+        connection = self._connected(caller)
+        run_id = (connection.onboarding or {}).get("run_id")
+        if not run_id:
+            raise NotFound("onboarding has not run yet")
+        return run_id
+
+    def conflicts(self, caller: Caller) -> list[dict]:
+        """Records onboarding would not merge or create because more than one candidate fits (see
+        docs/matching.md); each shows its resolution once the admin has chosen one."""
+        run_id = self._onboarding_run(caller)
+        resolved = {(r["qbo_id"], r["fsp_id"]): r for chunk in self._runs.chunks(caller.tenant_id, run_id,
+                                                                               "conflict_resolutions") for r in chunk}
+        out = []
+        for chunk in self._runs.chunks(caller.tenant_id, run_id, "conflicts"):
+            for conflict in chunk:
+                choices = [r for (q, f), r in resolved.items() if q in conflict["qbo_ids"] or f in conflict["fsp_ids"]]
+                out.append({**conflict, "resolutions": choices})
+        return out
+
+    def resolve_conflict(self, caller: Caller, payload: dict) -> dict:
+        """`link` pairs a QuickBooks customer with a platform client; `keep_separate` records that they differ
+        (the next onboarding run creates what is missing on each side)."""
+        caller.require_admin()
+        run_id = self._onboarding_run(caller)
+        if not isinstance(payload, dict) or payload.get("action") not in ("link", "keep_separate"):
+            raise BadRequest('expected {"qbo_id", "fsp_id", "action": "link" | "keep_separate"}')
+        qbo_id, fsp_id = str(payload.get("qbo_id") or ""), str(payload.get("fsp_id") or "")
+        if not any(qbo_id in c["qbo_ids"] and fsp_id in c["fsp_ids"] for c in self.conflicts(caller)):
+            raise NotFound("no open conflict names that QuickBooks customer and platform client together")
+        if payload["action"] == "link":
+            if self._links.get(caller.tenant_id, "customer", fsp_id) or \
+                    self._links.by_qbo(caller.tenant_id, "customer", qbo_id):
+                raise Conflict("one of the two is already linked to another record; clear that link first")
+            self._links.put(Link(caller.tenant_id, "customer", fsp_id, qbo_id,
+                                 extra={"evidence": ["resolved_by_admin"]}))
+        resolutions = [r for chunk in self._runs.chunks(caller.tenant_id, run_id, "conflict_resolutions")
+                       for r in chunk]
+        resolution = {"qbo_id": qbo_id, "fsp_id": fsp_id, "action": payload["action"],
+                      "by": caller.subject or caller.tenant_id, "at": datetime.now(UTC).isoformat()}
+        self._runs.put_chunk(caller.tenant_id, run_id, "conflict_resolutions", 0, [*resolutions, resolution])
+        return resolution
