@@ -40,7 +40,7 @@ infra: install
 # pytest exits 5 when it collects nothing; that is a failure here, never a pass.
 test: install
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -p no:cacheprovider -n 2
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 
 synth: install
 	$(PY) -m infra.app

@@ -1,0 +1,24 @@
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory):
+    """One local stack per test process (its handlers cache their runtime per process, as a warm Lambda does).
+    The environment it sets for its handlers is restored afterwards so other tests keep their in-process mocks."""
+    from qbsync.local.driver import Driver
+    from qbsync.local.stack import FSP_API_KEY, LocalStack
+
+    saved = dict(os.environ)
+    state_dir = str(tmp_path_factory.mktemp("stack"))
+    stack = LocalStack(port=0, state_dir=state_dir, persist=False)
+    stack.start()
+    driver = Driver(stack.urls(), state_dir, FSP_API_KEY, stack.resources["secret"]["fsp_webhook_master_secret"],
+                    timeout_s=300)
+    try:
+        yield stack, driver
+    finally:
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)

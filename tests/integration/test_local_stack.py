@@ -1,0 +1,122 @@
+"""The product on the local stack: the real handlers behind the gateway, the real state machines in moto, the
+QuickBooks and platform emulators over HTTP. Each test uses its own tenant and QuickBooks company."""
+
+
+import boto3
+import pytest
+
+from emulators.datagen.generator import generate
+from qbsync.demo import check_outcome, demo_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
+
+
+def _setup(driver, tenant, data=None, company="Test Co"):
+    realm = driver.create_realm(company)
+    if data is not None:
+        driver.load_quickbooks(realm, data.quickbooks_json())
+    driver.create_tenant(tenant, data.fieldservice if data is not None else None)
+    return realm
+
+
+def _before(driver, realm, tenant):
+    client_ids = {c["id"] for c in driver.platform_records(tenant, "clients")}
+    return {"customers": len(driver.quickbooks_entities(realm, "Customer")), "client_ids": client_ids,
+            "clients": len(client_ids)}
+
+
+def test_connect_use_and_disconnect_through_the_gateway(local_stack, capfd):
+    stack, driver = local_stack
+    realm = _setup(driver, "t-oauth", company="Oauth Plumbing")
+    page = driver.connect("t-oauth", realm)
+    assert "Oauth Plumbing" in page
+    status = driver.admin("GET", "/admin/connection", "t-oauth").json()
+    assert (status["status"], status["realm_id"], status["company_name"]) == ("connected", realm, "Oauth Plumbing")
+
+    accounts = driver.admin("GET", "/admin/quickbooks/accounts", "t-oauth")  # an authenticated QuickBooks call
+    assert accounts.status_code == 200 and accounts.json()["items"]
+
+    from shared.runtime import runtime
+
+    tokens = runtime().token_store.load("t-oauth").tokens
+    raw = boto3.client("dynamodb").scan(TableName=stack.resources["env"]["TABLE_CONNECTIONS"])["Items"]
+    dumped = repr(raw)
+    assert tokens.access_token not in dumped and tokens.refresh_token not in dumped  # ciphertext at rest
+
+    gone = driver.admin("POST", "/admin/disconnect", "t-oauth")
+    assert gone.status_code == 200 and gone.json()["status"] == "disconnected"
+    assert runtime().token_store.load("t-oauth") is None
+    assert driver.admin("GET", "/admin/quickbooks/accounts", "t-oauth").status_code == 409
+
+    out, err = capfd.readouterr()
+    for secret in (tokens.access_token, tokens.refresh_token, stack.resources["secret"]["client_secret"]):
+        assert secret not in out and secret not in err and secret not in page
+
+
+def test_restricted_admins_and_other_tenants_are_refused(local_stack):
+    _, driver = local_stack
+    realm = _setup(driver, "t-roles", company="Roles Heating")
+    driver.connect("t-roles", realm)
+    assert driver.admin("GET", "/oauth/connect", "t-roles", role="restricted").status_code == 403
+    assert driver.admin("POST", "/admin/disconnect", "t-roles", role="restricted").status_code == 403
+    refused = driver.admin("PUT", "/admin/settings", "t-roles", role="restricted", json={"settings": {}, "version": 0})
+    assert refused.status_code == 403
+    other = driver.admin("GET", "/admin/connection", "t-stranger").json()
+    assert other["status"] == "not_connected" and realm not in str(other)
+
+
+def test_onboarding_of_generated_data_agrees_on_both_sides(local_stack):
+    _, driver = local_stack
+    data = generate(seed=11, clients=80)
+    realm = _setup(driver, "t-onboard", data, company="Onboard HVAC")
+    before = _before(driver, realm, "t-onboard")
+    driver.connect("t-onboard", realm)
+    driver.settings("t-onboard", demo_settings(driver, "t-onboard"))
+    onboarding = driver.enable("t-onboard")
+    assert onboarding["status"] == "succeeded", onboarding
+    sync = driver.sync_now("t-onboard")
+    assert check_outcome(data, driver, realm, "t-onboard", before, onboarding, sync) == []
+
+    counts = onboarding["summary"]["counts"]
+    exp = data.expectations
+    customers = {c["Id"]: c for c in driver.quickbooks_entities(realm, "Customer")}
+    sites = driver.platform_records("t-onboard", "sites")
+    # Carefree: its QuickBooks jobs are its locations -> sites of one client, never clients.
+    carefree = exp["job_locations"][0]
+    carefree_sites = [s for s in sites if s["client_id"] == carefree["fsp_client_id"]]
+    assert len(carefree_sites) >= len(carefree["jobs"])
+    clients = driver.platform_records("t-onboard", "clients")
+    job_names = {customers[j["qbo_customer_id"]]["DisplayName"].casefold() for j in carefree["jobs"]}
+    assert not [c for c in clients if (c.get("company_name") or "").casefold() in job_names]
+    # Ambiguous candidates are reported, not merged.
+    conflicts = driver.admin("GET", "/admin/onboarding/conflicts", "t-onboard").json()["items"]
+    assert len(conflicts) == counts.get("conflicts", 0) >= len(exp["ambiguous"]) > 0
+    # Names QuickBooks refuses were adjusted, not rejected.
+    assert all(":" not in c["DisplayName"] and len(c["DisplayName"]) <= 500 for c in customers.values())
+    assert counts["customers_created_in_quickbooks"] >= len(exp["forbidden_characters"])
+
+    again = driver.enable("t-onboard")  # a second onboarding finds everything linked and creates nothing
+    created = {k: v for k, v in again["summary"]["counts"].items() if "created" in k}
+    assert again["status"] == "succeeded" and not any(created.values()), created
+
+
+def test_a_crash_after_quickbooks_accepted_a_batch_creates_no_duplicate(local_stack):
+    _, driver = local_stack
+    data = generate(seed=5, clients=40)
+    realm = _setup(driver, "t-crash", data, company="Crash Landscaping")
+    driver.connect("t-crash", realm)
+    driver.settings("t-crash", demo_settings(driver, "t-crash"))
+    # QuickBooks commits the next batch, then the connection drops before we learn the result.
+    fault = {"realm": realm, "path_contains": "/batch", "kind": "after_commit", "status": 500, "count": 1}
+    driver.http.post(f"{driver.urls['quickbooks']}/_emulator/faults", json=fault).raise_for_status()
+    before = _before(driver, realm, "t-crash")
+    onboarding = driver.enable("t-crash")
+    assert onboarding["status"] == "succeeded", onboarding
+    faults = driver.http.get(f"{driver.urls['quickbooks']}/_emulator/faults").json()
+    assert not [f for f in faults.get("data", faults.get("faults", [])) if f.get("count", 0) > 0]  # it fired
+    counts = onboarding["summary"]["counts"]
+    after = driver.quickbooks_entities(realm, "Customer")
+    created = counts["customers_created_in_quickbooks"] + counts.get("sub_customers_created_in_quickbooks", 0)
+    assert created > 0 and len(after) == before["customers"] + created
+    errors = driver.admin("GET", "/admin/errors", "t-crash").json()["items"]
+    assert not [e for e in errors if e["code"] == "6240"]  # no second create was even attempted under a new id
