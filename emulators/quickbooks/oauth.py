@@ -163,8 +163,13 @@ class OAuthStore:
         store = cls()
         for key in ("clients", "codes", "grants", "access", "refresh"):
             getattr(store, key).update(doc.get(key) or {})
-        store.refresh_grace = doc.get("refresh_grace", REFRESH_GRACE)
-        store.access_ttl = doc.get("access_ttl", ACCESS_TTL)
+        for records in (store.codes, store.grants, store.access, store.refresh):
+            for record in records.values():  # times come back as Decimal from an exact-decimal file
+                for field in ("issued", "created", "expires", "superseded"):
+                    if record.get(field) is not None:
+                        record[field] = float(record[field])
+        store.refresh_grace = float(doc.get("refresh_grace", REFRESH_GRACE))
+        store.access_ttl = float(doc.get("access_ttl", ACCESS_TTL))
         return store
 
     def reset(self) -> None:

@@ -148,9 +148,11 @@ class Company:
     @classmethod
     def from_json(cls, doc: dict) -> Company:
         company = cls(doc["realm_id"], doc["name"])
-        for field in ("entities", "changed", "deleted"):
-            for entity, rows in doc[field].items():
-                getattr(company, field)[entity] = rows
+        for entity, rows in doc["entities"].items():
+            company.entities[entity] = rows
+        for field in ("changed", "deleted"):  # epochs: the file is read with parse_float=Decimal
+            for entity, times in doc[field].items():
+                getattr(company, field)[entity] = {i: float(t) for i, t in times.items()}
         company.counters, company.request_ids = doc["counters"], doc["request_ids"]
         company.next_doc_number, company.voided = doc["next_doc_number"], set(doc["voided"])
         company.rebuild_indexes()
@@ -189,7 +191,7 @@ class State:
         with self.lock:
             self.companies = {rid: Company.from_json(c) for rid, c in doc.get("companies", {}).items()}
             self.oauth = OAuthStore.from_json(doc.get("oauth") or {})
-            self.clock.offset = doc.get("clock_offset", 0.0)
+            self.clock.offset = float(doc.get("clock_offset", 0.0))
             self.touch()
 
     def reset(self) -> None:
