@@ -53,3 +53,13 @@ class NeedsReconnect(Conflict):
     """The QuickBooks grant is gone (invalid_grant, revoked, disconnected in QuickBooks): an admin must reconnect."""
 
     code = "needs_reconnect"
+
+
+class SettingsInvalid(Unprocessable):
+    """Sync settings that break one or more rules; `details` lists every problem at once as
+    {"field": "invoices.income_account_id", "message": "..."} so the settings page can mark each field."""
+
+    code = "settings_invalid"
+
+    def __init__(self, problems: list[dict]):
+        super().__init__("Some sync settings need attention before they can be saved.", details=problems)
