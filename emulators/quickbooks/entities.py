@@ -38,6 +38,7 @@ INVENTORY_REQUIRED = ("IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef"
 DEPOSIT_TYPES = ("Bank", "Other Current Asset")
 SALES_LINE = "SalesItemLineDetail"
 LINE_TYPES = (SALES_LINE, "SubTotalLineDetail", "DescriptionOnly")
+MAX_LINES = 750  # on taxable transactions (qbo-facts.md "Entities")
 
 
 def _present(value: Any) -> bool:
@@ -368,6 +369,9 @@ class Ledger:
             amount = out_line.get("Amount", Decimal(0))
             subtotal += amount
             taxable_base += amount if taxable else 0
+        if len(lines) > MAX_LINES and taxable_base:
+            raise faults.business(f"A taxable transaction can have at most {MAX_LINES} lines; this one has "
+                                  f"{len(lines)}.", "Line")
         lines.append({"Amount": money(subtotal), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
         tax_detail = self._tax(r.get("TxnTaxDetail"), taxable_base)
         total = money(subtotal + tax_detail["TotalTax"])

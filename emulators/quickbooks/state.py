@@ -198,4 +198,5 @@ class State:
         with self.lock:
             self.companies.clear()
             self.oauth.reset()
+            self.clock.offset = 0.0
             self.touch()
