@@ -29,7 +29,7 @@ from emulators.quickbooks.entities import Ledger
 from emulators.quickbooks.faults import Fault
 from emulators.quickbooks.oauth import OAuthError
 from emulators.quickbooks.query import QueryError, evaluate, parse, project
-from emulators.quickbooks.state import ENTITIES, NAME_LISTS, Clock, Company, State
+from emulators.quickbooks.state import ENTITIES, NAME_LISTS, SINGLETONS, Clock, Company, State
 from emulators.quickbooks.throttle import Limits, Throttle
 from emulators.quickbooks.webhooks import WebhookDispatcher
 from emulators.quickbooks.wire import dumps, loads, parse_time, qbo_time, response_time
@@ -435,6 +435,8 @@ class QuickBooksEmulator:
             return {}
         out: dict = {query.entity: [project(query, row) for row in page], "startPosition": query.start_position,
                      "maxResults": len(page)}
+        if query.entity in SINGLETONS:
+            del out["startPosition"]  # preferences-query.json carries maxResults only
         if query.entity in TOTALCOUNT_ENTITIES:
             out["totalCount"] = total
         return out

@@ -51,6 +51,10 @@ def test_query_forms_and_response_shapes(company):
     status, big = query(company, "SELECT * FROM Customer MAXRESULTS 1500")
     assert status == 400 and big["Fault"]["Error"][0]["code"] == "4001"
     assert query(company, "SELECT * FROM Estimate")[1]["QueryResponse"] == {}
+    prefs = query(company, "select * from Preferences")[1]["QueryResponse"]
+    assert set(prefs) == set(fixture("preferences-query.json")["QueryResponse"])
+    assert set(prefs["Preferences"][0]) >= set(fixture("preferences-query.json")["QueryResponse"]["Preferences"][0]) - {
+        "EmailMessagesPrefs"}
     with pytest.raises(ValidationException):
         company.qb.query("SELECT * FROM Customer WHERE DisplayName = 'a' OR Id = '1'")
 
