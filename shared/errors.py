@@ -63,3 +63,7 @@ class SettingsInvalid(Unprocessable):
 
     def __init__(self, problems: list[dict]):
         super().__init__("Some sync settings need attention before they can be saved.", details=problems)
+
+
+class RetryLater(Exception):  # noqa: N818 - a signal, not a failure
+    """The work cannot run now but will shortly (another run holds the tenant's lock): the state machine retries."""

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.errors import RetryLater
 from shared.quickbooks import errors as qbo
 
 
@@ -44,6 +46,9 @@ def run_task(engine, task: TaskEvent, logger) -> dict:
         logger.warning("QuickBooks is throttling or unavailable; the state machine retries",
                        extra={"code": exc.code})
         raise Throttled(exc.code) from exc
+    except RetryLater as exc:
+        logger.info("not now; the state machine retries", extra={"reason": str(exc)})
+        raise Throttled(str(exc)) from exc
 
 
 def task_handler(service: str, engine_for: Callable[[str], Any]):
@@ -61,3 +66,14 @@ def task_handler(service: str, engine_for: Callable[[str], Any]):
         return run_task(engine_for(task.tenant_id), task, logger)
 
     return handler
+
+
+def failure_of(state: dict) -> dict:
+    """The error a Catch put in the state, as the run summary shows it: Lambda's cause is a JSON document."""
+    error = state.get("error") or {}
+    cause = str(error.get("Cause", ""))
+    try:
+        message = json.loads(cause).get("errorMessage", cause)
+    except (ValueError, AttributeError):
+        message = cause
+    return {"type": error.get("Error"), "message": str(message)[:1000]}

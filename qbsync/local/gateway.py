@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import time
 import uuid
@@ -29,6 +30,9 @@ def _compile(path: str) -> re.Pattern:
         else:
             out += re.escape(part)
     return re.compile(f"^{out}$")
+
+
+_log = logging.getLogger("qbsync.gateway")
 
 
 class Gateway:
@@ -66,6 +70,8 @@ class Gateway:
         try:
             result = self._invoke(f"functions.{route.function}.{route.handler}", event)
         except Exception:  # noqa: BLE001 - an unhandled handler error is a 500 on API Gateway too, never a trace
+            # The caller gets no trace; the operator does, on stderr, as Lambda would write it to CloudWatch.
+            _log.exception("handler %s failed", route.function)
             return _json(500, {"message": "Internal Server Error"})
         return _to_response(result)
 

@@ -37,6 +37,7 @@ def _route_lambda_to_handlers() -> None:
             result = lambdas.invoke(self.handler, payload, self.function_name)
             return json.dumps(result, default=str), False, ""
         except Exception as exc:  # noqa: BLE001 - reported to Step Functions as the Lambda runtime would
+            logging.getLogger("qbsync.lambda").exception("%s failed", self.function_name)
             error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
             return json.dumps(error), True, ""
 
@@ -74,6 +75,8 @@ class LocalStack:
                 "aws": self.aws_url}
 
     def start(self) -> None:
+        # One access-log line per request from each of four servers drowns what matters; errors still show.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         Path(self.state_dir).mkdir(parents=True, exist_ok=True)
         self._start_moto()
         self._start_emulators()
@@ -96,7 +99,11 @@ class LocalStack:
         os.environ.update({"AWS_ENDPOINT_URL": self.aws_url, "AWS_ACCESS_KEY_ID": "local",
                            "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
                            "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_NAMESPACE": "qbsync",
-                           "POWERTOOLS_DEV": "0"})
+                           "POWERTOOLS_DEV": "0",
+                           # moto's Step Functions calls Lambda through its own server at localhost:$MOTO_PORT.
+                           "MOTO_PORT": str(port),
+                           # oauthlib refuses plain http; only the local emulators speak it (Intuit is https).
+                           "OAUTHLIB_INSECURE_TRANSPORT": "1"})
 
     def _start_emulators(self) -> None:
         from emulators.fieldservice.app import create_app as fsp_app

@@ -129,6 +129,7 @@ class RunItem(_Base):
     started_at = UTCDateTimeAttribute()
     finished_at = UTCDateTimeAttribute(null=True)
     ttl = TTLAttribute(null=True)
+    lease_until = NumberAttribute(null=True)  # LOCK# items only: epoch seconds
 
 
 class ErrorItem(_Base):

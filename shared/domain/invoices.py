@@ -14,9 +14,12 @@ from typing import Any
 
 from shared.domain.onboarding import Deps, request_id
 from shared.domain.records import ErrorEntry, Link
+from shared.errors import RetryLater
 from shared.quickbooks.errors import QuickBooksError
+from shared.tasks import failure_of
 
 INVOICES_PER_TASK = 200
+SYNC_LEASE_S = 900  # longer than one task's timeout; a crashed run's lock expires
 ZERO = Decimal("0")
 
 
@@ -43,14 +46,27 @@ class Sync:
                                         run_id=state.get("run_id")))
         self._count(state, "errors")
 
-    def _open_run(self) -> str:
+    def _lock(self, state: dict) -> None:
+        """One sync run at a time per tenant (scheduled, webhook-triggered and "sync now" can overlap); a run that
+        finds another in progress waits for it through the state machine's retry. A scheduled run starts without
+        a run id, so its record is only created once it holds the lock."""
+
+        from shared.domain.admin import new_run_id
+
+        run_id = state.get("run_id") or new_run_id("sync")
+        if not self.d.runs.acquire_lock(self.d.tenant_id, "sync", run_id, SYNC_LEASE_S):
+            raise RetryLater("another sync run of this tenant is in progress")
+        if not state.get("run_id"):
+            state["run_id"] = self._new_record(run_id)
+
+    def _new_record(self, run_id: str | None = None) -> str:
         from datetime import UTC, datetime
 
         from shared.domain.admin import new_run_id
         from shared.domain.records import SyncRun as RunRecord
 
-        run = RunRecord(tenant_id=self.d.tenant_id, run_id=new_run_id("sync"), kind="sync", status="running",
-                        started_at=datetime.now(UTC), phase="queued")
+        run = RunRecord(tenant_id=self.d.tenant_id, run_id=run_id or new_run_id("sync"), kind="sync",
+                        status="running", started_at=datetime.now(UTC), phase="queued")
         self.d.runs.create(run)
         return run.run_id
 
@@ -66,9 +82,8 @@ class Sync:
         cursor = state.get("cursor") or {}
         state.setdefault("counts", {})
         first = cursor.get("page", 0) == 0 and not cursor.get("next")
-        if first and not state.get("run_id"):
-            state["run_id"] = self._open_run()  # a scheduled run starts without one
         if first:
+            self._lock(state)
             self.d.runs.progress(self.d.tenant_id, state["run_id"], "invoices", 5)
             if not self._onboarded():
                 state["skipped"] = "onboarding has not completed"
@@ -151,7 +166,7 @@ class Sync:
         return body
 
     def _class_for(self, qb, job_type_id: str | None) -> str | None:
-        if not job_type_id:
+        if not job_type_id or not self.d.settings.job_types.enabled:
             return None
         mapping = self.d.settings.job_types.class_mapping.get(job_type_id)
         if mapping is None:
@@ -224,12 +239,19 @@ class Sync:
         if invoice is None or not invoice.qbo_id:
             self._count(state, "payments_waiting_for_invoice")
             return
-        customer_ref = qb.read("Invoice", invoice.qbo_id)["CustomerRef"]["value"]
+        target = qb.read("Invoice", invoice.qbo_id)
+        amount = _money(payment.amount)
+        # QuickBooks refuses to apply more than the open balance (6000): tax computed differently or a cent of
+        # rounding would block the payment. The part above the balance stays on the payment as unapplied credit,
+        # so the money is recorded in full and the customer's balance stays right.
+        applied = min(amount, _money(target.get("Balance", amount)))
         deposit = self.d.settings.payments.deposit_account_id
-        body = {"CustomerRef": {"value": customer_ref}, "TotalAmt": _money(payment.amount),
-                "TxnDate": str(payment.paid_on), "DepositToAccountRef": {"value": deposit},
-                "Line": [{"Amount": _money(payment.amount),
-                          "LinkedTxn": [{"TxnId": invoice.qbo_id, "TxnType": "Invoice"}]}]}
+        body = {"CustomerRef": {"value": target["CustomerRef"]["value"]}, "TotalAmt": amount,
+                "TxnDate": str(payment.paid_on), "DepositToAccountRef": {"value": deposit}, "Line": []}
+        if applied > ZERO:
+            body["Line"] = [{"Amount": applied, "LinkedTxn": [{"TxnId": invoice.qbo_id, "TxnType": "Invoice"}]}]
+        if applied != amount:
+            self._count(state, "payments_with_unapplied_credit")
         if getattr(payment, "reference", None):
             body["PaymentRefNum"] = str(payment.reference)[:21]
         rid = request_id(self.d.tenant_id, "payment", payment.id)
@@ -266,11 +288,13 @@ class Sync:
         status = "skipped" if state.get("skipped") else "succeeded"
         summary = {"counts": state.get("counts", {}), **({"reason": state["skipped"]} if state.get("skipped") else {})}
         self.d.runs.finish(self.d.tenant_id, state["run_id"], status, summary)
+        self.d.runs.release_lock(self.d.tenant_id, "sync", state["run_id"])
         return state
 
     def record_failure(self, state: dict) -> dict:
-        error = state.get("error") or {}
+        if not state.get("run_id"):  # a scheduled run that never got the lock still leaves a visible record
+            state["run_id"] = self._new_record()
         self.d.runs.finish(self.d.tenant_id, state["run_id"], "failed",
-                           {"counts": state.get("counts", {}),
-                            "error": {"type": error.get("Error"), "message": str(error.get("Cause", ""))[:1000]}})
+                           {"counts": state.get("counts", {}), "error": failure_of(state)})
+        self.d.runs.release_lock(self.d.tenant_id, "sync", state["run_id"])
         return state

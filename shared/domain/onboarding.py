@@ -19,6 +19,7 @@ from shared.domain.records import ErrorEntry, Link
 from shared.fieldservice.errors import FieldServiceError
 from shared.quickbooks.errors import QuickBooksError
 from shared.quickbooks.port import MAX_BATCH, MAX_PAGE, BatchOp
+from shared.tasks import failure_of
 
 BATCHES_PER_TASK = 20  # 600 creates per Lambda invocation: well inside the timeout, one checkpoint per 20 batches
 PLATFORM_CREATES_PER_TASK = 500
@@ -313,9 +314,7 @@ class Onboarding:
         return {**state, "summary": summary}
 
     def record_failure(self, state: dict) -> dict:
-        error = state.get("error") or {}
-        summary = {"counts": state.get("counts", {}), "error": {"type": error.get("Error"),
-                                                                 "message": str(error.get("Cause", ""))[:1000]}}
+        summary = {"counts": state.get("counts", {}), "error": failure_of(state)}
         self.d.runs.finish(self.d.tenant_id, state["run_id"], "failed", summary)
         self._mark_connection(state, "failed")
         return {**state, "summary": summary}

@@ -13,6 +13,8 @@ from shared.domain.names import quickbooks_display_name
 from shared.domain.settings import MISSING_STATE_MESSAGE
 
 MISSING_STATE = "missing_state"
+NO_NAME_MESSAGE = ("The Client record has no company or contact name, so QuickBooks cannot create a customer for it. "
+                   "Add a name on the platform and synchronize again.")
 
 
 @dataclass
@@ -87,7 +89,12 @@ def plan_onboarding(qbo: list[dict], clients: list[dict], sites: list[dict], exi
             if not client.get("active", True):
                 _note(plan, "inactive_not_copied")
                 continue
-            display, adjustments = quickbooks_display_name(client["name"] or "", taken_exact)
+            try:
+                display, adjustments = quickbooks_display_name(client["name"] or "", taken_exact)
+            except ValueError:
+                plan.skipped.append({"id": client["id"], "entity": "client", "direction": "to_quickbooks",
+                                     "code": "no_name", "message": NO_NAME_MESSAGE})
+                continue
             taken_exact.add(display.casefold())
             if adjustments:
                 _note(plan, "names_adjusted_for_quickbooks")
@@ -164,6 +171,10 @@ def _plan_sites(plan: Plan, jobs: list[dict], sites: list[dict], by_qbo: dict, q
     for client_id, client_sites in sorted(sites_by_client.items()):
         if client_id not in fsp_linked and not any(r["fsp_id"] == client_id for r in plan.to_quickbooks):
             continue
+        parent_qbo = by_qbo.get(fsp_linked.get(client_id, ""))
+        if parent_qbo is not None and not parent_qbo["active"]:
+            _note(plan, "sites_of_inactive_customers_left_alone", len(client_sites))
+            continue  # QuickBooks refuses a job under an inactive customer (610)
         for site in client_sites:
             if site["id"] in matched_sites or not site.get("active", True):
                 continue
@@ -171,7 +182,10 @@ def _plan_sites(plan: Plan, jobs: list[dict], sites: list[dict], by_qbo: dict, q
             if name.casefold().strip() in taken_exact:
                 # Site names repeat across clients ("Main Office"); the client's name keeps them apart first.
                 name = f"{name} ({client_names.get(client_id, '')})"
-            display, _ = quickbooks_display_name(name, taken_exact)
+            try:
+                display, _ = quickbooks_display_name(name, taken_exact)
+            except ValueError:
+                continue  # a site always has an address line to name it by; nothing printable means nothing to send
             taken_exact.add(display.casefold())
             state, _ = _state_for(site.get("address"), settings)
             plan.sites_to_quickbooks.append({"fsp_id": site["id"], "client_id": client_id,

@@ -7,16 +7,17 @@ silent refresh that would bypass the refresh lease)."""
 
 from __future__ import annotations
 
-import copy
 import threading
 from dataclasses import dataclass
 
+import requests
 from intuitlib.client import AuthClient
 from quickbooks import QuickBooks
 
 MINOR_VERSION = 75
 _lock = threading.Lock()
 _templates: dict[tuple[str, str, str], AuthClient] = {}
+_SESSION_FIELDS = frozenset(requests.Session.__attrs__)
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,13 @@ def auth_client(app: IntuitApp, *, access_token: str | None = None, refresh_toke
         if template is None:
             template = AuthClient(app.client_id, app.client_secret, app.redirect_uri, app.discovery_url)
             _templates[key] = template
-    client = copy.copy(template)
+    # AuthClient is a requests.Session, whose pickling protocol (used by copy) keeps only the session's own fields;
+    # a fresh session carrying the template's OAuth fields gives each connection its own connection pool too.
+    client = AuthClient.__new__(AuthClient)
+    requests.Session.__init__(client)
+    for name, value in vars(template).items():
+        if name not in _SESSION_FIELDS:
+            setattr(client, name, value)
     client.access_token, client.refresh_token, client.realm_id = access_token, refresh_token, realm_id
     client.state_token = None
     return client
