@@ -39,14 +39,14 @@ def _raw_body() -> bytes:
 
 @app.post("/webhooks/quickbooks")
 def quickbooks():
-    accepted = intake().quickbooks(_raw_body(), app.current_event.get_header_value("intuit-signature"))
+    accepted = intake().quickbooks(_raw_body(), app.current_event.headers.get("intuit-signature"))
     metrics.add_metric("QuickBooksHintsAccepted", "Count", accepted)
     return {"accepted": accepted}
 
 
 @app.post("/webhooks/fieldservice")
 def fieldservice():
-    accepted = intake().fieldservice(_raw_body(), app.current_event.get_header_value("fsp-signature"))
+    accepted = intake().fieldservice(_raw_body(), app.current_event.headers.get("fsp-signature"))
     metrics.add_metric("PlatformHintsAccepted", "Count", accepted)
     return {"accepted": accepted}
 

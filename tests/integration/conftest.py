@@ -11,6 +11,7 @@ def local_stack(tmp_path_factory):
     from qbsync.local.stack import FSP_API_KEY, LocalStack
 
     saved = dict(os.environ)
+    _forget_clients()
     state_dir = str(tmp_path_factory.mktemp("stack"))
     stack = LocalStack(port=0, state_dir=state_dir, persist=False)
     stack.start()
@@ -22,3 +23,14 @@ def local_stack(tmp_path_factory):
         stack.stop()
         os.environ.clear()
         os.environ.update(saved)
+        _forget_clients()
+
+
+def _forget_clients():
+    """Clients cached by earlier tests in this process (in-process moto) would bypass the stack's endpoints; a Lambda
+    container starts with none, so the stack's handlers must too."""
+    from shared.aws.clients import client
+    from shared.runtime import runtime
+
+    client.cache_clear()
+    runtime.cache_clear()

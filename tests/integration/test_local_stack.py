@@ -120,3 +120,6 @@ def test_a_crash_after_quickbooks_accepted_a_batch_creates_no_duplicate(local_st
     assert created > 0 and len(after) == before["customers"] + created
     errors = driver.admin("GET", "/admin/errors", "t-crash").json()["items"]
     assert not [e for e in errors if e["code"] == "6240"]  # no second create was even attempted under a new id
+    log = driver.quickbooks_requests()["log"]
+    batches = [r for r in log if r["kind"] == "batch" and r.get("realm") == realm]
+    assert batches[0]["status"] == 500 and batches[1].get("replayed")  # the retry sent the same requestid
