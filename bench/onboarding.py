@@ -57,6 +57,9 @@ def run(clients: int, seed: int, trace_memory: bool) -> dict:
         # Throttling off: the emulator would make us wait out QuickBooks' minute windows; the projection below
         # applies those limits to the calls we made instead.
         driver.http.put(f"{stack.qbo_url}/_emulator/limits", json={"enabled": False}).raise_for_status()
+        # Webhook intake is its own function with its own cost; here it would only echo our own writes back.
+        stack.qbo_app.configure_webhooks(None)
+        stack.fsp_app.configure_webhooks(None)
         realm = driver.create_realm("Bench Heating & Cooling")
         driver.load_quickbooks(realm, data.quickbooks_json())
         driver.create_tenant("bench", data.fieldservice)

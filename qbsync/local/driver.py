@@ -15,6 +15,8 @@ import requests
 from qbsync.local.devauth import issue_token
 from shared.domain.platform_hints import tenant_webhook_secret
 
+LOAD_SLICE = 2000
+
 
 class DriverError(RuntimeError):
     pass
@@ -66,10 +68,13 @@ class Driver:
         body = {"tenant_id": tenant_id, "api_key": self.fsp_api_key, "name": tenant_id,
                 "webhook_secret": tenant_webhook_secret(self.fsp_master_secret, tenant_id)}
         _check(self.http.post(f"{self.urls['fieldservice']}/_emulator/tenants", json=body), "create tenant")
-        if fieldservice:
-            _check(self.http.post(f"{self.urls['fieldservice']}/_emulator/tenants/{tenant_id}/load",
-                                  data=json.dumps(fieldservice, default=str),
-                                  headers={"Content-Type": "application/json"}), "load platform data")
+        # In slices, parents before children: the emulator caps a request body, as any API does.
+        for kind in ("job_types", "items", "clients", "sites", "invoices", "payments"):
+            rows = (fieldservice or {}).get(kind, [])
+            for i in range(0, len(rows), LOAD_SLICE):
+                _check(self.http.post(f"{self.urls['fieldservice']}/_emulator/tenants/{tenant_id}/load",
+                                      data=json.dumps({kind: rows[i:i + LOAD_SLICE]}, default=str),
+                                      headers={"Content-Type": "application/json"}), f"load platform {kind}")
 
     def platform_records(self, tenant_id: str, kind: str) -> list[dict]:
         body = _check(self.http.get(f"{self.urls['fieldservice']}/_emulator/tenants/{tenant_id}/state",

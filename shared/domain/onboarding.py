@@ -120,7 +120,9 @@ class Onboarding:
         sites = self._rows(state, "fsp_sites")
         existing = {link.qbo_id: link.fsp_id for link in self.d.links.all(self.d.tenant_id, "customer")
                     if link.qbo_id}
-        plan = plan_onboarding(qbo, clients, sites, existing, self.d.settings, self._names_taken())
+        existing_sites = {link.qbo_id: link.fsp_id for link in self.d.links.all(self.d.tenant_id, "site")
+                          if link.qbo_id}
+        plan = plan_onboarding(qbo, clients, sites, existing, self.d.settings, self._names_taken(), existing_sites)
         new_links = [Link(self.d.tenant_id, "customer", fsp_id, qbo_id, extra={"evidence": list(evidence)})
                      for qbo_id, fsp_id, evidence in plan.matches if existing.get(qbo_id) != fsp_id]
         self.d.links.put_many(new_links)
@@ -229,9 +231,9 @@ class Onboarding:
         index = cursor.get("index", 0)
         end = min(len(todo), index + PLATFORM_CREATES_PER_TASK)
         linked = []
+        # The plan leaves out linked customers, and a retried task sends the same idempotency keys, so the
+        # platform answers with the client it already created.
         for row in todo[index:end]:
-            if self.d.links.by_qbo(self.d.tenant_id, "customer", row["qbo_id"]):
-                continue
             client = self._on_platform(state, "customer", row["qbo_id"], self.d.platform.create_client,
                                        parties.client_draft(row["client"]))
             if client is not None:
@@ -273,17 +275,18 @@ class Onboarding:
 
     def _sites_to_platform(self, state: dict, rows: list[dict]) -> None:
         linked = []
+        # One read of the customer links per task instead of one index query per row.
+        client_of = {link.qbo_id: link.fsp_id for link in self.d.links.all(self.d.tenant_id, "customer")
+                     if link.qbo_id}
         for row in rows:
-            if self.d.links.by_qbo(self.d.tenant_id, "site", row["qbo_id"]):
-                continue
-            parent = self.d.links.by_qbo(self.d.tenant_id, "customer", row["parent_qbo_id"])
-            if parent is None:
+            parent_fsp_id = client_of.get(row["parent_qbo_id"])
+            if parent_fsp_id is None:
                 self._error(state, "sub_customer", row["qbo_id"], "to_platform", "parent_not_linked",
                             "The parent QuickBooks customer is not linked to a client, so its job cannot become a "
                             "site.")
                 continue
             created = self._on_platform(state, "sub_customer", row["qbo_id"], self.d.platform.create_site,
-                                        parties.site_draft(row, parent.fsp_id))
+                                        parties.site_draft(row, parent_fsp_id))
             if created is None:
                 continue
             linked.append(Link(self.d.tenant_id, "site", created.id, row["qbo_id"]))

@@ -55,7 +55,7 @@ def _is_location(job: dict) -> bool:
 
 
 def plan_onboarding(qbo: list[dict], clients: list[dict], sites: list[dict], existing: dict[str, str], settings,
-                    names_taken: list[str]) -> Plan:
+                    names_taken: list[str], existing_sites: dict[str, str] | None = None) -> Plan:
     plan = Plan()
     direction = settings.clients.direction
     top = sorted((c for c in qbo if not c["job"]), key=lambda c: c["id"])
@@ -123,6 +123,9 @@ def plan_onboarding(qbo: list[dict], clients: list[dict], sites: list[dict], exi
 
     if settings.sites.enabled:
         names = {c["id"]: c.get("name") or "" for c in clients}
+        linked_sites = existing_sites or {}
+        jobs = [j for j in jobs if j["id"] not in linked_sites]
+        sites = [s for s in sites if s["id"] not in set(linked_sites.values())]
         _plan_sites(plan, jobs, sites, by_qbo, qbo_to_fsp, to_platform_ids, fsp_linked, taken_exact, settings, names)
     else:
         _note(plan, "quickbooks_jobs_left_alone", len(jobs))
