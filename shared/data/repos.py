@@ -52,6 +52,9 @@ class SettingsRepo:
         return version
 
 
+MAX_CHUNK_CHARS = 300_000  # hex of gzip'd JSON, well under DynamoDB's 400 KB item limit
+
+
 class RunRepo:
     def _to_domain(self, i: RunItem) -> SyncRun:
         return SyncRun(tenant_id=i.pk.removeprefix("TENANT#"), run_id=i.run_id, kind=i.kind, status=i.status,
@@ -115,10 +118,16 @@ class RunRepo:
         return [self._to_domain(i) for i in items]
 
     # Snapshots: compact, gzip'd pages of what a run loaded or planned, too big for Step Functions state.
-    def put_chunk(self, tenant_id: str, run_id: str, name: str, index: int, rows: list) -> None:
-        blob = gzip.compress(json.dumps(rows, separators=(",", ":"), default=str).encode())
-        RunItem(_tenant(tenant_id), f"SNAP#{run_id}#{name}#{index:05d}", run_id=run_id, kind="snapshot",
-                status="chunk", summary={"z": blob.hex()}, started_at=_now(),
+    def put_chunk(self, tenant_id: str, run_id: str, name: str, index: int, rows: list, part: str = "") -> None:
+        """Store `rows` under one chunk index, split into as many items as DynamoDB's 400 KB item limit needs."""
+        blob = gzip.compress(json.dumps(rows, separators=(",", ":"), default=str).encode()).hex()
+        if len(blob) > MAX_CHUNK_CHARS and len(rows) > 1:
+            half = len(rows) // 2
+            self.put_chunk(tenant_id, run_id, name, index, rows[:half], part + "0")
+            self.put_chunk(tenant_id, run_id, name, index, rows[half:], part + "1")
+            return
+        RunItem(_tenant(tenant_id), f"SNAP#{run_id}#{name}#{index:05d}{part}", run_id=run_id, kind="snapshot",
+                status="chunk", summary={"z": blob}, started_at=_now(),
                 ttl=timedelta(seconds=SNAPSHOT_TTL_S)).save()
 
     def chunks(self, tenant_id: str, run_id: str, name: str) -> Iterator[list]:

@@ -115,3 +115,27 @@ def test_runs_and_snapshots(aws_tables):
     repo.finish("t1", "r1", "succeeded", {"clients_matched": 3})
     (run,) = repo.history("t1")
     assert run.status == "succeeded" and run.percent == 100 and run.summary == {"clients_matched": 3}
+
+
+def test_a_chunk_too_big_for_one_item_is_split_and_read_back_in_order(aws_tables):
+    import random
+
+    rng = random.Random(1)  # incompressible rows: each chunk far beyond DynamoDB's 400 KB item limit
+    rows = [{"i": i, "noise": "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(400))}
+            for i in range(3000)]
+    repo = RunRepo()
+    repo.put_chunk("t1", "r2", "to_qbo", 0, rows[:2000])
+    repo.put_chunk("t1", "r2", "to_qbo", 1, rows[2000:])
+    assert [r for chunk in repo.chunks("t1", "r2", "to_qbo") for r in chunk] == rows
+
+
+def test_the_sync_lock_has_one_holder_until_released_or_expired(aws_tables):
+    repo = RunRepo()
+    assert repo.acquire_lock("t1", "sync", "run-a", ttl_s=60)
+    assert not repo.acquire_lock("t1", "sync", "run-b", ttl_s=60)
+    assert repo.acquire_lock("t1", "sync", "run-a", ttl_s=60)  # the holder may renew
+    repo.release_lock("t1", "sync", "run-b")  # not the holder: no effect
+    assert not repo.acquire_lock("t1", "sync", "run-b", ttl_s=60)
+    repo.release_lock("t1", "sync", "run-a")
+    assert repo.acquire_lock("t1", "sync", "run-b", ttl_s=-1)  # already expired
+    assert repo.acquire_lock("t1", "sync", "run-c", ttl_s=60)
