@@ -123,3 +123,27 @@ def test_a_crash_after_quickbooks_accepted_a_batch_creates_no_duplicate(local_st
     log = driver.quickbooks_requests()["log"]
     batches = [r for r in log if r["kind"] == "batch" and r.get("realm") == realm]
     assert batches[0]["status"] == 500 and batches[1].get("replayed")  # the retry sent the same requestid
+
+
+def test_fifty_lambdas_at_token_expiry_cause_one_refresh_at_intuit(local_stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.data.models import TokenItem
+    from shared.runtime import runtime
+
+    _, driver = local_stack
+    realm = _setup(driver, "t-refresh", company="Refresh Electric")
+    driver.connect("t-refresh", realm)
+    before = runtime().token_store.load("t-refresh").tokens
+    TokenItem("TENANT#t-refresh", "TOKENS").update(actions=[TokenItem.access_expires_at.set(0)])
+    calls_before = driver.quickbooks_requests()["counts"].get("token", 0)
+
+    def use(_):
+        return runtime().quickbooks("t-refresh").company_info()["CompanyName"]
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        names = list(pool.map(use, range(50)))
+    assert names == ["Refresh Electric"] * 50
+    assert driver.quickbooks_requests()["counts"].get("token", 0) - calls_before == 1
+    after = runtime().token_store.load("t-refresh").tokens
+    assert after.refresh_token != before.refresh_token and after.access_expires_at > 0  # the rotated token kept
