@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from shared.domain.connections import Caller
 from shared.errors import AppError, BadRequest, Unauthorized, Unprocessable
 from shared.observability import get_logger
+from shared.quickbooks.errors import QuickBooksError, Throttled
 
 TENANT_CLAIM = "tenant_id"
 ROLE_CLAIM = "role"
@@ -38,6 +39,15 @@ def install_error_handlers(app: APIGatewayHttpResolver, service: str) -> None:
         details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         body = Unprocessable("invalid request", details=details).to_body()
         return Response(422, content_types.APPLICATION_JSON, body)
+
+    @app.exception_handler(QuickBooksError)
+    def _quickbooks(exc: QuickBooksError) -> Response:
+        # QuickBooks' own code and message reach the admin; 429 stays 429 so the page can say "try again shortly".
+        status = 429 if isinstance(exc, Throttled) else 502
+        logger.warning("QuickBooks refused the call", extra={"code": exc.code, "quickbooks_status": exc.http_status})
+        body = {"error": {"code": "quickbooks_error", "message": exc.message,
+                          "quickbooks": {"code": exc.code, "detail": exc.detail}}}
+        return Response(status, content_types.APPLICATION_JSON, body)
 
     @app.exception_handler(json.JSONDecodeError)
     def _malformed(_exc: json.JSONDecodeError) -> Response:

@@ -103,7 +103,7 @@ class Runtime:
 
         access, realm = self.token_service.access(tenant_id)
         qb, recorder = quickbooks_client(self.intuit_app, access_token=access, realm_id=realm)
-        return QuickBooksAdapter(qb, recorder, realm)
+        return QuickBooksAdapter(qb, recorder, realm, on_auth_failed=lambda: self.token_service.distrust(tenant_id))
 
     @cached_property
     def fieldservice(self):

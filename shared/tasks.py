@@ -42,6 +42,11 @@ def run_task(engine, task: TaskEvent, logger) -> dict:
         raise ValueError(f"unknown task {task.task!r}")
     try:
         return method(dict(task.input))
+    except qbo.AuthFailed as exc:
+        # The token was distrusted on the spot; the retry refreshes it, or learns the grant is gone.
+        logger.warning("QuickBooks refused the access token; the state machine retries after a refresh",
+                       extra={"code": exc.code})
+        raise Throttled(exc.code) from exc
     except (qbo.Throttled, qbo.Unavailable) as exc:
         logger.warning("QuickBooks is throttling or unavailable; the state machine retries",
                        extra={"code": exc.code})

@@ -30,6 +30,12 @@ class FakeTokenStore:
             self.items[tenant_id] = replace(cur, lease_owner=owner, lease_until=until)
             return True
 
+    def expire_access(self, tenant_id):
+        with self._lock:
+            cur = self.items.get(tenant_id)
+            if cur is not None:
+                self.items[tenant_id] = replace(cur, tokens=replace(cur.tokens, access_expires_at=0))
+
     def save_refreshed(self, tenant_id, owner, tokens):
         with self._lock:
             cur = self.items[tenant_id]

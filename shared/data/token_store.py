@@ -50,6 +50,15 @@ class DynamoTokenStore:
                 return False
             raise
 
+    def expire_access(self, tenant_id: str) -> None:
+        """QuickBooks refused a token we believed valid: the next user refreshes instead of trusting it."""
+        try:
+            TokenItem(_pk(tenant_id), SK).update(actions=[TokenItem.access_expires_at.set(0)],
+                                                 condition=TokenItem.pk.exists())
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
+
     def save_refreshed(self, tenant_id: str, owner: str, tokens: TokenSet) -> bool:
         current = TokenItem.get(_pk(tenant_id), SK, consistent_read=True)
         item = TokenItem(_pk(tenant_id), SK)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,7 @@ from quickbooks import QuickBooks
 from quickbooks.exceptions import QuickbooksException
 
 from shared.quickbooks.client import StatusRecorder
-from shared.quickbooks.errors import QuickBooksError, Unavailable, classify
+from shared.quickbooks.errors import AuthFailed, QuickBooksError, Unavailable, classify
 from shared.quickbooks.port import MAX_BATCH, MAX_PAGE, BatchOp, BatchResult
 
 _DEC = "\u0000dec:"
@@ -37,8 +37,10 @@ def quote(value: str) -> str:
 
 
 class QuickBooksAdapter:
-    def __init__(self, qb: QuickBooks, recorder: StatusRecorder, realm_id: str):
+    def __init__(self, qb: QuickBooks, recorder: StatusRecorder, realm_id: str,
+                 on_auth_failed: Callable[[], None] | None = None):
         self._qb, self._status, self.realm_id = qb, recorder, realm_id
+        self._on_auth_failed = on_auth_failed
 
     def _url(self, path: str) -> str:
         return f"{self._qb.api_url}/company/{self.realm_id}/{path}"
@@ -48,7 +50,10 @@ class QuickBooksAdapter:
         try:
             return fn(*args, **kwargs)
         except QuickbooksException as exc:
-            raise classify(exc.error_code, exc.message, str(exc.detail or ""), self._status.last_status) from exc
+            error = classify(exc.error_code, exc.message, str(exc.detail or ""), self._status.last_status)
+            if isinstance(error, AuthFailed) and self._on_auth_failed is not None:
+                self._on_auth_failed()
+            raise error from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise Unavailable("network", type(exc).__name__, "", None) from exc
 

@@ -81,6 +81,11 @@ class TokenService:
             if self._clock() > deadline:
                 raise TimeoutError("token refresh lease not obtained in time")
 
+    def distrust(self, tenant_id: str) -> None:
+        """After a 401 on a token that should be valid (the grant was revoked in QuickBooks, or the token is bad):
+        the next `access` refreshes, which either heals it or finds `invalid_grant` and marks the connection."""
+        self._store.expire_access(tenant_id)
+
     def _refresh_under_lease(self, tenant_id: str, owner: str) -> tuple[str, str]:
         try:
             current = self._load(tenant_id)  # another container may have refreshed between our read and the lease

@@ -147,3 +147,24 @@ def test_fifty_lambdas_at_token_expiry_cause_one_refresh_at_intuit(local_stack):
     assert driver.quickbooks_requests()["counts"].get("token", 0) - calls_before == 1
     after = runtime().token_store.load("t-refresh").tokens
     assert after.refresh_token != before.refresh_token and after.access_expires_at > 0  # the rotated token kept
+
+
+def test_a_grant_revoked_in_quickbooks_marks_the_connection_for_reconnect(local_stack):
+    from shared.runtime import runtime
+
+    stack, driver = local_stack
+    realm = _setup(driver, "t-revoked", company="Revoked Roofing")
+    driver.connect("t-revoked", realm)
+    driver.settings("t-revoked", {"schedule": {"frequency": "every_2h", "timezone": "UTC"}})
+    tokens = runtime().token_store.load("t-revoked").tokens
+    # The company's admin disconnects the app inside QuickBooks: Intuit revokes the grant.
+    revoked = driver.http.post(f"{stack.qbo_url}/oauth2/v1/tokens/revoke", json={"token": tokens.refresh_token},
+                               auth=("local-client-id", "local-client-secret"))
+    assert revoked.status_code == 200
+
+    first = driver.admin("GET", "/admin/quickbooks/tax-codes", "t-revoked")  # not cached by the settings save
+    assert first.status_code == 502 and first.json()["error"]["quickbooks"]["code"]  # QuickBooks' own code
+    second = driver.admin("GET", "/admin/quickbooks/items", "t-revoked")  # the refresh finds the grant gone
+    assert second.status_code == 409
+    status = driver.admin("GET", "/admin/connection", "t-revoked").json()
+    assert status["status"] == "needs_reconnect" and status["needs_attention"]
