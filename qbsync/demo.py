@@ -5,7 +5,6 @@ connect QuickBooks (OAuth through the gateway and the emulator) -> settings -> e
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -84,6 +83,10 @@ def check_outcome(data: Dataset, driver: Driver, realm: str, tenant: str, before
         problems.append("a $0 invoice reached QuickBooks")
     if any(i["status"] not in ("ready_for_sync", "paid") for i in pushed):
         problems.append("an invoice that was not ready for sync reached QuickBooks")
+    refused = [e for e in driver.admin("GET", "/admin/errors", tenant).json()["items"] if e["code"].isdigit()]
+    if refused:  # the generated books hold nothing QuickBooks should refuse once the rules are applied
+        problems.append(f"QuickBooks refused {len(refused)} record(s), e.g. {refused[0]['code']}: "
+                        f"{refused[0].get('detail') or refused[0]['message']}")
     private = Counter(i.get("PrivateNote") for i in qbo_invoices)
     if any(n > 1 for n in private.values()):
         problems.append("one platform invoice was posted to QuickBooks twice")
@@ -92,9 +95,6 @@ def check_outcome(data: Dataset, driver: Driver, realm: str, tenant: str, before
 
 def run_demo(size: int = 60, seed: int = 7) -> int:
     started = time.monotonic()
-    # The handlers' JSON logs go to stdout as on Lambda; the demo shows its summary and only their warnings.
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     data = generate(seed=seed, clients=size)
     with tempfile.TemporaryDirectory(prefix="qbsync-demo-") as state_dir, \
             LocalStack(port=0, state_dir=state_dir, persist=False) as stack:
@@ -130,10 +130,14 @@ def run_demo(size: int = 60, seed: int = 7) -> int:
         _say(f"5. Error log: {len(errors)} record(s) need attention" +
              (" (" + ", ".join(f"{code}: {n}" for code, n in by_code.most_common()) + ")" if errors else ""))
         for error in errors[:8]:
-            _say(f"     {error['entity']} {error['entity_id']} -> {error['code']}: {error['message'][:90]}")
+            text = error.get("detail") or error["message"]  # QuickBooks' detail says what its message does not
+            _say(f"     {error['entity']} {error['entity_id']} -> {error['code']}: {text[:110]}")
         calls = driver.quickbooks_requests()
         _say(f"   QuickBooks API calls: {calls.get('total')} {dict(sorted(calls.get('counts', {}).items()))}")
         problems = check_outcome(data, driver, realm, TENANT, before, onboarding, sync)
+        if problems or onboarding.get("status") != "succeeded":
+            with open(stack.lambda_log, encoding="utf-8") as log:
+                sys.stderr.write("Last lines of the handlers' log:\n" + "".join(log.readlines()[-60:]))
     _say()
     if onboarding.get("status") != "succeeded":
         problems.insert(0, f"onboarding ended {onboarding.get('status')}: {onboarding.get('summary')}")

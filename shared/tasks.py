@@ -68,6 +68,7 @@ def task_handler(service: str, engine_for: Callable[[str], Any]):
     def handler(event, context):
         task = TaskEvent.model_validate(event)
         bind_correlation(logger, task.tenant_id, task.input.get("run_id"))
+        metrics.add_metric(name="TaskRuns", unit="Count", value=1)
         return run_task(engine_for(task.tenant_id), task, logger)
 
     return handler

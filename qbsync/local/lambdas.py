@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import io
+import sys
 import threading
 import time
+import traceback
 import tracemalloc
 import uuid
 from dataclasses import dataclass, field
@@ -31,6 +34,32 @@ class LambdaContext:
 
 _lock = threading.Lock()
 _cache: dict[str, object] = {}
+_inside = threading.local()
+
+
+class LambdaOutput(io.TextIOBase):
+    """Where a Lambda's stdout goes on AWS (its log stream), kept apart from the console here: writes made while a
+    handler runs on this thread go to the log file, everything else to the console as before."""
+
+    def __init__(self, console, log):
+        self.console, self.log = console, log
+
+    def write(self, text: str) -> int:
+        target = self.log if getattr(_inside, "active", False) else self.console
+        return target.write(text)
+
+    def flush(self) -> None:
+        self.console.flush()
+        self.log.flush()
+
+
+def send_output_to(log_path: str) -> None:
+    """Handlers' logs, metrics and unhandled errors go to `log_path`, like CloudWatch Logs for a deployed function."""
+    with _lock:
+        if isinstance(sys.stdout, LambdaOutput):
+            sys.stdout.log = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives with the stack
+            return
+        sys.stdout = LambdaOutput(sys.stdout, open(log_path, "a", encoding="utf-8", buffering=1))  # noqa: SIM115
 
 
 def resolve(handler_path: str):
@@ -63,16 +92,27 @@ class Meter:
 METER = Meter()
 
 
+def _run(fn, event, name: str):
+    _inside.active = True
+    try:
+        return fn(event, LambdaContext(name))
+    except Exception:
+        traceback.print_exc(file=sys.stdout)  # the runtime writes an unhandled error to the function's log
+        raise
+    finally:
+        _inside.active = False
+
+
 def invoke(handler_path: str, event, function_name: str | None = None):
     fn = resolve(handler_path)
     name = function_name or handler_path.split(".")[1]
     if not METER.enabled:
-        return fn(event, LambdaContext(name))
+        return _run(fn, event, name)
     if METER.trace_memory:
         tracemalloc.reset_peak()
     started = time.thread_time()
     try:
-        return fn(event, LambdaContext(name))
+        return _run(fn, event, name)
     finally:
         peak = tracemalloc.get_traced_memory()[1] if METER.trace_memory else 0
         METER.record(name, time.thread_time() - started, peak)

@@ -37,7 +37,6 @@ def _route_lambda_to_handlers() -> None:
             result = lambdas.invoke(self.handler, payload, self.function_name)
             return json.dumps(result, default=str), False, ""
         except Exception as exc:  # noqa: BLE001 - reported to Step Functions as the Lambda runtime would
-            logging.getLogger("qbsync.lambda").exception("%s failed", self.function_name)
             error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
             return json.dumps(error), True, ""
 
@@ -78,6 +77,8 @@ class LocalStack:
         # One access-log line per request from each of four servers drowns what matters; errors still show.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         Path(self.state_dir).mkdir(parents=True, exist_ok=True)
+        self.lambda_log = str(Path(self.state_dir) / "lambda.log")
+        lambdas.send_output_to(self.lambda_log)
         self._start_moto()
         self._start_emulators()
         self._provision()

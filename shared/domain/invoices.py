@@ -9,7 +9,7 @@ platform invoice paid."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from shared.domain.onboarding import Deps, request_id
@@ -24,7 +24,8 @@ ZERO = Decimal("0")
 
 
 def _money(value: Any) -> Decimal:
-    return Decimal(str(value)).quantize(Decimal("0.01"))
+    # Half up, as QuickBooks rounds Qty x UnitPrice (and as invoices are written by hand); never banker's rounding.
+    return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 class Sync:
@@ -153,7 +154,9 @@ class Sync:
                                       "TaxCodeRef": {"value": "TAX" if line.taxable else "NON"}}
             if class_ref:
                 detail["ClassRef"] = {"value": class_ref}
-            lines.append({"DetailType": "SalesItemLineDetail", "Amount": _money(qty * price),
+            # The platform's line amount is what the customer was billed; QuickBooks checks it is Qty x UnitPrice.
+            amount = _money(line.amount) if getattr(line, "amount", None) is not None else _money(qty * price)
+            lines.append({"DetailType": "SalesItemLineDetail", "Amount": amount,
                           "Description": line.description or "", "SalesItemLineDetail": detail})
         body: dict[str, Any] = {"CustomerRef": {"value": customer_ref}, "Line": lines,
                                 "TxnDate": str(invoice.issued_on), "PrivateNote": f"Platform invoice {invoice.id}"}

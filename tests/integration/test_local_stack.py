@@ -49,8 +49,11 @@ def test_connect_use_and_disconnect_through_the_gateway(local_stack, capfd):
     assert driver.admin("GET", "/admin/quickbooks/accounts", "t-oauth").status_code == 409
 
     out, err = capfd.readouterr()
+    with open(stack.lambda_log, encoding="utf-8") as f:
+        logs = f.read() + out  # pytest's capture may stand in for stdout while this test runs
+    assert '"service":"oauth"' in logs.replace(" ", "")  # the handlers did log this flow
     for secret in (tokens.access_token, tokens.refresh_token, stack.resources["secret"]["client_secret"]):
-        assert secret not in out and secret not in err and secret not in page
+        assert secret not in out and secret not in err and secret not in page and secret not in logs
 
 
 def test_restricted_admins_and_other_tenants_are_refused(local_stack):
