@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import threading
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -77,6 +78,8 @@ class LocalStack:
         # One access-log line per request from each of four servers drowns what matters; errors still show.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         Path(self.state_dir).mkdir(parents=True, exist_ok=True)
+        # Powertools warns on stderr for every invocation that published no metric; Lambda files that in the log.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         self.lambda_log = str(Path(self.state_dir) / "lambda.log")
         lambdas.send_output_to(self.lambda_log)
         self._start_moto()
