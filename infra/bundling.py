@@ -22,7 +22,8 @@ LOCK_FILE = REPO_ROOT / "requirements.lock"
 
 # Packages the Lambda layer must carry, with everything they pull in (per the lock's "via" graph).
 RUNTIME_ROOTS = frozenset(
-    {"aws-lambda-powertools", "python-quickbooks", "intuit-oauth", "pynamodb", "pydantic", "pyjwt", "requests"}
+    {"aws-lambda-powertools", "python-quickbooks", "intuit-oauth", "pynamodb", "pydantic", "pyjwt", "requests",
+     "tzdata", "openpyxl"}
 )
 # The python3.12 runtime ships these; bundling them would only bloat the layer and shadow the runtime's SDK.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})

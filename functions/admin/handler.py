@@ -10,6 +10,7 @@ from shared.http import caller, install_error_handlers
 from shared.observability import bind_correlation, get_logger, get_metrics, get_tracer
 
 SERVICE = "admin"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 logger, metrics, tracer = get_logger(SERVICE), get_metrics(SERVICE), get_tracer(SERVICE)
 app = APIGatewayHttpResolver()
 install_error_handlers(app, SERVICE)
@@ -77,9 +78,13 @@ def resolve_conflict():
 @app.get("/admin/errors")
 def errors():
     who = _who()
-    if app.current_event.get_query_string_value("format") == "csv":
+    kind = app.current_event.get_query_string_value("format")
+    if kind == "csv":
         return Response(200, "text/csv", service().errors_csv(who),
                         headers={"Content-Disposition": 'attachment; filename="quickbooks-sync-errors.csv"'})
+    if kind == "xlsx":
+        return Response(200, XLSX, service().errors_xlsx(who),
+                        headers={"Content-Disposition": 'attachment; filename="quickbooks-sync-errors.xlsx"'})
     return {"items": service().errors(who, app.current_event.get_query_string_value("all") == "1")}
 
 

@@ -209,8 +209,13 @@ class LocalStack:
 
         sqs = boto3.client("sqs")
         while not self._stop.is_set():
-            msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                       AttributeNames=["All"]).get("Messages", [])
+            try:
+                msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                           AttributeNames=["All"]).get("Messages", [])
+            except Exception:  # noqa: BLE001 - Lambda's poller keeps polling through errors too
+                logging.getLogger(__name__).warning("polling the hints queue failed; retrying", exc_info=True)
+                self._stop.wait(1)
+                continue
             if not msgs:
                 continue
             event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],

@@ -24,6 +24,17 @@ QBO_LISTS = {
 }
 
 
+ERROR_FIELDS = ["entity", "entity_id", "direction", "code", "message", "detail", "attempts", "first_at", "last_at",
+                "resolved"]
+
+
+def _cell(value: Any) -> Any:
+    # Spreadsheet formulas in a record's text must never run when the admin opens the file.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
 def new_run_id(kind: str) -> str:
     # Time-ordered, so history sorts newest first by key.
     return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{kind}-{uuid.uuid4().hex[:8]}"
@@ -171,11 +182,24 @@ class AdminService:
     def errors_csv(self, caller: Caller) -> str:
         rows = self.errors(caller, include_resolved=True)
         out = io.StringIO()
-        fields = ["entity", "entity_id", "direction", "code", "message", "detail", "attempts", "first_at", "last_at",
-                  "resolved"]
-        writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+        writer = csv.DictWriter(out, fieldnames=ERROR_FIELDS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+        return out.getvalue()
+
+    def errors_xlsx(self, caller: Caller) -> bytes:
+        """"View error log" as the Excel file admins know from their current sync tools."""
+        from openpyxl import Workbook
+
+        book = Workbook()
+        sheet = book.active
+        sheet.title = "Sync errors"
+        sheet.append([f.replace("_", " ").capitalize() for f in ERROR_FIELDS])
+        for row in self.errors(caller, include_resolved=True):
+            sheet.append([_cell(row.get(f)) for f in ERROR_FIELDS])
+        sheet.freeze_panes = "A2"
+        out = io.BytesIO()
+        book.save(out)
         return out.getvalue()
 
     def retry(self, caller: Caller, key: str) -> dict:

@@ -3,10 +3,10 @@ import os
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_stack(tmp_path_factory):
-    """One local stack per test process (its handlers cache their runtime per process, as a warm Lambda does).
-    The environment it sets for its handlers is restored afterwards so other tests keep their in-process mocks."""
+    """One local stack for the module, stopped before other tests run in this process. Its environment and cached
+    clients are undone afterwards so other tests keep their in-process mocks."""
     from qbsync.local.driver import Driver
     from qbsync.local.stack import FSP_API_KEY, LocalStack
 

@@ -98,6 +98,19 @@ def test_onboarding_of_generated_data_agrees_on_both_sides(local_stack):
     assert all(":" not in c["DisplayName"] and len(c["DisplayName"]) <= 500 for c in customers.values())
     assert counts["customers_created_in_quickbooks"] >= len(exp["forbidden_characters"])
 
+    # "View error log": CSV and the Excel file admins know, the same entries, formulas defused.
+    errors = driver.admin("GET", "/admin/errors", "t-onboard").json()["items"]
+    xlsx = driver.admin("GET", "/admin/errors?format=xlsx", "t-onboard")
+    assert xlsx.status_code == 200 and xlsx.headers["Content-Type"].startswith("application/vnd.openxmlformats")
+    import io
+
+    from openpyxl import load_workbook
+
+    rows = list(load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True))
+    assert rows[0][:4] == ("Entity", "Entity id", "Direction", "Code") and len(rows) - 1 >= len(errors) > 0
+    csv_text = driver.admin("GET", "/admin/errors?format=csv", "t-onboard").text
+    assert csv_text.splitlines()[0].startswith("entity,entity_id")
+
     again = driver.enable("t-onboard")  # a second onboarding finds everything linked and creates nothing
     created = {k: v for k, v in again["summary"]["counts"].items() if "created" in k}
     assert again["status"] == "succeeded" and not any(created.values()), created
