@@ -53,7 +53,7 @@ def run(clients: int, seed: int, trace_memory: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="qbsync-bench-") as state_dir, \
             LocalStack(port=0, state_dir=state_dir, persist=False) as stack:
         driver = Driver(stack.urls(), state_dir, FSP_API_KEY, stack.resources["secret"]["fsp_webhook_master_secret"],
-                        timeout_s=3600)
+                        timeout_s=3600, poll_s=2.0)
         # Throttling off: the emulator would make us wait out QuickBooks' minute windows; the projection below
         # applies those limits to the calls we made instead.
         driver.http.put(f"{stack.qbo_url}/_emulator/limits", json={"enabled": False}).raise_for_status()

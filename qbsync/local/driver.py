@@ -35,6 +35,7 @@ class Driver:
     fsp_api_key: str
     fsp_master_secret: str
     timeout_s: float = 600.0
+    poll_s: float = 0.2
 
     def __post_init__(self) -> None:
         self.http = requests.Session()
@@ -87,7 +88,8 @@ class Driver:
 
     def admin(self, method: str, path: str, tenant_id: str, role: str = "admin", **kwargs) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token(tenant_id, role)}", **kwargs.pop("headers", {})}
-        return self.http.request(method, f"{self.urls['gateway']}{path}", headers=headers, timeout=120, **kwargs)
+        return self.http.request(method, f"{self.urls['gateway']}{path}", headers=headers,
+                                 timeout=max(120.0, self.timeout_s / 4), **kwargs)
 
     def connect(self, tenant_id: str, realm: str) -> str:
         """Connect QuickBooks as an admin would: ask for the consent URL, consent at Intuit (the emulator consents
@@ -119,7 +121,7 @@ class Driver:
                 progress(run)
             if run.get("status") != "running":
                 return run
-            time.sleep(0.2)
+            time.sleep(self.poll_s)
         raise DriverError(f"run {run_id} did not finish within {self.timeout_s:.0f} s")
 
     def enable(self, tenant_id: str, progress=None) -> dict:
