@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -29,3 +32,12 @@ def start(app, port: int = 0, host: str = "127.0.0.1") -> RunningServer:
     thread = threading.Thread(target=server.serve_forever, name=f"wsgi-{server.server_port}", daemon=True)
     thread.start()
     return RunningServer(server, thread)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` so a crash mid-write leaves the previous state file, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)

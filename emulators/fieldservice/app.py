@@ -9,9 +9,7 @@ from __future__ import annotations
 import hmac
 import itertools
 import json
-import os
 import re
-import tempfile
 import threading
 import time
 from collections import deque
@@ -20,6 +18,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from emulators.common.server import write_atomically
 from emulators.fieldservice.contract import Contract, contract
 from emulators.fieldservice.state import KINDS, EmulatorError, State, Tenant, invalid, new_event_id, parse_ts
 from emulators.fieldservice.webhooks import Delivery, WebhookSender
@@ -83,11 +82,7 @@ class FieldServiceEmulator:
             version, doc = self.state.version, self.state.to_json()
         if version == self._saved_version:
             return
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self._state_file.parent, prefix=".fsp-state-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f)
-        os.replace(tmp, self._state_file)
+        write_atomically(self._state_file, json.dumps(doc))
         self._saved_version = version
 
     def _save_loop(self, interval: float) -> None:

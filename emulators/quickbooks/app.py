@@ -10,10 +10,8 @@ import binascii
 import contextlib
 import itertools
 import json
-import os
 import re
 import socket
-import tempfile
 import threading
 import time
 from collections import Counter, deque
@@ -24,6 +22,7 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
+from emulators.common.server import write_atomically
 from emulators.quickbooks import faults, seed
 from emulators.quickbooks.entities import Ledger
 from emulators.quickbooks.faults import Fault
@@ -126,11 +125,7 @@ class QuickBooksEmulator:
             version, doc = self.state.version, self.state.snapshot()
         if version == self._saved_version:
             return
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self._state_file.parent, prefix=".qbo-state-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dumps(doc))
-        os.replace(tmp, self._state_file)
+        write_atomically(self._state_file, dumps(doc))
         self._saved_version = version
 
     def _save_loop(self, interval: float) -> None:

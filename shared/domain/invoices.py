@@ -118,13 +118,8 @@ class Sync:
             return
         if body is None:
             return
-        rid = request_id(self.d.tenant_id, "invoice", invoice.id)
-        link = self.d.links.put_pending(Link(self.d.tenant_id, "invoice", invoice.id, request_id=rid, state="pending"))
-        try:
-            created = qb.create("Invoice", body, request_id=link.request_id or rid)
-        except QuickBooksError as exc:
-            self.d.links.clear(self.d.tenant_id, "invoice", invoice.id)
-            self._error(state, "invoice", invoice.id, exc)
+        created = self._create_once(state, qb, "invoice", "Invoice", invoice.id, body)
+        if created is None:
             return
         self.d.links.put(Link(self.d.tenant_id, "invoice", invoice.id, created["Id"],
                               sync_token=created.get("SyncToken"),
@@ -132,6 +127,18 @@ class Sync:
         self.d.platform.update_invoice(self.d.tenant_id, invoice.id, external_number=created.get("DocNumber"))
         self._resolved("invoice", invoice.id)
         self._count(state, "invoices_created_in_quickbooks")
+
+    def _create_once(self, state: dict, qb, entity: str, qbo_entity: str, fsp_id: str, body: dict) -> dict | None:
+        """Create in QuickBooks under a pending link whose `requestid` a retry reuses; None when QuickBooks refused
+        it (recorded with QuickBooks' own code)."""
+        rid = request_id(self.d.tenant_id, entity, fsp_id)
+        link = self.d.links.put_pending(Link(self.d.tenant_id, entity, fsp_id, request_id=rid, state="pending"))
+        try:
+            return qb.create(qbo_entity, body, request_id=link.request_id or rid)
+        except QuickBooksError as exc:
+            self.d.links.clear(self.d.tenant_id, entity, fsp_id)
+            self._error(state, entity, fsp_id, exc)
+            return None
 
     def _invoice_body(self, state: dict, qb, invoice) -> dict | None:
         settings = self.d.settings
@@ -257,13 +264,8 @@ class Sync:
             self._count(state, "payments_with_unapplied_credit")
         if getattr(payment, "reference", None):
             body["PaymentRefNum"] = str(payment.reference)[:21]
-        rid = request_id(self.d.tenant_id, "payment", payment.id)
-        link = self.d.links.put_pending(Link(self.d.tenant_id, "payment", payment.id, request_id=rid, state="pending"))
-        try:
-            created = qb.create("Payment", body, request_id=link.request_id or rid)
-        except QuickBooksError as exc:
-            self.d.links.clear(self.d.tenant_id, "payment", payment.id)
-            self._error(state, "payment", payment.id, exc)
+        created = self._create_once(state, qb, "payment", "Payment", payment.id, body)
+        if created is None:
             return
         self.d.links.put(Link(self.d.tenant_id, "payment", payment.id, created["Id"],
                               sync_token=created.get("SyncToken")))
