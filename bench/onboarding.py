@@ -40,6 +40,27 @@ def _transitions(execution_arns: list[str]) -> int:
     return total
 
 
+def _match_working_set_mb(data, settings_body: dict) -> float:
+    """Peak heap of the heaviest task's own work, measured alone: both lists compacted, then planned (what the
+    `match` invocation holds at once). Alone, so neither moto nor the emulators are counted."""
+    from shared.domain import parties
+    from shared.domain.onboarding_plan import plan_onboarding
+    from shared.domain.settings import SyncSettings, default_settings
+    from shared.fieldservice.http_adapter import client_from_wire, site_from_wire
+
+    base = default_settings().model_dump()
+    settings = SyncSettings.model_validate({k: {**base[k], **settings_body.get(k, {})} if isinstance(base[k], dict)
+                                            else base[k] for k in base})
+    tracemalloc.start()
+    qbo = [parties.compact_customer(c) for c in data.quickbooks["Customer"]]
+    fsp = [parties.compact_client(client_from_wire(c)) for c in data.fieldservice["clients"]]
+    sites = [parties.compact_site(site_from_wire(s)) for s in data.fieldservice["sites"]]
+    plan_onboarding(qbo, fsp, sites, {}, settings, [])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return round(peak / 2**20, 1)
+
+
 def run(clients: int, seed: int, trace_memory: bool) -> dict:
     from emulators.datagen.generator import generate
     from qbsync.demo import demo_settings
@@ -64,7 +85,8 @@ def run(clients: int, seed: int, trace_memory: bool) -> dict:
         driver.load_quickbooks(realm, data.quickbooks_json())
         driver.create_tenant("bench", data.fieldservice)
         driver.connect("bench", realm)
-        driver.settings("bench", demo_settings(driver, "bench"))
+        settings_body = demo_settings(driver, "bench")
+        driver.settings("bench", settings_body)
         driver.quickbooks_requests(reset=True)
         moto_fidelity.calls.clear()
         lambdas.METER.enabled, lambdas.METER.trace_memory = True, trace_memory
@@ -80,6 +102,7 @@ def run(clients: int, seed: int, trace_memory: bool) -> dict:
         ddb = dict(moto_fidelity.calls)
         machine = stack.resources["env"]["ONBOARDING_STATE_MACHINE_ARN"]
         transitions = _transitions([f"{machine.replace(':stateMachine:', ':execution:')}:{onboarding['run_id']}"])
+    match_mb = None if trace_memory else _match_working_set_mb(data, settings_body)
     counts = (onboarding.get("summary") or {}).get("counts", {})
     by_kind = requests_log.get("counts", {})
     api_calls = sum(by_kind.get(k, 0) for k in API_KINDS)
@@ -103,6 +126,7 @@ def run(clients: int, seed: int, trace_memory: bool) -> dict:
                     "invocations": dict(meter.invocations), "local_wall_s": round(wall_s, 1),
                     "peak_python_heap_mb_by_function": {k: round(v / 2**20, 1) for k, v in meter.peak_bytes.items()}
                     if trace_memory else "not traced (pass --trace-memory)",
+                    "match_task_working_set_mb": match_mb,
                     "process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
         "dynamodb": {"reads": ddb_reads, "writes": ddb_writes, "by_action": ddb},
         "step_functions": {"transitions": transitions},
@@ -125,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"our CPU                {comp['our_cpu_s']:>8} s  {comp['cpu_s_by_function']}")
     print(f"peak heap by function  {comp['peak_python_heap_mb_by_function']}  (process RSS "
           f"{comp['process_max_rss_mb']} MB incl. moto and emulators)")
+    if comp["match_task_working_set_mb"] is not None:
+        print(f"match task alone       {comp['match_task_working_set_mb']:>8} MB peak heap (plan of both full lists)")
     print(f"DynamoDB               {result['dynamodb']['reads']:>8} reads, {result['dynamodb']['writes']} writes")
     print(f"Step Functions         {result['step_functions']['transitions']:>8} transitions")
     Path(args.out).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
