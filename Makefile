@@ -46,7 +46,7 @@ synth: install
 	$(PY) -m infra.app
 
 bench: install
-	$(PY) -m bench.onboarding --trace-memory
+	$(PY) -m bench.onboarding
 
 clean:
 	rm -rf $(VENV) cdk.out build .pytest_cache

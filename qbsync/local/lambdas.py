@@ -74,7 +74,7 @@ def resolve(handler_path: str):
 @dataclass
 class Meter:
     """Per-function figures for the benchmark: invocations, CPU seconds of the invoking thread (our code, not the
-    emulators' or moto's threads) and, when tracing, the peak Python heap during an invocation."""
+    emulators' or moto's threads) and, when tracing, how far the Python heap grew during an invocation."""
 
     enabled: bool = False
     trace_memory: bool = False
@@ -108,11 +108,14 @@ def invoke(handler_path: str, event, function_name: str | None = None):
     name = function_name or handler_path.split(".")[1]
     if not METER.enabled:
         return _run(fn, event, name)
+    baseline = 0
     if METER.trace_memory:
         tracemalloc.reset_peak()
+        baseline = tracemalloc.get_traced_memory()[0]
     started = time.thread_time()
     try:
         return _run(fn, event, name)
     finally:
-        peak = tracemalloc.get_traced_memory()[1] if METER.trace_memory else 0
+        # Growth over what the process already held (the emulators' and moto's data), not the process's total.
+        peak = tracemalloc.get_traced_memory()[1] - baseline if METER.trace_memory else 0
         METER.record(name, time.thread_time() - started, peak)
