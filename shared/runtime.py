@@ -22,6 +22,9 @@ class AppEnv(TablesEnv):
     sync_state_machine_arn: str = ""
     onboarding_state_machine_arn: str = ""
     queue_hints_url: str = ""
+    # QuickBooks' published per-company limits (qbo-facts.md); lower them only to match a stand-in that is stricter.
+    qbo_requests_per_minute: int = 500
+    qbo_batches_per_minute: int = 40
 
 
 class AppSecret(BaseModel):
@@ -103,7 +106,16 @@ class Runtime:
 
         access, realm = self.token_service.access(tenant_id)
         qb, recorder = quickbooks_client(self.intuit_app, access_token=access, realm_id=realm)
-        return QuickBooksAdapter(qb, recorder, realm, on_auth_failed=lambda: self.token_service.distrust(tenant_id))
+        return QuickBooksAdapter(qb, recorder, realm, on_auth_failed=lambda: self.token_service.distrust(tenant_id),
+                                 pace=lambda kind: self.pacer.before(realm, kind))
+
+    @cached_property
+    def pacer(self):
+        from shared.data.pace_store import DynamoPaceStore
+        from shared.quickbooks.pacing import Pacer, quickbooks_limits
+
+        return Pacer(DynamoPaceStore(), quickbooks_limits(self.env.qbo_requests_per_minute,
+                                                          self.env.qbo_batches_per_minute))
 
     @cached_property
     def fieldservice(self):

@@ -163,11 +163,22 @@ class SeenItem(Model):
     status = UnicodeAttribute(default="COMPLETED")
 
 
+class PaceItem(Model):
+    """The idempotency table again: one theoretical arrival time per QuickBooks company and limit (pacing.py)."""
+
+    class Meta:
+        table_name = "idempotency"
+
+    id = UnicodeAttribute(hash_key=True)
+    expiration = NumberAttribute()
+    tat = NumberAttribute()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (ConnectionItem, TokenItem, SettingsItem, StateItem, LinkItem, RunItem, ErrorItem,
-                                       SeenItem)
+                                       SeenItem, PaceItem)
 TABLE_OF: dict[type[Model], str] = {
     ConnectionItem: "connections", TokenItem: "connections", SettingsItem: "connections", StateItem: "connections",
-    LinkItem: "links", RunItem: "sync_runs", ErrorItem: "errors", SeenItem: "idempotency",
+    LinkItem: "links", RunItem: "sync_runs", ErrorItem: "errors", SeenItem: "idempotency", PaceItem: "idempotency",
 }
 
 

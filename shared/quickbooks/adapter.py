@@ -38,9 +38,10 @@ def quote(value: str) -> str:
 
 class QuickBooksAdapter:
     def __init__(self, qb: QuickBooks, recorder: StatusRecorder, realm_id: str,
-                 on_auth_failed: Callable[[], None] | None = None):
+                 on_auth_failed: Callable[[], None] | None = None, pace: Callable[[str], None] | None = None):
         self._qb, self._status, self.realm_id = qb, recorder, realm_id
         self._on_auth_failed = on_auth_failed
+        self._pace = pace or (lambda kind: None)
 
     def _url(self, path: str) -> str:
         return f"{self._qb.api_url}/company/{self.realm_id}/{path}"
@@ -58,9 +59,11 @@ class QuickBooksAdapter:
             raise Unavailable("network", type(exc).__name__, "", None) from exc
 
     def _get(self, path: str, params: dict | None = None) -> dict:
+        self._pace("request")
         return self._call(self._qb.get, self._url(path), params=params or {})
 
     def _post(self, path: str, body: Any, request_id: str | None = None, params: dict | None = None) -> dict:
+        self._pace("batch" if path == "batch" else "request")
         return self._call(self._qb.post, self._url(path), dumps(body), params=params or {}, request_id=request_id)
 
     def company_info(self) -> dict:
@@ -70,6 +73,7 @@ class QuickBooksAdapter:
         return self._get("preferences")["Preferences"]
 
     def _query(self, sql: str) -> dict:
+        self._pace("request")
         return self._call(self._qb.query, sql).get("QueryResponse", {})
 
     def query_page(self, entity: str, where: str = "", start: int = 1, size: int = MAX_PAGE,

@@ -139,3 +139,20 @@ def test_the_sync_lock_has_one_holder_until_released_or_expired(aws_tables):
     repo.release_lock("t1", "sync", "run-a")
     assert repo.acquire_lock("t1", "sync", "run-b", ttl_s=-1)  # already expired
     assert repo.acquire_lock("t1", "sync", "run-c", ttl_s=60)
+
+
+def test_concurrent_pacing_reservations_each_get_their_own_slot(aws_tables):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.data.pace_store import DynamoPaceStore
+    from shared.quickbooks.pacing import quickbooks_limits
+
+    batch = quickbooks_limits(500, 40)[1]
+    store, now = DynamoPaceStore(), 1_800_000_000.0
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        waits = sorted(pool.map(lambda _: store.reserve("realm-1#batch", now, batch, 1e9), range(20)))
+    # The burst goes at once; every later call waits one more interval than the one before: no slot given twice.
+    assert waits[:batch.burst] == [0.0] * batch.burst
+    gaps = [b - a for a, b in zip(waits[batch.burst - 1:], waits[batch.burst:], strict=False)]
+    assert gaps == pytest.approx([batch.interval] * (20 - batch.burst))
+    assert store.reserve("realm-2#batch", now, batch, 1e9) == 0.0  # another company has its own budget

@@ -1,0 +1,96 @@
+"""Pacing keeps every 60-second window within QuickBooks' per-company limits, however the calls arrive."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.quickbooks.errors import Throttled
+from shared.quickbooks.pacing import Pacer, gcra, quickbooks_limits
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+class MemoryStore:
+    def __init__(self):
+        self.tat = {}
+
+    def reserve(self, key, now, limit, max_wait_s):
+        wait, new_tat = gcra(self.tat.get(key), now, limit)
+        if wait > max_wait_s:
+            return None
+        self.tat[key] = new_tat
+        return wait
+
+
+def _max_in_window(times, window=60.0):
+    times = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 0.0, 0.0, 0.001, 0.3, 2.0, 7.0]), st.booleans()), min_size=1,
+                max_size=300),
+       st.sampled_from([(500, 40), (60, 8), (20, 4)]))
+def test_no_window_ever_exceeds_the_limits(arrivals, limits):
+    clock, store = Clock(), MemoryStore()
+    pacer = Pacer(store, quickbooks_limits(*limits), max_wait_s=1e9, clock=lambda: clock.now, sleep=clock.sleep)
+    sent, batches = [], []
+    for gap, is_batch in arrivals:
+        clock.now += gap
+        pacer.before("realm", "batch" if is_batch else "request")
+        sent.append(clock.now)
+        if is_batch:
+            batches.append(clock.now)
+    assert _max_in_window(sent) <= limits[0]
+    assert _max_in_window(batches) <= limits[1]
+
+
+def test_a_burst_goes_at_once_then_calls_are_spaced():
+    clock, store = Clock(), MemoryStore()
+    pacer = Pacer(store, quickbooks_limits(500, 40), clock=lambda: clock.now, sleep=clock.sleep)
+    start = clock.now
+    for _ in range(5):
+        pacer.before("realm", "batch")
+    assert clock.now == start  # the first five batches do not wait
+    pacer.before("realm", "batch")
+    assert clock.now > start
+
+
+def test_a_long_wait_is_handed_to_the_state_machine_as_throttling():
+    clock, store = Clock(), MemoryStore()
+    pacer = Pacer(store, quickbooks_limits(500, 40), max_wait_s=3, clock=lambda: clock.now, sleep=lambda s: None)
+    with pytest.raises(Throttled):
+        for _ in range(100):
+            pacer.before("realm", "batch")
+
+
+def test_companies_do_not_share_a_budget():
+    clock, store = Clock(), MemoryStore()
+    pacer = Pacer(store, quickbooks_limits(500, 40), clock=lambda: clock.now, sleep=clock.sleep)
+    for realm in ("a", "b", "c", "d", "e", "f"):
+        for _ in range(5):
+            pacer.before(realm, "batch")
+    assert clock.now == 1_000_000.0
+
+
+@pytest.mark.parametrize("limits", [(500, 40), (60, 8), (20, 4)])
+@pytest.mark.parametrize("kind", ["request", "batch"])
+def test_a_flood_at_one_instant_is_spread_within_the_limit(limits, kind):
+    clock, store = Clock(), MemoryStore()
+    pacer = Pacer(store, quickbooks_limits(*limits), max_wait_s=1e9, clock=lambda: clock.now, sleep=clock.sleep)
+    sent = []
+    for _ in range(3 * limits[0]):
+        pacer.before("realm", kind)
+        sent.append(clock.now)
+    assert _max_in_window(sent) <= (limits[1] if kind == "batch" else limits[0])
