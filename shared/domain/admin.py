@@ -241,8 +241,8 @@ class AdminService:
         return out
 
     def resolve_conflict(self, caller: Caller, payload: dict) -> dict:
-        """`link` pairs a QuickBooks customer with a platform client; `keep_separate` records that they differ
-        (the next onboarding run creates what is missing on each side)."""
+        """`link` pairs a QuickBooks customer with a platform client; `keep_separate` records that they differ, and
+        the next onboarding run (`POST /admin/enable`) creates each on the other side."""
         caller.require_admin()
         run_id = self._onboarding_run(caller)
         if not isinstance(payload, dict) or payload.get("action") not in ("link", "keep_separate"):
@@ -256,6 +256,10 @@ class AdminService:
                 raise Conflict("one of the two is already linked to another record; clear that link first")
             self._links.put(Link(caller.tenant_id, "customer", fsp_id, qbo_id,
                                  extra={"evidence": ["resolved_by_admin"]}))
+        else:
+            from shared.domain.onboarding import separate_link
+
+            self._links.put(separate_link(caller.tenant_id, qbo_id, fsp_id))
         resolutions = [r for chunk in self._runs.chunks(caller.tenant_id, run_id, "conflict_resolutions")
                        for r in chunk]
         resolution = {"qbo_id": qbo_id, "fsp_id": fsp_id, "action": payload["action"],

@@ -29,6 +29,17 @@ PHASES = {  # phase -> (start %, end %)
 }
 
 
+SEPARATE = "separate"  # link kind: an admin's "keep separate" for one QuickBooks customer and one platform client
+
+
+def separate_link(tenant_id: str, qbo_id: str, fsp_id: str) -> Link:
+    return Link(tenant_id, SEPARATE, f"{fsp_id}~{qbo_id}", qbo_id)
+
+
+def separate_pair(link: Link) -> tuple[str, str]:
+    return link.qbo_id or "", link.fsp_id.rsplit("~", 1)[0]
+
+
 def request_id(*parts: str) -> str:
     """A deterministic QuickBooks `requestid` (at most 50 characters; 36 inside a batch)."""
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:36]
@@ -122,7 +133,9 @@ class Onboarding:
                     if link.qbo_id}
         existing_sites = {link.qbo_id: link.fsp_id for link in self.d.links.all(self.d.tenant_id, "site")
                           if link.qbo_id}
-        plan = plan_onboarding(qbo, clients, sites, existing, self.d.settings, self._names_taken(), existing_sites)
+        separate = frozenset(separate_pair(link) for link in self.d.links.all(self.d.tenant_id, SEPARATE))
+        plan = plan_onboarding(qbo, clients, sites, existing, self.d.settings, self._names_taken(), existing_sites,
+                               separate)
         new_links = [Link(self.d.tenant_id, "customer", fsp_id, qbo_id, extra={"evidence": list(evidence)})
                      for qbo_id, fsp_id, evidence in plan.matches if existing.get(qbo_id) != fsp_id]
         self.d.links.put_many(new_links)

@@ -55,7 +55,10 @@ def _is_location(job: dict) -> bool:
 
 
 def plan_onboarding(qbo: list[dict], clients: list[dict], sites: list[dict], existing: dict[str, str], settings,
-                    names_taken: list[str], existing_sites: dict[str, str] | None = None) -> Plan:
+                    names_taken: list[str], existing_sites: dict[str, str] | None = None,
+                    separate: frozenset[tuple[str, str]] = frozenset()) -> Plan:
+    """`separate`: (QuickBooks id, platform id) pairs an admin declared different businesses; a conflict made only
+    of such pairs is settled, and each record is created on the other side like any unmatched one."""
     plan = Plan()
     direction = settings.clients.direction
     top = sorted((c for c in qbo if not c["job"]), key=lambda c: c["id"])
@@ -75,6 +78,9 @@ def plan_onboarding(qbo: list[dict], clients: list[dict], sites: list[dict], exi
     plan.matches.extend((m.qbo_id, m.fsp_id, tuple(m.evidence)) for m in result.matches)
     in_conflict_qbo, in_conflict_fsp = set(), set()
     for conflict in result.conflicts:
+        if all((q, f) in separate for q in conflict.qbo_ids for f in conflict.fsp_ids):
+            _note(plan, "conflicts_kept_separate")
+            continue
         plan.conflicts.append({"kind": conflict.kind, "qbo_ids": list(conflict.qbo_ids),
                                "fsp_ids": list(conflict.fsp_ids), "reason": conflict.reason})
         in_conflict_qbo.update(conflict.qbo_ids)

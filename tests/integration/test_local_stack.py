@@ -115,6 +115,20 @@ def test_onboarding_of_generated_data_agrees_on_both_sides(local_stack):
     created = {k: v for k, v in again["summary"]["counts"].items() if "created" in k}
     assert again["status"] == "succeeded" and not any(created.values()), created
 
+    # The admin settles one conflict by linking the right pair (a restricted admin may not); the next run creates
+    # only the conflict's other members, which are now simply records without a counterpart.
+    conflict = conflicts[0]
+    pick = {"qbo_id": conflict["qbo_ids"][0], "fsp_id": conflict["fsp_ids"][0], "action": "link"}
+    assert driver.admin("POST", "/admin/onboarding/conflicts/resolve", "t-onboard", role="restricted",
+                        json=pick).status_code == 403
+    assert driver.admin("POST", "/admin/onboarding/conflicts/resolve", "t-onboard", json=pick).status_code == 200
+    third = driver.enable("t-onboard")
+    made = third["summary"]["counts"]
+    assert made["conflicts"] == counts["conflicts"] - 1
+    assert made.get("customers_created_in_quickbooks", 0) <= len(conflict["fsp_ids"]) - 1
+    assert made.get("clients_created_on_platform", 0) <= len(conflict["qbo_ids"]) - 1
+
+
 
 def test_a_crash_after_quickbooks_accepted_a_batch_creates_no_duplicate(local_stack):
     _, driver = local_stack

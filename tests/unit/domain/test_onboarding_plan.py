@@ -136,3 +136,16 @@ def test_the_plan_does_not_depend_on_input_order(seed, rng: random.Random):
     for rows in shuffled:
         rng.shuffle(rows)
     assert plan_onboarding(*shuffled, {}, DEFAULT_STATE, []) == plan
+
+
+def test_an_admins_keep_separate_settles_the_conflict_and_both_records_are_created(books):
+    _, qbo, fsp, sites = books
+    first = plan_onboarding(qbo, fsp, sites, {}, DEFAULT_STATE, [])
+    conflict = first.conflicts[0]
+    separate = frozenset((q, f) for q in conflict["qbo_ids"] for f in conflict["fsp_ids"])
+    second = plan_onboarding(qbo, fsp, sites, {}, DEFAULT_STATE, [], separate=separate)
+    assert conflict not in second.conflicts and len(second.conflicts) == len(first.conflicts) - 1
+    assert set(conflict["fsp_ids"]) <= {r["fsp_id"] for r in second.to_quickbooks}
+    assert set(conflict["qbo_ids"]) <= {r["qbo_id"] for r in second.to_platform}
+    names = [r["customer"]["DisplayName"].casefold() for r in second.to_quickbooks]
+    assert len(names) == len(set(names)) and not set(names) & {c["name"].casefold() for c in qbo}
