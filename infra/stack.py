@@ -47,6 +47,8 @@ class QbSyncStack(Stack):
         self.schedules.allow_target(self.workflows.sync)
         self.workflows.onboarding.grant_start_execution(fns["admin"])
         self.workflows.sync.grant_start_execution(fns["admin"])
+        # Webhook hints start (coalesced) sync runs.
+        self.workflows.sync.grant_start_execution(fns["webhooks-worker"])
 
         self.api = Api(
             self, "Api",

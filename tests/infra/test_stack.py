@@ -257,6 +257,29 @@ def test_schedule_permissions_are_scoped_to_the_group_and_role(template):
                 assert statement["Resource"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
 
 
+def _who_may_start(template: dict) -> dict[str, set[str]]:
+    """State machine logical id -> the function roles allowed states:StartExecution on it."""
+    out: dict[str, set[str]] = {}
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        roles = {ref["Ref"] for ref in policy["Properties"].get("Roles", []) if isinstance(ref, dict)}
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if "states:StartExecution" in _as_list(statement["Action"]):
+                for target in _as_list(statement["Resource"]):
+                    machine = target.get("Ref") if isinstance(target, dict) else target
+                    out.setdefault(str(machine), set()).update(roles)
+    return out
+
+
+def test_only_the_admin_api_starts_onboarding_and_webhook_hints_may_start_syncs(template):
+    machines = resources(template, "AWS::StepFunctions::StateMachine")
+    onboarding = next(k for k in machines if "Onboarding" in k)
+    sync = next(k for k in machines if "Sync" in k)
+    starters = _who_may_start(template)
+    assert len(starters[onboarding]) == 1 and "AdminFunction" in next(iter(starters[onboarding]))
+    assert any("WebhooksWorkerFunction" in role for role in starters[sync])
+    assert not any("Onboard" in role or "Push" in role for role in starters[sync])
+
+
 # --- API ----------------------------------------------------------------------------------------------------------
 
 def _routes(template):
