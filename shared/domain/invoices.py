@@ -38,14 +38,29 @@ class Sync:
         counts = state.setdefault("counts", {})
         counts[key] = counts.get(key, 0) + n
 
-    def _error(self, state: dict, entity: str, entity_id: str, exc_or_code, message: str = "", detail: str = ""):
+    def _error(self, state: dict, entity: str, entity_id: str, exc_or_code, message: str = "", detail: str = "",
+               direction: str = "to_quickbooks"):
         if isinstance(exc_or_code, QuickBooksError):
             code, message, detail = exc_or_code.code, exc_or_code.message, exc_or_code.detail
         else:
             code = str(exc_or_code)
-        self.d.errors.record(ErrorEntry(self.d.tenant_id, entity, entity_id, "to_quickbooks", code, message, detail,
+        self.d.errors.record(ErrorEntry(self.d.tenant_id, entity, entity_id, direction, code, message, detail,
                                         run_id=state.get("run_id")))
         self._count(state, "errors")
+
+    def _sync_items(self, state: dict) -> None:
+        """Items first, so the invoices that follow find their items linked instead of creating them one by one."""
+        from shared.domain.items import ItemSync
+
+        direction = "to_quickbooks" if self.d.settings.items.direction == "platform_to_quickbooks" else "to_platform"
+
+        def record(entity: str, entity_id: str, code: str, message: str, detail: str) -> None:
+            self._error(state, entity, entity_id, code, message, detail, direction)
+
+        sync = ItemSync(self.d.tenant_id, self.d.quickbooks(), self.d.platform, self.d.links, self.d.settings.items,
+                        record, request_id)
+        for key, n in sync.run().items():
+            self._count(state, key, n)
 
     def _lock(self, state: dict) -> None:
         """One sync run at a time per tenant (scheduled, webhook-triggered and "sync now" can overlap); a run that
@@ -90,6 +105,8 @@ class Sync:
                 state["skipped"] = "onboarding has not completed"
                 state["cursor"] = {**cursor, "done": True}
                 return state
+            if self.d.settings.items.enabled:
+                self._sync_items(state)
         settings = self.d.settings
         if not settings.invoices.enabled:
             state["cursor"] = {**cursor, "done": True}

@@ -198,3 +198,31 @@ def test_a_grant_revoked_in_quickbooks_marks_the_connection_for_reconnect(local_
     assert second.status_code == 409
     status = driver.admin("GET", "/admin/connection", "t-revoked").json()
     assert status["status"] == "needs_reconnect" and status["needs_attention"]
+
+
+@pytest.mark.parametrize("direction", ["platform_to_quickbooks", "quickbooks_to_platform"])
+def test_items_sync_one_way_matching_by_name(local_stack, direction):
+    _, driver = local_stack
+    tenant = f"t-items-{direction[:3]}"
+    data = generate(seed=21, clients=20)
+    realm = _setup(driver, tenant, data, company=f"Items {direction}")
+    driver.connect(tenant, realm)
+    settings = demo_settings(driver, tenant)
+    accounts = settings["invoices"]
+    settings["items"] = {"enabled": True, "direction": direction, "income_account_id": accounts["income_account_id"],
+                         "expense_account_id": accounts["expense_account_id"]}
+    driver.settings(tenant, settings)
+    assert driver.enable(tenant)["status"] == "succeeded"
+    run = driver.sync_now(tenant)  # a webhook-started run may have done the work already: check the outcome
+    exp = data.expectations["items"]
+    assert run["status"] == "succeeded" and run["summary"]["counts"]["items_matched"] >= len(exp["matches"])
+    qbo = driver.quickbooks_entities(realm, "Item")
+    fsp = driver.platform_records(tenant, "items")
+    qbo_names = [i["Name"].casefold() for i in qbo]
+    fsp_names = [i["name"].casefold() for i in fsp if i.get("active", True)]
+    assert len(qbo_names) == len(set(qbo_names)) and len(fsp_names) == len(set(fsp_names))  # matched, not copied
+    if direction == "platform_to_quickbooks":
+        assert set(fsp_names) <= set(qbo_names)  # platform-only items now exist in QuickBooks too
+    else:
+        billable = {i["Name"].casefold() for i in qbo if i.get("Type") in ("Service", "NonInventory", "Inventory")}
+        assert billable <= {i["name"].casefold() for i in fsp}

@@ -1,0 +1,120 @@
+"""Items, one way, in the direction the admin chose (seeds: "an item that matches by name is updated, else created").
+
+QuickBooks item names are unique, case-insensitively (a clash is 6240), so the name is the match key on both sides;
+the link then keeps the pair together through renames. Equipment and inventory go to QuickBooks as NonInventory: a
+QuickBooks Inventory item needs quantity tracking and an asset account the platform does not own (decision 21)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from shared.fieldservice.errors import FieldServiceError
+from shared.fieldservice.models import ItemDraft, ItemType
+from shared.fieldservice.port import iter_all
+from shared.quickbooks.errors import QuickBooksError
+
+NAME_MAX = 100  # QuickBooks Item.Name
+TO_PLATFORM_TYPE = {"Service": ItemType.SERVICE, "NonInventory": ItemType.NON_INVENTORY,
+                    "Inventory": ItemType.INVENTORY}
+
+
+def item_key(name: str) -> str:
+    return " ".join((name or "").replace(":", "-").split()).casefold()[:NAME_MAX]
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+@dataclass
+class ItemSync:
+    tenant_id: str
+    quickbooks: Any
+    platform: Any
+    links: Any
+    settings: Any  # ItemSettings
+    record_error: Any  # (entity, entity_id, code, message, detail) -> None
+    request_id: Any  # (*parts) -> str
+
+    def run(self) -> dict[str, int]:
+        qbo = {item_key(i["Name"]): i for i in self.quickbooks.query_all("Item")}
+        fsp = {item_key(i.name): i for i in iter_all(self.platform.list_items, self.tenant_id, limit=1000)}
+        if self.settings.direction == "platform_to_quickbooks":
+            return self._to_quickbooks(qbo, fsp)
+        return self._to_platform(qbo, fsp)
+
+    def _link(self, fsp_id: str, qbo_id: str) -> None:
+        from shared.domain.records import Link
+
+        self.links.put(Link(self.tenant_id, "item", fsp_id, qbo_id))
+
+    def _to_quickbooks(self, qbo: dict, fsp: dict) -> dict[str, int]:
+        counts = {"items_matched": 0, "items_created_in_quickbooks": 0, "items_updated_in_quickbooks": 0}
+        for key, item in sorted(fsp.items()):
+            if not item.active:
+                continue
+            try:
+                current = qbo.get(key)
+                if current is None:
+                    created = self.quickbooks.create("Item", self._quickbooks_body(item),
+                                                     request_id=self.request_id(self.tenant_id, "item", item.id))
+                    self._link(item.id, created["Id"])
+                    counts["items_created_in_quickbooks"] += 1
+                    continue
+                self._link(item.id, current["Id"])
+                counts["items_matched"] += 1
+                changes = {k: v for k, v in (("UnitPrice", item.price), ("Taxable", bool(item.taxable)),
+                                             ("Description", item.description or None))
+                           if v is not None and (_dec(current.get(k)) if k == "UnitPrice" else current.get(k)) != v}
+                if changes:
+                    self.quickbooks.update("Item", {"Id": current["Id"], "SyncToken": current["SyncToken"],
+                                                    **changes})
+                    counts["items_updated_in_quickbooks"] += 1
+            except QuickBooksError as exc:
+                self.record_error("item", item.id, exc.code, exc.message, exc.detail)
+        return counts
+
+    def _quickbooks_body(self, item) -> dict:
+        body: dict[str, Any] = {
+            "Name": " ".join(item.name.replace(":", "-").split())[:NAME_MAX],
+            "Type": "Service" if item.type == ItemType.SERVICE else "NonInventory",
+            "IncomeAccountRef": {"value": self.settings.income_account_id},
+            "ExpenseAccountRef": {"value": self.settings.expense_account_id},
+            "UnitPrice": item.price, "Taxable": bool(item.taxable)}
+        if item.cost is not None:
+            body["PurchaseCost"] = item.cost
+        if item.description:
+            body["Description"] = item.description[:4000]
+        if item.sku:
+            body["Sku"] = item.sku[:100]
+        return body
+
+    def _to_platform(self, qbo: dict, fsp: dict) -> dict[str, int]:
+        counts = {"items_matched": 0, "items_created_on_platform": 0, "items_updated_on_platform": 0}
+        for key, item in sorted(qbo.items()):
+            kind = TO_PLATFORM_TYPE.get(item.get("Type", ""))
+            if kind is None:
+                continue  # Category, Group, Bundle: nothing the platform can bill
+            price, cost = _dec(item.get("UnitPrice")) or Decimal("0"), _dec(item.get("PurchaseCost"))
+            try:
+                current = fsp.get(key)
+                if current is None:
+                    draft = ItemDraft(name=item["Name"], type=kind, price=price, cost=cost,
+                                      taxable=bool(item.get("Taxable")), description=item.get("Description"),
+                                      sku=item.get("Sku"))
+                    created = self.platform.create_item(self.tenant_id, draft, idempotency_key=self.request_id(
+                        self.tenant_id, "item-from-qbo", item["Id"]))
+                    self._link(created.id, item["Id"])
+                    counts["items_created_on_platform"] += 1
+                    continue
+                self._link(current.id, item["Id"])
+                counts["items_matched"] += 1
+                if current.price != price or (cost is not None and current.cost != cost):
+                    self.platform.update_item(self.tenant_id, current.id, price=price,
+                                              **({"cost": cost} if cost is not None else {}))
+                    counts["items_updated_on_platform"] += 1
+            except FieldServiceError as exc:
+                self.record_error("item", item["Id"], exc.code, str(exc), "")
+        return counts
