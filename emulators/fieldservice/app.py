@@ -13,12 +13,11 @@ import re
 import threading
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from emulators.common.server import write_atomically
+from emulators.common.server import StateFile
 from emulators.fieldservice.contract import Contract, contract
 from emulators.fieldservice.state import KINDS, EmulatorError, State, Tenant, invalid, new_event_id, parse_ts
 from emulators.fieldservice.webhooks import Delivery, WebhookSender
@@ -51,17 +50,8 @@ class FieldServiceEmulator:
         self._faults: list[dict] = []
         self._fault_seq = itertools.count(1)
         self._faults_lock = threading.Lock()
-        self._state_file = Path(state_file) if state_file else None
-        self._saved_version = -1
-        self._stop = threading.Event()
-        self._saver: threading.Thread | None = None
-        if self._state_file and self._state_file.exists():
-            self.state.restore(json.loads(self._state_file.read_text(encoding="utf-8")))
-            self._saved_version = self.state.version
-        if self._state_file:
-            self._saver = threading.Thread(target=self._save_loop, args=(save_interval,), name="fsp-saver",
-                                           daemon=True)
-            self._saver.start()
+        self._persist = StateFile(state_file, self._snapshot, save_interval, "fsp-saver")
+        self._persist.restore(self._restore)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
     def configure_webhooks(self, url: str | None) -> None:
@@ -69,25 +59,20 @@ class FieldServiceEmulator:
         self.state.default_webhook_url = url
 
     def close(self) -> None:
-        self._stop.set()
-        if self._saver:
-            self._saver.join(timeout=5)
-        self.save()
+        self._persist.close()
         self.sender.close()
 
     def save(self) -> None:
-        if not self._state_file:
-            return
+        self._persist.save()
+
+    def _snapshot(self) -> tuple[int, str]:
         with self.state.lock:
             version, doc = self.state.version, self.state.to_json()
-        if version == self._saved_version:
-            return
-        write_atomically(self._state_file, json.dumps(doc))
-        self._saved_version = version
+        return version, json.dumps(doc)
 
-    def _save_loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            self.save()
+    def _restore(self, raw: bytes) -> int:
+        self.state.restore(json.loads(raw.decode("utf-8")))
+        return self.state.version
 
     # -- webhooks -------------------------------------------------------------------------------------------------
     def _secret_of(self, tenant_id: str) -> str:

@@ -16,13 +16,12 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
-from emulators.common.server import write_atomically
+from emulators.common.server import StateFile
 from emulators.quickbooks import faults, seed
 from emulators.quickbooks.entities import Ledger
 from emulators.quickbooks.faults import Fault
@@ -95,42 +94,28 @@ class QuickBooksEmulator:
         self._log: deque[dict] = deque(maxlen=request_log_size)
         self._counts: Counter[str] = Counter()
         self._log_lock = threading.Lock()
-        self._state_file = Path(state_file) if state_file else None
-        self._saved_version = -1
-        self._stop = threading.Event()
-        self._saver: threading.Thread | None = None
-        if self._state_file and self._state_file.exists():
-            self.state.restore(loads(self._state_file.read_bytes()))
-            self._saved_version = self.state.version
-        if self._state_file:
-            self._saver = threading.Thread(target=self._save_loop, args=(save_interval,), name="qbo-saver",
-                                           daemon=True)
-            self._saver.start()
+        self._persist = StateFile(state_file, self._snapshot, save_interval, "qbo-saver")
+        self._persist.restore(self._restore)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
     def configure_webhooks(self, url: str | None) -> None:
         self.webhooks.configure(url=url)
 
     def close(self) -> None:
-        self._stop.set()
-        if self._saver:
-            self._saver.join(timeout=5)
-        self.save()
+        self._persist.close()
         self.webhooks.close()
 
     def save(self) -> None:
-        if not self._state_file:
-            return
+        self._persist.save()
+
+    def _snapshot(self) -> tuple[int, str]:
         with self.state.lock:
             version, doc = self.state.version, self.state.snapshot()
-        if version == self._saved_version:
-            return
-        write_atomically(self._state_file, dumps(doc))
-        self._saved_version = version
+        return version, dumps(doc)
 
-    def _save_loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            self.save()
+    def _restore(self, raw: bytes) -> int:
+        self.state.restore(loads(raw))
+        return self.state.version
 
     # -- WSGI -----------------------------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
