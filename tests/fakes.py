@@ -118,3 +118,57 @@ class FakeSchedules:
 
     def upsert(self, tenant_id, expression, timezone):
         self.upserts.append((tenant_id, expression, timezone))
+
+
+class FakeSyncGate:
+    """The sync gate (shared/data/sync_gate.py) in memory, with the same conditions."""
+
+    def __init__(self, clock=lambda: 0.0):
+        from shared.domain.sync_requests import GateState
+
+        self._state_type, self._clock, self._lock = GateState, clock, threading.Lock()
+        self.items: dict[str, dict] = {}
+
+    def _view(self, item):
+        live = bool(item.get("holder")) and item.get("until", -1) >= self._clock()
+        return self._state_type(item["holder"] if live else None, item.get("changes", 0), item.get("seen", 0))
+
+    def note_change(self, tenant_id):
+        with self._lock:
+            item = self.items.setdefault(tenant_id, {"holder": ""})
+            item["changes"] = item.get("changes", 0) + 1
+            return self._view(item)
+
+    def acquire(self, tenant_id, run_id, lease_s):
+        with self._lock:
+            item = self.items.setdefault(tenant_id, {"holder": ""})
+            now = self._clock()
+            if item["holder"] in ("", run_id) or item.get("until", -1) < now:
+                item.update(holder=run_id, until=now + lease_s, seen=item.get("changes", 0))
+            return self._view(item)
+
+    def renew(self, tenant_id, run_id, lease_s):
+        with self._lock:
+            item = self.items.get(tenant_id)
+            if not item or item["holder"] != run_id:
+                return False
+            item["until"] = self._clock() + lease_s
+            return True
+
+    def release(self, tenant_id, run_id, seen):
+        with self._lock:
+            item = self.items.get(tenant_id)
+            if not item or item["holder"] != run_id or item.get("changes", 0) != seen:
+                return False
+            item.update(holder="", until=-1)
+            return True
+
+    def abandon(self, tenant_id, run_id):
+        with self._lock:
+            item = self.items.get(tenant_id)
+            if item and item["holder"] == run_id:
+                item.update(holder="", until=-1)
+
+    def read(self, tenant_id):
+        with self._lock:
+            return self._view(self.items.get(tenant_id, {"holder": ""}))

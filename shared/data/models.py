@@ -130,6 +130,8 @@ class RunItem(_Base):
     finished_at = UTCDateTimeAttribute(null=True)
     ttl = TTLAttribute(null=True)
     lease_until = NumberAttribute(null=True)  # LOCK# items only: epoch seconds
+    changes = NumberAttribute(null=True)  # GATE# items only: changes noted so far (sync_gate.py)
+    seen = NumberAttribute(null=True)  # GATE# items only: the `changes` the holder has read up to
 
 
 class ErrorItem(_Base):

@@ -141,6 +141,33 @@ def test_the_sync_lock_has_one_holder_until_released_or_expired(aws_tables):
     assert repo.acquire_lock("t1", "sync", "run-c", ttl_s=60)
 
 
+def test_the_sync_gate_has_one_holder_and_a_change_noted_during_a_run_blocks_its_release(aws_tables):
+    from shared.data.sync_gate import DynamoSyncGate
+
+    clock = {"now": 1_800_000_000.0}
+    gate = DynamoSyncGate(lambda: clock["now"])
+    assert gate.read("t1").holder is None
+    assert gate.note_change("t1").holder is None  # a request before any run: nobody covers it yet
+    first = gate.acquire("t1", "run-a", 60)
+    assert (first.holder, first.changes, first.seen) == ("run-a", 1, 1)
+    assert gate.acquire("t1", "run-b", 60).holder == "run-a"  # folds into run-a
+    noted = gate.note_change("t1")  # a hint after run-a read its side
+    assert (noted.holder, noted.changes) == ("run-a", 2)
+    assert not gate.release("t1", "run-a", first.seen)  # run-a must run again
+    again = gate.acquire("t1", "run-a", 60)
+    assert again.seen == 2 and gate.release("t1", "run-a", again.seen)
+    assert gate.read("t1").holder is None
+    assert gate.acquire("t1", "run-c", 60).holder == "run-c"
+    assert gate.renew("t1", "run-c", 60) and not gate.renew("t1", "run-b", 60)
+    clock["now"] += 61  # run-c crashed: its lease runs out and the next run takes the gate
+    assert gate.read("t1").holder is None
+    assert gate.acquire("t1", "run-d", 60).holder == "run-d"
+    gate.abandon("t1", "run-c")  # not the holder: no effect
+    assert gate.read("t1").holder == "run-d"
+    gate.abandon("t1", "run-d")
+    assert gate.read("t1").holder is None and gate.read("t2").changes == 0
+
+
 def test_concurrent_pacing_reservations_each_get_their_own_slot(aws_tables):
     from concurrent.futures import ThreadPoolExecutor
 

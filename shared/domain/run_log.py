@@ -1,0 +1,46 @@
+"""What a sync run's steps report as they go: counts for the run summary, and error-log entries with QuickBooks' (or
+the platform's) own code and message. Entity steps (clients, items, invoices, payments) take a `RunLog` instead of
+the run's state, so they are testable alone and the engine owns where the figures go."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from shared.domain.records import ErrorEntry
+
+
+class ErrorLog(Protocol):
+    def record(self, e: ErrorEntry) -> ErrorEntry: ...
+    def resolve(self, tenant_id: str, key: str) -> bool: ...
+
+
+class RunLog(Protocol):
+    def count(self, key: str, n: int = 1) -> None: ...
+    def error(self, entity: str, entity_id: str, direction: str, code: str, message: str,
+              detail: str = "") -> None: ...
+    def resolved(self, entity: str, entity_id: str) -> None: ...
+
+
+class StateRunLog:
+    """A RunLog that keeps counts in the state-machine state (so a retried task resumes them) and writes errors to
+    the error log under the run's id."""
+
+    def __init__(self, tenant_id: str, state: dict, errors: ErrorLog):
+        self._tenant_id, self._state, self._errors = tenant_id, state, errors
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self._state.setdefault("counts", {})
+
+    def count(self, key: str, n: int = 1) -> None:
+        if n:
+            self.counts[key] = self.counts.get(key, 0) + n
+
+    def error(self, entity: str, entity_id: str, direction: str, code: str, message: str, detail: str = "") -> None:
+        self._errors.record(ErrorEntry(self._tenant_id, entity, entity_id, direction, str(code), message,
+                                       detail or "", run_id=self._state.get("run_id")))
+        self.count("errors")
+
+    def resolved(self, entity: str, entity_id: str) -> None:
+        if self._errors.resolve(self._tenant_id, ErrorEntry(self._tenant_id, entity, entity_id, "", "", "").key):
+            self.count("errors_resolved")
