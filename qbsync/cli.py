@@ -26,11 +26,16 @@ def _ready(payload: dict) -> None:
 def _cmd_emulator(args: argparse.Namespace) -> int:
     from emulators.common.server import start
 
-    if args.which == "quickbooks":
-        from emulators.quickbooks.app import create_app
+    if args.which == "qbdesktop":  # QuickBooks Desktop has no webhooks; the Web Connector polls instead
+        from emulators.qbdesktop.app import create_app as create_desktop
+
+        app = create_desktop(state_file=args.state_file)
     else:
-        from emulators.fieldservice.app import create_app
-    app = create_app(state_file=args.state_file, webhook_url=args.webhook_url)
+        if args.which == "quickbooks":
+            from emulators.quickbooks.app import create_app
+        else:
+            from emulators.fieldservice.app import create_app
+        app = create_app(state_file=args.state_file, webhook_url=args.webhook_url)
     running = start(app, args.port)
     _ready({"url": running.url})
     _wait_for_signal()
@@ -77,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     emu = sub.add_parser("emulator", help="run one emulator alone")
-    emu.add_argument("which", choices=["quickbooks", "fieldservice"])
+    emu.add_argument("which", choices=["quickbooks", "fieldservice", "qbdesktop"])
     emu.add_argument("--port", type=int, default=0)
     emu.add_argument("--state-file", default=None, help="persist state to this file (default: in memory)")
     emu.add_argument("--webhook-url", default=None, help="where to POST webhook notifications")
