@@ -36,12 +36,14 @@ def _account(accounts: list[dict], *types: str, name: str | None = None) -> str:
 
 def demo_settings(driver: Driver, tenant: str) -> dict:
     accounts = driver.admin("GET", "/admin/quickbooks/accounts", tenant).json()["items"]
+    codes = driver.admin("GET", "/admin/quickbooks/tax-codes", tenant).json()["items"]
+    sales_tax = next(c["Id"] for c in codes if c["Id"] not in ("TAX", "NON"))  # a code with a rate and an agency
     return {
         "clients": {"direction": "two_way", "use_default_state": True, "default_state": "CA"},
         "sites": {"enabled": True, "use_client_address_state": True},
         "invoices": {"enabled": True, "income_account_id": _account(accounts, "Income", name="Services"),
                      "expense_account_id": _account(accounts, "Cost of Goods Sold", "Expense"),
-                     "tax_mode": "platform", "job_locations": True},
+                     "tax_mode": "platform", "tax_code_id": sales_tax, "job_locations": True},
         "payments": {"enabled": True, "deposit_account_id": _account(accounts, "Other Current Asset",
                                                                      name="Undeposited Funds")},
         "schedule": {"frequency": "every_1h", "timezone": "America/Los_Angeles"},
@@ -87,6 +89,11 @@ def check_outcome(data: Dataset, driver: Driver, realm: str, tenant: str, before
     if refused:  # the generated books hold nothing QuickBooks should refuse once the rules are applied
         problems.append(f"QuickBooks refused {len(refused)} record(s), e.g. {refused[0]['code']}: "
                         f"{refused[0].get('detail') or refused[0]['message']}")
+    by_note = {i.get("PrivateNote"): i for i in qbo_invoices}
+    off = [i["id"] for i in pushed if i["status"] != "void" and (q := by_note.get(f"Platform invoice {i['id']}"))
+           and Decimal(str(q["TotalAmt"])) != Decimal(str(i["total"]))]
+    if off:  # platform-stated tax: QuickBooks' total is the platform's to the cent
+        problems.append(f"{len(off)} invoice total(s) differ between QuickBooks and the platform, e.g. {off[0]}")
     private = Counter(i.get("PrivateNote") for i in qbo_invoices)
     if any(n > 1 for n in private.values()):
         problems.append("one platform invoice was posted to QuickBooks twice")

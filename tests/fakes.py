@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from decimal import Decimal
 
 from shared.domain.connections import Connection
 from shared.quickbooks.tokens import GrantRevoked, StoredTokens, TokenSet
@@ -172,3 +173,341 @@ class FakeSyncGate:
     def read(self, tenant_id):
         with self._lock:
             return self._view(self.items.get(tenant_id, {"holder": ""}))
+
+
+# -- money: invoices and payments (tests/unit/domain/test_invoice_sync.py, test_payment_sync.py) --------------------
+
+class FakeLinkStore:
+    """The link repository in memory (shared/data/repos.py LinkRepo): keyed by (entity, fsp id), with by_qbo."""
+
+    def __init__(self):
+        self.rows: dict[tuple[str, str], object] = {}
+
+    def get(self, tenant_id, entity, fsp_id):
+        return self.rows.get((entity, fsp_id))
+
+    def get_many(self, tenant_id, entity, fsp_ids):
+        return {i: self.rows[(entity, i)] for i in fsp_ids if (entity, i) in self.rows}
+
+    def by_qbo(self, tenant_id, entity, qbo_id):
+        return next((link for (e, _), link in self.rows.items() if e == entity and link.qbo_id == qbo_id), None)
+
+    def all(self, tenant_id, entity):
+        return [link for (e, _), link in self.rows.items() if e == entity]
+
+    def put(self, link):
+        self.rows[(link.entity, link.fsp_id)] = link
+
+    def put_many(self, links):
+        for link in links:
+            self.put(link)
+
+    def clear(self, tenant_id, entity, fsp_id):
+        self.rows.pop((entity, fsp_id), None)
+
+
+class FakeRunLog:
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+        self.errors: dict[tuple[str, str], dict] = {}  # open entries by (entity, id)
+
+    def count(self, key, n=1):
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def error(self, entity, entity_id, direction, code, message, detail=""):
+        self.errors[(entity, entity_id)] = {"code": str(code), "message": message, "detail": detail,
+                                            "direction": direction}
+
+    def resolved(self, entity, entity_id):
+        self.errors.pop((entity, entity_id), None)
+
+
+class FakeMoneyQuickBooks:
+    """QuickBooks' side of the money path, with its rules: batch `requestid` replay (which it may forget), SyncToken
+    (5010), void (zero amounts, PrivateNote "Voided"), payments moving invoice balances, more than the open balance
+    refused, DocNumber assigned when custom numbers are off and unique when on (6140), stated tax honoured, a tax
+    code's rate otherwise, PaymentMethod names unique; refusals and a dropped answer after commit on demand."""
+
+    def __init__(self, custom_numbers=False, automated_tax=False, rate=Decimal("8")):
+        from shared.quickbooks.port import MoneyPrefs
+
+        self.prefs = MoneyPrefs(custom_txn_numbers=custom_numbers, automated_sales_tax=automated_tax)
+        self.rate = rate
+        self.invoices: dict[str, dict] = {}
+        self.payments: dict[str, dict] = {}
+        self.methods: dict[str, str] = {"Cash": "1", "Check": "2"}
+        self.answers: dict[str, list] = {}
+        self.calls: list[tuple[str, int]] = []
+        self.refuse: dict[str, tuple[str, str]] = {}  # PrivateNote marker or Id -> (code, message)
+        self.crash_after_commit = 0
+        self._next = 100
+        self.next_number = 1001
+
+    def _id(self):
+        self._next += 1
+        return str(self._next)
+
+    def money_prefs(self):
+        self.calls.append(("preferences", 1))
+        return self.prefs
+
+    def forget_request_ids(self):
+        self.answers.clear()
+
+    # -- invoices
+    def push_invoices(self, drafts, request_id):
+        from shared.quickbooks.port import InvoiceResult
+
+        self.calls.append(("batch", len(drafts)))
+        if request_id in self.answers:
+            return self.answers[request_id]
+        results = []
+        for d in drafts:
+            try:
+                results.append(InvoiceResult(d.bid, invoice=self._write_invoice(d)))
+            except _Refused as r:
+                results.append(InvoiceResult(d.bid, fault=r.fault))
+        return self._answer(request_id, results)
+
+    def _answer(self, request_id, results):
+        from shared.quickbooks.errors import Unavailable
+
+        self.answers[request_id] = results
+        if self.crash_after_commit:
+            self.crash_after_commit -= 1
+            raise Unavailable("10000", "connection dropped", "", None)
+        return results
+
+    def _refusal(self, *keys):
+        for key in keys:
+            if key in self.refuse:
+                code, message = self.refuse[key]
+                raise _Refused(code, message)
+
+    def _write_invoice(self, d):
+        from shared.quickbooks.adapter import invoice_state
+
+        current = self.invoices.get(d.qbo_id) if d.qbo_id else None
+        if d.qbo_id and current is None:
+            raise _Refused("610", "Object Not Found")
+        if current is not None and current["SyncToken"] != d.sync_token:
+            raise _Refused("5010", "Stale Object Error")
+        self._refusal(d.private_note, d.qbo_id or "")
+        if d.void:
+            doc = dict(current, TotalAmt=Decimal(0), Balance=Decimal(0), PrivateNote="Voided",
+                       SyncToken=str(int(current["SyncToken"]) + 1), TxnTaxDetail={"TotalTax": Decimal(0)})
+            self.invoices[d.qbo_id] = doc
+            return invoice_state(doc)
+        subtotal = sum((ln.amount for ln in d.lines), Decimal(0))
+        taxable = sum((ln.amount for ln in d.lines if ln.tax_code_id != "NON"), Decimal(0))
+        if d.total_tax is not None:
+            tax = d.total_tax
+        elif d.txn_tax_code_id or self.prefs.automated_sales_tax:
+            tax = (taxable * self.rate / 100).quantize(Decimal("0.01"))
+        else:
+            tax = Decimal(0)
+        number = d.doc_number if d.doc_number else (current or {}).get("DocNumber")
+        taken = any(i.get("DocNumber") == d.doc_number and i["Id"] != d.qbo_id for i in self.invoices.values())
+        if d.doc_number and self.prefs.custom_txn_numbers and taken:
+            raise _Refused("6140", "Duplicate Document Number Error")
+        if number is None and not self.prefs.custom_txn_numbers:
+            number, self.next_number = str(self.next_number), self.next_number + 1
+        total = subtotal + tax
+        applied = self._applied(d.qbo_id) if d.qbo_id else Decimal(0)
+        doc = {"Id": d.qbo_id or self._id(), "SyncToken": str(int(current["SyncToken"]) + 1) if current else "0",
+               "DocNumber": number, "CustomerRef": {"value": d.customer_id}, "TotalAmt": total,
+               "Balance": total - applied, "TxnTaxDetail": {"TotalTax": tax}, "PrivateNote": d.private_note,
+               "TxnDate": str(d.txn_date), "Lines": d.lines}
+        self.invoices[doc["Id"]] = doc
+        return invoice_state(doc)
+
+    def _applied(self, invoice_id, excluding=None):
+        return sum((amount for p in self.payments.values() if p["Id"] != excluding
+                    for txn, amount in p["applied"] if txn == invoice_id), Decimal(0))
+
+    def _rebalance(self, invoice_id):
+        doc = self.invoices[invoice_id]
+        balance = doc["TotalAmt"] - self._applied(invoice_id)
+        if balance != doc["Balance"]:
+            self.invoices[invoice_id] = dict(doc, Balance=balance, SyncToken=str(int(doc["SyncToken"]) + 1))
+
+    def open_balances(self, qbo_ids):
+        from shared.quickbooks.adapter import invoice_state
+
+        ids = sorted(set(qbo_ids))
+        self.calls.append(("query", -(-len(ids) // 1000)))
+        return {i: invoice_state(self.invoices[i]) for i in ids if i in self.invoices}
+
+    # -- payments
+    def push_payments(self, drafts, request_id):
+        from shared.quickbooks.port import PaymentResult
+
+        self.calls.append(("batch", len(drafts)))
+        if request_id in self.answers:
+            return self.answers[request_id]
+        results = []
+        for d in drafts:
+            try:
+                results.append(PaymentResult(d.bid, payment=self._write_payment(d)))
+            except _Refused as r:
+                results.append(PaymentResult(d.bid, fault=r.fault))
+        return self._answer(request_id, results)
+
+    def _write_payment(self, d):
+        from shared.quickbooks.port import PaymentState
+
+        current = self.payments.get(d.qbo_id) if d.qbo_id else None
+        if d.qbo_id and current is None:
+            raise _Refused("610", "Object Not Found")
+        if current is not None and current["SyncToken"] != d.sync_token:
+            raise _Refused("5010", "Stale Object Error")
+        self._refusal(d.private_note)
+        if d.delete:
+            del self.payments[d.qbo_id]
+            for txn, _ in current["applied"]:
+                self._rebalance(txn)
+            return None
+        for txn, amount in d.applied:
+            invoice = self.invoices[txn]
+            if amount > invoice["TotalAmt"] - self._applied(txn, excluding=d.qbo_id):
+                raise _Refused("6000", "The payment amount is more than the open balance")
+        doc = {"Id": d.qbo_id or self._id(), "SyncToken": str(int(current["SyncToken"]) + 1) if current else "0",
+               "TotalAmt": d.total, "applied": tuple(d.applied), "method": d.method_id, "TxnDate": d.txn_date,
+               "DepositTo": d.deposit_account_id, "CustomerRef": d.customer_id}
+        self.payments[doc["Id"]] = doc
+        for txn, _ in set(d.applied) | set((current or {}).get("applied", ())):
+            self._rebalance(txn)
+        return PaymentState(doc["Id"], doc["SyncToken"], d.total, d.total - sum((a for _, a in d.applied),
+                                                                                Decimal(0)), d.txn_date, d.applied)
+
+    def read(self, entity, qbo_id):
+        return {"Payment": self.payments, "Invoice": self.invoices}[entity][qbo_id]
+
+    def payment_method_id(self, name, credit_card, request_id):
+        self.calls.append(("payment_method", 1))
+        if name not in self.methods:
+            self.methods[name] = self._id()
+        return self.methods[name]
+
+    # -- what CDC would report
+    def payment_row(self, qbo_id):
+        p = self.payments[qbo_id]
+        return {"Id": p["Id"], "SyncToken": p["SyncToken"], "TotalAmt": p["TotalAmt"],
+                "UnappliedAmt": p["TotalAmt"] - sum((a for _, a in p["applied"]), Decimal(0)),
+                "TxnDate": str(p["TxnDate"]), "PaymentMethodRef": {"value": p["method"]} if p["method"] else None,
+                "Line": [{"Amount": a, "LinkedTxn": [{"TxnId": t, "TxnType": "Invoice"}]} for t, a in p["applied"]]}
+
+    def enter_payment(self, invoice_id, amount, when="2026-11-20"):
+        """A payment entered by a user in QuickBooks."""
+        from datetime import date
+
+        doc = {"Id": self._id(), "SyncToken": "0", "TotalAmt": amount, "applied": ((invoice_id, amount),),
+               "method": "1", "TxnDate": date.fromisoformat(when), "DepositTo": "35", "CustomerRef": ""}
+        self.payments[doc["Id"]] = doc
+        self._rebalance(invoice_id)
+        return doc["Id"]
+
+
+class _Refused(Exception):
+    def __init__(self, code, message):
+        from shared.quickbooks.port import Fault
+
+        self.fault = Fault(code, message)
+
+
+class FakeMoneyPlatform:
+    """The platform's invoices and payments (emulators/fieldservice rules): balance = total - live payments;
+    payments created with an idempotency key once; status paid only from approved/ready_for_sync/paid."""
+
+    def __init__(self):
+        self.invoices: dict[str, object] = {}
+        self.payments: dict[str, object] = {}
+        self.keys: dict[str, str] = {}
+        self.updates: list[tuple[str, dict]] = []
+        self._n = 0
+
+    def put_invoice(self, invoice_id, amounts=("100.00",), status="ready_for_sync", client_id="cli_1", tax="0.00",
+                    number=None, site_id=None):
+        from datetime import UTC, date, datetime
+
+        from shared.fieldservice.models import Invoice, InvoiceLine, InvoiceStatus
+
+        lines = tuple(InvoiceLine(str(i), "itm_1", "Service", Decimal("1"), Decimal(a), Decimal(a), True)
+                      for i, a in enumerate(amounts))
+        subtotal = sum((ln.amount for ln in lines), Decimal(0))
+        previous = self.invoices.get(invoice_id)
+        now = datetime.now(UTC)
+        invoice = Invoice(invoice_id, number or f"P-{invoice_id}", getattr(previous, "external_number", None),
+                          client_id, site_id, None, None, InvoiceStatus(status), date(2026, 11, 2), None, "USD", lines,
+                          subtotal, Decimal(tax), subtotal + Decimal(tax), Decimal(0), subtotal + Decimal(tax), None,
+                          now, now)
+        self.invoices[invoice_id] = invoice
+        self._recompute(invoice_id)
+        return self.invoices[invoice_id]
+
+    def _recompute(self, invoice_id):
+        from dataclasses import replace
+
+        inv = self.invoices[invoice_id]
+        paid = sum((p.amount for p in self.payments.values() if p.invoice_id == invoice_id and p.deleted_at is None),
+                   Decimal(0))
+        self.invoices[invoice_id] = replace(inv, amount_paid=paid, balance=inv.total - paid)
+
+    def put_payment(self, payment_id, invoice_id, amount, method="check", deleted=False):
+        from datetime import UTC, date, datetime
+
+        from shared.fieldservice.models import Payment, PaymentMethod
+
+        now = datetime.now(UTC)
+        payment = Payment(payment_id, invoice_id, "cli_1", Decimal(amount), date(2026, 11, 5), PaymentMethod(method),
+                          None, now, now, now if deleted else None)
+        self.payments[payment_id] = payment
+        self._recompute(invoice_id)
+        return payment
+
+    def get_invoice(self, tenant_id, invoice_id):
+        return self.invoices[invoice_id]
+
+    def update_invoice(self, tenant_id, invoice_id, **changes):
+        from dataclasses import replace
+
+        self.updates.append((invoice_id, changes))
+        inv = self.invoices[invoice_id]
+        if changes.get("status") == "paid" and inv.status.value not in ("approved", "ready_for_sync", "paid"):
+            raise ValueError("409")
+        if "tax_total" in changes:
+            inv = replace(inv, tax_total=changes["tax_total"], total=inv.subtotal + changes["tax_total"])
+        if "external_number" in changes:
+            inv = replace(inv, external_number=changes["external_number"])
+        if "status" in changes:
+            from shared.fieldservice.models import InvoiceStatus
+
+            inv = replace(inv, status=InvoiceStatus(changes["status"]))
+        self.invoices[invoice_id] = inv
+        self._recompute(invoice_id)
+        return self.invoices[invoice_id]
+
+    def create_payment(self, tenant_id, draft, idempotency_key=None):
+        if idempotency_key in self.keys:
+            return self.payments[self.keys[idempotency_key]]
+        self._n += 1
+        payment = self.put_payment(f"pay_q{self._n}", draft.invoice_id, draft.amount, str(draft.method))
+        if idempotency_key:
+            self.keys[idempotency_key] = payment.id
+        return payment
+
+    def update_payment(self, tenant_id, payment_id, **changes):
+        from dataclasses import replace
+
+        self.payments[payment_id] = replace(self.payments[payment_id], **{k: v for k, v in changes.items()
+                                                                          if k == "amount"})
+        self._recompute(self.payments[payment_id].invoice_id)
+        return self.payments[payment_id]
+
+    def delete_payment(self, tenant_id, payment_id):
+        from dataclasses import replace
+        from datetime import UTC, datetime
+
+        self.payments[payment_id] = replace(self.payments[payment_id], deleted_at=datetime.now(UTC))
+        self._recompute(self.payments[payment_id].invoice_id)
+        return self.payments[payment_id]

@@ -23,8 +23,9 @@ from emulators.fieldservice.state import KINDS, EmulatorError, State, Tenant, in
 from emulators.fieldservice.webhooks import Delivery, WebhookSender
 
 API_ROUTE = re.compile(r"^/v1/tenants/(?P<tenant>[^/]+)/(?P<kind>[a-z_]+)(?:/(?P<id>[^/]+))?/?$")
-CREATE_SCHEMA = {"clients": "ClientCreate", "sites": "SiteCreate", "items": "ItemCreate"}
-UPDATE_SCHEMA = {"clients": "ClientUpdate", "sites": "SiteUpdate", "items": "ItemUpdate", "invoices": "InvoiceUpdate"}
+CREATE_SCHEMA = {"clients": "ClientCreate", "sites": "SiteCreate", "items": "ItemCreate", "payments": "PaymentCreate"}
+UPDATE_SCHEMA = {"clients": "ClientUpdate", "sites": "SiteUpdate", "items": "ItemUpdate", "invoices": "InvoiceUpdate",
+                 "payments": "PaymentUpdate"}
 FILTERS = {"clients": {"active": "bool"}, "sites": {"client_id": "str"}, "job_types": {}, "items": {},
            "invoices": {"status": "status", "client_id": "str"},
            "payments": {"invoice_id": "str", "include_deleted": "bool"}}
@@ -131,6 +132,8 @@ class FieldServiceEmulator:
         if record_id is not None and request.method == "PATCH" and kind in UPDATE_SCHEMA:
             body = self._body(request, UPDATE_SCHEMA[kind], entry)
             return _json(200, self.state.update(tenant, kind, record_id, body))
+        if record_id is not None and request.method == "DELETE" and kind == "payments":
+            return _json(200, self.state.delete_payment(tenant, record_id))
         raise EmulatorError(405, "method_not_allowed", f"{request.method} is not supported on {request.path}",
                             headers={"Allow": self._allowed(kind, record_id)})
 
@@ -138,6 +141,8 @@ class FieldServiceEmulator:
     def _allowed(kind: str, record_id: str | None) -> str:
         if record_id is None:
             return "GET, POST" if kind in CREATE_SCHEMA else "GET"
+        if kind == "payments":
+            return "GET, PATCH, DELETE"
         return "GET, PATCH" if kind in UPDATE_SCHEMA else "GET"
 
     def _authenticate(self, request: Request, tenant_id: str) -> Tenant:

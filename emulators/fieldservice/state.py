@@ -195,6 +195,8 @@ class State:
             current = self.get(tenant, kind, record_id)
             if kind == "invoices" and changes.get("status") == "paid" and current["status"] not in PAYABLE:
                 raise EmulatorError(409, "conflict", f"a {current['status']} invoice cannot be marked paid")
+            if kind == "payments" and current.get("deleted_at"):
+                raise EmulatorError(409, "conflict", "a deleted payment cannot be changed")
             return self._put(tenant, kind, record_id, {**current, **changes})
 
     def upsert(self, tenant: Tenant, kind: str, body: dict, emit: bool = True) -> dict:

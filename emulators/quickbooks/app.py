@@ -566,6 +566,9 @@ class QuickBooksEmulator:
             for rate in rates:
                 company.put("TaxRate", rate, now)
             company.counters.update(TaxCode=10, TaxRate=10)
+            for n, (name, kind) in enumerate(seed.PAYMENT_METHODS, start=1):
+                company.put("PaymentMethod", seed.payment_method_doc(str(n), name, kind, now), now)
+            company.counters["PaymentMethod"] = len(seed.PAYMENT_METHODS)
             company.put("Preferences", seed.preferences_doc(now, body.get("preferences")), now)
             company.put("CompanyInfo", seed.company_info_doc(realm, company.name, now), now)
             self.state.companies[realm] = company

@@ -20,6 +20,7 @@ READ_ONLY: dict[str, set[str]] = {
     "Customer": {"FullyQualifiedName", "Level", "Balance", "BalanceWithJobs", "V4IDPseudonym", "IsProject"},
     "Vendor": {"Balance"},
     "Employee": set(),
+    "PaymentMethod": set(),
     "Item": {"FullyQualifiedName", "Level"},
     "Account": {"FullyQualifiedName", "Classification", "CurrentBalance", "CurrentBalanceWithSubAccounts"},
     "Class": {"FullyQualifiedName", "SubClass"},
@@ -349,6 +350,16 @@ class Ledger:
             out["ParentRef"] = {"value": parent["Id"]}
         return out
 
+    def _shape_paymentmethod(self, r: dict, previous: dict | None) -> dict:
+        """PaymentMethod: Name (at most 31 characters, unique), Type CREDIT_CARD or NON_CREDIT_CARD, Active
+        (QuickBooks Online API reference, PaymentMethod)."""
+        name = self._simple_name("PaymentMethod", r, previous, limit=31)
+        self._unique_name("PaymentMethod", name, previous["Id"] if previous else None)
+        kind = r.get("Type") or "NON_CREDIT_CARD"
+        if kind not in ("CREDIT_CARD", "NON_CREDIT_CARD"):
+            raise faults.invalid_enumeration("Type", kind)
+        return dict(r, Name=name, Type=kind, Active=self._bool(r, "Active", True))
+
     # -- invoices -------------------------------------------------------------------------------------------------
     def _shape_invoice(self, r: dict, previous: dict | None) -> dict:
         customer = self._ref("Customer", r.get("CustomerRef"), "CustomerRef")
@@ -459,21 +470,38 @@ class Ledger:
 
     def _tax(self, given: Any, taxable_base: Decimal) -> dict:
         """Sales tax from the transaction's tax code (cdc-response.json: TxnTaxCodeRef 2 -> TaxRateRef 3 at 8%).
-        Without one the transaction carries no tax; automated sales tax is not modelled."""
-        code_ref = given.get("TxnTaxCodeRef") if isinstance(given, dict) else None
+        With automated sales tax on (Preferences.TaxPrefs.PartnerTaxEnabled) the code is QuickBooks' own: "The AST
+        engine assigns the appropriate tax code to sales transaction objects and automatically calculates the tax
+        amount"; the emulator models one agency, the company's TaxPrefs.TaxGroupCodeRef, not a ship-to lookup.
+        An explicit TxnTaxDetail.TotalTax is honoured and prorated across the code's rates ("Whenever an explicit
+        tax amount is sent in the transaction request the AST engine honors the amount and prorates it across tax
+        rates", Intuit developer blog 2017-12-11); the emulator applies the same to a code the request names.
+        Without a code (and without AST) the transaction carries no tax: a tax amount needs the code that says
+        which agency it is owed to."""
+        given = given if isinstance(given, dict) else {}
+        code_ref = given.get("TxnTaxCodeRef")
+        if self.c.pref("TaxPrefs", "PartnerTaxEnabled", False):
+            code_ref = self.c.pref("TaxPrefs", "TaxGroupCodeRef", None)
         if not _present(code_ref):
             return {"TotalTax": Decimal(0)}
         code = self._ref("TaxCode", code_ref, "TxnTaxDetail.TxnTaxCodeRef")
-        tax_lines, total = [], Decimal(0)
-        for rate_detail in (code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or []:
-            rate = self.c.entities["TaxRate"][rate_detail["TaxRateRef"]["value"]]
-            amount = money(taxable_base * dec(rate["RateValue"]) / 100)
-            total += amount
-            tax_lines.append({"Amount": amount, "DetailType": "TaxLineDetail",
-                              "TaxLineDetail": {"TaxRateRef": {"value": rate["Id"]}, "PercentBased": True,
-                                                "TaxPercent": plain(dec(rate["RateValue"])),
-                                                "NetAmountTaxable": money(taxable_base)}})
-        return {"TxnTaxCodeRef": {"value": code["Id"]}, "TotalTax": money(total), "TaxLine": tax_lines}
+        rates = [self.c.entities["TaxRate"][d["TaxRateRef"]["value"]]
+                 for d in (code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or []]
+        stated = self._number(given, "TotalTax")
+        amounts = [money(taxable_base * dec(rate["RateValue"]) / 100) for rate in rates]
+        if stated is not None and rates:
+            stated = money(stated)
+            weights = sum((dec(rate["RateValue"]) for rate in rates), Decimal(0))
+            amounts = [money(stated * dec(rate["RateValue"]) / weights) if weights else Decimal(0)
+                       for rate in rates[:-1]]
+            amounts.append(stated - sum(amounts, Decimal(0)))  # the last rate takes the cent of rounding
+        tax_lines = [{"Amount": amount, "DetailType": "TaxLineDetail",
+                      "TaxLineDetail": {"TaxRateRef": {"value": rate["Id"]}, "PercentBased": True,
+                                        "TaxPercent": plain(dec(rate["RateValue"])),
+                                        "NetAmountTaxable": money(taxable_base)}}
+                     for rate, amount in zip(rates, amounts, strict=True)]
+        return {"TxnTaxCodeRef": {"value": code["Id"]}, "TotalTax": money(sum(amounts, Decimal(0))),
+                "TaxLine": tax_lines}
 
     def _doc_number(self, r: dict, previous: dict | None) -> str | None:
         """With custom transaction numbers off, QuickBooks numbers invoices itself (last number + 1); with them on,
@@ -564,6 +592,9 @@ class Ledger:
             raise faults.business("DepositToAccountRef must be a Bank or Other Current Asset account "
                                   f"({deposit['Name']} is {deposit['AccountType']}).", "DepositToAccountRef")
         out = dict(r)
+        if _present(r.get("PaymentMethodRef")):
+            method = self._ref("PaymentMethod", r["PaymentMethodRef"], "PaymentMethodRef")
+            out["PaymentMethodRef"] = {"value": method["Id"], "name": method["Name"]}
         out.update(CustomerRef={"value": customer["Id"], "name": customer["DisplayName"]},
                    DepositToAccountRef={"value": deposit["Id"]}, TotalAmt=total, UnappliedAmt=money(total - applied),
                    ProcessPayment=self._bool(r, "ProcessPayment", False),

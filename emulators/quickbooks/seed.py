@@ -75,6 +75,17 @@ def tax_docs(now: float) -> tuple[list[dict], list[dict]]:
     return [*system, california], [rate]
 
 
+# The payment methods a new QuickBooks Online company lists (Sales > Payment methods).
+PAYMENT_METHODS = (("Cash", "NON_CREDIT_CARD"), ("Check", "NON_CREDIT_CARD"), ("Visa", "CREDIT_CARD"),
+                   ("MasterCard", "CREDIT_CARD"), ("Discover", "CREDIT_CARD"), ("American Express", "CREDIT_CARD"),
+                   ("Diners Club", "CREDIT_CARD"))
+
+
+def payment_method_doc(method_id: str, name: str, kind: str, now: float) -> dict:
+    return {"Name": name, "Active": True, "Type": kind, "domain": "QBO", "sparse": False, "Id": method_id,
+            "SyncToken": "0", "MetaData": meta(now)}
+
+
 _PREFERENCES: dict[str, Any] = {
     "AccountingInfoPrefs": {"UseAccountNumbers": False, "TrackDepartments": False, "ClassTrackingPerTxn": False,
                             "ClassTrackingPerTxnLine": False, "FirstMonthOfFiscalYear": "January",

@@ -14,7 +14,7 @@ from typing import Any
 
 from emulators.quickbooks.oauth import OAuthStore
 
-NAME_LISTS = ("Account", "Class", "TaxCode", "TaxRate", "Customer", "Vendor", "Employee", "Item")
+NAME_LISTS = ("Account", "Class", "TaxCode", "TaxRate", "Customer", "Vendor", "Employee", "Item", "PaymentMethod")
 TRANSACTIONS = ("Invoice", "Payment")
 SINGLETONS = ("CompanyInfo", "Preferences")
 ENTITIES = NAME_LISTS + TRANSACTIONS + SINGLETONS
@@ -22,7 +22,8 @@ PARTIES = ("Customer", "Vendor", "Employee")
 # Which Id sequence each entity draws from: customers, vendors and employees share one in QuickBooks (a vendor
 # created after customer 70 gets 71: customer-create-response.json, batch-response.json), transactions share one.
 SEQUENCE = {"Customer": "Name", "Vendor": "Name", "Employee": "Name", "Invoice": "Txn", "Payment": "Txn",
-            "Item": "Item", "Account": "Account", "Class": "Class", "TaxCode": "TaxCode", "TaxRate": "TaxRate"}
+            "Item": "Item", "Account": "Account", "Class": "Class", "TaxCode": "TaxCode", "TaxRate": "TaxRate",
+            "PaymentMethod": "PaymentMethod"}
 
 
 class Clock:

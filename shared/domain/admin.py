@@ -125,10 +125,12 @@ class AdminService:
         vendors = self.quickbooks_list(caller, "vendors")
         prefs = self.quickbooks_list(caller, "preferences")
         tracking = bool(prefs.get("AccountingInfoPrefs", {}).get("ClassTrackingPerTxn"))
+        tax_codes = self.quickbooks_list(caller, "tax-codes")
         return QuickBooksContext(
             accounts={a["Id"]: (a.get("Name", ""), a.get("AccountType", ""), a.get("Active", True)) for a in accounts},
             classes={c["Id"] for c in classes}, class_tracking_enabled=tracking,
-            vendors={v["Id"] for v in vendors})
+            vendors={v["Id"] for v in vendors}, tax_codes={c["Id"] for c in tax_codes},
+            automated_sales_tax=bool(prefs.get("TaxPrefs", {}).get("PartnerTaxEnabled")))
 
     def quickbooks_list(self, caller: Caller, kind: str, account_type: str | None = None):
         self._connected(caller)

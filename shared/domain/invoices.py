@@ -1,72 +1,386 @@
-"""Sync runs: ready invoices and their payments, platform -> QuickBooks, and paid status back (issue-free so far:
-the minimum the demo's "a sync with invoices and payments" needs, built on the same exactly-once rules).
+"""Invoices platform -> QuickBooks through their whole life, and what QuickBooks reports back (issue 11).
 
-Rules from the seeds: only invoices marked ready for sync, never $0 invoices; lines post through their items
-(an item missing in QuickBooks is created with the chosen income/expense accounts, or matched by name); class from
-the job type mapping; the site as sub-customer when "job locations" is on; the QuickBooks invoice number is written
-back; payments link to their invoice and deposit to the chosen account; a QuickBooks balance of 0 marks the
-platform invoice paid."""
+`InvoiceSync` is what the sync engine calls with the invoices that changed. Rules (from the seeds and issue 11):
+- created only when ready for sync and non-zero; one that later gains an amount syncs then;
+- an edit after sync (lines, quantities, prices, dates, customer or site, class, tax) becomes an update carrying
+  `SyncToken`; a stale token (5010) is re-read and the update retried once with a new attempt;
+- a void on the platform voids the invoice in QuickBooks; a change QuickBooks refuses for the record itself (6540
+  deposited, 6210 closed period, ...) is one error entry with the fix, and that version is not re-sent by itself;
+- numbering: with QuickBooks' custom transaction numbers on, the platform's number is the DocNumber; off, QuickBooks
+  numbers it and the number is written back to the platform; a duplicate number (6140) follows docs/money.md;
+- an invoice whose client has no QuickBooks customer yet has a `waiting_for_client` entry, resolved when it syncs;
+- writes go 30 to a batch; each record's attempt has its own id (shared/domain/attempts.py).
+QuickBooks -> platform: a balance of zero marks the platform invoice paid only when the platform's own balance is
+zero too; an invoice deleted or voided in QuickBooks is an error entry, never silently recreated."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
+from shared.domain.attempts import Attempts, Batch, Write, in_flight, new_attempt_id
 from shared.domain.onboarding import Deps, request_id
-from shared.domain.records import ErrorEntry, Link
+from shared.domain.records import Link
+from shared.domain.run_log import RunLog, StateRunLog
+from shared.domain.tax import money, plan_tax
 from shared.errors import RetryLater
 from shared.quickbooks.errors import QuickBooksError
+from shared.quickbooks.port import Fault, InvoiceDraft, InvoiceState, MoneyPrefs, SalesLine
 from shared.tasks import failure_of
 
 INVOICES_PER_TASK = 200
 SYNC_LEASE_S = 900  # longer than one task's timeout; a crashed run's lock expires
 ZERO = Decimal("0")
+SYNCABLE = ("ready_for_sync", "paid")
+STALE = "5010"
+DUPLICATE_NUMBER = "6140"
+# QuickBooks' refusals that no resend can cure until someone acts in QuickBooks, with what to do.
+FIXES = {
+    "6540": "QuickBooks does not change a transaction whose payment was deposited. Remove the payment from the "
+            "deposit in QuickBooks (or make the change there), then Retry.",
+    "6210": "The invoice date is in a period closed in QuickBooks. Change the closing date in QuickBooks (Settings > "
+            "Account and settings > Advanced > Close the books) or the invoice date, then Retry.",
+    "6000": "QuickBooks refused the change for the invoice itself; correct what its message names, then Retry.",
+    "610": "The QuickBooks record this invoice refers to was deleted or made inactive there. Make it active again, "
+           "or use Clear ID on the invoice to create it anew, then Retry.",
+}
 
 
-def _money(value: Any) -> Decimal:
-    # Half up, as QuickBooks rounds Qty x UnitPrice (and as invoices are written by hand); never banker's rounding.
-    return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+def _status(invoice: Any) -> str:
+    return str(getattr(invoice.status, "value", invoice.status))
+
+
+def _fp(parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+class InvoiceSync:
+    def __init__(self, deps: Deps, log: RunLog, new_id: Callable[[], str] = new_attempt_id):
+        self.d, self.log = deps, log
+        self._attempts = Attempts(deps.links, deps.tenant_id, "invoice", new_id)
+        self._prefs: MoneyPrefs | None = None
+        self._regions: dict[str, str | None] = {}
+
+    def _qb(self):
+        return self.d.quickbooks()
+
+    def prefs(self) -> MoneyPrefs:
+        if self._prefs is None:
+            self._prefs = self._qb().money_prefs()
+        return self._prefs
+
+    # -- platform -> QuickBooks -----------------------------------------------------------------------------------
+    def push(self, invoices: Sequence[Any]) -> None:
+        if not self.d.settings.invoices.enabled or not invoices:
+            return
+        t = self.d.tenant_id
+        latest = {inv.id: inv for inv in invoices}
+        links = self.d.links.get_many(t, "invoice", list(latest))
+        customers = self.d.links.get_many(t, "customer", {inv.client_id for inv in latest.values()})
+        sites = {}
+        if self.d.settings.invoices.job_locations:
+            sites = self.d.links.get_many(t, "site", {inv.site_id for inv in latest.values() if inv.site_id})
+        fresh, resend = [], []
+        for inv in latest.values():
+            link = links.get(inv.id)
+            if in_flight(link):
+                resend.append(Write(inv.id, "", "", inv, link))
+                continue
+            write = self._plan(inv, link, customers, sites)
+            if write is not None:
+                fresh.append(write)
+        self._send(self._attempts.batches(fresh, resend), customers, sites, retry_stale=True)
+
+    def _plan(self, inv: Any, link: Link | None, customers: dict, sites: dict) -> Write | None:
+        linked = link is not None and link.state == "linked" and link.qbo_id
+        status = _status(inv)
+        if status == "void":
+            if linked and not link.extra.get("voided") and not link.extra.get("gone"):
+                return Write(inv.id, "void", "void", inv, link)
+            if not linked:
+                self.log.resolved("invoice", inv.id)  # a void invoice no longer waits for anything
+            return None
+        if status not in SYNCABLE:
+            return None
+        if linked and (link.extra.get("voided") or link.extra.get("gone")):
+            self.log.count("invoices_gone_in_quickbooks_skipped")
+            return None
+        if not linked and money(inv.total) == ZERO:
+            self.log.count("invoices_skipped_zero")
+            return None
+        customer = customers.get(inv.client_id)
+        if customer is None or not customer.qbo_id:
+            self.log.error("invoice", inv.id, "to_quickbooks", "waiting_for_client",
+                           f"Waiting for client {inv.client_id}: it has no QuickBooks customer yet. The invoice "
+                           "syncs as soon as its client does.")
+            return None
+        fp = self._fingerprint(inv, customers, sites)
+        if not linked:
+            return Write(inv.id, "create", fp, inv, link if link and link.state == "linked" else None)
+        if fp == link.fingerprint:
+            self.log.count("invoices_unchanged")
+            return None
+        if fp == link.extra.get("refused"):
+            self.log.count("invoices_refused_unchanged")  # one entry per refused version, no retry loop
+            return None
+        return Write(inv.id, "update", fp, inv, link)
+
+    def _customer_ref(self, inv: Any, customers: dict, sites: dict) -> str:
+        site = sites.get(inv.site_id) if inv.site_id else None
+        return site.qbo_id if site is not None and site.qbo_id else customers[inv.client_id].qbo_id
+
+    def _fingerprint(self, inv: Any, customers: dict, sites: dict) -> str:
+        s = self.d.settings.invoices
+        return _fp({"customer": self._customer_ref(inv, customers, sites), "job_type": inv.job_type_id,
+                    "issued": inv.issued_on, "due": inv.due_on,
+                    "lines": [(ln.item_id, ln.description, str(ln.quantity), str(ln.unit_price), str(money(ln.amount)),
+                               ln.taxable) for ln in inv.lines],
+                    "tax": str(money(inv.tax_total)) if s.tax_mode == "platform" else None,
+                    "number": inv.number if self.prefs().custom_txn_numbers else None})
+
+    def _region(self, inv: Any) -> str | None:
+        if not self.d.settings.invoices.tax_codes_by_region:
+            return None
+        key = f"{inv.client_id}/{inv.site_id}"
+        if key not in self._regions:
+            address = None
+            if inv.site_id:
+                address = self.d.platform.get_site(self.d.tenant_id, inv.site_id).address
+            if address is None or not address.state:
+                address = self.d.platform.get_client(self.d.tenant_id, inv.client_id).billing_address
+            self._regions[key] = (address.state or "").upper() if address else None
+        return self._regions[key]
+
+    def _draft(self, w: Write, customers: dict, sites: dict) -> InvoiceDraft:
+        inv, link = w.subject, w.link
+        if w.op == "void":
+            return InvoiceDraft(w.bid, qbo_id=link.qbo_id, sync_token=link.sync_token, void=True)
+        qb, prefs = self._qb(), self.prefs()
+        tax = plan_tax(inv, self.d.settings, prefs, self._region(inv))
+        class_id = self._class_for(qb, inv.job_type_id)
+        lines = tuple(SalesLine(self._item_for(qb, ln), Decimal(str(ln.quantity)), Decimal(str(ln.unit_price)),
+                                money(ln.amount), ln.description or "", tax.line_code(ln.taxable),
+                                class_id if prefs.class_per_line else None) for ln in inv.lines)
+        ship_to = None
+        if prefs.automated_sales_tax and inv.site_id:
+            a = self.d.platform.get_site(self.d.tenant_id, inv.site_id).address
+            ship_to = {k: v for k, v in (("Line1", a.line1), ("City", a.city), ("CountrySubDivisionCode", a.state),
+                                         ("PostalCode", a.postal_code), ("Country", a.country)) if v}
+        return InvoiceDraft(
+            w.bid, customer_id=self._customer_ref(inv, customers, sites), lines=lines, txn_date=inv.issued_on,
+            due_date=inv.due_on, doc_number=inv.number if prefs.custom_txn_numbers else None,
+            class_id=class_id if prefs.class_per_txn else None, private_note=f"Platform invoice {inv.id}",
+            txn_tax_code_id=tax.txn_tax_code_id, total_tax=tax.total_tax, ship_to=ship_to,
+            qbo_id=link.qbo_id if w.op == "update" else None,
+            sync_token=link.sync_token if w.op == "update" else None)
+
+    def _send(self, batches: list[Batch], customers: dict, sites: dict, retry_stale: bool) -> None:
+        qb, stale = self._qb(), []
+        for batch in batches:
+            drafts = []
+            for w in batch.writes:
+                try:
+                    drafts.append(self._draft(w, customers, sites))
+                except QuickBooksError as exc:  # an item or class QuickBooks refused to create
+                    self._refused(w, Fault(exc.code, exc.message, exc.detail))
+            if not drafts:
+                continue
+            by_bid = {w.bid: w for w in batch.writes}
+            for result in qb.push_invoices(drafts, batch.request_id):
+                w = by_bid.get(result.bid)
+                if w is None:
+                    continue  # a replayed answer for a member not in this resend; it settles when it comes back
+                if result.invoice is not None:
+                    self._accepted(w, result.invoice)
+                elif result.fault is not None and result.fault.code == STALE and w.op != "create" and retry_stale:
+                    stale.append(w)
+                else:
+                    self._refused(w, result.fault or Fault("unknown", "QuickBooks gave no answer for this item"))
+        if stale:
+            self._retry_stale(stale, customers, sites)
+
+    def _retry_stale(self, writes: list[Write], customers: dict, sites: dict) -> None:
+        """5010: someone changed the invoice in QuickBooks since we last saw it (a payment moves its balance too).
+        Re-read the SyncTokens (one query for up to 1,000) and send the same version again as a new attempt."""
+        current = self._qb().open_balances([w.link.qbo_id for w in writes])
+        again = []
+        for w in writes:
+            state = current.get(w.link.qbo_id)
+            if state is None:
+                self._refused(w, Fault("610", "Object Not Found: the invoice is no longer in QuickBooks"))
+                continue
+            link = Attempts.settled(w.link, sync_token=state.sync_token)
+            self.d.links.put(link)
+            again.append(Write(w.key, w.op, w.fp, w.subject, link))
+        self._send(self._attempts.batches(again, []), customers, sites, retry_stale=False)
+
+    def _accepted(self, w: Write, state: InvoiceState) -> None:
+        inv = w.subject
+        if w.op == "void":
+            self.d.links.put(Attempts.settled(w.link, sync_token=state.sync_token, extra={"voided": True}))
+            self.log.resolved("invoice", inv.id)
+            self.log.count("invoices_voided_in_quickbooks")
+            return
+        link = Attempts.settled(w.link, qbo_id=state.qbo_id, sync_token=state.sync_token, fingerprint=w.fp,
+                                state="linked",
+                                extra={"doc_number": state.doc_number, "total": str(state.total),
+                                       "tax": str(state.tax), "balance": str(state.balance),
+                                       "refused": None})
+        self.d.links.put(link)
+        changes: dict[str, Any] = {}
+        if state.doc_number and state.doc_number != inv.external_number:
+            changes["external_number"] = state.doc_number
+        if plan_tax(inv, self.d.settings, self.prefs(), None).write_back and money(state.tax) != money(inv.tax_total):
+            changes["tax_total"] = money(state.tax)
+        if changes:
+            self.d.platform.update_invoice(self.d.tenant_id, inv.id, **changes)
+        self.log.resolved("invoice", inv.id)
+        self.log.count("invoices_created_in_quickbooks" if w.op == "create" else "invoices_updated_in_quickbooks")
+
+    def _refused(self, w: Write, fault: Fault) -> None:
+        inv = w.subject
+        if w.op == "create":
+            self.d.links.clear(self.d.tenant_id, "invoice", inv.id)
+        else:
+            self.d.links.put(Attempts.settled(w.link, extra={"refused": w.fp}))
+        detail = fault.detail
+        fix = FIXES.get(fault.code)
+        if fault.code == DUPLICATE_NUMBER:
+            fix = (f"Invoice number {inv.number} is already used by another invoice in QuickBooks, and QuickBooks' "
+                   "custom transaction numbers are on, so the platform's number is sent as is. Renumber one of the "
+                   "two, or turn off custom transaction numbers in QuickBooks so it numbers invoices itself, then "
+                   "Retry.")
+        if fix:
+            detail = f"{detail} {fix}".strip()
+        self.log.error("invoice", inv.id, "to_quickbooks", fault.code, fault.message, detail)
+        self.log.count("invoices_refused_by_quickbooks")
+
+    # -- lookups kept from the first sync (items and classes belong to the engine's own steps) ------------------
+    def _class_for(self, qb, job_type_id: str | None) -> str | None:
+        if not job_type_id or not self.d.settings.job_types.enabled:
+            return None
+        mapping = self.d.settings.job_types.class_mapping.get(job_type_id)
+        if mapping is None:
+            return None
+        if mapping.mode == "class":
+            return mapping.class_id
+        if mapping.mode == "create":
+            link = self.d.links.get(self.d.tenant_id, "class", job_type_id)
+            if link and link.qbo_id:
+                return link.qbo_id
+            job_type = self.d.platform.get_job_type(self.d.tenant_id, job_type_id)
+            created = qb.create("Class", {"Name": job_type.name[:100]},
+                                request_id=request_id(self.d.tenant_id, "class", job_type_id))
+            self.d.links.put(Link(self.d.tenant_id, "class", job_type_id, created["Id"]))
+            return created["Id"]
+        return None
+
+    def _item_for(self, qb, line) -> str:
+        link = self.d.links.get(self.d.tenant_id, "item", line.item_id)
+        if link and link.qbo_id:
+            return link.qbo_id
+        from shared.quickbooks.adapter import quote
+
+        item = self.d.platform.get_item(self.d.tenant_id, line.item_id)
+        name = item.name.replace(":", "-")[:100]
+        found = qb.query_page("Item", f"Name = {quote(name)}", 1, 1)
+        if found:
+            qbo_id = found[0]["Id"]
+        else:
+            settings = self.d.settings.invoices
+            # Equipment maps to inventory in the seeds, but Inventory needs quantity tracking and an asset account
+            # the platform does not own; non-inventory keeps the income/expense posting without stock levels.
+            body = {"Name": name, "Type": "Service" if item.type == "service" else "NonInventory",
+                    "IncomeAccountRef": {"value": settings.income_account_id},
+                    "ExpenseAccountRef": {"value": settings.expense_account_id}, "Taxable": bool(item.taxable)}
+            if getattr(item, "price", None) is not None:
+                body["UnitPrice"] = Decimal(str(item.price))
+            qbo_id = qb.create("Item", body, request_id=request_id(self.d.tenant_id, "item", item.id))["Id"]
+        self.d.links.put(Link(self.d.tenant_id, "item", item.id, qbo_id))
+        return qbo_id
+
+    # -- QuickBooks -> platform -----------------------------------------------------------------------------------
+    def quickbooks_changed(self, rows: Sequence[dict]) -> None:
+        """Invoice objects from CDC (or a read). Our own writes come back with the SyncToken we stored: nothing to
+        do. Call after PaymentSync.quickbooks_changed, so payments entered in QuickBooks are on the platform when
+        its balance is checked (in the other order the next run converges)."""
+        from shared.quickbooks.adapter import invoice_state
+
+        t = self.d.tenant_id
+        for row in rows:
+            link = self.d.links.by_qbo(t, "invoice", str(row["Id"]))
+            if link is None or link.state != "linked":
+                continue
+            state = invoice_state(row)
+            if row.get("status") == "Deleted":
+                if not link.extra.get("gone"):
+                    self.d.links.put(Attempts.settled(link, extra={"gone": True}))
+                    self.log.error("invoice", link.fsp_id, "to_platform", "deleted_in_quickbooks",
+                                   f"Invoice {link.extra.get('doc_number') or state.qbo_id} was deleted in "
+                                   "QuickBooks; it is not recreated by itself.",
+                                   "Void it on the platform if that was intended, or use Clear ID on the invoice "
+                                   "and sync to create it in QuickBooks again.")
+                continue
+            if state.voided and not link.extra.get("voided"):
+                self.d.links.put(Attempts.settled(link, sync_token=state.sync_token, extra={"voided": True}))
+                self.log.error("invoice", link.fsp_id, "to_platform", "voided_in_quickbooks",
+                               f"Invoice {state.doc_number or state.qbo_id} was voided in QuickBooks; the platform "
+                               "invoice is left as it is.",
+                               "Void it on the platform too, or use Clear ID and sync to create it again.")
+                continue
+            if state.sync_token == link.sync_token and link.extra.get("balance") == str(state.balance):
+                continue  # our own write coming back
+            paid = state.balance == ZERO and state.total > ZERO
+            link = Attempts.settled(link, sync_token=state.sync_token, extra={"balance": str(state.balance)})
+            self.d.links.put(link)
+            if paid:
+                self._mark_paid(link.fsp_id)
+
+    def _mark_paid(self, invoice_id: str) -> None:
+        """Paid on the platform only when the platform's own balance is zero: the payments QuickBooks applied must
+        have reached it first (PaymentSync), or the platform would show paid with money still owed."""
+        invoice = self.d.platform.get_invoice(self.d.tenant_id, invoice_id)
+        if _status(invoice) == "paid":
+            return
+        if money(invoice.balance) != ZERO or _status(invoice) not in ("approved", "ready_for_sync"):
+            self.log.count("invoices_paid_in_quickbooks_open_on_platform")
+            return
+        self.d.platform.update_invoice(self.d.tenant_id, invoice_id, status="paid")
+        self.log.count("invoices_marked_paid_on_platform")
 
 
 class Sync:
-    """The tasks of one sync run (sync state machine): push ready invoices, then payments, then paid status."""
+    """The tasks of today's sync state machine, kept as a thin wrapper until the sync engine (issue 10) takes over:
+    push invoices (every invoice, page by page), then payments (deleted ones included), then what QuickBooks
+    changed (CDC since the previous run) for invoices and payments."""
 
     def __init__(self, deps: Deps):
         self.d = deps
 
-    def _count(self, state: dict, key: str, n: int = 1) -> None:
-        counts = state.setdefault("counts", {})
-        counts[key] = counts.get(key, 0) + n
-
-    def _error(self, state: dict, entity: str, entity_id: str, exc_or_code, message: str = "", detail: str = "",
-               direction: str = "to_quickbooks"):
-        if isinstance(exc_or_code, QuickBooksError):
-            code, message, detail = exc_or_code.code, exc_or_code.message, exc_or_code.detail
-        else:
-            code = str(exc_or_code)
-        self.d.errors.record(ErrorEntry(self.d.tenant_id, entity, entity_id, direction, code, message, detail,
-                                        run_id=state.get("run_id")))
-        self._count(state, "errors")
+    def _log(self, state: dict) -> StateRunLog:
+        return StateRunLog(self.d.tenant_id, state, self.d.errors)
 
     def _sync_items(self, state: dict) -> None:
         """Items first, so the invoices that follow find their items linked instead of creating them one by one."""
         from shared.domain.items import ItemSync
 
         direction = "to_quickbooks" if self.d.settings.items.direction == "platform_to_quickbooks" else "to_platform"
+        log = self._log(state)
 
         def record(entity: str, entity_id: str, code: str, message: str, detail: str) -> None:
-            self._error(state, entity, entity_id, code, message, detail, direction)
+            log.error(entity, entity_id, direction, code, message, detail)
 
         sync = ItemSync(self.d.tenant_id, self.d.quickbooks(), self.d.platform, self.d.links, self.d.settings.items,
                         record, request_id)
         for key, n in sync.run().items():
-            self._count(state, key, n)
+            log.count(key, n)
 
     def _lock(self, state: dict) -> None:
-        """One sync run at a time per tenant (scheduled, webhook-triggered and "sync now" can overlap); a run that
-        finds another in progress waits for it through the state machine's retry. A scheduled run starts without
-        a run id, so its record is only created once it holds the lock."""
-
+        """One sync run at a time per tenant; a run that finds another in progress waits through the state
+        machine's retry. A scheduled run starts without a run id, so its record is created once it holds the lock."""
         from shared.domain.admin import new_run_id
 
         run_id = state.get("run_id") or new_run_id("sync")
@@ -90,9 +404,6 @@ class Sync:
         connection = self.d.connections.get(self.d.tenant_id)
         return bool(connection and (connection.onboarding or {}).get("status") == "completed")
 
-    def _resolved(self, entity: str, entity_id: str) -> None:
-        self.d.errors.resolve(self.d.tenant_id, f"{entity}#{entity_id}")
-
     # -- tasks -------------------------------------------------------------------------------------------------
     def push_invoices(self, state: dict) -> dict:
         cursor = state.get("cursor") or {}
@@ -107,204 +418,51 @@ class Sync:
                 return state
             if self.d.settings.items.enabled:
                 self._sync_items(state)
-        settings = self.d.settings
-        if not settings.invoices.enabled:
+        if not self.d.settings.invoices.enabled:
             state["cursor"] = {**cursor, "done": True}
             return state
-        page = self.d.platform.list_invoices(self.d.tenant_id, status="ready_for_sync", cursor=cursor.get("next"),
-                                             limit=INVOICES_PER_TASK)
-        qb = self.d.quickbooks()
-        for invoice in page.items:
-            self._push_invoice(state, qb, invoice)
+        page = self.d.platform.list_invoices(self.d.tenant_id, cursor=cursor.get("next"), limit=INVOICES_PER_TASK)
+        InvoiceSync(self.d, self._log(state)).push(page.items)
         state["cursor"] = {**cursor, "next": page.next_cursor, "page": cursor.get("page", 0) + 1,
                            "done": not page.next_cursor}
         return state
 
-    def _push_invoice(self, state: dict, qb, invoice) -> None:
-        if _money(invoice.total) == ZERO:
-            self._count(state, "invoices_skipped_zero")
-            return
-        existing = self.d.links.get(self.d.tenant_id, "invoice", invoice.id)
-        if existing and existing.state == "linked":
-            self._count(state, "invoices_already_synced")
-            return
-        try:
-            body = self._invoice_body(state, qb, invoice)
-        except QuickBooksError as exc:
-            self._error(state, "invoice", invoice.id, exc)
-            return
-        if body is None:
-            return
-        created = self._create_once(state, qb, "invoice", "Invoice", invoice.id, body)
-        if created is None:
-            return
-        self.d.links.put(Link(self.d.tenant_id, "invoice", invoice.id, created["Id"],
-                              sync_token=created.get("SyncToken"),
-                              extra={"doc_number": created.get("DocNumber"), "total": str(created.get("TotalAmt"))}))
-        self.d.platform.update_invoice(self.d.tenant_id, invoice.id, external_number=created.get("DocNumber"))
-        self._resolved("invoice", invoice.id)
-        self._count(state, "invoices_created_in_quickbooks")
-
-    def _create_once(self, state: dict, qb, entity: str, qbo_entity: str, fsp_id: str, body: dict) -> dict | None:
-        """Create in QuickBooks under a pending link whose `requestid` a retry reuses; None when QuickBooks refused
-        it (recorded with QuickBooks' own code)."""
-        rid = request_id(self.d.tenant_id, entity, fsp_id)
-        link = self.d.links.put_pending(Link(self.d.tenant_id, entity, fsp_id, request_id=rid, state="pending"))
-        try:
-            return qb.create(qbo_entity, body, request_id=link.request_id or rid)
-        except QuickBooksError as exc:
-            self.d.links.clear(self.d.tenant_id, entity, fsp_id)
-            self._error(state, entity, fsp_id, exc)
-            return None
-
-    def _invoice_body(self, state: dict, qb, invoice) -> dict | None:
-        settings = self.d.settings
-        customer = self.d.links.get(self.d.tenant_id, "customer", invoice.client_id)
-        if customer is None or not customer.qbo_id:
-            self._error(state, "invoice", invoice.id, "client_not_linked",
-                        "The invoice's client is not linked to a QuickBooks customer yet; it will sync once it is.")
-            return None
-        customer_ref = customer.qbo_id
-        if settings.invoices.job_locations and getattr(invoice, "site_id", None):
-            site = self.d.links.get(self.d.tenant_id, "site", invoice.site_id)
-            if site and site.qbo_id:
-                customer_ref = site.qbo_id
-        class_ref = self._class_for(qb, getattr(invoice, "job_type_id", None))
-        lines = []
-        for line in invoice.lines:
-            item_id = self._item_for(qb, line)
-            qty, price = Decimal(str(line.quantity)), Decimal(str(line.unit_price))
-            detail: dict[str, Any] = {"ItemRef": {"value": item_id}, "Qty": qty, "UnitPrice": price,
-                                      "TaxCodeRef": {"value": "TAX" if line.taxable else "NON"}}
-            if class_ref:
-                detail["ClassRef"] = {"value": class_ref}
-            # The platform's line amount is what the customer was billed; QuickBooks checks it is Qty x UnitPrice.
-            amount = _money(line.amount) if getattr(line, "amount", None) is not None else _money(qty * price)
-            lines.append({"DetailType": "SalesItemLineDetail", "Amount": amount,
-                          "Description": line.description or "", "SalesItemLineDetail": detail})
-        body: dict[str, Any] = {"CustomerRef": {"value": customer_ref}, "Line": lines,
-                                "TxnDate": str(invoice.issued_on), "PrivateNote": f"Platform invoice {invoice.id}"}
-        if getattr(invoice, "due_on", None):
-            body["DueDate"] = str(invoice.due_on)
-        if class_ref:
-            body["ClassRef"] = {"value": class_ref}
-        if settings.invoices.tax_mode == "platform" and getattr(invoice, "tax_total", None) is not None:
-            body["TxnTaxDetail"] = {"TotalTax": _money(invoice.tax_total)}
-        return body
-
-    def _class_for(self, qb, job_type_id: str | None) -> str | None:
-        if not job_type_id or not self.d.settings.job_types.enabled:
-            return None
-        mapping = self.d.settings.job_types.class_mapping.get(job_type_id)
-        if mapping is None:
-            return None
-        mode = getattr(mapping, "mode", None) or mapping.get("mode")
-        if mode == "class":
-            return getattr(mapping, "class_id", None) or mapping.get("class_id")
-        if mode == "create":
-            link = self.d.links.get(self.d.tenant_id, "class", job_type_id)
-            if link and link.qbo_id:
-                return link.qbo_id
-            job_type = self.d.platform.get_job_type(self.d.tenant_id, job_type_id)
-            created = qb.create("Class", {"Name": job_type.name[:100]},
-                                request_id=request_id(self.d.tenant_id, "class", job_type_id))
-            self.d.links.put(Link(self.d.tenant_id, "class", job_type_id, created["Id"]))
-            return created["Id"]
-        return None
-
-    def _item_for(self, qb, line) -> str:
-        link = self.d.links.get(self.d.tenant_id, "item", line.item_id)
-        if link and link.qbo_id:
-            return link.qbo_id
-        from shared.quickbooks.adapter import quote
-
-        item = self.d.platform.get_item(self.d.tenant_id, line.item_id)
-        name = item.name.replace(":", "-")[:100]
-        found = qb.query_page("Item", f"Name = {quote(name)}", 1, 1)
-        if found:
-            qbo_id = found[0]["Id"]
-        else:
-            created = qb.create("Item", self._item_body(item, name),
-                                request_id=request_id(self.d.tenant_id, "item", item.id))
-            qbo_id = created["Id"]
-        self.d.links.put(Link(self.d.tenant_id, "item", item.id, qbo_id))
-        return qbo_id
-
-    def _item_body(self, item, name: str) -> dict:
-        settings = self.d.settings.invoices
-        # Equipment maps to inventory in the seeds, but Inventory needs quantity tracking and an asset account the
-        # platform does not own; non-inventory keeps the income/expense posting without inventing stock levels.
-        qbo_type = "Service" if item.type == "service" else "NonInventory"
-        body = {"Name": name, "Type": qbo_type, "IncomeAccountRef": {"value": settings.income_account_id},
-                "ExpenseAccountRef": {"value": settings.expense_account_id}, "Taxable": bool(item.taxable)}
-        if getattr(item, "price", None) is not None:
-            body["UnitPrice"] = Decimal(str(item.price))
-        return body
-
     def push_payments(self, state: dict) -> dict:
+        from shared.domain.payments import PaymentSync
+
         cursor = state.get("cursor") or {}
-        settings = self.d.settings
-        if not settings.payments.enabled or state.get("skipped"):
+        if not self.d.settings.payments.enabled or state.get("skipped"):
+            if not state.get("skipped") and self.d.settings.invoices.enabled:
+                self._from_quickbooks(state)
             state["cursor"] = {**cursor, "done": True}
             return self._finish(state)
-        page = self.d.platform.list_payments(self.d.tenant_id, cursor=cursor.get("next"), limit=INVOICES_PER_TASK)
-        qb = self.d.quickbooks()
-        for payment in page.items:
-            self._push_payment(state, qb, payment)
+        page = self.d.platform.list_payments(self.d.tenant_id, cursor=cursor.get("next"), limit=INVOICES_PER_TASK,
+                                             include_deleted=True)
+        PaymentSync(self.d, self._log(state)).push(page.items)
         done = not page.next_cursor
         state["cursor"] = {**cursor, "next": page.next_cursor, "done": done}
         if done:
-            self._mark_paid(state, qb)
+            self._from_quickbooks(state)
             return self._finish(state)
         return state
 
-    def _push_payment(self, state: dict, qb, payment) -> None:
-        done = self.d.links.get(self.d.tenant_id, "payment", payment.id)
-        if done is not None and done.state == "linked":
-            return
-        invoice = self.d.links.get(self.d.tenant_id, "invoice", payment.invoice_id)
-        if invoice is None or not invoice.qbo_id:
-            self._count(state, "payments_waiting_for_invoice")
-            return
-        target = qb.read("Invoice", invoice.qbo_id)
-        amount = _money(payment.amount)
-        # QuickBooks refuses to apply more than the open balance (6000): tax computed differently or a cent of
-        # rounding would block the payment. The part above the balance stays on the payment as unapplied credit,
-        # so the money is recorded in full and the customer's balance stays right.
-        applied = min(amount, _money(target.get("Balance", amount)))
-        deposit = self.d.settings.payments.deposit_account_id
-        body = {"CustomerRef": {"value": target["CustomerRef"]["value"]}, "TotalAmt": amount,
-                "TxnDate": str(payment.paid_on), "DepositToAccountRef": {"value": deposit}, "Line": []}
-        if applied > ZERO:
-            body["Line"] = [{"Amount": applied, "LinkedTxn": [{"TxnId": invoice.qbo_id, "TxnType": "Invoice"}]}]
-        if applied != amount:
-            self._count(state, "payments_with_unapplied_credit")
-        if getattr(payment, "reference", None):
-            body["PaymentRefNum"] = str(payment.reference)[:21]
-        created = self._create_once(state, qb, "payment", "Payment", payment.id, body)
-        if created is None:
-            return
-        self.d.links.put(Link(self.d.tenant_id, "payment", payment.id, created["Id"],
-                              sync_token=created.get("SyncToken")))
-        self._resolved("payment", payment.id)
-        self._count(state, "payments_created_in_quickbooks")
+    def _from_quickbooks(self, state: dict) -> None:
+        """What changed in QuickBooks since the previous run started (CDC looks back 30 days at most)."""
+        from datetime import UTC, datetime, timedelta
 
-    def _mark_paid(self, state: dict, qb) -> None:
-        """Payments recorded in QuickBooks (ours or entered there) mark the platform invoice paid. Open invoices are
-        read 100 ids per query, not one call each."""
-        open_links = {link.qbo_id: link for link in self.d.links.all(self.d.tenant_id, "invoice")
-                      if link.qbo_id and link.state == "linked" and not link.extra.get("paid")}
-        ids = sorted(open_links)
-        for i in range(0, len(ids), 100):
-            where = "Id IN (" + ", ".join(f"'{x}'" for x in ids[i:i + 100]) + ")"
-            for invoice in qb.query_page("Invoice", where, 1, 100):
-                if _money(invoice.get("Balance", 0)) != ZERO:
-                    continue
-                link = open_links[invoice["Id"]]
-                self.d.platform.update_invoice(self.d.tenant_id, link.fsp_id, status="paid")
-                link.extra = {**link.extra, "paid": True}
-                self.d.links.put(link)
-                self._count(state, "invoices_marked_paid_on_platform")
+        from shared.domain.payments import PaymentSync
+
+        now = datetime.now(UTC)
+        since = now - timedelta(days=29)
+        previous = [r for r in self.d.runs.history(self.d.tenant_id, limit=20)
+                    if r.kind == "sync" and r.status == "succeeded" and r.run_id != state.get("run_id")]
+        if previous:
+            since = max(since, max(r.started_at for r in previous) - timedelta(minutes=10))
+        changed = self.d.quickbooks().cdc(["Invoice", "Payment"], since.isoformat(timespec="seconds"))
+        log = self._log(state)
+        if self.d.settings.payments.enabled:
+            PaymentSync(self.d, log).quickbooks_changed(changed.get("Payment", []))
+        InvoiceSync(self.d, log).quickbooks_changed(changed.get("Invoice", []))
 
     def _finish(self, state: dict) -> dict:
         status = "skipped" if state.get("skipped") else "succeeded"

@@ -77,7 +77,20 @@ class InvoiceSettings(_Section):
     income_account_id: str | None = None
     expense_account_id: str | None = None
     tax_mode: Literal["quickbooks", "platform"] = "quickbooks"
+    tax_code_id: str | None = None  # QuickBooks TaxCode for TxnTaxCodeRef (without automated sales tax)
+    tax_codes_by_region: dict[str, str] = Field(default_factory=dict)  # State/province code -> TaxCode id
     job_locations: bool = False
+
+    @field_validator("tax_codes_by_region")
+    @classmethod
+    def _regions(cls, value: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for region, code in value.items():
+            key = region.strip().upper()
+            if not re.fullmatch(r"[A-Z]{2}", key):
+                raise ValueError(f"'{region}' is not a region: use the 2-letter State or province code, like CA.")
+            out[key] = code
+        return out
 
 
 class PaymentSettings(_Section):
@@ -146,6 +159,8 @@ class QuickBooksContext:
     classes: Set[str] = frozenset()
     class_tracking_enabled: bool = False
     vendors: Set[str] = frozenset()
+    tax_codes: Set[str] = frozenset()  # active TaxCode ids
+    automated_sales_tax: bool = False  # Preferences.TaxPrefs.PartnerTaxEnabled
 
 
 def default_settings() -> SyncSettings:
@@ -231,6 +246,8 @@ def _rules(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
         check("invoices.expense_account_id", _account_problem(
             ctx, invoices.expense_account_id, EXPENSE_TYPES,
             "Choose the expense account items post to ('Use this Expense Account')."))
+    if invoices is not None and invoices.enabled:
+        out.extend(_tax_rules(invoices, ctx))
     if payments is not None and payments.enabled:
         if invoices is not None and not invoices.enabled:
             check("payments.enabled", "Payments can only sync when Invoices sync too. Turn on Invoices, or turn "
@@ -270,6 +287,28 @@ def _rules(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
                                    "example 08:00 or 14:30).")
         elif schedule.frequency != "daily" and schedule.time:
             check("schedule.time", "A time of day only applies to a daily sync; remove it, or choose 'daily'.")
+    return out
+
+
+def _tax_rules(invoices: InvoiceSettings, ctx: QuickBooksContext) -> list[dict]:
+    """Tax codes are what the push sends as TxnTaxCodeRef: automated sales tax assigns its own (Intuit: "The AST
+    engine assigns the appropriate tax code"), so a chosen code could not act there and is refused."""
+    out = []
+    chosen = {"invoices.tax_code_id": invoices.tax_code_id} if invoices.tax_code_id else {}
+    chosen.update({f"invoices.tax_codes_by_region.{r}": c for r, c in sorted(invoices.tax_codes_by_region.items())})
+    if ctx.automated_sales_tax:
+        for where in chosen:
+            out.append({"field": where, "message": "This QuickBooks company uses automated sales tax, which chooses "
+                                                   "the tax code itself; remove the tax code."})
+        return out
+    for where, code in chosen.items():
+        if code not in ctx.tax_codes:
+            out.append({"field": where, "message": "This tax code was not found in QuickBooks; it may have been "
+                                                   "deleted or made inactive there. Choose another tax code."})
+    if invoices.tax_mode == "platform" and not invoices.tax_code_id:
+        out.append({"field": "invoices.tax_code_id",
+                    "message": "Choose the QuickBooks tax code the platform's tax is recorded under (for regions "
+                               "without their own code in 'tax_codes_by_region')."})
     return out
 
 

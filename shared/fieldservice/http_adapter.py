@@ -43,6 +43,7 @@ from shared.fieldservice.models import (
     JobType,
     Page,
     Payment,
+    PaymentDraft,
     PaymentMethod,
     Site,
     SiteDraft,
@@ -180,6 +181,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "contact": _contact_wire, "billing_address": _address_wire, "address": _address_wire,
     "price": format_money, "cost": lambda v: None if v is None else format_money(v),
     "type": lambda v: ItemType(v).value, "status": lambda v: InvoiceStatus(v).value,
+    "tax_total": format_money, "amount": format_money, "paid_on": lambda v: None if v is None else v.isoformat(),
 }
 
 
@@ -332,8 +334,8 @@ class HttpFieldService:
         return invoice_from_wire(self._request("GET", tenant_id, f"/invoices/{_seg(invoice_id)}"))
 
     def update_invoice(self, tenant_id: str, invoice_id: str, *, external_number: str | None | Unset = UNSET,
-                       status: InvoiceStatus | str | Unset = UNSET) -> Invoice:
-        body = _changes(external_number=external_number, status=status)
+                       status: InvoiceStatus | str | Unset = UNSET, tax_total: Decimal | Unset = UNSET) -> Invoice:
+        body = _changes(external_number=external_number, status=status, tax_total=tax_total)
         return invoice_from_wire(self._request("PATCH", tenant_id, f"/invoices/{_seg(invoice_id)}", body=body))
 
     def list_payments(self, tenant_id: str, *, updated_since: datetime | None = None, cursor: str | None = None,
@@ -344,6 +346,21 @@ class HttpFieldService:
 
     def get_payment(self, tenant_id: str, payment_id: str) -> Payment:
         return payment_from_wire(self._request("GET", tenant_id, f"/payments/{_seg(payment_id)}"))
+
+    def create_payment(self, tenant_id: str, draft: PaymentDraft, *, idempotency_key: str | None = None) -> Payment:
+        body = {"invoice_id": draft.invoice_id, "amount": format_money(draft.amount),
+                "paid_on": (draft.paid_on or datetime.now(UTC).date()).isoformat(),
+                "method": str(getattr(draft.method, "value", draft.method)), "reference": draft.reference}
+        return payment_from_wire(self._request("POST", tenant_id, "/payments", body=body,
+                                               idempotency_key=idempotency_key))
+
+    def update_payment(self, tenant_id: str, payment_id: str, *, amount: Decimal | Unset = UNSET,
+                       paid_on: date | None | Unset = UNSET, reference: str | None | Unset = UNSET) -> Payment:
+        body = _changes(amount=amount, paid_on=paid_on, reference=reference)
+        return payment_from_wire(self._request("PATCH", tenant_id, f"/payments/{_seg(payment_id)}", body=body))
+
+    def delete_payment(self, tenant_id: str, payment_id: str) -> Payment:
+        return payment_from_wire(self._request("DELETE", tenant_id, f"/payments/{_seg(payment_id)}"))
 
 
 def _seg(record_id: str) -> str:

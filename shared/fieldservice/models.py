@@ -211,6 +211,17 @@ class Payment:
 
 
 @dataclass(frozen=True)
+class PaymentDraft:
+    """A payment recorded in the accounting system, sent to the platform (QuickBooks -> platform)."""
+
+    invoice_id: str
+    amount: Decimal
+    paid_on: date | None
+    method: PaymentMethod | str = PaymentMethod.OTHER
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     items: tuple[T, ...]
     next_cursor: str | None = None

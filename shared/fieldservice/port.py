@@ -6,7 +6,7 @@ Lists are ordered by (updated_at, id) and paged by an opaque cursor; `iter_all` 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
@@ -24,6 +24,7 @@ from shared.fieldservice.models import (
     JobType,
     Page,
     Payment,
+    PaymentDraft,
     Site,
     SiteDraft,
     Unset,
@@ -82,13 +83,23 @@ class FieldService(Protocol):
     def get_invoice(self, tenant_id: str, invoice_id: str) -> Invoice: ...
 
     def update_invoice(self, tenant_id: str, invoice_id: str, *, external_number: str | None | Unset = UNSET,
-                       status: InvoiceStatus | str | Unset = UNSET) -> Invoice: ...
+                       status: InvoiceStatus | str | Unset = UNSET,
+                       tax_total: Decimal | Unset = UNSET) -> Invoice: ...
 
     def list_payments(self, tenant_id: str, *, updated_since: datetime | None = None, cursor: str | None = None,
                       limit: int = DEFAULT_LIMIT, invoice_id: str | None = None,
                       include_deleted: bool = False) -> Page[Payment]: ...
 
     def get_payment(self, tenant_id: str, payment_id: str) -> Payment: ...
+
+    # Payments entered in the accounting system (QuickBooks -> platform).
+    def create_payment(self, tenant_id: str, draft: PaymentDraft, *,
+                       idempotency_key: str | None = None) -> Payment: ...
+
+    def update_payment(self, tenant_id: str, payment_id: str, *, amount: Decimal | Unset = UNSET,
+                       paid_on: date | None | Unset = UNSET, reference: str | None | Unset = UNSET) -> Payment: ...
+
+    def delete_payment(self, tenant_id: str, payment_id: str) -> Payment: ...
 
 
 def iter_all(list_page: Callable[..., Page[T]], *args: Any, **kwargs: Any) -> Iterator[T]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,20 @@ from quickbooks.exceptions import QuickbooksException
 
 from shared.quickbooks.client import StatusRecorder
 from shared.quickbooks.errors import AuthFailed, QuickBooksError, Unavailable, classify
-from shared.quickbooks.port import MAX_BATCH, MAX_PAGE, BatchOp, BatchResult
+from shared.quickbooks.port import (
+    MAX_BATCH,
+    MAX_PAGE,
+    BatchOp,
+    BatchResult,
+    Fault,
+    InvoiceDraft,
+    InvoiceResult,
+    InvoiceState,
+    MoneyPrefs,
+    PaymentDraft,
+    PaymentResult,
+    PaymentState,
+)
 
 _DEC = "\u0000dec:"
 _DEC_RE = re.compile(r'"\\u0000dec:(-?[0-9.]+)"')
@@ -134,5 +148,157 @@ class QuickBooksAdapter:
                         out.setdefault(name, []).extend(rows)
         return out
 
+    # -- money: invoices and payments (MoneyPort) ----------------------------------------------------------------
+    def money_prefs(self) -> MoneyPrefs:
+        prefs = self.preferences()
+        sales, tax = prefs.get("SalesFormsPrefs") or {}, prefs.get("TaxPrefs") or {}
+        accounting = prefs.get("AccountingInfoPrefs") or {}
+        return MoneyPrefs(custom_txn_numbers=bool(sales.get("CustomTxnNumbers")),
+                          automated_sales_tax=bool(tax.get("PartnerTaxEnabled")),
+                          class_per_txn=bool(accounting.get("ClassTrackingPerTxn")),
+                          class_per_line=bool(accounting.get("ClassTrackingPerTxnLine")))
 
-__all__ = ["QuickBooksAdapter", "QuickBooksError", "quote", "dumps"]
+    def push_invoices(self, drafts: Sequence[InvoiceDraft], request_id: str) -> list[InvoiceResult]:
+        ops = [BatchOp(d.bid, "update" if d.qbo_id else "create", "Invoice", _invoice_body(d)) for d in drafts]
+        voids = {d.bid for d in drafts if d.void}
+        return [InvoiceResult(r.bid, invoice_state(r.entity) if r.entity else None, _fault(r.fault))
+                for r in self._batch(ops, request_id, voids)]
+
+    def open_balances(self, qbo_ids: Sequence[str]) -> dict[str, InvoiceState]:
+        """Invoices by Id, 1,000 to a query (QuickBooks' MAXRESULTS ceiling): the fewest calls its query language
+        allows."""
+        ids = sorted(set(qbo_ids), key=lambda x: (len(x), x))
+        out: dict[str, InvoiceState] = {}
+        for i in range(0, len(ids), MAX_PAGE):
+            where = "Id IN (" + ", ".join(quote(x) for x in ids[i:i + MAX_PAGE]) + ")"
+            for row in self.query_page("Invoice", where, 1, MAX_PAGE):
+                state = invoice_state(row)
+                out[state.qbo_id] = state
+        return out
+
+    def push_payments(self, drafts: Sequence[PaymentDraft], request_id: str) -> list[PaymentResult]:
+        ops = [BatchOp(d.bid, "delete" if d.delete else "update" if d.qbo_id else "create", "Payment",
+                       _payment_body(d)) for d in drafts]
+        return [PaymentResult(r.bid, payment_state(r.entity) if r.entity else None, _fault(r.fault))
+                for r in self._batch(ops, request_id, set())]
+
+    def payment_method_id(self, name: str, credit_card: bool, request_id: str) -> str:
+        """A PaymentMethod found by name, else created once (Name unique; Type CREDIT_CARD or NON_CREDIT_CARD)."""
+        found = self.query_page("PaymentMethod", f"Name = {quote(name)}", 1, 1)
+        if found:
+            return str(found[0]["Id"])
+        body = {"Name": name, "Type": "CREDIT_CARD" if credit_card else "NON_CREDIT_CARD"}
+        return str(self.create("PaymentMethod", body, request_id=request_id)["Id"])
+
+    def _batch(self, ops: list[BatchOp], request_id: str, voids: set[str]) -> list[BatchResult]:
+        if not 0 < len(ops) <= MAX_BATCH:
+            raise ValueError(f"a batch holds 1..{MAX_BATCH} operations, got {len(ops)}")
+        items = []
+        for op in ops:
+            item = {"bId": op.bid, "operation": op.operation, op.entity: op.body}
+            if op.bid in voids:
+                item["optionsData"] = "void"  # void in a batch: operation update + optionsData void (Intuit, batch)
+            items.append(item)
+        response = self._post("batch", {"BatchItemRequest": items}, request_id=request_id)
+        by_bid = {op.bid: op.entity for op in ops}
+        results = []
+        for item in response.get("BatchItemResponse", []):
+            bid = item.get("bId", "")
+            if "Fault" in item:
+                err = (item["Fault"].get("Error") or [{}])[0]
+                results.append(BatchResult(bid, fault={"code": str(err.get("code", "")),
+                                                       "message": err.get("Message", ""),
+                                                       "detail": err.get("Detail", "")}))
+            else:
+                entity = item.get(by_bid.get(bid, "")) or next(
+                    (v for k, v in item.items() if k in ("Invoice", "Payment") and isinstance(v, dict)), None)
+                results.append(BatchResult(bid, entity=entity))
+        return results
+
+
+def _fault(fault: dict | None) -> Fault | None:
+    return Fault(fault.get("code", ""), fault.get("message", ""), fault.get("detail", "")) if fault else None
+
+
+def _dec(value: Any) -> Decimal:
+    return Decimal(str(value if value is not None else 0))
+
+
+def invoice_state(row: dict) -> InvoiceState:
+    total = _dec(row.get("TotalAmt"))
+    tax = _dec((row.get("TxnTaxDetail") or {}).get("TotalTax"))
+    return InvoiceState(qbo_id=str(row["Id"]), sync_token=str(row.get("SyncToken", "")),
+                        doc_number=row.get("DocNumber"), total=total, tax=tax, balance=_dec(row.get("Balance")),
+                        customer_id=str((row.get("CustomerRef") or {}).get("value", "")),
+                        voided=row.get("status") == "Deleted" or (total == 0 and row.get("PrivateNote") == "Voided"))
+
+
+def payment_state(row: dict) -> PaymentState:
+    if row.get("status") == "Deleted":
+        return PaymentState(str(row["Id"]), "", Decimal(0), Decimal(0), None, deleted=True)
+    applied = tuple((str(link["TxnId"]), _dec(line.get("Amount"))) for line in row.get("Line") or []
+                    for link in line.get("LinkedTxn") or [] if link.get("TxnType") == "Invoice")
+    txn_date = row.get("TxnDate")
+    return PaymentState(qbo_id=str(row["Id"]), sync_token=str(row.get("SyncToken", "")),
+                        total=_dec(row.get("TotalAmt")), unapplied=_dec(row.get("UnappliedAmt")),
+                        txn_date=date.fromisoformat(txn_date) if txn_date else None, applied=applied,
+                        reference=row.get("PaymentRefNum"),
+                        method_id=(row.get("PaymentMethodRef") or {}).get("value"))
+
+
+def _invoice_body(d: InvoiceDraft) -> dict:
+    if d.void:
+        return {"Id": d.qbo_id, "SyncToken": d.sync_token}
+    lines = []
+    for line in d.lines:
+        detail: dict[str, Any] = {"ItemRef": {"value": line.item_id}, "Qty": line.qty, "UnitPrice": line.unit_price}
+        if line.tax_code_id:
+            detail["TaxCodeRef"] = {"value": line.tax_code_id}
+        if line.class_id:
+            detail["ClassRef"] = {"value": line.class_id}
+        lines.append({"DetailType": "SalesItemLineDetail", "Amount": line.amount, "Description": line.description,
+                      "SalesItemLineDetail": detail})
+    body: dict[str, Any] = {"CustomerRef": {"value": d.customer_id}, "Line": lines, "PrivateNote": d.private_note}
+    if d.txn_date:
+        body["TxnDate"] = d.txn_date.isoformat()
+    if d.due_date:
+        body["DueDate"] = d.due_date.isoformat()
+    if d.doc_number:
+        body["DocNumber"] = d.doc_number
+    if d.class_id:
+        body["ClassRef"] = {"value": d.class_id}
+    if d.ship_to:
+        body["ShipAddr"] = dict(d.ship_to)
+    tax: dict[str, Any] = {}
+    if d.txn_tax_code_id:
+        tax["TxnTaxCodeRef"] = {"value": d.txn_tax_code_id}
+    if d.total_tax is not None:
+        tax["TotalTax"] = d.total_tax
+    if tax:
+        body["TxnTaxDetail"] = tax
+    if d.qbo_id:
+        body.update(Id=d.qbo_id, SyncToken=d.sync_token, sparse=True)
+    return body
+
+
+def _payment_body(d: PaymentDraft) -> dict:
+    if d.delete:
+        return {"Id": d.qbo_id, "SyncToken": d.sync_token}
+    body: dict[str, Any] = {"CustomerRef": {"value": d.customer_id}, "TotalAmt": d.total,
+                            "Line": [{"Amount": amount, "LinkedTxn": [{"TxnId": txn, "TxnType": "Invoice"}]}
+                                     for txn, amount in d.applied],
+                            "PrivateNote": d.private_note}
+    if d.txn_date:
+        body["TxnDate"] = d.txn_date.isoformat()
+    if d.deposit_account_id:
+        body["DepositToAccountRef"] = {"value": d.deposit_account_id}
+    if d.method_id:
+        body["PaymentMethodRef"] = {"value": d.method_id}
+    if d.reference:
+        body["PaymentRefNum"] = d.reference[:21]
+    if d.qbo_id:
+        body.update(Id=d.qbo_id, SyncToken=d.sync_token, sparse=True)
+    return body
+
+
+__all__ = ["QuickBooksAdapter", "QuickBooksError", "quote", "dumps", "invoice_state", "payment_state"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import Any, Protocol
 
 MAX_PAGE = 1000  # QuickBooks' MAXRESULTS ceiling
@@ -41,3 +43,123 @@ class QuickBooksPort(Protocol):
                sparse: bool = True) -> dict[str, Any]: ...
     def batch(self, ops: list[BatchOp], request_id: str) -> list[BatchResult]: ...
     def cdc(self, entities: list[str], changed_since: str) -> dict[str, list[dict[str, Any]]]: ...
+
+
+# -- money: invoices and payments (shared/domain/invoices.py, payments.py) -----------------------------------------
+# Domain code passes these typed drafts and reads typed results; only the adapter knows QuickBooks' JSON. Each write
+# is one item of a batch of at most 30; the batch's `requestid` is chosen by the domain (recorded in the records'
+# links before the call), so a crash-retry resends the same id and QuickBooks replays its first answer.
+
+@dataclass(frozen=True)
+class Fault:
+    code: str
+    message: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SalesLine:
+    item_id: str
+    qty: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    description: str = ""
+    tax_code_id: str | None = None  # line TaxCodeRef (US: TAX / NON); None = let QuickBooks decide
+    class_id: str | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceDraft:
+    """One invoice write: create (no qbo_id), update (qbo_id + sync_token, the whole invoice), or void."""
+
+    bid: str
+    customer_id: str = ""
+    lines: tuple[SalesLine, ...] = ()
+    txn_date: date | None = None
+    due_date: date | None = None
+    doc_number: str | None = None
+    class_id: str | None = None
+    private_note: str = ""
+    txn_tax_code_id: str | None = None  # TxnTaxDetail.TxnTaxCodeRef
+    total_tax: Decimal | None = None  # TxnTaxDetail.TotalTax: the tax the platform states, honoured by QuickBooks
+    ship_to: dict[str, str] | None = None  # ShipAddr (automated sales tax computes from it)
+    qbo_id: str | None = None
+    sync_token: str | None = None
+    void: bool = False
+
+
+@dataclass(frozen=True)
+class InvoiceState:
+    """An invoice as QuickBooks holds it after a write or a read."""
+
+    qbo_id: str
+    sync_token: str
+    doc_number: str | None
+    total: Decimal
+    tax: Decimal
+    balance: Decimal
+    customer_id: str = ""
+    voided: bool = False
+
+
+@dataclass(frozen=True)
+class InvoiceResult:
+    bid: str
+    invoice: InvoiceState | None = None
+    fault: Fault | None = None
+
+
+@dataclass(frozen=True)
+class PaymentDraft:
+    """One payment write: create, update (qbo_id + sync_token) or delete. `applied` is (invoice Id, amount)."""
+
+    bid: str
+    customer_id: str = ""
+    total: Decimal = Decimal(0)
+    txn_date: date | None = None
+    applied: tuple[tuple[str, Decimal], ...] = ()
+    deposit_account_id: str | None = None
+    method_id: str | None = None
+    reference: str | None = None
+    private_note: str = ""
+    qbo_id: str | None = None
+    sync_token: str | None = None
+    delete: bool = False
+
+
+@dataclass(frozen=True)
+class PaymentState:
+    qbo_id: str
+    sync_token: str
+    total: Decimal
+    unapplied: Decimal
+    txn_date: date | None
+    applied: tuple[tuple[str, Decimal], ...] = ()
+    reference: str | None = None
+    method_id: str | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    bid: str
+    payment: PaymentState | None = None
+    fault: Fault | None = None
+
+
+@dataclass(frozen=True)
+class MoneyPrefs:
+    """The preferences the money path acts on (Preferences.SalesFormsPrefs / TaxPrefs)."""
+
+    custom_txn_numbers: bool = False
+    automated_sales_tax: bool = False  # TaxPrefs.PartnerTaxEnabled
+    class_per_txn: bool = False
+    class_per_line: bool = False
+
+
+class MoneyPort(Protocol):
+    def money_prefs(self) -> MoneyPrefs: ...
+    def push_invoices(self, drafts: Sequence[InvoiceDraft], request_id: str) -> list[InvoiceResult]: ...
+    def open_balances(self, qbo_ids: Sequence[str]) -> dict[str, InvoiceState]: ...
+    def push_payments(self, drafts: Sequence[PaymentDraft], request_id: str) -> list[PaymentResult]: ...
+    def payment_method_id(self, name: str, credit_card: bool, request_id: str) -> str: ...

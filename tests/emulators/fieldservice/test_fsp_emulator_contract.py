@@ -1,7 +1,7 @@
 import json
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,7 +12,16 @@ from emulators.fieldservice.app import create_app
 from shared.fieldservice import webhooks
 from shared.fieldservice.errors import Conflict, NotFound, RateLimited, Unauthorized, Unavailable, ValidationFailed
 from shared.fieldservice.http_adapter import HttpFieldService
-from shared.fieldservice.models import Address, ClientDraft, Contact, InvoiceStatus, ItemDraft, ItemType, SiteDraft
+from shared.fieldservice.models import (
+    Address,
+    ClientDraft,
+    Contact,
+    InvoiceStatus,
+    ItemDraft,
+    ItemType,
+    PaymentDraft,
+    SiteDraft,
+)
 from shared.fieldservice.port import iter_all
 
 pytestmark = pytest.mark.integration
@@ -72,6 +81,15 @@ def test_every_operation_answers_as_the_contract_says(emulator, fsp, checker):
     assert len(payments) == len(DATA.fieldservice["payments"])
     assert fsp.get_payment("t1", payments[0].id) == payments[0]
     assert fsp.list_payments("t1", invoice_id=payments[0].invoice_id).items
+    taxed = fsp.update_invoice("t1", ready[-1].id, tax_total=Decimal("8.25"))  # QuickBooks computed the tax
+    assert taxed.tax_total == Decimal("8.25") and taxed.total == taxed.subtotal + Decimal("8.25")
+    draft = PaymentDraft(taxed.id, Decimal("10.00"), date(2026, 11, 20), "check", "QB-77")
+    recorded = fsp.create_payment("t1", draft, idempotency_key="qbo-payment-77")
+    assert fsp.create_payment("t1", draft, idempotency_key="qbo-payment-77") == recorded  # recorded once
+    assert fsp.get_invoice("t1", taxed.id).amount_paid == taxed.amount_paid + Decimal("10.00")
+    assert fsp.update_payment("t1", recorded.id, amount=Decimal("12.50")).amount == Decimal("12.50")
+    gone = fsp.delete_payment("t1", recorded.id)
+    assert gone.deleted_at is not None and fsp.get_invoice("t1", taxed.id).amount_paid == taxed.amount_paid
     assert checker.seen == checker.contract.operation_ids()
 
 

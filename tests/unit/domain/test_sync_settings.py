@@ -22,7 +22,7 @@ CTX = QuickBooksContext(
               "80": ("Cost of Goods Sold", "Cost of Goods Sold", True), "81": ("Supplies", "Expense", True),
               "35": ("Checking", "Bank", True), "4": ("Undeposited Funds", "Other Current Asset", True),
               "90": ("Accounts Receivable (A/R)", "Accounts Receivable", True)},
-    classes={"10", "11"}, class_tracking_enabled=True, vendors={"56"})
+    classes={"10", "11"}, class_tracking_enabled=True, vendors={"56"}, tax_codes={"TAX", "NON", "2", "5"})
 
 VALID = {
     "clients": {"enabled": True, "direction": "two_way", "use_default_state": True, "default_state": "AZ",
@@ -31,7 +31,7 @@ VALID = {
     "items": {"enabled": True, "direction": "platform_to_quickbooks", "income_account_id": "1",
               "expense_account_id": "80"},
     "invoices": {"enabled": True, "income_account_id": "1", "expense_account_id": "81", "tax_mode": "platform",
-                 "job_locations": True},
+                 "tax_code_id": "2", "tax_codes_by_region": {"NV": "5"}, "job_locations": True},
     "payments": {"enabled": True, "deposit_account_id": "35"},
     "job_types": {"enabled": True, "always_create_class": True,
                   "class_mapping": {"jt_1": {"mode": "class", "class_id": "10"}, "jt_2": {"mode": "create"},
@@ -149,7 +149,8 @@ def test_each_rule_names_its_field(changes, field, says):
 
 
 def test_job_types_need_class_tracking_in_quickbooks():
-    ctx = QuickBooksContext(accounts=CTX.accounts, classes=CTX.classes, class_tracking_enabled=False)
+    ctx = QuickBooksContext(accounts=CTX.accounts, classes=CTX.classes, class_tracking_enabled=False,
+                            tax_codes=CTX.tax_codes)
     problems = _problems(VALID, ctx)
     assert list(problems) == ["job_types.enabled"] and "class tracking" in problems["job_types.enabled"]
     off = _with({"job_types": {"enabled": False, "class_mapping": {"jt_1": {"mode": "class", "class_id": "10"}}}})
@@ -173,7 +174,8 @@ def test_every_problem_is_reported_at_once():
         "review_mode": "maybe",
         "extra": {},
     }
-    problems = _problems(payload, QuickBooksContext(accounts=CTX.accounts, classes=CTX.classes))
+    problems = _problems(payload, QuickBooksContext(accounts=CTX.accounts, classes=CTX.classes,
+                                                    tax_codes=CTX.tax_codes))
     assert set(problems) == {
         "clients.enabled", "clients.direction", "invoices.income_account_id", "invoices.expense_account_id",
         "payments.deposit_account_id", "job_types.enabled", "job_types.class_mapping.a.class_id",
@@ -249,3 +251,23 @@ def test_resolve_state_raises_the_seeds_message_when_it_cannot_fill_one():
         resolve_state(None, "Canada", _clients(use_default_state=True, default_state="AZ"))
     assert "<Canada>" in caught.value.message
     assert not isinstance(caught.value, AppError)
+
+
+def test_tax_codes_are_checked_against_quickbooks_and_refused_under_automated_sales_tax():
+    def problems(invoices, ctx=CTX):
+        payload = {**VALID, "invoices": {**VALID["invoices"], **invoices}}
+        with pytest.raises(SettingsInvalid) as exc:
+            validate_settings(payload, ctx)
+        return {p["field"]: p["message"] for p in exc.value.details}
+
+    assert "invoices.tax_code_id" in problems({"tax_code_id": None})  # platform-stated tax needs its code
+    assert "invoices.tax_codes_by_region.NV" in problems({"tax_codes_by_region": {"NV": "77"}})
+    assert "invoices.tax_codes_by_region" in problems({"tax_codes_by_region": {"Nevada": "5"}})
+    ast = QuickBooksContext(accounts=CTX.accounts, classes=CTX.classes, class_tracking_enabled=True,
+                            tax_codes=CTX.tax_codes, automated_sales_tax=True)
+    found = problems({}, ast)
+    assert "automated sales tax" in found["invoices.tax_code_id"]
+    assert "automated sales tax" in found["invoices.tax_codes_by_region.NV"]
+    accepted = validate_settings({**VALID, "invoices": {**VALID["invoices"], "tax_code_id": None,
+                                                        "tax_codes_by_region": {}}}, ast)
+    assert accepted.invoices.tax_mode == "platform"  # AST: the stated amount is honoured, no code needed

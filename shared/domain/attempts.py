@@ -1,0 +1,90 @@
+"""Attempts: what a QuickBooks `requestid` names for invoices and payments.
+
+A `requestid` names one attempt at one version of one record. Before a batch goes out, each member's link records
+its attempt (a fresh random id, the batch's `requestid`, its `bId`, the operation and the version's fingerprint), so:
+- a crash-retry of the same attempt finds it on the link and resends the batch under the same `requestid`, and
+  QuickBooks replays its first answer instead of writing again (nothing duplicated);
+- once QuickBooks answered (accepted or refused), the attempt is taken off the link; the next attempt, automatic or
+  by the admin's Retry, draws a new id, so QuickBooks cannot replay an old refusal;
+- "Clear ID" deletes the link with its attempt, so the next sync creates exactly one new record.
+A batch's `requestid` is derived from its members' attempt ids, so it is new whenever any member's attempt is."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from shared.domain.records import Link
+from shared.quickbooks.port import MAX_BATCH
+
+
+def batch_request_id(attempt_ids: Iterable[str]) -> str:
+    return hashlib.sha256("|".join(sorted(attempt_ids)).encode()).hexdigest()[:36]  # 36: the batch limit
+
+
+def new_attempt_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Write:
+    """One record to write: `op` is create, update, void or delete; `fp` the fingerprint of the version sent."""
+
+    key: str
+    op: str
+    fp: str
+    subject: Any
+    link: Link | None = None
+    bid: str = ""
+    extra: dict = field(default_factory=dict)  # what the domain needs to build the draft (e.g. applied amounts)
+
+
+@dataclass
+class Batch:
+    request_id: str
+    writes: list[Write]
+    resent: bool = False
+
+
+def in_flight(link: Link | None) -> dict | None:
+    return (link.extra or {}).get("attempt") if link is not None else None
+
+
+class Attempts:
+    def __init__(self, links: Any, tenant_id: str, entity: str, new_id: Callable[[], str] = new_attempt_id):
+        self._links, self._tenant_id, self._entity, self._new_id = links, tenant_id, entity, new_id
+
+    def batches(self, fresh: list[Write], resend: list[Write]) -> list[Batch]:
+        """Resends first (grouped by the batch they went out in, same `requestid` and `bId`s), then the fresh
+        writes in batches of 30, each write's attempt recorded on its link before anything is sent."""
+        out: dict[str, Batch] = {}
+        for w in resend:
+            attempt = in_flight(w.link) or {}
+            w.bid, w.op, w.fp = attempt["bid"], attempt["op"], attempt["fp"]
+            out.setdefault(attempt["batch"], Batch(attempt["batch"], [], resent=True)).writes.append(w)
+        batches = list(out.values())
+        pending: list[Link] = []
+        for i in range(0, len(fresh), MAX_BATCH):
+            chunk = fresh[i:i + MAX_BATCH]
+            ids = [self._new_id() for _ in chunk]
+            rid = batch_request_id(ids)
+            for n, (w, attempt_id) in enumerate(zip(chunk, ids, strict=True)):
+                w.bid = str(n + 1)
+                attempt = {"id": attempt_id, "batch": rid, "bid": w.bid, "op": w.op, "fp": w.fp}
+                base = w.link or Link(self._tenant_id, self._entity, w.key, state="pending")
+                w.link = replace(base, request_id=attempt_id, extra={**(base.extra or {}), "attempt": attempt})
+                pending.append(w.link)
+            batches.append(Batch(rid, chunk))
+        if pending:
+            self._links.put_many(pending)
+        return batches
+
+    @staticmethod
+    def settled(link: Link, **changes: Any) -> Link:
+        """The link once QuickBooks answered: the attempt is gone, the changes applied."""
+        extra = {k: v for k, v in (link.extra or {}).items() if k != "attempt"}
+        extra.update(changes.pop("extra", {}))
+        return replace(link, request_id=None, extra=extra, **changes)

@@ -1,0 +1,257 @@
+"""InvoiceSync with fakes: batches, attempts and request ids, lifecycle, numbering, tax, QuickBooks -> platform."""
+
+from dataclasses import replace
+from decimal import Decimal
+from itertools import count
+
+import pytest
+
+from shared.domain.invoices import InvoiceSync
+from shared.domain.onboarding import Deps
+from shared.domain.records import Link
+from shared.domain.settings import SyncSettings
+from shared.quickbooks.errors import Unavailable
+from tests.fakes import FakeLinkStore, FakeMoneyPlatform, FakeMoneyQuickBooks, FakeRunLog
+
+
+def _settings(**invoices):
+    return SyncSettings.model_validate({
+        "invoices": {"enabled": True, "income_account_id": "79", "expense_account_id": "80", **invoices},
+        "payments": {"enabled": True, "deposit_account_id": "35"}})
+
+
+class World:
+    def __init__(self, qb=None, **invoice_settings):
+        self.qb = qb or FakeMoneyQuickBooks()
+        self.platform, self.links, self.log = FakeMoneyPlatform(), FakeLinkStore(), FakeRunLog()
+        self.links.put(Link("t1", "customer", "cli_1", "58"))
+        self.links.put(Link("t1", "item", "itm_1", "5"))
+        self.ids = count(1)
+        self.settings = _settings(**invoice_settings)
+
+    def sync(self):
+        deps = Deps(tenant_id="t1", quickbooks=lambda: self.qb, platform=self.platform, links=self.links, runs=None,
+                    errors=None, settings=self.settings, connections=None)
+        return InvoiceSync(deps, self.log, new_id=lambda: f"attempt-{next(self.ids)}")
+
+    def push(self, *invoice_ids):
+        self.sync().push([self.platform.invoices[i] for i in invoice_ids])
+
+    def link(self, invoice_id):
+        return self.links.get("t1", "invoice", invoice_id)
+
+    def qbo(self, invoice_id):
+        return self.qb.invoices[self.link(invoice_id).qbo_id]
+
+
+def _batches(qb):
+    return [n for kind, n in qb.calls if kind == "batch"]
+
+
+def test_creates_go_30_to_a_batch_and_quickbooks_numbers_are_written_back():
+    w = World()
+    ids = [f"inv_{i:03d}" for i in range(65)]
+    for i in ids:
+        w.platform.put_invoice(i)
+    w.push(*ids)
+    assert _batches(w.qb) == [30, 30, 5]
+    assert len(w.qb.invoices) == 65 and w.log.counts["invoices_created_in_quickbooks"] == 65
+    numbers = {w.platform.invoices[i].external_number for i in ids}
+    assert numbers == {d["DocNumber"] for d in w.qb.invoices.values()} and len(numbers) == 65
+    assert all(w.link(i).request_id is None and "attempt" not in w.link(i).extra for i in ids)
+    w.push(*ids)  # nothing changed: nothing sent
+    assert _batches(w.qb) == [30, 30, 5]
+
+
+def test_a_zero_invoice_waits_until_it_has_an_amount():
+    w = World()
+    w.platform.put_invoice("inv_0", amounts=("0.00",))
+    w.push("inv_0")
+    assert not w.qb.invoices and w.log.counts["invoices_skipped_zero"] == 1
+    w.platform.put_invoice("inv_0", amounts=("40.00",))
+    w.push("inv_0")
+    assert w.qbo("inv_0")["TotalAmt"] == Decimal("40.00")
+
+
+def test_an_edit_after_sync_is_an_update_with_the_sync_token():
+    w = World()
+    w.platform.put_invoice("inv_1", amounts=("100.00",))
+    w.push("inv_1")
+    first = w.qbo("inv_1")
+    w.platform.put_invoice("inv_1", amounts=("100.00", "116.00"))
+    w.push("inv_1")
+    after = w.qbo("inv_1")
+    assert after["Id"] == first["Id"] and after["TotalAmt"] == Decimal("216.00") and after["SyncToken"] == "1"
+    assert len(w.qb.invoices) == 1 and w.log.counts["invoices_updated_in_quickbooks"] == 1
+
+
+def test_a_stale_sync_token_is_reread_and_the_update_retried_once():
+    w = World()
+    w.platform.put_invoice("inv_1")
+    w.push("inv_1")
+    qbo_id = w.link("inv_1").qbo_id
+    w.qb.invoices[qbo_id] = dict(w.qb.invoices[qbo_id], SyncToken="7")  # edited in QuickBooks meanwhile
+    w.platform.put_invoice("inv_1", amounts=("216.00",))
+    w.push("inv_1")
+    assert w.qbo("inv_1")["TotalAmt"] == Decimal("216.00") and not w.log.errors
+    assert ("query", 1) in w.qb.calls  # the re-read is one query, not one read per invoice
+
+
+def test_a_platform_void_voids_the_quickbooks_invoice_once():
+    w = World()
+    w.platform.put_invoice("inv_1")
+    w.push("inv_1")
+    w.platform.put_invoice("inv_1", status="void")
+    w.push("inv_1")
+    assert w.qbo("inv_1")["TotalAmt"] == 0 and w.qbo("inv_1")["PrivateNote"] == "Voided"
+    sent = len(_batches(w.qb))
+    w.push("inv_1")
+    assert len(_batches(w.qb)) == sent and w.log.counts["invoices_voided_in_quickbooks"] == 1
+
+
+@pytest.mark.parametrize("code", ["6540", "6210"])
+def test_a_change_quickbooks_refuses_is_one_entry_with_the_fix_and_no_retry_loop(code):
+    w = World()
+    w.platform.put_invoice("inv_1")
+    w.push("inv_1")
+    w.qb.refuse[w.link("inv_1").qbo_id] = (code, "Refused")
+    w.platform.put_invoice("inv_1", amounts=("150.00",))
+    w.push("inv_1")
+    entry = w.log.errors[("invoice", "inv_1")]
+    assert entry["code"] == code and "Retry" in entry["detail"]
+    sent = len(_batches(w.qb))
+    w.push("inv_1")  # the same version again: not re-sent by itself
+    assert len(_batches(w.qb)) == sent
+    del w.qb.refuse[w.link("inv_1").qbo_id]
+    w.platform.put_invoice("inv_1", amounts=("151.00",))  # a new version is a new attempt
+    w.push("inv_1")
+    assert w.qbo("inv_1")["TotalAmt"] == Decimal("151.00") and ("invoice", "inv_1") not in w.log.errors
+
+
+def test_after_a_refusal_the_next_attempt_has_a_new_request_id_and_succeeds():
+    w = World()
+    w.platform.put_invoice("inv_1")
+    w.qb.refuse["Platform invoice inv_1"] = ("6000", "Business Validation Error")
+    w.push("inv_1")
+    assert w.log.errors[("invoice", "inv_1")]["code"] == "6000" and not w.qb.invoices
+    del w.qb.refuse["Platform invoice inv_1"]  # the cause fixed in QuickBooks; the run (or Retry) tries again
+    w.push("inv_1")
+    assert len(w.qb.invoices) == 1 and ("invoice", "inv_1") not in w.log.errors
+
+
+def test_clear_id_then_sync_creates_exactly_one_new_invoice():
+    w = World()
+    w.platform.put_invoice("inv_1")
+    w.push("inv_1")
+    old = w.link("inv_1").qbo_id
+    del w.qb.invoices[old]  # deleted in QuickBooks
+    w.links.clear("t1", "invoice", "inv_1")  # the admin's Clear ID
+    w.push("inv_1")
+    assert list(w.qb.invoices) != [old] and len(w.qb.invoices) == 1
+    assert w.link("inv_1").qbo_id in w.qb.invoices
+
+
+def test_a_crash_after_quickbooks_committed_a_batch_replays_it_instead_of_writing_again():
+    w = World()
+    ids = [f"inv_{i}" for i in range(40)]
+    for i in ids:
+        w.platform.put_invoice(i)
+    w.qb.crash_after_commit = 1
+    with pytest.raises(Unavailable):
+        w.push(*ids)
+    assert len(w.qb.invoices) == 30 and all("attempt" in w.link(i).extra for i in ids[:30])
+    w.push(*reversed(ids))  # the retried task, its members in another order
+    assert len(w.qb.invoices) == 40
+    assert len({w.link(i).qbo_id for i in ids}) == 40 and not w.log.errors
+
+
+def test_custom_numbers_send_the_platform_number_and_a_duplicate_is_one_entry_with_the_rule():
+    w = World(qb=FakeMoneyQuickBooks(custom_numbers=True))
+    w.platform.put_invoice("inv_1", number="A-100")
+    w.platform.put_invoice("inv_2", number="A-100")
+    w.push("inv_1")
+    assert w.qbo("inv_1")["DocNumber"] == "A-100"
+    w.push("inv_2")
+    entry = w.log.errors[("invoice", "inv_2")]
+    assert entry["code"] == "6140" and "A-100" in entry["detail"] and w.link("inv_2") is None
+
+
+def test_an_invoice_waiting_for_its_client_says_so_and_syncs_when_the_client_does():
+    w = World()
+    w.platform.put_invoice("inv_1", client_id="cli_2")
+    w.push("inv_1")
+    assert w.log.errors[("invoice", "inv_1")]["code"] == "waiting_for_client"
+    w.links.put(Link("t1", "customer", "cli_2", "59"))
+    w.push("inv_1")
+    assert ("invoice", "inv_1") not in w.log.errors and w.qbo("inv_1")["CustomerRef"]["value"] == "59"
+
+
+def test_platform_stated_tax_makes_the_quickbooks_total_the_platform_total():
+    w = World(tax_mode="platform", tax_code_id="2")
+    w.platform.put_invoice("inv_1", amounts=("100.00",), tax="8.25")
+    w.push("inv_1")
+    assert w.qbo("inv_1")["TotalAmt"] == w.platform.invoices["inv_1"].total == Decimal("108.25")
+
+
+def test_quickbooks_computed_tax_is_written_back_to_the_platform():
+    w = World(tax_mode="quickbooks", tax_code_id="2")
+    w.platform.put_invoice("inv_1", amounts=("100.00",))
+    w.push("inv_1")
+    assert w.platform.invoices["inv_1"].tax_total == Decimal("8.00")
+    assert w.platform.invoices["inv_1"].total == w.qbo("inv_1")["TotalAmt"] == Decimal("108.00")
+    sent = len(_batches(w.qb))
+    w.push("inv_1")  # the write-back is not an edit to send again
+    assert len(_batches(w.qb)) == sent
+
+
+def test_per_region_tax_codes_and_automated_sales_tax():
+    w = World(tax_mode="platform", tax_code_id="2", tax_codes_by_region={"AZ": "9"})
+    assert w.sync() is not None
+    from shared.domain.tax import plan_tax
+    from shared.quickbooks.port import MoneyPrefs
+
+    invoice = w.platform.put_invoice("inv_1", tax="8.00")
+    assert plan_tax(invoice, w.settings, MoneyPrefs(), "AZ").txn_tax_code_id == "9"
+    assert plan_tax(invoice, w.settings, MoneyPrefs(), "CA").txn_tax_code_id == "2"
+    ast = plan_tax(invoice, w.settings, MoneyPrefs(automated_sales_tax=True), "AZ")
+    assert ast.txn_tax_code_id is None and ast.total_tax == Decimal("8.00")  # AST honours the stated amount
+
+
+def test_quickbooks_changes_mark_paid_only_when_the_platform_balance_is_zero():
+    w = World()
+    w.platform.put_invoice("inv_1", amounts=("216.00",))
+    w.push("inv_1")
+    qbo_id = w.link("inv_1").qbo_id
+    w.sync().quickbooks_changed([w.qbo("inv_1")])  # our own write coming back
+    assert not w.platform.updates[1:]
+    w.qb.enter_payment(qbo_id, Decimal("216.00"))
+    w.sync().quickbooks_changed([w.qb.invoices[qbo_id]])
+    assert w.platform.invoices["inv_1"].status.value == "ready_for_sync"  # 216.00 still open on the platform
+    w.platform.put_payment("pay_1", "inv_1", "216.00")
+    w.qb.invoices[qbo_id] = dict(w.qb.invoices[qbo_id], SyncToken="9")
+    w.sync().quickbooks_changed([w.qb.invoices[qbo_id]])
+    assert w.platform.invoices["inv_1"].status.value == "paid"
+
+
+def test_an_invoice_deleted_in_quickbooks_is_an_entry_and_never_silently_recreated():
+    w = World()
+    w.platform.put_invoice("inv_1")
+    w.push("inv_1")
+    qbo_id = w.link("inv_1").qbo_id
+    del w.qb.invoices[qbo_id]
+    w.sync().quickbooks_changed([{"Id": qbo_id, "status": "Deleted"}])
+    assert w.log.errors[("invoice", "inv_1")]["code"] == "deleted_in_quickbooks"
+    w.platform.put_invoice("inv_1", amounts=("120.00",))
+    w.push("inv_1")
+    assert not w.qb.invoices
+
+
+def test_a_link_written_before_the_attempt_field_existed_still_updates():
+    w = World()
+    w.platform.put_invoice("inv_1")
+    w.push("inv_1")
+    link = w.link("inv_1")
+    w.links.put(replace(link, fingerprint=None, extra={"doc_number": "1001"}))  # linked by the first sync
+    w.platform.put_invoice("inv_1", amounts=("130.00",))
+    w.push("inv_1")
+    assert w.qbo("inv_1")["TotalAmt"] == Decimal("130.00")
