@@ -192,9 +192,10 @@ def test_a_grant_revoked_in_quickbooks_marks_the_connection_for_reconnect(local_
                                auth=("local-client-id", "local-client-secret"))
     assert revoked.status_code == 200
 
-    first = driver.admin("GET", "/admin/quickbooks/tax-codes", "t-revoked")  # not cached by the settings save
+    first = driver.admin("GET", "/admin/quickbooks/items", "t-revoked")  # not cached by the settings save
     assert first.status_code == 502 and first.json()["error"]["quickbooks"]["code"]  # QuickBooks' own code
-    second = driver.admin("GET", "/admin/quickbooks/items", "t-revoked")  # the refresh finds the grant gone
+    second = driver.admin("GET", "/admin/quickbooks/items", "t-revoked")  # a failure is not cached; the refresh
+    # finds the grant gone
     assert second.status_code == 409
     status = driver.admin("GET", "/admin/connection", "t-revoked").json()
     assert status["status"] == "needs_reconnect" and status["needs_attention"]
