@@ -46,7 +46,7 @@ synth: install
 	$(PY) -m infra.app
 
 bench: install
-	$(PY) -m bench.onboarding
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) cdk.out build .pytest_cache

@@ -35,6 +35,9 @@ ASSET_EXCLUDES = ["*", ".*", *(f"!{pkg}" for pkg in CODE_PACKAGES), *(f"!{pkg}/*
                   "**/__pycache__", "**/*.pyc", "**/tests", "**/tests/**"]
 
 PLACEHOLDER_LAYER = Path(__file__).resolve().parent / "layer_placeholder"
+# The Lambda runtime's interpreter: the layer's wheels are chosen for it (infra/constructs/function.py deploys it).
+LAMBDA_PYTHON = "3.12"
+LAMBDA_PLATFORM = "manylinux2014_aarch64"
 
 _PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==(\S+)")
 
@@ -77,17 +80,30 @@ class PipLayerBundling:
         self._requirements = requirements
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: object) -> bool:
-        target = Path(output_dir) / "python"
-        command = [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-            "--platform", "manylinux2014_aarch64", "--implementation", "cp", "--python-version", "3.12",
-            "--only-binary=:all:", "--target", str(target), *self._requirements,
-        ]
-        subprocess.run(command, check=True)  # noqa: S603 - fixed argv, pins come from our own lock file
-        # Byte-code is compiled for the host interpreter, not the runtime's; Lambda would ignore it anyway.
-        for cache in target.rglob("__pycache__"):
-            shutil.rmtree(cache, ignore_errors=True)
+        install_layer(self._requirements, Path(output_dir))
         return True
+
+
+def install_layer(requirements: list[str], output_dir: Path) -> Path:
+    """pip-installs the pinned wheels for the Lambda platform into `output_dir/python` (the layer's layout)."""
+    target = output_dir / "python"
+    command = [
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+        "--platform", LAMBDA_PLATFORM, "--implementation", "cp", "--python-version", LAMBDA_PYTHON,
+        "--only-binary=:all:", "--target", str(target), *requirements,
+    ]
+    subprocess.run(command, check=True)  # noqa: S603 - fixed argv, pins come from our own lock file
+    # Byte-code is compiled for the host interpreter, not the runtime's; Lambda would ignore it anyway.
+    for cache in target.rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
+    return target
+
+
+def code_files() -> list[Path]:
+    """The files of the function asset, as ASSET_EXCLUDES selects them (for size reports)."""
+    return sorted(p for pkg in CODE_PACKAGES for p in (REPO_ROOT / pkg).rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts and "tests" not in p.relative_to(REPO_ROOT).parts
+                  and p.suffix != ".pyc")
 
 
 def function_code() -> _lambda.Code:
