@@ -183,3 +183,56 @@ def test_concurrent_pacing_reservations_each_get_their_own_slot(aws_tables):
     gaps = [b - a for a, b in zip(waits[batch.burst - 1:], waits[batch.burst:], strict=False)]
     assert gaps == pytest.approx([batch.interval] * (20 - batch.burst))
     assert store.reserve("realm-2#batch", now, batch, 1e9) == 0.0  # another company has its own budget
+
+
+@pytest.fixture
+def dynamodb_calls():
+    """Every DynamoDB API call the shared boto3 client makes, by operation name."""
+    from shared.aws.clients import client
+
+    calls: list[str] = []
+
+    def count(model, **_):
+        calls.append(model.name)
+
+    events = client("dynamodb").meta.events
+    events.register("before-call.dynamodb.*", count, unique_id="count-dynamodb-calls")
+    yield calls
+    events.unregister("before-call.dynamodb.*", unique_id="count-dynamodb-calls")
+
+
+def test_one_dynamodb_call_per_pacing_reservation(aws_tables, dynamodb_calls):
+    from shared.data.models import PaceItem
+    from shared.data.pace_store import DynamoPaceStore
+    from shared.quickbooks.pacing import gcra, quickbooks_limits
+
+    request = quickbooks_limits(500, 40)[0]
+    store, now, expected_tat, waits = DynamoPaceStore(), 1_800_000_000.0, None, []
+    for step in range(60):  # a burst at one instant, then calls arriving faster than the interval, then an idle gap
+        now += 0.0 if step < 20 else (0.05 if step < 50 else 30.0)
+        wait, expected_tat = gcra(expected_tat, now, request)
+        waits.append((store.reserve("realm-1#request", now, request, 1e9), wait))
+    assert dynamodb_calls == ["UpdateItem"] * 60
+    assert [got for got, _ in waits] == pytest.approx([want for _, want in waits], abs=1e-5)  # microseconds
+    assert float(PaceItem.get("PACE#realm-1#request").tat) == pytest.approx(expected_tat)
+
+
+def test_a_new_container_pays_one_extra_call_once_and_an_over_long_wait_writes_nothing(aws_tables, dynamodb_calls):
+    from shared.data.models import PaceItem
+    from shared.data.pace_store import DynamoPaceStore
+    from shared.quickbooks.pacing import quickbooks_limits
+
+    batch = quickbooks_limits(500, 40)[1]
+    now, first = 1_800_000_000.0, DynamoPaceStore()
+    for _ in range(10):
+        first.reserve("realm-1#batch", now, batch, 1e9)
+    dynamodb_calls.clear()
+    second = DynamoPaceStore()  # another Lambda container: it does not know the company is being paced
+    assert second.reserve("realm-1#batch", now, batch, 1e9) == pytest.approx(10 * batch.interval - batch.tolerance)
+    assert second.reserve("realm-1#batch", now, batch, 1e9) == pytest.approx(11 * batch.interval - batch.tolerance)
+    assert dynamodb_calls == ["UpdateItem"] * 3  # the wrong guess, its retry, then one call
+    tat = float(PaceItem.get("PACE#realm-1#batch").tat)
+    dynamodb_calls.clear()
+    assert first.reserve("realm-1#batch", now, batch, max_wait_s=5.0) is None
+    assert dynamodb_calls == ["UpdateItem"]
+    assert float(PaceItem.get("PACE#realm-1#batch").tat) == tat  # nothing reserved
