@@ -67,6 +67,21 @@ def _cmd_dev_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_redrive_hints(args: argparse.Namespace) -> int:
+    """Dead-lettered webhook hints back onto the hints queue; AWS credentials and endpoint as boto3 finds them."""
+    from shared.aws.clients import client
+    from shared.aws.hints_queue import redrive
+
+    def url(env: str, suffix: str) -> str:
+        return os.environ.get(env) or client("sqs").get_queue_url(
+            QueueName=f"qbsync-{args.stage}-{suffix}.fifo")["QueueUrl"]
+
+    result = redrive(url("QUEUE_HINTS_DLQ_URL", "hints-dlq"), url("QUEUE_HINTS_URL", "hints"), tenant_id=args.tenant,
+                     limit=args.limit)
+    _ready({"moved": result.moved, "left": result.left})
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qbsync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--role", choices=["admin", "restricted"], default="admin")
     tok.add_argument("--state-dir", default=".qbsync")
     tok.set_defaults(func=_cmd_dev_token)
+
+    red = sub.add_parser("redrive-hints", help="move dead-lettered webhook hints back onto the hints queue")
+    red.add_argument("--tenant", default=None, help="only this tenant's messages (default: all)")
+    red.add_argument("--limit", type=int, default=1000, help="move at most this many")
+    red.add_argument("--stage", default=os.environ.get("STAGE", "dev"),
+                     help="names the queues qbsync-STAGE-hints[-dlq].fifo unless QUEUE_HINTS_[DLQ_]URL are set")
+    red.set_defaults(func=_cmd_redrive_hints)
     return parser
 
 

@@ -41,6 +41,10 @@ class Conflict(AppError):
     status, code = 409, "conflict"
 
 
+class PayloadTooLarge(AppError):
+    status, code = 413, "payload_too_large"
+
+
 class Unprocessable(AppError):
     status, code = 422, "unprocessable"
 

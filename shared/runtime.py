@@ -22,6 +22,7 @@ class AppEnv(TablesEnv):
     sync_state_machine_arn: str = ""
     onboarding_state_machine_arn: str = ""
     queue_hints_url: str = ""
+    queue_hints_dlq_url: str = ""
     # QuickBooks' published per-company limits (qbo-facts.md); lower them only to match a stand-in that is stricter.
     qbo_requests_per_minute: int = 500
     qbo_batches_per_minute: int = 40

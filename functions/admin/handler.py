@@ -98,6 +98,18 @@ def clear_link(entity: str, fsp_id: str):
     return service().clear_link(_who(), entity, fsp_id)
 
 
+@app.post("/admin/webhooks/redrive")
+def redrive_hints():
+    """This tenant's dead-lettered webhook hints back onto the hints queue (docs/webhooks.md)."""
+    from shared.aws.hints_queue import redrive
+    from shared.runtime import runtime
+
+    who = _who()
+    who.require_admin()
+    env = runtime().env
+    return {"moved": redrive(env.queue_hints_dlq_url, env.queue_hints_url, tenant_id=who.tenant_id).moved}
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 @tracer.capture_lambda_handler

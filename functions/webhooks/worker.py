@@ -1,53 +1,91 @@
-"""Drains the hints queue: each verified hint asks for a sync run of its tenant (coalesced per window)."""
+"""Drains the hints queue: each tenant's hints in a batch, in order, ask for at most one sync run (SyncRequests).
+
+Powertools' batch processor handles one record at a time; here the records of one tenant are applied together
+(one sync request per tenant per batch instead of up to ten), with the same contract: a failure reports that
+record and every later record of its message group as failed (FIFO order, as `SqsFifoPartialProcessor` with
+`skip_group_on_error`), and the other tenants' records still succeed. A body that can never be applied (not a
+hint message) is parked on the dead-letter queue at once with its error, instead of holding its group for five
+receives."""
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import BaseModel, ConfigDict
+from pydantic import ValidationError
 
-from shared.domain.hints import HintDispatcher
-from shared.observability import bind_correlation, get_logger, get_metrics, get_tracer
+from shared.domain.hints import HintApplier, HintMessage
+from shared.observability import get_logger, get_metrics, get_tracer
 from shared.runtime import runtime
 
 SERVICE = "webhooks-worker"
 logger, metrics, tracer = get_logger(SERVICE), get_metrics(SERVICE), get_tracer(SERVICE)
-processor = BatchProcessor(event_type=EventType.SQS)
-
-
-class HintMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    tenant_id: str
-    source: str
-    entity: str
-    operation: str
 
 
 @lru_cache(maxsize=1)
-def dispatcher() -> HintDispatcher:
+def applier() -> HintApplier:
     from shared.aws.workflows import StepFunctionsStarter
+    from shared.data.dedupe import DynamoHintLedger
     from shared.data.repos import RunRepo
+    from shared.data.sync_gate import DynamoSyncGate
+    from shared.domain.sync_requests import SyncRequests
 
     rt = runtime()
-    return HintDispatcher(rt.connections, RunRepo(),
-                          StepFunctionsStarter(rt.env.onboarding_state_machine_arn, rt.env.sync_state_machine_arn),
-                          time.time)
+    starter = StepFunctionsStarter(rt.env.onboarding_state_machine_arn, rt.env.sync_state_machine_arn)
+    return HintApplier(rt.connections, DynamoHintLedger(), SyncRequests(DynamoSyncGate(), RunRepo(), starter))
 
 
-def record_handler(record: SQSRecord) -> None:
-    hint = HintMessage.model_validate_json(record.body)
-    bind_correlation(logger, hint.tenant_id)
-    run_id = dispatcher().dispatch(hint.tenant_id)
-    logger.info("hint handled", extra={"source": hint.source, "entity": hint.entity, "run_id": run_id})
+@lru_cache(maxsize=1)
+def dead_letters():
+    from shared.aws.hints_queue import SqsDeadLetters
+
+    return SqsDeadLetters(runtime().env.queue_hints_dlq_url)
+
+
+def _group(record: dict) -> str:
+    return record.get("attributes", {}).get("MessageGroupId", "")
+
+
+def process(records: list[dict]) -> list[str]:
+    """The ids of the records to retry."""
+    failed: list[str] = []
+    by_tenant: dict[str, list[tuple[dict, HintMessage]]] = {}
+    for record in records:
+        try:
+            message = HintMessage.model_validate_json(record["body"])
+        except ValidationError as exc:
+            error = f"not a hint message: {exc.error_count()} problem(s), first {exc.errors()[0]['type']}"
+            logger.error("poison hint message", extra={"message_id": record["messageId"], "error": error})
+            try:
+                dead_letters().park(record["body"], _group(record), record["messageId"], error)
+            except Exception:  # noqa: BLE001 - not parked: retried, and the redrive policy parks it after 5
+                logger.exception("parking a poison message failed", extra={"message_id": record["messageId"]})
+                failed.append(record["messageId"])
+            continue
+        by_tenant.setdefault(message.tenant_id, []).append((record, message))
+    for tenant_id, items in by_tenant.items():
+        try:
+            applied = applier().apply(tenant_id, [m for _, m in items])
+        except Exception as exc:  # noqa: BLE001 - reported per record: retried, then dead-lettered by the queue
+            logger.exception("applying hints failed; the records will be retried",
+                             extra={"tenant_id": tenant_id, "error": f"{type(exc).__name__}: {exc}"})
+            failed += [r["messageId"] for r, _ in items]
+            continue
+        for _, message in items:
+            for hint in message.hints:
+                logger.info("hint", extra={"tenant_id": tenant_id, "source": message.source, "entity": hint.entity,
+                                           "entity_id": hint.entity_id, "operation": hint.operation,
+                                           "merged_from": hint.merged_from or None,
+                                           "duplicate": hint in applied.duplicates, "run_id": applied.run_id,
+                                           "ignored": applied.ignored})
+        metrics.add_metric("HintsFresh", "Count", len(applied.fresh))
+        metrics.add_metric("HintsDuplicate", "Count", len(applied.duplicates))
+    # FIFO: a failed record's later group-mates must not be applied before it, so they are retried too.
+    groups = {_group(r) for r in records if r["messageId"] in failed}
+    return [r["messageId"] for r in records if r["messageId"] in failed or (_group(r) and _group(r) in groups)]
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event, context):
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                    context=context)
+    return {"batchItemFailures": [{"itemIdentifier": i} for i in process(event.get("Records") or [])]}

@@ -108,7 +108,10 @@ class Functions(Construct):
         }
         extra_env: dict[str, dict[str, str]] = {
             "webhooks-receiver": {"QUEUE_HINTS_URL": queues.hints.queue_url},
-            "admin": {"ONBOARDING_STATE_MACHINE_ARN": onboarding_state_machine_arn},
+            # Poison hint messages are parked on the dead-letter queue at once; the admin API redrives them.
+            "webhooks-worker": {"QUEUE_HINTS_DLQ_URL": queues.hints_dlq.queue_url},
+            "admin": {"ONBOARDING_STATE_MACHINE_ARN": onboarding_state_machine_arn,
+                      "QUEUE_HINTS_URL": queues.hints.queue_url, "QUEUE_HINTS_DLQ_URL": queues.hints_dlq.queue_url},
         }
 
         self.functions: dict[str, _lambda.Function] = {}
@@ -148,6 +151,9 @@ class Functions(Construct):
             self.by_alarm_name[spec.logical_id.removesuffix("Function")] = function
 
         queues.hints.grant_send_messages(self.functions["webhooks-receiver"])
+        queues.hints_dlq.grant_send_messages(self.functions["webhooks-worker"])
+        queues.hints_dlq.grant_consume_messages(self.functions["admin"])  # redrive: receive, hide, delete
+        queues.hints.grant_send_messages(self.functions["admin"])
         self.functions["webhooks-worker"].add_event_source(event_sources.SqsEventSource(
             queues.hints,
             batch_size=WORKER_BATCH_SIZE,

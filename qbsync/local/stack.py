@@ -156,8 +156,7 @@ class LocalStack:
         sqs = boto3.client("sqs")
         for queue in local_resources.queues(template):
             url = sqs.create_queue(**queue)["QueueUrl"]
-            if "dlq" not in queue["QueueName"].lower():
-                env["QUEUE_HINTS_URL"] = url
+            env["QUEUE_HINTS_DLQ_URL" if "dlq" in queue["QueueName"].lower() else "QUEUE_HINTS_URL"] = url
         kms = boto3.client("kms")
         env["TOKEN_KEY_ID"] = kms.create_key(Description="local token key")["KeyMetadata"]["Arn"]
         sm = boto3.client("secretsmanager")

@@ -155,7 +155,7 @@ class ErrorItem(_Base):
 
 
 class SeenItem(Model):
-    """The idempotency table (Powertools layout: `id`, `expiration`): webhook deliveries already accepted."""
+    """The idempotency table (Powertools layout: `id`, `expiration`): per record, the newest webhook hint applied."""
 
     class Meta:
         table_name = "idempotency"
@@ -163,6 +163,7 @@ class SeenItem(Model):
     id = UnicodeAttribute(hash_key=True)
     expiration = NumberAttribute()
     status = UnicodeAttribute(default="COMPLETED")
+    at = NumberAttribute(null=True)  # epoch seconds of that hint (shared/data/dedupe.py)
 
 
 class PaceItem(Model):

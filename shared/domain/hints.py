@@ -1,36 +1,102 @@
-"""Webhook intake: verify, dedupe, enqueue. Nothing is read or written in either system here, so the answer
-goes back within QuickBooks' 3 seconds; the worker reads the truth later."""
+"""Webhooks as change hints, from delivery to sync request.
+
+Intake (the receiver): size, signature, strict parse, realm/tenant -> connection, enqueue. Nothing is written
+before the enqueue, so a crash anywhere up to it leaves the sender's retry fully effective; a retry after it is
+dropped by the FIFO queue's deduplication id (5 minutes) or, later, by the worker's ledger (docs/decisions.md).
+
+Apply (the worker): each queued batch names its records; hints the ledger has already seen at that time or later
+are duplicates (a redelivery, or an older event arriving after a newer one); any fresh hint asks for a sync run
+through SyncRequests, and the run reads the truth through its cursors. The ledger is written only after the
+request, so a crash between the two costs a repeated request, never a lost one."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Protocol
 
-from shared.domain.connections import ConnectionRepo, Status
-from shared.domain.records import SyncRun
-from shared.errors import BadRequest, Unauthorized
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.domain.connections import Connection, ConnectionRepo, Status
+from shared.domain.sync_requests import SyncRequests
+from shared.errors import BadRequest, PayloadTooLarge, Unauthorized
 from shared.quickbooks import webhooks as qbo_webhooks
 from shared.quickbooks.webhooks import ChangeHint
+from shared.routes import MAX_BODY_BYTES
+
+HINTS_PER_MESSAGE = 50  # a queued message stays far below SQS's 256 KB, and ten of them fit one SendMessageBatch
+
+Short = Annotated[str, StringConstraints(max_length=200)]
+
+
+class QueuedHint(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    entity: Short
+    entity_id: Short
+    operation: Short
+    occurred_at: Short = ""
+    event_id: Short
+    merged_from: Short = ""
+
+
+class HintMessage(BaseModel):
+    """One queued message: hints of one delivery for one tenant, in the order the sender listed them."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tenant_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    source: Annotated[str, StringConstraints(pattern=r"^(quickbooks|fieldservice)$")]
+    hints: list[QueuedHint] = Field(min_length=1, max_length=HINTS_PER_MESSAGE)
+
+    def deduplication_id(self) -> str:
+        """Equal for a redelivery of the same events (the queue drops it within 5 minutes); at most 128 chars."""
+        ids = "|".join(h.event_id for h in self.hints)
+        return hashlib.sha256(f"{self.source}|{self.tenant_id}|{ids}".encode()).hexdigest()
+
+
+def messages(tenant_id: str, source: str, hints: Iterable[ChangeHint]) -> list[HintMessage]:
+    queued = [QueuedHint(entity=h.entity, entity_id=h.entity_id, operation=h.operation, occurred_at=h.occurred_at,
+                         event_id=h.event_id, merged_from=h.merged_from) for h in hints]
+    return [HintMessage(tenant_id=tenant_id, source=source, hints=queued[i:i + HINTS_PER_MESSAGE])
+            for i in range(0, len(queued), HINTS_PER_MESSAGE)]
 
 
 class HintQueue(Protocol):
-    def send(self, tenant_id: str, hint: ChangeHint) -> None: ...
+    def send(self, batch: list[HintMessage]) -> None:
+        """All or nothing as far as the caller knows: raise unless every message was accepted."""
 
 
-class Dedupe(Protocol):
-    def first_time(self, key: str) -> bool: ...
-    def forget(self, key: str) -> None: ...
+@dataclass
+class Intake:
+    accepted: int = 0
+    ignored: list[dict] = field(default_factory=list)  # {"account", "reason", "events"}: logged by the receiver
+
+
+def _usable(connection: Connection | None) -> str | None:
+    """Why hints for this connection are dropped, or None when they are wanted."""
+    if connection is None:
+        return "unknown"
+    if connection.status != Status.CONNECTED:
+        return connection.status
+    return None
 
 
 class HintIntake:
-    def __init__(self, connections: ConnectionRepo, dedupe: Dedupe, queue: HintQueue, verifier_token: str,
-                 fsp_verify: Callable[[bytes, str | None], list[ChangeHint]] | None = None):
-        self._connections, self._dedupe, self._queue = connections, dedupe, queue
-        self._verifier_token, self._fsp_verify = verifier_token, fsp_verify
+    def __init__(self, connections: ConnectionRepo, queue: HintQueue, verifier_token: str,
+                 fsp_verify: Callable[[bytes, str | None], list[ChangeHint]] | None = None,
+                 max_body: int = MAX_BODY_BYTES):
+        self._connections, self._queue = connections, queue
+        self._verifier_token, self._fsp_verify, self._max_body = verifier_token, fsp_verify, max_body
 
-    def quickbooks(self, raw_body: bytes, signature: str | None) -> int:
+    def _check_size(self, raw_body: bytes) -> None:
+        if len(raw_body) > self._max_body:
+            raise PayloadTooLarge(f"webhook bodies are limited to {self._max_body} bytes")
+
+    def quickbooks(self, raw_body: bytes, signature: str | None) -> Intake:
+        self._check_size(raw_body)
         try:
             qbo_webhooks.verify_signature(self._verifier_token, raw_body, signature)
         except qbo_webhooks.InvalidSignature as exc:
@@ -39,57 +105,101 @@ class HintIntake:
             hints = qbo_webhooks.parse(raw_body)
         except qbo_webhooks.InvalidPayload as exc:
             raise BadRequest(str(exc)) from None
-        accepted = 0
+        by_realm: dict[str, list[ChangeHint]] = {}
         for hint in hints:
-            for connection in self._connections.by_realm(hint.account):
-                if connection.status == Status.CONNECTED:
-                    accepted += self._accept(connection.tenant_id, hint)
-        return accepted
+            by_realm.setdefault(hint.account, []).append(hint)
+        result, batch = Intake(), []
+        for realm, realm_hints in by_realm.items():
+            candidates = self._connections.by_realm(realm)
+            live = [c for c in candidates if c.status == Status.CONNECTED]
+            if not live:
+                # Acknowledged all the same: Intuit would retry a refusal for hours, and nothing here can change.
+                reason = _usable(candidates[0]) if candidates else "unknown"
+                result.ignored.append({"account": realm, "reason": f"realm {reason}", "events": len(realm_hints)})
+            for connection in live:
+                batch += messages(connection.tenant_id, "quickbooks", realm_hints)
+                result.accepted += len(realm_hints)
+        if batch:
+            self._queue.send(batch)
+        return result
 
-    def fieldservice(self, raw_body: bytes, signature: str | None) -> int:
+    def fieldservice(self, raw_body: bytes, signature: str | None) -> Intake:
+        self._check_size(raw_body)
         if self._fsp_verify is None:
             raise Unauthorized("platform webhooks are not configured")
-        accepted = 0
-        for hint in self._fsp_verify(raw_body, signature):
-            connection = self._connections.get(hint.account)
-            if connection is not None and connection.status == Status.CONNECTED:
-                accepted += self._accept(hint.account, hint)
-        return accepted
-
-    def _accept(self, tenant_id: str, hint: ChangeHint) -> int:
-        key = f"hint#{tenant_id}#{hint.dedupe_key()}"
-        if not self._dedupe.first_time(key):
-            return 0
-        try:
-            self._queue.send(tenant_id, hint)
-        except Exception:
-            self._dedupe.forget(key)  # the sender's retry must not be taken for a duplicate
-            raise
-        return 1
+        hints = self._fsp_verify(raw_body, signature)
+        result = Intake()
+        tenant_id = hints[0].account
+        reason = _usable(self._connections.get(tenant_id))
+        if reason:
+            result.ignored.append({"account": tenant_id, "reason": f"tenant {reason}", "events": len(hints)})
+            return result
+        self._queue.send(messages(tenant_id, "fieldservice", hints))
+        result.accepted = len(hints)
+        return result
 
 
-HINT_WINDOW_S = 300
+# -- the worker side ---------------------------------------------------------------------------------------------
+
+class HintLedger(Protocol):
+    def seen_at(self, tenant_id: str, source: str, entity: str, entity_id: str) -> float | None:
+        """When the newest hint already applied for this record happened (epoch seconds), if any."""
+
+    def mark(self, tenant_id: str, source: str, entity: str, entity_id: str, at: float) -> None:
+        """Remember `at` unless a later time is already remembered."""
 
 
-class HintDispatcher:
-    """Turns verified hints into sync runs. Hints only say "something changed": the run reads the truth. All hints
-    for a tenant within one window share one run id, and the run id is the execution name, so a burst of
-    webhooks (or a redelivered message) starts one sync, not hundreds."""
+def occurred_epoch(stamp: str) -> float | None:
+    """Seconds since the epoch of the sender's ISO 8601 time (Intuit writes `-0700`, `.000Z` and nanoseconds)."""
+    try:
+        moment = datetime.fromisoformat(stamp.strip())
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo else None
 
-    def __init__(self, connections: ConnectionRepo, runs, workflows, clock: Callable[[], float]):
-        self._connections, self._runs, self._workflows, self._clock = connections, runs, workflows, clock
 
-    def dispatch(self, tenant_id: str) -> str | None:
+@dataclass(frozen=True)
+class Applied:
+    fresh: list[QueuedHint]
+    duplicates: list[QueuedHint]
+    run_id: str | None = None
+    started: bool = False
+    ignored: str | None = None  # why nothing was asked (connection gone, onboarding not completed)
+
+
+class HintApplier:
+    def __init__(self, connections: ConnectionRepo, ledger: HintLedger, requests: SyncRequests):
+        self._connections, self._ledger, self._requests = connections, ledger, requests
+
+    def apply(self, tenant_id: str, batch: list[HintMessage]) -> Applied:
+        """Hints of one tenant, in queue order, already validated: at most one sync request for all of them."""
+        hints = [(m.source, h) for m in batch for h in m.hints]
         connection = self._connections.get(tenant_id)
-        if connection is None or connection.status != Status.CONNECTED:
-            return None
-        if (connection.onboarding or {}).get("status") != "completed":
-            return None  # onboarding reads everything anyway
-        window = int(self._clock()) // HINT_WINDOW_S * HINT_WINDOW_S
-        started = datetime.fromtimestamp(window, UTC)
-        digest = hashlib.sha256(tenant_id.encode()).hexdigest()[:8]
-        run_id = f"{started.strftime('%Y%m%dT%H%M%S')}-hint-{digest}"
-        self._runs.create_once(SyncRun(tenant_id=tenant_id, run_id=run_id, kind="sync", status="running",
-                                       started_at=started, phase="queued"))
-        self._workflows.start("sync", tenant_id, run_id, {"trigger": "webhook"})
-        return run_id
+        reason = _usable(connection)
+        if reason is None and (connection.onboarding or {}).get("status") != "completed":  # type: ignore[union-attr]
+            reason = "onboarding not completed (it reads everything)"
+        if reason is not None:
+            return Applied([], [], ignored=reason if reason != "unknown" else "no connection")
+        fresh, duplicates = [], []
+        newest: dict[tuple[str, str, str], float | None] = {}
+        changed: set[tuple[str, str, str]] = set()
+        for source, hint in hints:
+            key = (source, hint.entity, hint.entity_id)
+            at = occurred_epoch(hint.occurred_at)
+            if at is None:
+                fresh.append(hint)  # no usable time: never taken for a duplicate
+                continue
+            if key not in newest:
+                newest[key] = self._ledger.seen_at(tenant_id, *key)
+            if newest[key] is not None and at <= newest[key]:
+                duplicates.append(hint)
+                continue
+            fresh.append(hint)
+            newest[key] = at
+            changed.add(key)
+        if not fresh:
+            return Applied([], duplicates)
+        requested = self._requests.request(tenant_id, "webhook")
+        for key in changed:
+            self._ledger.mark(tenant_id, *key, newest[key])  # type: ignore[arg-type]
+        return Applied(fresh, duplicates, requested.run.run_id, requested.started)

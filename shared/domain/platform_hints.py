@@ -23,16 +23,22 @@ def platform_verifier(master: str, now: Callable[[], float] | None = None
         if not master:
             raise Unauthorized("platform webhooks are not configured")
         try:
-            # The envelope names the tenant, which picks the secret; nothing in it is trusted until verified.
-            claimed = webhooks.parse_event(raw_body)
-            event = webhooks.construct_event(tenant_webhook_secret(master, claimed.tenant_id), raw_body, header,
-                                             now=now() if now else None)
+            # Signature first: the tenant (which picks the secret) comes from a shallow, bounded read; the body is
+            # parsed only once its signature matched, and must name the tenant whose secret verified it.
+            claimed = webhooks.claimed_tenant(raw_body)
+            webhooks.verify(tenant_webhook_secret(master, claimed), raw_body, header, now=now() if now else None)
         except webhooks.InvalidPayload as exc:
             raise BadRequest(str(exc)) from None
         except webhooks.WebhookError as exc:
             raise Unauthorized(str(exc)) from None
-        entity_id = str(event.object.get("id", ""))
-        return [ChangeHint(source="fieldservice", account=event.tenant_id, entity=event.entity, entity_id=entity_id,
-                           operation=event.action, occurred_at=event.created_at, event_id=event.id)]
+        try:
+            event = webhooks.parse_event(raw_body)
+        except webhooks.InvalidPayload as exc:
+            raise BadRequest(str(exc)) from None
+        if event.tenant_id != claimed:
+            raise BadRequest("the event names more than one tenant_id")
+        return [ChangeHint(source="fieldservice", account=event.tenant_id, entity=event.entity,
+                           entity_id=str(event.object["id"]), operation=event.action, occurred_at=event.created_at,
+                           event_id=event.id)]
 
     return verify

@@ -10,10 +10,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 SIGNATURE_HEADER = "FSP-Signature"
 SCHEME = "v1"
@@ -117,22 +120,82 @@ def verify(secret: str | Iterable[str], raw_body: bytes, header: str | None, now
     return timestamp
 
 
+MAX_TENANT_ID = 128
+MAX_SCAN_DEPTH = 64
+# Strings (escapes included) and the six structural characters; numbers, literals and whitespace fall between.
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]:,]')
+
+
+def claimed_tenant(raw_body: bytes) -> str:
+    """The top-level `tenant_id` of an unverified body, read shallowly: one regex pass that tracks depth and builds
+    nothing, so nesting, huge arrays or broken JSON cost a linear scan and a clear error, never recursion. It only
+    chooses which tenant's secret to check the signature with; the verified event must name the same tenant."""
+    depth, key, expect_value = 0, None, False
+    for token in _TOKEN.finditer(raw_body):
+        t = token.group()
+        if t in (b"{", b"["):
+            depth += 1
+            if depth > MAX_SCAN_DEPTH:
+                break
+        elif t in (b"}", b"]"):
+            depth -= 1
+            if depth <= 0:
+                break
+        elif depth == 1 and t == b":":
+            expect_value = key == b'"tenant_id"'
+            continue
+        elif depth == 1 and t.startswith(b'"'):
+            if expect_value:
+                try:
+                    value = json.loads(t)
+                except (ValueError, UnicodeDecodeError):
+                    break
+                if isinstance(value, str) and 0 < len(value) <= MAX_TENANT_ID:
+                    return value
+                break
+            key = t
+        expect_value = False
+    raise InvalidPayload("no top-level tenant_id string in the body")
+
+
+class _Object(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    object: _Object
+
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    id: Text
+    type: Text
+    tenant_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TENANT_ID)]
+    created_at: Text
+    data: _Data
+
+
 def parse_event(raw_body: bytes) -> WebhookEvent:
-    """The event envelope. Before `verify`, use it only to choose the tenant's secret."""
+    """The event, strictly typed. Call it on verified bytes only (`construct_event`); before `verify`, read the
+    tenant with `claimed_tenant`. Pydantic's parser bounds recursion, so deep nesting is InvalidPayload too."""
     try:
-        doc = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidPayload("body is not JSON") from None
-    if not isinstance(doc, dict):
-        raise InvalidPayload("body is not a JSON object")
-    fields = {k: doc.get(k) for k in ("id", "type", "tenant_id", "created_at")}
-    missing = [k for k, v in fields.items() if not isinstance(v, str) or not v]
-    obj = (doc.get("data") or {}).get("object") if isinstance(doc.get("data"), dict) else None
-    if missing or not isinstance(obj, dict):
-        raise InvalidPayload("event lacks " + ", ".join(missing or ["data.object"]))
-    if fields["type"] not in EVENT_TYPES:
-        raise InvalidPayload(f"unknown event type {fields['type']!r}")
-    return WebhookEvent(object=obj, **fields)  # type: ignore[arg-type]
+        doc = _Envelope.model_validate_json(raw_body)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidPayload(f"not a platform event ({first['type']} at {where})") from None
+    if doc.type not in EVENT_TYPES:
+        raise InvalidPayload(f"unknown event type {doc.type!r}")
+    return WebhookEvent(id=doc.id, type=doc.type, tenant_id=doc.tenant_id, created_at=doc.created_at,
+                        object=doc.data.object.model_dump())
 
 
 def construct_event(secret: str | Iterable[str], raw_body: bytes, header: str | None, now: float | None = None,

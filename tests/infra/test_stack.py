@@ -214,8 +214,10 @@ def test_function_environments(template):
                "QBO_DISCOVERY_URL", "QBO_API_URL", "FSP_API_URL", "OAUTH_REDIRECT_URI"}
     schedules = {"SCHEDULE_GROUP", "SCHEDULER_ROLE_ARN", "SYNC_STATE_MACHINE_ARN"}
     assert set(env["functions.webhooks.receiver.handler"]) == app_env | {"QUEUE_HINTS_URL"}
-    assert set(env["functions.admin.handler.handler"]) == app_env | schedules | {"ONBOARDING_STATE_MACHINE_ARN"}
-    for handler in ("functions.oauth.handler.handler", "functions.webhooks.worker.handler",
+    assert set(env["functions.admin.handler.handler"]) == app_env | schedules | {
+        "ONBOARDING_STATE_MACHINE_ARN", "QUEUE_HINTS_URL", "QUEUE_HINTS_DLQ_URL"}
+    assert set(env["functions.webhooks.worker.handler"]) == app_env | schedules | {"QUEUE_HINTS_DLQ_URL"}
+    for handler in ("functions.oauth.handler.handler",
                     "functions.onboard.handler.handler", "functions.push_invoices.handler.handler",
                     "functions.push_payments.handler.handler"):
         assert set(env[handler]) == app_env | schedules, handler

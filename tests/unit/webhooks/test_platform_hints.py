@@ -5,12 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.domain.connections import Connection, Status
-from shared.domain.hints import HINT_WINDOW_S, HintDispatcher
 from shared.domain.platform_hints import platform_verifier, tenant_webhook_secret
 from shared.errors import BadRequest, Unauthorized
 from shared.fieldservice.webhooks import signature_header
-from tests.fakes import FakeConnections
 
 MASTER = "master-secret"
 
@@ -54,43 +51,12 @@ def test_secrets_differ_per_tenant_and_are_stable():
     assert tenant_webhook_secret(MASTER, "a") != tenant_webhook_secret("other", "a")
 
 
-class _Runs:
-    def __init__(self):
-        self.created = {}
+def test_the_tenant_is_read_shallowly_and_must_match_the_verified_event():
+    from shared.fieldservice.webhooks import claimed_tenant
 
-    def create_once(self, run):
-        return self.created.setdefault(run.run_id, run) is run
-
-
-class _Workflows:
-    def __init__(self):
-        self.started = []
-
-    def start(self, kind, tenant_id, run_id, extra=None):
-        self.started.append((kind, tenant_id, run_id))
-
-
-def _dispatcher(status=Status.CONNECTED, onboarding="completed", now=1_800_000_000.0):
-    connections = FakeConnections()
-    connections.save(Connection("t1", status, realm_id="r1", onboarding={"status": onboarding}))
-    runs, flows = _Runs(), _Workflows()
-    clock = {"now": now}
-    return HintDispatcher(connections, runs, flows, lambda: clock["now"]), runs, flows, clock
-
-
-def test_a_burst_of_hints_starts_one_sync_per_window():
-    dispatcher, runs, flows, clock = _dispatcher()
-    first = {dispatcher.dispatch("t1") for _ in range(20)}
-    clock["now"] += HINT_WINDOW_S
-    second = dispatcher.dispatch("t1")
-    assert len(first) == 1 and second not in first
-    assert len(runs.created) == 2
-    assert {run_id for _, _, run_id in flows.started} == first | {second}
-
-
-@pytest.mark.parametrize("status,onboarding", [(Status.NEEDS_RECONNECT, "completed"),
-                                               (Status.CONNECTED, "running")])
-def test_no_sync_for_a_connection_that_cannot_take_one(status, onboarding):
-    dispatcher, runs, flows, _ = _dispatcher(status, onboarding)
-    assert dispatcher.dispatch("t1") is None
-    assert not runs.created and not flows.started
+    assert claimed_tenant(b'{"data":{"tenant_id":"inner","x":["]"]},"tenant_id":"t\\u00e91"}') == "t\u00e91"
+    assert claimed_tenant(_event(tenant="t7")) == "t7"
+    body = _event(tenant="t1")[:-1] + b',"tenant_id":"t2"}'  # JSON keeps the last duplicate key
+    header = signature_header(tenant_webhook_secret(MASTER, "t1"), body)
+    with pytest.raises(BadRequest):
+        platform_verifier(MASTER)(body, header)

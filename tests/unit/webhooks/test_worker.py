@@ -1,0 +1,174 @@
+"""The worker: duplicates and out-of-order redeliveries ask for one sync; a crash anywhere loses nothing."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from functions.webhooks import worker
+from shared.domain.connections import Status
+from shared.domain.hints import HintMessage, messages, occurred_epoch
+from shared.quickbooks.webhooks import ChangeHint, parse
+from tests.unit.webhooks.helpers import World, classic, qbo_signature
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "qbo"
+
+
+def customer(stamp, op="Update", cid="43"):
+    return {"name": "Customer", "id": cid, "operation": op, "lastUpdated": stamp}
+
+
+def deliver(world, body):
+    world.intake.quickbooks(body, qbo_signature(body))
+
+
+@pytest.fixture
+def world():
+    w = World()
+    w.connect("t1", "r1")
+    return w
+
+
+def test_one_notification_delivered_three_times_and_out_of_order_is_one_change(world):
+    clock = {"now": 0.0}
+    world.queue.clock = lambda: clock["now"]
+    newer = classic("r1", customer("2026-11-24T10:05:00.000Z"))
+    older = classic("r1", customer("2026-11-24T02:04:00-0800"))  # 10:04Z: before `newer`, delivered after it
+    for body, at in ((newer, 0), (newer, 10), (older, 20), (newer, 400), (older, 3600)):  # 400 s: past SQS's window
+        clock["now"] = at
+        deliver(world, body)
+        world.work()
+    assert world.gate.items["t1"]["changes"] == 1 and len(world.flows.started) == 1
+    assert world.flows.started[0][3] == {"trigger": "webhook"}
+    deliver(world, classic("r1", customer("2026-11-24T10:06:00Z")))  # a real later change is not a duplicate
+    world.work()
+    assert world.gate.items["t1"]["changes"] == 2
+
+
+def test_hints_about_different_records_or_without_a_time_are_never_taken_for_duplicates(world):
+    deliver(world, classic("r1", customer("2026-11-24T10:00:00Z"), customer("2026-11-24T10:00:00Z", cid="44"),
+                           {"name": "Invoice", "id": "43", "operation": "Void"}))
+    [applied] = world.work()
+    assert len(applied.fresh) == 3 and not applied.duplicates
+    deliver(world, classic("r1", {"name": "Invoice", "id": "43", "operation": "Emailed"}))  # no lastUpdated
+    [applied] = world.work()
+    assert len(applied.fresh) == 1 and world.gate.items["t1"]["changes"] == 2
+
+
+@pytest.mark.parametrize("status,onboarding", [(Status.DISCONNECTED, "completed"),
+                                               (Status.NEEDS_RECONNECT, "completed"),
+                                               (Status.CONNECTED, "running")])
+def test_no_sync_is_asked_for_a_connection_that_cannot_take_one(world, status, onboarding):
+    deliver(world, classic())
+    world.connect("t1", "r1", status=status, onboarding=onboarding)  # changed while the hint was queued
+    [applied] = world.work()
+    assert applied.ignored and not world.flows.started and not world.ledger.items
+
+
+def test_a_crash_between_the_sync_request_and_the_ledger_costs_a_repeat_never_a_loss(world):
+    deliver(world, classic())
+    queued = world.queue.drain()
+    world.ledger.mark = lambda *a: (_ for _ in ()).throw(TimeoutError("DynamoDB"))
+    with pytest.raises(TimeoutError):
+        world.applier.apply("t1", queued)
+    del world.ledger.mark  # back to the class's method
+    assert world.applier.apply("t1", queued).fresh  # the redelivery is applied again
+    assert len(world.flows.started) == 2
+
+
+def test_operations_from_both_formats_map_to_quickbooks_words():
+    body = json.dumps([{"specversion": "1.0", "id": f"e{i}", "type": f"qbo.invoice.{verb}.v1",
+                        "time": "2026-11-24T10:00:00Z", "intuitentityid": "9", "intuitaccountid": "r1"}
+                       for i, verb in enumerate(
+        ["created", "updated", "deleted", "merged", "voided", "emailed"])]).encode()
+    assert [h.operation for h in parse(body)] == ["Create", "Update", "Delete", "Merge", "Void", "Emailed"]
+    [merged] = parse((FIXTURES / "webhook-cloudevents-customer-merged.json").read_bytes())
+    assert (merged.entity, merged.entity_id, merged.operation, merged.merged_from) == ("Customer", "123", "Merge", "27")
+
+
+@pytest.mark.parametrize("stamp,expected", [("2015-10-05T14:42:19-0700", 1444081339.0),
+                                            ("2025-10-07T19:59:07.034359333Z", 1759867147.034359),
+                                            ("2026-11-24", None), ("", None), ("yesterday", None)])
+def test_sender_times_are_read_in_every_format_intuit_uses(stamp, expected):
+    assert occurred_epoch(stamp) == (pytest.approx(expected) if expected else None)
+
+
+# -- the handler: partial batch responses ------------------------------------------------------------------------
+
+def record(message: HintMessage | str, message_id: str, group: str | None = None):
+    body = message if isinstance(message, str) else message.model_dump_json()
+    group = group if group is not None else (message.tenant_id if isinstance(message, HintMessage) else "t1")
+    return {"messageId": message_id, "body": body, "attributes": {"MessageGroupId": group}}
+
+
+def hint_message(tenant, entity_id, stamp="2026-11-24T10:00:00Z"):
+    [m] = messages(tenant, "fieldservice", [ChangeHint("fieldservice", tenant, "invoice", entity_id, "ready", stamp,
+                                                       f"evt_{tenant}_{entity_id}")])
+    return m
+
+
+class Parked:
+    def __init__(self, fail=False):
+        self.items, self.fail = [], fail
+
+    def park(self, body, group, message_id, error):
+        if self.fail:
+            raise ConnectionError("SQS unreachable")
+        self.items.append((group, message_id, error))
+
+
+@pytest.fixture
+def handler_world(world, monkeypatch):
+    world.connect("t2", "r2")
+    parked = Parked()
+    monkeypatch.setattr(worker, "applier", lambda: world.applier)
+    monkeypatch.setattr(worker, "dead_letters", lambda: parked)
+    return world, parked
+
+
+def test_a_worker_crash_mid_batch_loses_nothing(handler_world):
+    world, _ = handler_world
+    batch = [record(hint_message("t1", "inv_1"), "m1"), record(hint_message("t2", "inv_2"), "m2"),
+             record(hint_message("t1", "inv_3"), "m3")]
+    real = world.requests.request
+    calls = []
+
+    def crash_for_t1(tenant_id, trigger):
+        calls.append(tenant_id)
+        if tenant_id == "t1":
+            raise ConnectionError("Step Functions unreachable")
+        return real(tenant_id, trigger)
+
+    world.requests.request = crash_for_t1
+    assert worker.process(batch) == ["m1", "m3"]  # t1's records come back; t2's is done
+    assert [t for _, t, _, _ in world.flows.started] == ["t2"] and not any(k[0] == "t1" for k in world.ledger.items)
+    world.requests.request = real
+    assert worker.process([r for r in batch if r["messageId"] in ("m1", "m3")]) == []
+    assert sorted(t for _, t, _, _ in world.flows.started) == ["t1", "t2"]
+    assert {k[3] for k in world.ledger.items} == {"inv_1", "inv_2", "inv_3"}
+
+
+def test_a_failed_record_fails_its_later_group_mates_so_order_holds(handler_world, monkeypatch):
+    world, _ = handler_world
+    monkeypatch.setattr(worker, "dead_letters", lambda: Parked(fail=True))
+    batch = [record("not a hint", "m1", group="t1"), record(hint_message("t1", "inv_1"), "m2"),
+             record(hint_message("t2", "inv_2"), "m3")]
+    assert worker.process(batch) == ["m1", "m2"]
+
+
+def test_poison_messages_are_parked_with_their_error_and_do_not_block_their_group(handler_world, caplog):
+    world, parked = handler_world
+    batch = [record("{not json", "m1"), record(json.dumps({"tenant_id": "t1", "source": "fax", "hints": []}), "m2"),
+             record(hint_message("t1", "inv_1"), "m3")]
+    assert worker.process(batch) == []
+    assert [(g, i) for g, i, _ in parked.items] == [("t1", "m1"), ("t1", "m2")]
+    assert all("not a hint message" in e for _, _, e in parked.items)
+    assert [r.message_id for r in caplog.records if r.msg == "poison hint message"] == ["m1", "m2"]
+    assert len(world.flows.started) == 1
+
+
+def test_each_applied_hint_is_logged_with_its_record(handler_world, caplog):
+    worker.process([record(hint_message("t1", "inv_9"), "m1")])
+    [line] = [r for r in caplog.records if r.msg == "hint"]
+    assert (line.entity, line.entity_id, line.operation, line.duplicate) == ("invoice", "inv_9", "ready", False)
+    assert line.run_id
