@@ -47,6 +47,7 @@ synth: install
 
 bench: install
 	$(PY) -m bench
+	$(PY) -m bench.webhooks
 
 clean:
 	rm -rf $(VENV) cdk.out build .pytest_cache
