@@ -82,6 +82,28 @@ class Driver:
                                     params={"kind": kind}), "platform state")
         return body["records"][kind]
 
+    def platform_put(self, tenant_id: str, kind: str, body: dict) -> dict:
+        """A platform user's change (create or edit any field, any status) through the emulator's control API."""
+        return _check(self.http.post(f"{self.urls['fieldservice']}/_emulator/tenants/{tenant_id}/records/{kind}",
+                                     data=json.dumps(body, default=str), headers={"Content-Type": "application/json"}),
+                      f"put platform {kind}")
+
+    def quickbooks_call(self, realm: str, method: str, path: str, body: dict | None = None,
+                        params: dict | None = None) -> dict:
+        """A QuickBooks user's change, through the API (`/v3/company/{realm}/{path}`) with a token of its own."""
+        if not hasattr(self, "_qbo_tokens"):
+            self._qbo_tokens: dict[str, str] = {}
+        if realm not in self._qbo_tokens:
+            issued = _check(self.http.post(f"{self.urls['quickbooks']}/_emulator/realms/{realm}/tokens", json={}),
+                            "token")
+            self._qbo_tokens[realm] = issued["access_token"]
+        response = self.http.request(method, f"{self.urls['quickbooks']}/v3/company/{realm}/{path}",
+                                     params={"minorversion": "75", **(params or {})},
+                                     data=None if body is None else json.dumps(body, default=str),
+                                     headers={"Authorization": f"Bearer {self._qbo_tokens[realm]}",
+                                              "Accept": "application/json", "Content-Type": "application/json"})
+        return json.loads(response.text, parse_float=Decimal) if response.ok else _check(response, path)
+
     # -- the admin, through the gateway ----------------------------------------------------------------------------
     def token(self, tenant_id: str, role: str = "admin") -> str:
         return issue_token(tenant_id=tenant_id, role=role, state_dir=self.state_dir)
