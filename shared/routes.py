@@ -21,6 +21,13 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/admin/disconnect", "oauth", auth=True),
     Route("POST", "/webhooks/quickbooks", "webhooks", handler="receiver.handler"),
     Route("POST", "/webhooks/fieldservice", "webhooks", handler="receiver.handler"),
+    # QuickBooks Desktop: the Web Connector's SOAP endpoint and its admin routes (before /admin/{proxy+}: the local
+    # gateway takes the first match, API Gateway the most specific).
+    Route("POST", "/qbwc", "qbwc"),
+    Route("GET", "/qbwc", "qbwc"),
+    Route("GET", "/admin/desktop/{proxy+}", "qbwc", auth=True),
+    Route("PUT", "/admin/desktop/{proxy+}", "qbwc", auth=True),
+    Route("POST", "/admin/desktop/{proxy+}", "qbwc", auth=True),
     Route("GET", "/admin/{proxy+}", "admin", auth=True),
     Route("PUT", "/admin/{proxy+}", "admin", auth=True),
     Route("POST", "/admin/{proxy+}", "admin", auth=True),

@@ -27,6 +27,9 @@ PUBLIC_ROUTE_REASONS = {
                        "a signed, expiring, tenant-bound `state` it issued itself.",
     "/webhooks/quickbooks": "Called by Intuit; every request is verified against the intuit-signature HMAC with "
                             "the app's webhook verifier token before anything is read.",
+    "/qbwc": "Called by the QuickBooks Web Connector, which cannot carry the platform JWT; every SOAP call but the "
+             "version probes needs a session ticket that only authenticate with the connection's user name and "
+             "password (scrypt-hashed) hands out.",
     "/webhooks/fieldservice": "Called by the platform; every request is verified against its HMAC signature with "
                               "the per-tenant webhook secret before anything is read.",
 }

@@ -57,6 +57,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                  ALL_TABLES_RW, description="Pushes payments to QuickBooks"),
     FunctionSpec("admin", "AdminFunction", "functions.admin.handler.handler", 29, ALL_TABLES_RW,
                  description="Admin API: settings, lists, history, errors, approvals"),
+    FunctionSpec("qbwc", "QbwcFunction", "functions.qbwc.handler.handler", 29,
+                 {"connections": WRITE, "links": WRITE, "sync_runs": WRITE, "errors": WRITE}, tokens=False,
+                 description="QuickBooks Web Connector SOAP endpoint and Desktop admin routes"),
 )
 SPECS = {spec.key: spec for spec in FUNCTIONS}
 

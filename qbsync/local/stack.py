@@ -57,7 +57,7 @@ class LocalStack:
         self._servers: list[RunningServer] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.qbo_app = self.fsp_app = None
+        self.qbo_app = self.fsp_app = self.qbd_app = None
         self.resources: dict = {}
 
     def _port(self, offset: int) -> int:
@@ -121,6 +121,16 @@ class LocalStack:
         fsp = start(self.fsp_app, self._port(2))
         self._servers += [qbo, fsp]
         self.qbo_url, self.fsp_url = qbo.url, fsp.url
+        self._start_desktop(state)
+
+    def _start_desktop(self, state: Path) -> None:
+        """QuickBooks Desktop and its Web Connector (docs/emulator-qbdesktop.md), polling the gateway's /qbwc."""
+        from emulators.qbdesktop.app import create_app as qbd_app
+
+        self.qbd_app = qbd_app(state_file=str(state / "qbdesktop.json") if self.persist else None)
+        qbd = start(self.qbd_app, self._port(4))
+        self._servers.append(qbd)
+        self.qbd_url = qbd.url
 
     def _start_gateway(self) -> None:
         from qbsync.local.devauth import JwtVerifier
@@ -236,7 +246,7 @@ class LocalStack:
             t.join(timeout=3)
         for server in reversed(self._servers):
             server.stop()
-        for app in (self.qbo_app, self.fsp_app):
+        for app in (self.qbo_app, self.fsp_app, self.qbd_app):
             if app is not None and hasattr(app, "close"):
                 app.close()
         self._moto.stop()

@@ -177,11 +177,71 @@ class PaceItem(Model):
     tat = NumberAttribute()
 
 
+class DesktopConnectionItem(_Base):
+    """pk TENANT#{tenant}, sk DESKTOP: the tenant's QuickBooks Desktop (Web Connector) connection."""
+
+    class Meta:
+        table_name = "connections"
+
+    tenant_id = UnicodeAttribute()
+    user_name = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    file_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    last_session_at = UTCDateTimeAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+    company_name = UnicodeAttribute(null=True)
+    state = JSONAttribute(null=True)  # watermarks, onboarding done, class tracking seen in the file
+
+
+class DesktopLoginItem(_Base):
+    """pk QBWCUSER#{user name}, sk DESKTOP: what authenticate reads. The password only as a slow hash."""
+
+    class Meta:
+        table_name = "connections"
+
+    tenant_id = UnicodeAttribute()
+    password_hash = UnicodeAttribute()
+
+
+class DesktopSessionItem(_Base):
+    """pk QBWC#{ticket}, sk SESSION: one Web Connector session (the request in flight, the last error), by TTL."""
+
+    class Meta:
+        table_name = "sync_runs"
+
+    tenant_id = UnicodeAttribute()
+    in_flight = UnicodeAttribute(null=True)  # the work item's sk whose request QuickBooks holds
+    last_error = UnicodeAttribute(null=True)
+    done = NumberAttribute(default=0)
+    facts = JSONAttribute(null=True)
+    closed = NumberAttribute(default=0)
+    ttl = TTLAttribute(null=True)
+
+
+class DesktopWorkItem(_Base):
+    """pk TENANT#{tenant}, sk QBDQ#{order}#{key}: one unit of Desktop work waiting for the Web Connector."""
+
+    class Meta:
+        table_name = "sync_runs"
+
+    kind = UnicodeAttribute()
+    payload = JSONAttribute()
+    status = UnicodeAttribute()  # pending | sent | failed
+    mode = UnicodeAttribute(default="write")  # write | lookup (after a lost reply) | reread (stale EditSequence)
+    attempts = NumberAttribute(default=0)
+    run_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (ConnectionItem, TokenItem, SettingsItem, StateItem, LinkItem, RunItem, ErrorItem,
-                                       SeenItem, PaceItem)
+                                       SeenItem, PaceItem, DesktopConnectionItem, DesktopLoginItem,
+                                       DesktopSessionItem, DesktopWorkItem)
 TABLE_OF: dict[type[Model], str] = {
     ConnectionItem: "connections", TokenItem: "connections", SettingsItem: "connections", StateItem: "connections",
     LinkItem: "links", RunItem: "sync_runs", ErrorItem: "errors", SeenItem: "idempotency", PaceItem: "idempotency",
+    DesktopConnectionItem: "connections", DesktopLoginItem: "connections", DesktopSessionItem: "sync_runs",
+    DesktopWorkItem: "sync_runs",
 }
 
 

@@ -189,6 +189,7 @@ EXPECTED_HANDLERS = {
     "PushInvoicesFunction": "functions.push_invoices.handler.handler",
     "PushPaymentsFunction": "functions.push_payments.handler.handler",
     "AdminFunction": "functions.admin.handler.handler",
+    "QbwcFunction": "functions.qbwc.handler.handler",
 }
 
 
@@ -413,7 +414,7 @@ def test_onboarding_runs_the_tasks_in_order_and_loops_the_paged_ones():
 def test_alarms_cover_dlq_function_errors_and_failed_executions(template):
     alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
     metrics = sorted((a["Namespace"], a["MetricName"]) for a in alarms)
-    assert metrics.count(("AWS/Lambda", "Errors")) == 7
+    assert metrics.count(("AWS/Lambda", "Errors")) == len(EXPECTED_HANDLERS)
     assert metrics.count(("AWS/States", "ExecutionsFailed")) == 2
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
     topic, = resources(template, "AWS::SNS::Topic").values()

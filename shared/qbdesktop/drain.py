@@ -1,0 +1,381 @@
+"""The Desktop drain: the per-connection work queue turned into qbXML requests one Web Connector round trip at a time,
+and QuickBooks' answers applied to links, the platform and the error log.
+
+QuickBooks Desktop is reachable only while the Web Connector polls, so work waits in DynamoDB (shared/data/
+desktop_repo.py) and each sendRequestXML takes the next item. Steps that need no QuickBooks call (planning the
+onboarding from the pulled customer list, choosing the invoices to push) run inside the callback that reaches them.
+
+Desktop has no requestid. The rule (docs/decisions.md): a write whose request went out and whose answer never came
+back is marked `sent`; before it is ever sent again, its marker is looked up in QuickBooks (customers and jobs by
+FullName, invoices and payments by the ExternalGUID we set, within the customer's transactions) and an existing
+record is adopted instead of added twice. One write per message set, so every outcome is unambiguous."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from shared.data.desktop_repo import DesktopRepo, WorkItem
+from shared.domain import onboarding_plan, parties
+from shared.domain.records import ErrorEntry, Link
+from shared.qbdesktop import qbxml
+from shared.qbdesktop.qbxml import Result
+
+# Queue order (the sort key's first part): customers before jobs before invoices before paid status.
+PULL_CUSTOMERS, PLAN_ONBOARDING, CUSTOMER_ADD, JOB_ADD = 10, 20, 30, 40
+ENSURE_ITEM, PLAN_INVOICES, INVOICE_ADD, PULL_PAID = 50, 55, 60, 70
+PAGE_SIZE = 100  # modest pages keep each QuickBooks answer fast (qbd-facts.md "Timeouts")
+MAX_STALE_RETRIES = 3
+DESKTOP_ITEM = "Field Service"  # the service item every synced invoice line posts through
+ENTITY = {"client": "qbd_client", "site": "qbd_site", "invoice": "qbd_invoice"}
+GUID_NAMESPACE = uuid.UUID("7a0c4d2e-0b7b-4f59-9a55-3f1f3d0c5e21")
+ZERO = Decimal("0.00")
+
+
+def external_guid(tenant_id: str, kind: str, fsp_id: str) -> str:
+    """The marker written in ExternalGUID: the same for every attempt at one record, so a look-up finds it."""
+    return "{" + str(uuid.uuid5(GUID_NAMESPACE, f"{tenant_id}/{kind}/{fsp_id}")).upper() + "}"
+
+
+@dataclass
+class DrainDeps:
+    tenant_id: str
+    repo: DesktopRepo
+    links: Any  # shared.data.repos.LinkRepo
+    errors: Any  # shared.data.repos.ErrorRepo
+    runs: Any  # shared.data.repos.RunRepo
+    platform: Any  # shared.fieldservice.port.FieldService
+    settings: Any  # shared.domain.settings.SyncSettings
+    desktop: dict = field(default_factory=dict)  # the Desktop settings (docs/qbdesktop.md)
+
+
+class Drain:
+    def __init__(self, d: DrainDeps):
+        self.d = d
+
+    # -- planning work ----------------------------------------------------------------------------------------------
+    def request_onboarding(self, run_id: str) -> None:
+        self.d.repo.enqueue(self.d.tenant_id, PULL_CUSTOMERS, f"customers#{run_id}", "pull_customers",
+                            {"page": 0, "rows_chunk": run_id}, run_id)
+        self.d.repo.enqueue(self.d.tenant_id, PLAN_ONBOARDING, f"plan#{run_id}", "plan_onboarding", {}, run_id)
+
+    def request_sync(self, run_id: str) -> None:
+        if self.d.desktop.get("sync_invoices"):
+            self.d.repo.enqueue(self.d.tenant_id, ENSURE_ITEM, "item#field-service", "ensure_item", {}, run_id)
+            self.d.repo.enqueue(self.d.tenant_id, PLAN_INVOICES, f"invoices#{run_id}", "plan_invoices", {}, run_id)
+            self.d.repo.enqueue(self.d.tenant_id, PULL_PAID, f"paid#{run_id}", "pull_paid", {}, run_id)
+
+    # -- one round trip ---------------------------------------------------------------------------------------------
+    def next_request(self, ticket: str) -> tuple[WorkItem, str] | None:
+        """The next qbXML request set to hand to QuickBooks (running local steps on the way), or None when done."""
+        while True:
+            queue = self.d.repo.work(self.d.tenant_id, limit=1)
+            if not queue:
+                return None
+            item = queue[0]
+            local = getattr(self, f"_local_{item.kind}", None)
+            if local is not None:
+                local(item)
+                self.d.repo.finish_work(item)
+                continue
+            request = self._request_for(item, ticket)
+            if request is None:
+                self.d.repo.finish_work(item)
+                continue
+            return item, qbxml.message_set(request)
+
+    def remaining(self) -> int:
+        return len(self.d.repo.work(self.d.tenant_id))
+
+    def _request_for(self, item: WorkItem, ticket: str):
+        p = item.payload
+        if item.kind == "pull_customers":
+            if p.get("ticket") != ticket or not p.get("iterator_id"):  # iterators die with the session: restart
+                self.d.repo.update_work(item, payload={**p, "ticket": ticket, "page": 0, "iterator_id": None,
+                                                       "attempt": p.get("attempt", 0) + 1})
+                return qbxml.customer_query(max_returned=PAGE_SIZE, iterator="Start",
+                                            from_modified=p.get("from_modified"))
+            return qbxml.customer_query(max_returned=PAGE_SIZE, iterator="Continue", iterator_id=p["iterator_id"])
+        if item.kind == "pull_paid":
+            return qbxml.txn_query("InvoiceQuery", paid_only=True, from_modified=p.get("from_modified"))
+        if item.status == "sent" and item.mode == "write":
+            self.d.repo.update_work(item, mode="lookup")  # the reply to our write was lost: look before re-adding
+        if item.kind in ("customer_add", "job_add"):
+            customer = self._customer_fields(item)
+            if customer is None:
+                return None
+            if item.mode == "lookup":
+                return qbxml.customer_query(full_names=[self._full_name(customer)])
+            self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
+            return qbxml.customer_add(customer)
+        if item.kind == "ensure_item":
+            if item.mode in ("write", "lookup") and not p.get("looked_up"):
+                self.d.repo.update_work(item, mode="lookup")
+                return qbxml.list_query("ItemQuery", full_names=[DESKTOP_ITEM])
+            self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
+            return qbxml.item_add("service", DESKTOP_ITEM, desc="Work from the field-service platform",
+                                  account_full_name=self.d.desktop.get("invoice_account"))
+        if item.kind == "invoice_add":
+            if item.mode == "lookup":
+                return qbxml.txn_query("InvoiceQuery", customer_list_id=p["invoice"]["customer_list_id"])
+            self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
+            return qbxml.invoice_add(p["invoice"])
+        raise ValueError(f"unknown Desktop work kind {item.kind}")
+
+    def apply(self, item: WorkItem, response: str) -> None:
+        """QuickBooks' answer to `item`'s request: adopt, link, retry, or record the error with Desktop's code."""
+        (result,) = qbxml.parse_response(response)[:1] or [None]
+        if result is None:
+            raise qbxml.QbxmlParseError("empty response message set")
+        handler = getattr(self, f"_on_{item.kind}")
+        handler(item, result)
+
+    def refused(self, item: WorkItem, hresult: str, message: str) -> None:
+        """ProcessRequest failed (receiveResponseXML with an hresult): QuickBooks applied nothing of the set."""
+        self._error(item, hresult, message)
+        self.d.repo.update_work(item, status="failed")
+
+    # -- customers and jobs -----------------------------------------------------------------------------------------
+    def _customer_fields(self, item: WorkItem) -> dict | None:
+        p = item.payload
+        customer = dict(p["customer"])
+        if item.kind == "job_add":
+            parent = self.d.links.get(self.d.tenant_id, ENTITY["client"], p["client_id"])
+            if parent is None or not parent.qbo_id:
+                self._error(item, "parent_not_synced", "The site's client is not in QuickBooks yet; it syncs after "
+                                                       "its client does.")
+                return None
+            customer["parent_list_id"] = parent.qbo_id
+            customer["parent_full_name"] = (parent.extra or {}).get("full_name")
+        return customer
+
+    @staticmethod
+    def _full_name(customer: dict) -> str:
+        name = qbxml._cut(customer["name"], qbxml.NAME_MAX) or ""
+        return f"{customer['parent_full_name']}:{name}" if customer.get("parent_full_name") else name
+
+    def _on_customer_add(self, item: WorkItem, result: Result) -> None:
+        entity = ENTITY["client"] if item.kind == "customer_add" else ENTITY["site"]
+        if item.mode == "lookup":
+            if result.rets:
+                self._link_customer(item, entity, result.rets[0])
+            else:
+                self.d.repo.update_work(item, mode="write", status="pending")
+            return
+        if result.status_code == 0 and result.rets:
+            self._link_customer(item, entity, result.rets[0])
+            return
+        self._error(item, str(result.status_code), result.message)
+        self.d.repo.update_work(item, status="failed")
+
+    _on_job_add = _on_customer_add
+
+    def _link_customer(self, item: WorkItem, entity: str, ret: dict) -> None:
+        self.d.links.put(Link(tenant_id=self.d.tenant_id, entity=entity, fsp_id=item.payload["fsp_id"],
+                              qbo_id=ret["ListID"], sync_token=ret.get("EditSequence"),
+                              extra={"full_name": ret.get("FullName")}))
+        self.d.errors.resolve(self.d.tenant_id, f"{entity}#{item.payload['fsp_id']}")
+        self.d.repo.finish_work(item)
+
+    def _on_pull_customers(self, item: WorkItem, result: Result) -> None:
+        if not result.ok:
+            self._error(item, str(result.status_code), result.message)
+            self.d.repo.update_work(item, status="failed")
+            return
+        p = item.payload
+        rows = [compact_customer(r) for r in result.rets]
+        self.d.runs.put_chunk(self.d.tenant_id, item.run_id or "", f"qbd{p.get('attempt', 1)}", p.get("page", 0),
+                              rows)
+        if result.remaining:
+            self.d.repo.update_work(item, payload={**p, "iterator_id": result.iterator_id,
+                                                   "page": p.get("page", 0) + 1})
+            return
+        plan = self.d.repo.get_work(self.d.tenant_id, f"QBDQ#{PLAN_ONBOARDING:02d}#plan#{item.run_id}")
+        if plan is not None:
+            self.d.repo.update_work(plan, payload={"chunk": f"qbd{p.get('attempt', 1)}"})
+        self.d.repo.finish_work(item)
+
+    def _local_plan_onboarding(self, item: WorkItem) -> None:
+        """Match the pulled QuickBooks customers with the platform's clients (shared.domain rules), then create what
+        each side lacks: QuickBooks writes are queued, platform records created now."""
+        tenant, run_id = self.d.tenant_id, item.run_id or ""
+        qbd = [row for chunk in self.d.runs.chunks(tenant, run_id, item.payload.get("chunk", "qbd1")) for row in chunk]
+        clients = [parties.compact_client(c) for c in _all(self.d.platform.list_clients, tenant)]
+        sites = [parties.compact_site(s) for s in _all(self.d.platform.list_sites, tenant)]
+        existing = {link.qbo_id: link.fsp_id for link in self.d.links.all(tenant, ENTITY["client"]) if link.qbo_id}
+        existing_sites = {link.qbo_id: link.fsp_id for link in self.d.links.all(tenant, ENTITY["site"])
+                          if link.qbo_id}
+        plan = onboarding_plan.plan_onboarding(qbd, clients, sites, existing, self.d.settings, names_taken=[],
+                                               existing_sites=existing_sites)
+        full_names = {row["id"]: row.get("full_name") for row in qbd}
+        links = [Link(tenant_id=tenant, entity=ENTITY["client"], fsp_id=f, qbo_id=q,
+                      extra={"full_name": full_names.get(q)}) for q, f, _ in plan.matches]
+        links += [Link(tenant_id=tenant, entity=ENTITY["site"], fsp_id=f, qbo_id=q,
+                       extra={"full_name": full_names.get(q)}) for q, f in plan.site_matches]
+        self.d.links.put_many(links)
+        for row in plan.to_quickbooks:
+            self.d.repo.enqueue(tenant, CUSTOMER_ADD, f"client#{row['fsp_id']}", "customer_add",
+                                {"fsp_id": row["fsp_id"], "customer": desktop_customer(row["customer"])}, run_id)
+        for row in plan.sites_to_quickbooks:
+            self.d.repo.enqueue(tenant, JOB_ADD, f"site#{row['fsp_id']}", "job_add",
+                                {"fsp_id": row["fsp_id"], "client_id": row["client_id"],
+                                 "customer": desktop_customer(row["customer"])}, run_id)
+        created = {}
+        for row in plan.to_platform:
+            client = self.d.platform.create_client(tenant, parties.client_draft(row["client"]),
+                                                   idempotency_key=f"qbd-{tenant}-client-{row['qbo_id']}")
+            created[row["qbo_id"]] = client.id
+            self.d.links.put(Link(tenant_id=tenant, entity=ENTITY["client"], fsp_id=client.id, qbo_id=row["qbo_id"],
+                                  extra={"full_name": full_names.get(row["qbo_id"])}))
+        client_of = {**existing, **{q: f for q, f, _ in plan.matches}, **created}
+        for row in plan.sites_to_platform:
+            parent = client_of.get(row["parent_qbo_id"])
+            if parent is None:
+                continue
+            site = self.d.platform.create_site(tenant, parties.site_draft(row, parent),
+                                               idempotency_key=f"qbd-{tenant}-site-{row['qbo_id']}")
+            self.d.links.put(Link(tenant_id=tenant, entity=ENTITY["site"], fsp_id=site.id, qbo_id=row["qbo_id"],
+                                  extra={"full_name": full_names.get(row["qbo_id"])}))
+        for skipped in plan.skipped:
+            self.d.errors.record(ErrorEntry(tenant_id=tenant, entity=skipped["entity"], entity_id=skipped["id"],
+                                            direction=skipped["direction"], code=skipped["code"],
+                                            message=skipped["message"], run_id=run_id))
+        self.d.repo.update_connection(tenant, state={**self._state(), "onboarded": True})
+
+    def _state(self) -> dict:
+        connection = self.d.repo.connection(self.d.tenant_id)
+        return dict(connection.state or {}) if connection else {}
+
+    # -- invoices -------------------------------------------------------------------------------------------------
+    def _on_ensure_item(self, item: WorkItem, result: Result) -> None:
+        if item.mode == "lookup" and not item.payload.get("looked_up"):
+            if result.rets:
+                self.d.repo.finish_work(item)
+            else:
+                self.d.repo.update_work(item, mode="write", status="pending", payload={"looked_up": True})
+            return
+        if result.status_code == 0 or result.status_code == qbxml.NAME_IN_USE:
+            self.d.repo.finish_work(item)
+            return
+        self._error(item, str(result.status_code), result.message)
+        self.d.repo.update_work(item, status="failed")
+
+    def _local_plan_invoices(self, item: WorkItem) -> None:
+        """Ready, non-zero invoices not yet in QuickBooks, under the customer or, with job locations, the job."""
+        tenant = self.d.tenant_id
+        for invoice in _all(self.d.platform.list_invoices, tenant, status="ready_for_sync"):
+            if Decimal(invoice.total).quantize(ZERO) == ZERO:
+                continue  # $0 invoices are not synced (IndusTrack seed)
+            if self.d.links.get(tenant, ENTITY["invoice"], invoice.id) is not None:
+                continue
+            customer = None
+            if self.d.desktop.get("job_locations") and invoice.site_id:
+                customer = self.d.links.get(tenant, ENTITY["site"], invoice.site_id)
+            customer = customer or self.d.links.get(tenant, ENTITY["client"], invoice.client_id)
+            if customer is None or not customer.qbo_id:
+                self.d.errors.record(ErrorEntry(tenant_id=tenant, entity="invoice", entity_id=invoice.id,
+                                                direction="to_quickbooks", code="customer_not_synced",
+                                                message="The invoice's client is not in QuickBooks yet; it syncs "
+                                                        "after its client does.", run_id=item.run_id))
+                continue
+            # Money stays Decimal; the queue stores it as exact decimal strings (JSON has no decimal type).
+            lines = [{"item_full_name": DESKTOP_ITEM, "desc": line.description, "quantity": str(line.quantity),
+                      "rate": str(line.unit_price), "amount": str(line.amount)} for line in invoice.lines]
+            body = {"customer_list_id": customer.qbo_id, "txn_date": invoice.issued_on.isoformat(),
+                    "due_date": invoice.due_on.isoformat() if invoice.due_on else None, "memo": invoice.memo,
+                    "external_guid": external_guid(tenant, "invoice", invoice.id), "lines": lines}
+            self.d.repo.enqueue(tenant, INVOICE_ADD, f"invoice#{invoice.id}", "invoice_add",
+                                {"fsp_id": invoice.id, "invoice": body}, item.run_id)
+
+    def _on_invoice_add(self, item: WorkItem, result: Result) -> None:
+        marker = item.payload["invoice"]["external_guid"]
+        if item.mode == "lookup":
+            found = next((r for r in result.rets if (r.get("ExternalGUID") or "").upper() == marker.upper()), None)
+            if found is not None:
+                self._link_invoice(item, found)
+            else:
+                self.d.repo.update_work(item, mode="write", status="pending")
+            return
+        if result.status_code == 0 and result.rets:
+            self._link_invoice(item, result.rets[0])
+            return
+        self._error(item, str(result.status_code), result.message)
+        self.d.repo.update_work(item, status="failed")
+
+    def _link_invoice(self, item: WorkItem, ret: dict) -> None:
+        fsp_id = item.payload["fsp_id"]
+        self.d.links.put(Link(tenant_id=self.d.tenant_id, entity=ENTITY["invoice"], fsp_id=fsp_id,
+                              qbo_id=ret["TxnID"], sync_token=ret.get("EditSequence"),
+                              extra={"ref_number": ret.get("RefNumber"), "total": ret.get("BalanceRemaining")}))
+        # "the invoice number ... will change and will match the invoice number in QuickBooks" (IndusTrack seed)
+        self.d.platform.update_invoice(self.d.tenant_id, fsp_id, external_number=ret.get("RefNumber"))
+        self.d.errors.resolve(self.d.tenant_id, f"invoice#{fsp_id}")
+        self.d.repo.finish_work(item)
+
+    def _on_pull_paid(self, item: WorkItem, result: Result) -> None:
+        """Invoices paid in QuickBooks are marked paid on the platform (IndusTrack seed)."""
+        if not result.ok:
+            self._error(item, str(result.status_code), result.message)
+            self.d.repo.update_work(item, status="failed")
+            return
+        for ret in result.rets:
+            link = self.d.links.by_qbo(self.d.tenant_id, ENTITY["invoice"], ret["TxnID"])
+            if link is None:
+                continue
+            invoice = self.d.platform.get_invoice(self.d.tenant_id, link.fsp_id)
+            if str(invoice.status) != "paid":
+                self.d.platform.update_invoice(self.d.tenant_id, link.fsp_id, status="paid")
+        self.d.repo.finish_work(item)
+
+    # -- errors ---------------------------------------------------------------------------------------------------
+    def _error(self, item: WorkItem, code: str, message: str) -> None:
+        entity = {"customer_add": "client", "job_add": "site", "invoice_add": "invoice"}.get(item.kind, item.kind)
+        entity_id = item.payload.get("fsp_id") or item.key
+        self.d.errors.record(ErrorEntry(tenant_id=self.d.tenant_id, entity=entity, entity_id=entity_id,
+                                        direction="to_quickbooks", code=code, message=message, run_id=item.run_id))
+
+
+def _all(list_page, tenant_id: str, **kwargs):
+    cursor = None
+    while True:
+        page = list_page(tenant_id, cursor=cursor, **kwargs)
+        yield from page.items
+        cursor = page.next_cursor
+        if not cursor:
+            return
+
+
+def _address(addr: dict | None) -> dict | None:
+    if not addr:
+        return None
+    return {"line1": addr.get("Addr1"), "line2": addr.get("Addr2"), "city": addr.get("City"),
+            "state": addr.get("State") or None, "postal_code": addr.get("PostalCode"), "country": addr.get("Country")}
+
+
+def compact_customer(ret: dict) -> dict:
+    """A Desktop CustomerRet in the compact form the onboarding plan reads (shared.domain.parties)."""
+    parent = (ret.get("ParentRef") or {}).get("ListID")
+    return {"id": ret["ListID"], "sync_token": ret.get("EditSequence"), "name": ret.get("Name", ""),
+            "full_name": ret.get("FullName"), "company": ret.get("CompanyName"), "first": ret.get("FirstName"),
+            "last": ret.get("LastName"), "email": ret.get("Email"), "phone": ret.get("Phone"),
+            "bill": _address(ret.get("BillAddress")), "ship": _address(ret.get("ShipAddress")),
+            "active": ret.get("IsActive", "true") != "false", "job": parent is not None, "parent_id": parent,
+            "level": int(ret.get("Sublevel") or 0)}
+
+
+def desktop_customer(body: dict) -> dict:
+    """The plan's customer (QuickBooks Online field names, shared.domain.parties) as qbXML CustomerAdd values."""
+    def addr(a: dict | None) -> dict | None:
+        if not a:
+            return None
+        return {"line1": a.get("Line1"), "line2": a.get("Line2"), "city": a.get("City"),
+                "state": a.get("CountrySubDivisionCode"), "postal_code": a.get("PostalCode"),
+                "country": a.get("Country")}
+
+    return {"name": body["DisplayName"], "active": body.get("Active", True), "company": body.get("CompanyName"),
+            "first": body.get("GivenName"), "last": body.get("FamilyName"),
+            "email": (body.get("PrimaryEmailAddr") or {}).get("Address"),
+            "phone": (body.get("PrimaryPhone") or {}).get("FreeFormNumber"),
+            "bill": addr(body.get("BillAddr")), "ship": addr(body.get("ShipAddr"))}

@@ -1,0 +1,231 @@
+"""QuickBooks Desktop end to end on the local stack: the Web Connector simulator (zeep, Intuit's WSDL) polls our
+/qbwc endpoint through the gateway; both sides are checked against the emulators' own state (docs/qbdesktop.md)."""
+
+import os
+import time
+
+import pytest
+import requests
+
+from tests.emulators.qbdesktop.helpers import message_set
+
+pytestmark = pytest.mark.integration
+TENANT = "desk"
+
+
+def _client(cid, company, state="AZ", active=True):
+    return {"id": cid, "company_name": company,
+            "contact": {"first_name": None, "last_name": None, "email": f"{cid}@example.com", "phone": None},
+            "billing_address": {"line1": f"{cid} Main St", "line2": None, "city": "Phoenix", "state": state,
+                                "postal_code": "85001", "country": "US"},
+            "active": active, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
+
+
+def _invoice(iid, client_id, status, price, number):
+    return {"id": iid, "number": number, "external_number": None, "client_id": client_id, "site_id": None,
+            "job_id": None, "job_type_id": None, "status": status, "issued_on": "2026-11-20",
+            "due_on": "2026-12-20", "currency": "USD",
+            "lines": [{"id": "1", "item_id": None, "description": "Tune-up", "quantity": "2", "unit_price": price,
+                       "amount": str(2 * float(price)) if price != "0.00" else "0.00", "taxable": False}],
+            "subtotal": "0", "tax_total": "0.00", "total": "0", "amount_paid": "0.00", "balance": "0",
+            "memo": None, "created_at": "2026-11-20T00:00:00Z", "updated_at": "2026-11-20T00:00:00Z"}
+
+
+PLATFORM = {
+    "clients": [_client("cli_acme", "Acme Heating"), _client("cli_bolt", "Bolt Plumbing")],
+    "invoices": [_invoice("inv_ready", "cli_acme", "ready_for_sync", "50.00", "P-1"),
+                 _invoice("inv_zero", "cli_acme", "ready_for_sync", "0.00", "P-2"),
+                 _invoice("inv_draft", "cli_bolt", "draft", "30.00", "P-3")],
+}
+QUICKBOOKS = (
+    "<CustomerAddRq><CustomerAdd><Name>Carefree</Name><CompanyName>Carefree</CompanyName><BillAddress>"
+    "<Addr1>1 Desert Way</Addr1><City>Carefree</City><State>AZ</State><PostalCode>85377</PostalCode></BillAddress>"
+    "</CustomerAdd></CustomerAddRq>"
+    "<CustomerAddRq><CustomerAdd><Name>North Yard</Name><ParentRef><FullName>Carefree</FullName></ParentRef>"
+    "<ShipAddress><Addr1>9 North Rd</Addr1><City>Carefree</City><State>AZ</State><PostalCode>85377</PostalCode>"
+    "</ShipAddress></CustomerAdd></CustomerAddRq>"
+    "<CustomerAddRq><CustomerAdd><Name>South Yard</Name><ParentRef><FullName>Carefree</FullName></ParentRef>"
+    "<ShipAddress><Addr1>4 South Rd</Addr1><City>Carefree</City><State>AZ</State><PostalCode>85377</PostalCode>"
+    "</ShipAddress></CustomerAdd></CustomerAddRq>"
+    "<CustomerAddRq><CustomerAdd><Name>Old Co</Name><IsActive>false</IsActive><CompanyName>Old Co</CompanyName>"
+    "</CustomerAdd></CustomerAddRq>"
+    "<CustomerAddRq><CustomerAdd><Name>Stateless LLC</Name><CompanyName>Stateless LLC</CompanyName><BillAddress>"
+    "<Addr1>5 Nowhere</Addr1><City>Tucson</City><PostalCode>85701</PostalCode></BillAddress></CustomerAdd>"
+    "</CustomerAddRq>"
+)
+
+
+@pytest.fixture(scope="module")
+def desktop(local_stack):
+    stack, driver = local_stack
+    qbd = stack.qbd_url
+    driver.create_tenant(TENANT, PLATFORM)
+    assert requests.post(f"{qbd}/_emulator/qbxml", data=message_set(QUICKBOOKS), timeout=30).status_code == 200
+    created = driver.admin("POST", "/admin/desktop/connect", TENANT)
+    assert created.status_code == 201, created.text
+    login = created.json()
+    qwc = driver.admin("GET", "/admin/desktop/qwc", TENANT)
+    assert qwc.status_code == 200 and qwc.headers["Content-Type"].startswith("application/x-qwc")
+    assert "<AppURL>https://" in qwc.text and f"<UserName>{login['user_name']}</UserName>" in qwc.text
+    assert "<RunEveryNMinutes>60</RunEveryNMinutes>" in qwc.text
+    settings = driver.admin("PUT", "/admin/desktop/settings", TENANT,
+                            json={"sync_invoices": True, "invoice_account": "Services"})
+    assert settings.status_code == 200, settings.text
+    registered = requests.post(f"{qbd}/_emulator/connector", json={
+        "qwc": qwc.text, "password": login["password"], "app_url_override": f"{stack.gateway_url}/qbwc"},
+        timeout=30)
+    assert registered.status_code == 200, registered.text
+    return stack, driver, qbd, login
+
+
+def session(qbd):
+    body = requests.post(f"{qbd}/_emulator/connector/run", timeout=300).json()
+    return body
+
+
+def qb_state(qbd):
+    return requests.get(f"{qbd}/_emulator/state", timeout=30).json()
+
+
+def customers(qbd):
+    return {c["FullName"]: c for c in qb_state(qbd)["lists"]["Customer"]}
+
+
+def test_nothing_queued_before_onboarding_is_a_none_answer(desktop):
+    _, _, qbd, _ = desktop
+    assert session(qbd)["outcome"] == "No Data Exchange"
+
+
+def test_onboarding_through_the_web_connector_brings_both_sides_into_agreement(desktop):
+    _, driver, qbd, _ = desktop
+    run = driver.admin("POST", "/admin/desktop/onboard", TENANT)
+    assert run.status_code == 202 and run.json()["phase"] == "Pending until the Web Connector runs"
+    log = session(qbd)
+    assert log["outcome"].startswith("OK"), log
+    ops = [c["op"] for c in log["calls"]]
+    assert ops[:3] == ["serverVersion", "clientVersion", "authenticate"] and ops[-1] == "closeConnection"
+    book = customers(qbd)
+    # Platform clients missing in QuickBooks were added; nothing twice.
+    assert {"Acme Heating", "Bolt Plumbing"} <= set(book)
+    assert sum(1 for name in book if name.startswith("Acme Heating")) == 1
+    clients = {c["company_name"]: c for c in driver.platform_records(TENANT, "clients")}
+    # Carefree's jobs are its locations: one client with two sites, never three clients (IndusTrack seed).
+    assert "Carefree" in clients and "North Yard" not in clients and "South Yard" not in clients
+    sites = [s for s in driver.platform_records(TENANT, "sites") if s["client_id"] == clients["Carefree"]["id"]]
+    assert sorted(s["address"]["line1"] for s in sites) == ["4 South Rd", "9 North Rd"]
+    # Inactive stays inactive: an inactive QuickBooks customer is not brought over as an active client.
+    assert "Old Co" not in clients or clients["Old Co"]["active"] is False
+    # The missing-state message, in the error log with nothing created.
+    assert "Stateless LLC" not in clients
+    errors = driver.admin("GET", "/admin/errors", TENANT).json()
+    messages = [e["message"] for e in errors.get("errors", errors.get("items", []))]
+    assert any("unknown State" in m for m in messages), errors
+
+
+def test_a_sync_pushes_only_ready_non_zero_invoices_and_takes_quickbooks_numbers(desktop):
+    _, driver, qbd, _ = desktop
+    log = session(qbd)
+    assert log["outcome"].startswith("OK"), log
+    invoices = qb_state(qbd)["transactions"]["Invoice"]
+    assert len(invoices) == 1  # the $0 and the draft invoice stay behind
+    (qb_invoice,) = invoices
+    assert qb_invoice["CustomerRef"]["FullName"] == "Acme Heating" and qb_invoice["Subtotal"] == "100.00"
+    platform = {i["id"]: i for i in driver.platform_records(TENANT, "invoices")}
+    assert platform["inv_ready"]["external_number"] == qb_invoice["RefNumber"]
+    assert platform["inv_zero"]["external_number"] is None and platform["inv_draft"]["external_number"] is None
+
+
+def test_a_payment_recorded_in_quickbooks_marks_the_platform_invoice_paid(desktop):
+    _, driver, qbd, _ = desktop
+    (qb_invoice,) = qb_state(qbd)["transactions"]["Invoice"]
+    pay = (f"<ReceivePaymentAddRq><ReceivePaymentAdd><CustomerRef><ListID>{qb_invoice['CustomerRef']['ListID']}"
+           f"</ListID></CustomerRef><TotalAmount>100.00</TotalAmount><AppliedToTxnAdd><TxnID>{qb_invoice['TxnID']}"
+           "</TxnID><PaymentAmount>100.00</PaymentAmount></AppliedToTxnAdd></ReceivePaymentAdd></ReceivePaymentAddRq>")
+    assert requests.post(f"{qbd}/_emulator/qbxml", data=message_set(pay), timeout=30).status_code == 200
+    session(qbd)
+    platform = {i["id"]: i for i in driver.platform_records(TENANT, "invoices")}
+    assert platform["inv_ready"]["status"] == "paid"
+
+
+def test_a_session_cut_after_quickbooks_applied_an_add_creates_nothing_twice(desktop):
+    stack, driver, qbd, _ = desktop
+    load = requests.post(f"{stack.fsp_url}/_emulator/tenants/{TENANT}/load",
+                         json={"invoices": [_invoice("inv_cut", "cli_bolt", "ready_for_sync", "20.00", "P-4")]},
+                         timeout=30)
+    assert load.status_code in (200, 201), load.text
+    requests.post(f"{qbd}/_emulator/connector/faults", json={"kind": "cut_after_apply", "match": "InvoiceAdd"},
+                  timeout=30)
+    os.environ["QBWC_SESSION_LEASE_SECONDS"] = "1"
+    try:
+        cut = session(qbd)
+        assert cut["outcome"].startswith("session cut"), cut
+        assert len(qb_state(qbd)["transactions"]["Invoice"]) == 2  # QuickBooks applied it
+        time.sleep(1.5)  # the abandoned session's lease runs out
+        again = session(qbd)
+        assert again["outcome"].startswith("OK"), again
+    finally:
+        os.environ.pop("QBWC_SESSION_LEASE_SECONDS", None)
+    invoices = qb_state(qbd)["transactions"]["Invoice"]
+    assert len(invoices) == 2  # looked up by its ExternalGUID and adopted, not added again
+    platform = {i["id"]: i for i in driver.platform_records(TENANT, "invoices")}
+    bolt = next(i for i in invoices if i["CustomerRef"]["FullName"] == "Bolt Plumbing")
+    assert platform["inv_cut"]["external_number"] == bolt["RefNumber"]
+
+
+def test_a_session_still_running_makes_the_next_one_busy(desktop):
+    stack, driver, qbd, _ = desktop
+    requests.post(f"{stack.fsp_url}/_emulator/tenants/{TENANT}/load",
+                  json={"invoices": [_invoice("inv_busy", "cli_bolt", "ready_for_sync", "10.00", "P-5")]},
+                  timeout=30)
+    requests.post(f"{qbd}/_emulator/connector/faults", json={"kind": "cut_after_apply", "match": "InvoiceAdd"},
+                  timeout=30)
+    os.environ["QBWC_SESSION_LEASE_SECONDS"] = "4"
+    try:
+        assert session(qbd)["outcome"].startswith("session cut")
+        busy = session(qbd)  # within the lease of the session QBWC lost
+        assert busy["outcome"] == "Application Busy"
+        assert [c["op"] for c in busy["calls"]][-1] == "closeConnection"
+        time.sleep(4.5)
+        assert session(qbd)["outcome"].startswith("OK")  # the lease ran out: the next poll goes ahead
+    finally:
+        os.environ.pop("QBWC_SESSION_LEASE_SECONDS", None)
+    bolt = [i["Subtotal"] for i in qb_state(qbd)["transactions"]["Invoice"]
+            if i["CustomerRef"]["FullName"] == "Bolt Plumbing"]
+    assert sorted(bolt) == ["20.00", "40.00"]  # inv_busy (2 x 10.00) once, inv_cut (2 x 20.00) once
+
+
+def test_a_wrong_password_is_not_a_valid_user_and_changes_nothing(desktop):
+    _, _, qbd, login = desktop
+    before = qb_state(qbd)
+    requests.post(f"{qbd}/_emulator/connector/password", json={"password": "wrong"}, timeout=30)
+    try:
+        log = session(qbd)
+    finally:
+        requests.post(f"{qbd}/_emulator/connector/password", json={"password": login["password"]}, timeout=30)
+    assert log["outcome"] == "Invalid password for username"
+    assert log["calls"][2]["result"][1] == "nvu"
+    assert qb_state(qbd) == before
+
+
+def test_quickbooks_not_running_is_reported_and_the_session_ends(desktop):
+    _, driver, qbd, _ = desktop
+    requests.post(f"{qbd}/_emulator/connector/faults", json={"kind": "connection_error"}, timeout=30)
+    log = session(qbd)
+    assert log["outcome"] == "Could not start QuickBooks."
+    assert [c for c in log["calls"] if c["op"] == "connectionError"][0]["result"] == "done"
+    status = driver.admin("GET", "/admin/desktop/status", TENANT).json()
+    assert "Could not start QuickBooks." in status["last_error"]
+
+
+def test_bad_soap_is_a_fault_and_changes_nothing(desktop):
+    stack, _, qbd, _ = desktop
+    before = qb_state(qbd)
+    for body in (b"not xml", b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>',
+                 b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+                 b'<drop xmlns="http://developer.intuit.com/"/></soap:Body></soap:Envelope>'):
+        response = requests.post(f"{stack.gateway_url}/qbwc", data=body,
+                                 headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=30)
+        assert response.status_code == 500 and b"<faultcode>soap:Client</faultcode>" in response.content
+    wsdl = requests.get(f"{stack.gateway_url}/qbwc?wsdl", timeout=30)
+    assert wsdl.status_code == 200 and f'location="{stack.gateway_url}/qbwc"' in wsdl.text
+    assert qb_state(qbd) == before
