@@ -35,6 +35,7 @@ class DesktopSettings(BaseModel):
     sync_invoices: bool = False
     invoice_account: str | None = None  # "Send inventory items to Invoice Account": an income account's FullName
     job_locations: bool = False  # "Using Job Locations": invoices go to the site's QuickBooks job
+    sync_payments: bool = False  # payments received under the invoice's customer or job, applied to it
 
 
 @lru_cache(maxsize=1)
@@ -151,11 +152,14 @@ def put_settings():
     who = caller(app)
     connection = _connection(who.tenant_id)
     settings = DesktopSettings.model_validate(app.current_event.json_body or {})
-    if settings.sync_invoices and not settings.invoice_account:
-        from shared.errors import Unprocessable
+    from shared.errors import Unprocessable
 
+    if settings.sync_invoices and not settings.invoice_account:
         raise Unprocessable("invalid settings", details=[{"field": "invoice_account", "message":
                             "Choose the QuickBooks income account invoice lines post to."}])
+    if settings.sync_payments and not settings.sync_invoices:  # WORK seed: Payments needs Invoices
+        raise Unprocessable("invalid settings", details=[{"field": "sync_payments", "message":
+                            "Payments sync only with Invoices turned on."}])
     _deps()[0].update_connection(who.tenant_id, state={**(connection.state or {}), "settings": settings.model_dump()})
     return settings.model_dump()
 

@@ -24,12 +24,12 @@ from shared.qbdesktop import qbxml
 from shared.qbdesktop.qbxml import Result
 
 # Queue order (the sort key's first part): customers before jobs before invoices before paid status.
-PULL_CUSTOMERS, PLAN_ONBOARDING, CUSTOMER_ADD, JOB_ADD = 10, 20, 30, 40
-ENSURE_ITEM, PLAN_INVOICES, INVOICE_ADD, PULL_PAID = 50, 55, 60, 70
+PULL_CUSTOMERS, PLAN_ONBOARDING, CUSTOMER_ADD, JOB_ADD, PLAN_CLIENTS, CUSTOMER_MOD = 10, 20, 30, 40, 44, 45
+ENSURE_ITEM, PLAN_INVOICES, INVOICE_ADD, PLAN_PAYMENTS, PAYMENT_ADD, PULL_PAID = 50, 55, 60, 64, 65, 70
 PAGE_SIZE = 100  # modest pages keep each QuickBooks answer fast (qbd-facts.md "Timeouts")
 MAX_STALE_RETRIES = 3
 DESKTOP_ITEM = "Field Service"  # the service item every synced invoice line posts through
-ENTITY = {"client": "qbd_client", "site": "qbd_site", "invoice": "qbd_invoice"}
+ENTITY = {"client": "qbd_client", "site": "qbd_site", "invoice": "qbd_invoice", "payment": "qbd_payment"}
 GUID_NAMESPACE = uuid.UUID("7a0c4d2e-0b7b-4f59-9a55-3f1f3d0c5e21")
 ZERO = Decimal("0.00")
 
@@ -62,9 +62,15 @@ class Drain:
         self.d.repo.enqueue(self.d.tenant_id, PLAN_ONBOARDING, f"plan#{run_id}", "plan_onboarding", {}, run_id)
 
     def request_sync(self, run_id: str) -> None:
+        if self.d.settings.clients.direction in ("two_way", "platform_master"):
+            self.d.repo.enqueue(self.d.tenant_id, PLAN_CLIENTS, f"clients#{run_id}", "plan_client_status", {},
+                                run_id)
         if self.d.desktop.get("sync_invoices"):
             self.d.repo.enqueue(self.d.tenant_id, ENSURE_ITEM, "item#field-service", "ensure_item", {}, run_id)
             self.d.repo.enqueue(self.d.tenant_id, PLAN_INVOICES, f"invoices#{run_id}", "plan_invoices", {}, run_id)
+            if self.d.desktop.get("sync_payments"):
+                self.d.repo.enqueue(self.d.tenant_id, PLAN_PAYMENTS, f"payments#{run_id}", "plan_payments", {},
+                                    run_id)
             self.d.repo.enqueue(self.d.tenant_id, PULL_PAID, f"paid#{run_id}", "pull_paid", {}, run_id)
 
     # -- one round trip ---------------------------------------------------------------------------------------------
@@ -100,6 +106,13 @@ class Drain:
             return qbxml.customer_query(max_returned=PAGE_SIZE, iterator="Continue", iterator_id=p["iterator_id"])
         if item.kind == "pull_paid":
             return qbxml.txn_query("InvoiceQuery", paid_only=True, from_modified=p.get("from_modified"))
+        if item.kind == "customer_mod":
+            if item.mode == "reread":
+                return qbxml.customer_query(list_ids=[p["list_id"]])
+            # A Mod whose answer was lost is simply sent again: if QuickBooks applied it, the EditSequence is stale
+            # now, 3200 comes back, and the re-read below finds the change already there.
+            self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
+            return qbxml.customer_mod(p["list_id"], p["edit_sequence"], p["changes"])
         if item.status == "sent" and item.mode == "write":
             self.d.repo.update_work(item, mode="lookup")  # the reply to our write was lost: look before re-adding
         if item.kind in ("customer_add", "job_add"):
@@ -122,6 +135,11 @@ class Drain:
                 return qbxml.txn_query("InvoiceQuery", customer_list_id=p["invoice"]["customer_list_id"])
             self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
             return qbxml.invoice_add(p["invoice"])
+        if item.kind == "payment_add":
+            if item.mode == "lookup":
+                return qbxml.txn_query("ReceivePaymentQuery", customer_list_id=p["payment"]["customer_list_id"])
+            self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
+            return qbxml.receive_payment_add(p["payment"])
         raise ValueError(f"unknown Desktop work kind {item.kind}")
 
     def apply(self, item: WorkItem, response: str) -> None:
@@ -175,7 +193,7 @@ class Drain:
     def _link_customer(self, item: WorkItem, entity: str, ret: dict) -> None:
         self.d.links.put(Link(tenant_id=self.d.tenant_id, entity=entity, fsp_id=item.payload["fsp_id"],
                               qbo_id=ret["ListID"], sync_token=ret.get("EditSequence"),
-                              extra={"full_name": ret.get("FullName")}))
+                              extra={"full_name": ret.get("FullName"), "active": ret.get("IsActive") != "false"}))
         self.d.errors.resolve(self.d.tenant_id, f"{entity}#{item.payload['fsp_id']}")
         self.d.repo.finish_work(item)
 
@@ -210,8 +228,11 @@ class Drain:
         plan = onboarding_plan.plan_onboarding(qbd, clients, sites, existing, self.d.settings, names_taken=[],
                                                existing_sites=existing_sites)
         full_names = {row["id"]: row.get("full_name") for row in qbd}
+        rows = {row["id"]: row for row in qbd}
         links = [Link(tenant_id=tenant, entity=ENTITY["client"], fsp_id=f, qbo_id=q,
-                      extra={"full_name": full_names.get(q)}) for q, f, _ in plan.matches]
+                      sync_token=(rows.get(q) or {}).get("sync_token"),
+                      extra={"full_name": full_names.get(q), "active": (rows.get(q) or {}).get("active", True)})
+                 for q, f, _ in plan.matches]
         links += [Link(tenant_id=tenant, entity=ENTITY["site"], fsp_id=f, qbo_id=q,
                        extra={"full_name": full_names.get(q)}) for q, f in plan.site_matches]
         self.d.links.put_many(links)
@@ -228,7 +249,8 @@ class Drain:
                                                    idempotency_key=f"qbd-{tenant}-client-{row['qbo_id']}")
             created[row["qbo_id"]] = client.id
             self.d.links.put(Link(tenant_id=tenant, entity=ENTITY["client"], fsp_id=client.id, qbo_id=row["qbo_id"],
-                                  extra={"full_name": full_names.get(row["qbo_id"])}))
+                                  sync_token=row.get("sync_token"),
+                                  extra={"full_name": full_names.get(row["qbo_id"]), "active": True}))
         client_of = {**existing, **{q: f for q, f, _ in plan.matches}, **created}
         for row in plan.sites_to_platform:
             parent = client_of.get(row["parent_qbo_id"])
@@ -243,6 +265,45 @@ class Drain:
                                             direction=skipped["direction"], code=skipped["code"],
                                             message=skipped["message"], run_id=run_id))
         self.d.repo.update_connection(tenant, state={**self._state(), "onboarded": True})
+
+    def _local_plan_client_status(self, item: WorkItem) -> None:
+        """A client made inactive on the platform is made inactive in QuickBooks too (IndusTrack seed: "The same is
+        true for IndusTrack to QB sync"); a client never becomes active again by sync."""
+        tenant = self.d.tenant_id
+        links = {link.fsp_id: link for link in self.d.links.all(tenant, ENTITY["client"]) if link.qbo_id}
+        for client in _all(self.d.platform.list_clients, tenant):
+            link = links.get(client.id)
+            if link is None or client.active or (link.extra or {}).get("active") is False:
+                continue
+            self.d.repo.enqueue(tenant, CUSTOMER_MOD, f"inactive#{client.id}", "customer_mod",
+                                {"fsp_id": client.id, "list_id": link.qbo_id, "edit_sequence": link.sync_token or "",
+                                 "changes": {"active": False}}, item.run_id)
+
+    def _on_customer_mod(self, item: WorkItem, result: Result) -> None:
+        p = item.payload
+        if item.mode == "reread":
+            if not result.rets:
+                self._error(item, str(result.status_code), result.message)
+                self.d.repo.update_work(item, status="failed")
+                return
+            self.d.repo.update_work(item, mode="write", status="pending",
+                                    payload={**p, "edit_sequence": result.rets[0].get("EditSequence")})
+            return
+        if result.status_code == 0 and result.rets:
+            ret = result.rets[0]
+            link = self.d.links.get(self.d.tenant_id, ENTITY["client"], p["fsp_id"])
+            if link is not None:
+                link.sync_token = ret.get("EditSequence")
+                link.extra = {**(link.extra or {}), "active": ret.get("IsActive") != "false"}
+                self.d.links.put(link)
+            self.d.errors.resolve(self.d.tenant_id, f"client#{p['fsp_id']}")
+            self.d.repo.finish_work(item)
+            return
+        if result.status_code == qbxml.STALE_EDIT_SEQUENCE and item.attempts < MAX_STALE_RETRIES:
+            self.d.repo.update_work(item, mode="reread", status="pending")  # someone edited it: re-read, retry
+            return
+        self._error(item, str(result.status_code), result.message)
+        self.d.repo.update_work(item, status="failed")
 
     def _state(self) -> dict:
         connection = self.d.repo.connection(self.d.tenant_id)
@@ -308,10 +369,60 @@ class Drain:
         fsp_id = item.payload["fsp_id"]
         self.d.links.put(Link(tenant_id=self.d.tenant_id, entity=ENTITY["invoice"], fsp_id=fsp_id,
                               qbo_id=ret["TxnID"], sync_token=ret.get("EditSequence"),
-                              extra={"ref_number": ret.get("RefNumber"), "total": ret.get("BalanceRemaining")}))
+                              extra={"ref_number": ret.get("RefNumber"), "open": ret.get("BalanceRemaining"),
+                                     "customer_list_id": (ret.get("CustomerRef") or {}).get("ListID")}))
         # "the invoice number ... will change and will match the invoice number in QuickBooks" (IndusTrack seed)
         self.d.platform.update_invoice(self.d.tenant_id, fsp_id, external_number=ret.get("RefNumber"))
         self.d.errors.resolve(self.d.tenant_id, f"invoice#{fsp_id}")
+        self.d.repo.finish_work(item)
+
+    def _local_plan_payments(self, item: WorkItem) -> None:
+        """Platform payments of synced invoices, received under the invoice's customer or job (where the invoice
+        is) and applied to it; above the open balance the rest stays unapplied on the payment (decision 19). No
+        DepositToAccountRef: QuickBooks' own default, Undeposited Funds ("the account already selected in your
+        QuickBooks settings", WORK seed)."""
+        tenant = self.d.tenant_id
+        for payment in _all(self.d.platform.list_payments, tenant):
+            if payment.deleted_at is not None or self.d.links.get(tenant, ENTITY["payment"], payment.id) is not None:
+                continue
+            invoice = self.d.links.get(tenant, ENTITY["invoice"], payment.invoice_id)
+            if invoice is None or not (invoice.extra or {}).get("customer_list_id"):
+                continue  # its invoice syncs first; the payment follows in a later run
+            open_balance = Decimal((invoice.extra or {}).get("open") or "0")
+            amount = Decimal(payment.amount)
+            body = {"customer_list_id": invoice.extra["customer_list_id"], "txn_date": payment.paid_on.isoformat(),
+                    "ref_number": payment.reference, "total": str(amount),
+                    "external_guid": external_guid(tenant, "payment", payment.id), "invoice_txn_id": invoice.qbo_id,
+                    "applied": str(min(amount, open_balance))}
+            self.d.repo.enqueue(tenant, PAYMENT_ADD, f"payment#{payment.id}", "payment_add",
+                                {"fsp_id": payment.id, "invoice_fsp_id": payment.invoice_id, "payment": body},
+                                item.run_id)
+
+    def _on_payment_add(self, item: WorkItem, result: Result) -> None:
+        marker = item.payload["payment"]["external_guid"]
+        if item.mode == "lookup":
+            found = next((r for r in result.rets if (r.get("ExternalGUID") or "").upper() == marker.upper()), None)
+            if found is not None:
+                self._link_payment(item, found)
+            else:
+                self.d.repo.update_work(item, mode="write", status="pending")
+            return
+        if result.status_code == 0 and result.rets:
+            self._link_payment(item, result.rets[0])
+            return
+        self._error(item, str(result.status_code), result.message)
+        self.d.repo.update_work(item, status="failed")
+
+    def _link_payment(self, item: WorkItem, ret: dict) -> None:
+        tenant, p = self.d.tenant_id, item.payload
+        self.d.links.put(Link(tenant_id=tenant, entity=ENTITY["payment"], fsp_id=p["fsp_id"], qbo_id=ret["TxnID"]))
+        invoice = self.d.links.get(tenant, ENTITY["invoice"], p["invoice_fsp_id"])
+        if invoice is not None:
+            applied = sum((Decimal(a.get("Amount") or "0") for a in ret.get("AppliedToTxnRet", [])), Decimal("0"))
+            open_balance = Decimal((invoice.extra or {}).get("open") or "0") - applied
+            invoice.extra = {**(invoice.extra or {}), "open": str(max(open_balance, Decimal("0")))}
+            self.d.links.put(invoice)
+        self.d.errors.resolve(tenant, f"payment#{p['fsp_id']}")
         self.d.repo.finish_work(item)
 
     def _on_pull_paid(self, item: WorkItem, result: Result) -> None:
@@ -331,7 +442,8 @@ class Drain:
 
     # -- errors ---------------------------------------------------------------------------------------------------
     def _error(self, item: WorkItem, code: str, message: str) -> None:
-        entity = {"customer_add": "client", "job_add": "site", "invoice_add": "invoice"}.get(item.kind, item.kind)
+        entity = {"customer_add": "client", "customer_mod": "client", "job_add": "site",
+                  "invoice_add": "invoice", "payment_add": "payment"}.get(item.kind, item.kind)
         entity_id = item.payload.get("fsp_id") or item.key
         self.d.errors.record(ErrorEntry(tenant_id=self.d.tenant_id, entity=entity, entity_id=entity_id,
                                         direction="to_quickbooks", code=code, message=message, run_id=item.run_id))

@@ -229,3 +229,67 @@ def test_bad_soap_is_a_fault_and_changes_nothing(desktop):
     wsdl = requests.get(f"{stack.gateway_url}/qbwc?wsdl", timeout=30)
     assert wsdl.status_code == 200 and f'location="{stack.gateway_url}/qbwc"' in wsdl.text
     assert qb_state(qbd) == before
+
+
+def test_a_client_made_inactive_goes_inactive_in_quickbooks_after_a_stale_edit_sequence_is_re_read(desktop):
+    from qbsync.local.stack import FSP_API_KEY
+    from shared.fieldservice.http_adapter import HttpFieldService
+
+    stack, driver, qbd, _ = desktop
+    HttpFieldService(stack.fsp_url, FSP_API_KEY).update_client(TENANT, "cli_bolt", active=False)
+    bolt = customers(qbd)["Bolt Plumbing"]
+    # Someone edits Bolt in QuickBooks meanwhile: the EditSequence we hold is out of date.
+    edit = (f"<CustomerModRq><CustomerMod><ListID>{bolt['ListID']}</ListID><EditSequence>{bolt['EditSequence']}"
+            "</EditSequence><Phone>555-0199</Phone></CustomerMod></CustomerModRq>")
+    assert requests.post(f"{qbd}/_emulator/qbxml", data=message_set(edit), timeout=30).status_code == 200
+    log = session(qbd)
+    assert log["outcome"].startswith("OK"), log
+    answers = [c["response"] for c in log["calls"] if c["op"] == "receiveResponseXML"]
+    mods = [a for a in answers if "<CustomerModRs" in a]
+    assert 'statusCode="3200"' in mods[0] and 'statusCode="0"' in mods[-1]  # stale, re-read, retried
+    assert any("<CustomerQueryRs" in a and bolt["ListID"] in a for a in answers)
+    after = customers(qbd)["Bolt Plumbing"]
+    assert after["IsActive"] == "false" and after["Phone"] == "555-0199"  # the user's edit kept
+    assert session(qbd)["outcome"].startswith("OK")
+    assert customers(qbd)["Bolt Plumbing"]["EditSequence"] == after["EditSequence"]  # nothing sent again
+
+
+def test_a_platform_payment_is_received_under_the_invoices_customer_and_applied_to_it(desktop):
+    stack, driver, qbd, _ = desktop
+    saved = driver.admin("PUT", "/admin/desktop/settings", TENANT,
+                         json={"sync_invoices": True, "invoice_account": "Services", "sync_payments": True})
+    assert saved.status_code == 200, saved.text
+    payment = {"id": "pay_1", "invoice_id": "inv_pay", "client_id": "cli_acme", "amount": "60.00",
+               "paid_on": "2026-11-25", "method": "check", "reference": "CHK 1042",
+               "created_at": "2026-11-25T00:00:00Z", "updated_at": "2026-11-25T00:00:00Z"}
+    load = requests.post(f"{stack.fsp_url}/_emulator/tenants/{TENANT}/load",
+                         json={"invoices": [_invoice("inv_pay", "cli_acme", "ready_for_sync", "30.00", "P-6")],
+                               "payments": [payment]}, timeout=30)
+    assert load.status_code in (200, 201), load.text
+    requests.post(f"{qbd}/_emulator/connector/faults", json={"kind": "cut_after_apply", "match": "ReceivePaymentAdd"},
+                  timeout=30)
+    os.environ["QBWC_SESSION_LEASE_SECONDS"] = "1"
+    try:
+        assert session(qbd)["outcome"].startswith("session cut")
+        time.sleep(1.5)
+        assert session(qbd)["outcome"].startswith("OK")
+    finally:
+        os.environ.pop("QBWC_SESSION_LEASE_SECONDS", None)
+    state = qb_state(qbd)["transactions"]
+    (qb_payment,) = [p for p in state["ReceivePayment"] if p.get("RefNumber") == "CHK 1042"]  # once, not twice
+    applied = qb_payment["AppliedToTxnRet"]  # the emulator's JSON view: one child is an object, several a list
+    applied = applied[0] if isinstance(applied, list) else applied
+    invoice = next(i for i in state["Invoice"] if i["TxnID"] == applied["TxnID"])
+    assert qb_payment["CustomerRef"]["FullName"] == "Acme Heating" and qb_payment["TotalAmount"] == "60.00"
+    assert qb_payment["DepositToAccountRef"]["FullName"] == "Undeposited Funds"
+    assert invoice["IsPaid"] == "true" and invoice["BalanceRemaining"] == "0.00"
+    platform = {i["id"]: i for i in driver.platform_records(TENANT, "invoices")}
+    assert platform["inv_pay"]["external_number"] == invoice["RefNumber"]
+
+
+def test_payments_need_invoices_turned_on(desktop):
+    _, driver, _, _ = desktop
+    refused = driver.admin("PUT", "/admin/desktop/settings", TENANT, json={"sync_payments": True})
+    assert refused.status_code == 422 and "sync_payments" in refused.text
+    unknown = driver.admin("PUT", "/admin/desktop/settings", TENANT, json={"tax_vendor": "AZ"})
+    assert unknown.status_code == 422
