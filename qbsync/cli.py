@@ -57,7 +57,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from qbsync.demo import run_demo
 
-    return run_demo(size=args.size, seed=args.seed)
+    return run_demo(size=args.size, seed=args.seed, desktop=args.desktop)
 
 
 def _cmd_dev_token(args: argparse.Namespace) -> int:
@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="connect, configure, onboard and sync on the local stack, then summarize")
     demo.add_argument("--size", type=int, default=60, help="clients per side in the generated demo data")
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--desktop", action="store_true",
+                      help="then the QuickBooks Desktop path: Web Connector sessions against the Desktop emulator")
     demo.set_defaults(func=_cmd_demo)
 
     emu = sub.add_parser("emulator", help="run one emulator alone")

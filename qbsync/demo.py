@@ -100,7 +100,7 @@ def check_outcome(data: Dataset, driver: Driver, realm: str, tenant: str, before
     return problems
 
 
-def run_demo(size: int = 60, seed: int = 7) -> int:
+def run_demo(size: int = 60, seed: int = 7, desktop: bool = False) -> int:
     started = time.monotonic()
     data = generate(seed=seed, clients=size)
     with tempfile.TemporaryDirectory(prefix="qbsync-demo-") as state_dir, \
@@ -142,6 +142,11 @@ def run_demo(size: int = 60, seed: int = 7) -> int:
         calls = driver.quickbooks_requests()
         _say(f"   QuickBooks API calls: {calls.get('total')} {dict(sorted(calls.get('counts', {}).items()))}")
         problems = check_outcome(data, driver, realm, TENANT, before, onboarding, sync)
+        if desktop:  # the same generated data through QuickBooks Desktop and the Web Connector
+            from qbsync.desktop_demo import run_desktop
+
+            _say("QuickBooks Desktop:")
+            problems += run_desktop(data, driver, stack, _say)
         if problems or onboarding.get("status") != "succeeded":
             with open(stack.lambda_log, encoding="utf-8") as log:
                 sys.stderr.write("Last lines of the handlers' log:\n" + "".join(log.readlines()[-60:]))
