@@ -17,7 +17,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 lock:
-	$(VENV)/bin/uv pip compile pyproject.toml --extra infra --extra local --extra dev --python-version 3.11 -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra infra --extra local --extra dev --universal --python-version 3.11 -o requirements.lock
 
 demo: install
 	$(VENV)/bin/qbsync demo

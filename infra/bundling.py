@@ -1,8 +1,10 @@
 """Lambda code and dependency layer, built without Docker.
 
 The function asset is the repo's own `functions/` and `shared/` packages. Third-party runtime dependencies go into
-one layer that `pip install` fills for the Lambda platform (manylinux aarch64, CPython 3.12) on this machine, with
-versions pinned by requirements.lock so deployed code runs what the tests ran.
+one layer that `pip install` fills for the Lambda platform (manylinux aarch64, CPython 3.14) on this machine, with
+versions pinned by requirements.lock so deployed code runs what the tests ran. The lock is universal (uv pip compile
+--universal): one resolution valid on every Python from 3.11 up, so it installs locally on 3.11 and its environment
+markers are evaluated here for the Lambda interpreter.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import jsii
 from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as _lambda
+from packaging.markers import Marker
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCK_FILE = REPO_ROOT / "requirements.lock"
@@ -25,7 +28,7 @@ RUNTIME_ROOTS = frozenset(
     {"aws-lambda-powertools", "python-quickbooks", "intuit-oauth", "pynamodb", "pydantic", "pyjwt", "requests",
      "tzdata", "openpyxl"}
 )
-# The python3.12 runtime ships these; bundling them would only bloat the layer and shadow the runtime's SDK.
+# The Lambda Python runtime ships these; bundling them would only bloat the layer and shadow the runtime's SDK.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
 
 # Everything else at the repo root (tests, .venv, cdk.out, emulators, docs, ...) must stay out of the asset.
@@ -36,10 +39,15 @@ ASSET_EXCLUDES = ["*", ".*", *(f"!{pkg}" for pkg in CODE_PACKAGES), *(f"!{pkg}/*
 
 PLACEHOLDER_LAYER = Path(__file__).resolve().parent / "layer_placeholder"
 # The Lambda runtime's interpreter: the layer's wheels are chosen for it (infra/constructs/function.py deploys it).
-LAMBDA_PYTHON = "3.12"
+LAMBDA_PYTHON = "3.14"
 LAMBDA_PLATFORM = "manylinux2014_aarch64"
+# PEP 508 marker values of that interpreter (CPython on Amazon Linux 2023, arm64).
+LAMBDA_MARKERS = {"python_version": LAMBDA_PYTHON, "python_full_version": f"{LAMBDA_PYTHON}.0",
+                  "implementation_name": "cpython", "platform_python_implementation": "CPython",
+                  "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "aarch64",
+                  "os_name": "posix"}
 
-_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==(\S+)")
+_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;]+)\s*(?:;\s*(.+))?$")
 
 
 def runtime_requirements(lock_text: str) -> list[str]:
@@ -50,7 +58,9 @@ def runtime_requirements(lock_text: str) -> list[str]:
     for raw in lock_text.splitlines():
         line = raw.strip()
         match = _PIN.match(raw)
-        if match:
+        if match and match.group(3) and not Marker(match.group(3)).evaluate(LAMBDA_MARKERS):
+            current = None  # a pin for another platform or Python (this entry's "via" lines go with it)
+        elif match:
             current = match.group(1).lower()
             pins[current] = match.group(2)
             needed_by[current] = set()

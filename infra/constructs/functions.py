@@ -17,7 +17,7 @@ from constructs import Construct
 from infra import bundling
 from infra.config import StageConfig
 from infra.constructs.data import Data
-from infra.constructs.function import make_function
+from infra.constructs.function import ARCHITECTURE, RUNTIME, make_function
 from infra.constructs.ids import pin_logical_id
 from infra.constructs.queues import WORKER_TIMEOUT_SECONDS, Queues
 from infra.constructs.schedules import Schedules
@@ -88,8 +88,8 @@ class Functions(Construct):
             layer_version_name=config.name("dependencies"),
             description="Third-party runtime dependencies pinned by requirements.lock",
             code=bundling.dependencies_layer_code(bundle),
-            compatible_runtimes=[_lambda.Runtime.PYTHON_3_12],
-            compatible_architectures=[_lambda.Architecture.ARM_64],
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
             removal_policy=config.removal_policy,
         )
         pin_logical_id(self.layer, "DependenciesLayer")

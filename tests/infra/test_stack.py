@@ -193,12 +193,12 @@ EXPECTED_HANDLERS = {
 }
 
 
-def test_functions_are_python312_arm64_traced_with_the_layer(template):
+def test_functions_are_python314_arm64_traced_with_the_layer(template):
     functions = resources(template, "AWS::Lambda::Function")
     assert {k: f["Properties"]["Handler"] for k, f in functions.items()} == EXPECTED_HANDLERS
     for function in functions.values():
         props = function["Properties"]
-        assert props["Runtime"] == "python3.12"
+        assert props["Runtime"] == "python3.14"
         assert props["Architectures"] == ["arm64"]
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["Layers"] == [{"Ref": "DependenciesLayer"}]

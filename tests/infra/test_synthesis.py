@@ -72,6 +72,31 @@ def test_layer_requirements_follow_multi_line_via_blocks():
     ]
 
 
+def test_layer_requirements_keep_only_the_pins_of_the_lambda_interpreter():
+    lock = (
+        "aws-lambda-powertools==1.0\npython-quickbooks==2.0\nintuit-oauth==3.0\npynamodb==4.0\npydantic==5.0\n"
+        "pyjwt==6.0\nrequests==7.0\ntzdata==11.0\nopenpyxl==12.0\n"
+        "cffi==2.0 ; platform_python_implementation != 'PyPy'\n    # via requests\n"
+        "colorama==1.0 ; sys_platform == 'win32'\n    # via requests\n"
+        "old==1.0 ; python_full_version < '3.12'\n    # via requests\n"
+        "new==2.0 ; python_full_version >= '3.12'\n    # via requests\n"
+    )
+    pins = bundling.runtime_requirements(lock)
+    assert {"cffi==2.0", "new==2.0"} <= set(pins)
+    assert not {p.split("==")[0] for p in pins} & {"colorama", "old"}
+
+
+def test_layer_is_built_for_the_runtime_the_functions_run():
+    from aws_cdk import aws_lambda as _lambda
+
+    from infra.constructs.function import RUNTIME
+
+    assert RUNTIME.name == f"python{bundling.LAMBDA_PYTHON}"
+    pythons = [getattr(_lambda.Runtime, n).name for n in dir(_lambda.Runtime) if n.startswith("PYTHON_")]
+    newest = max(pythons, key=lambda name: tuple(map(int, name.removeprefix("python").split("."))))
+    assert RUNTIME.name == newest  # the newest CDK knows; a newer one is a deliberate upgrade (decisions.md)
+
+
 def test_synth_cache_key_separates_stage_and_bundling():
     assert len({cache_key("dev", False), cache_key("local", False), cache_key("dev", True)}) == 3
     assert cache_key("local", False) == cache_key("local", False)
