@@ -140,6 +140,20 @@ def run(clients: int, seed: int, trace_memory: bool) -> dict:
     }
 
 
+def throughput(result: dict) -> dict:
+    """The projected onboarding time against QuickBooks' throughput bound: both lanes full, 40 batch requests of 30
+    writes a minute plus the remaining 460 single requests (qbo-facts.md, Limits)."""
+    counts = result["onboarding"]["counts"]
+    writes = counts.get("customers_created_in_quickbooks", 0) + counts.get("sub_customers_created_in_quickbooks", 0)
+    per_minute = QBO_BATCHES_PER_MIN * 30 + (QBO_REQUESTS_PER_MIN - QBO_BATCHES_PER_MIN)
+    bound_s = 60 * writes / per_minute
+    projected = result["quickbooks_api"]["projected_wall_s_at_qbo_limits"]
+    return {"quickbooks_writes": writes, "writes_per_minute_bound": per_minute, "bound_s": round(bound_s, 1),
+            "projected_s": projected, "over_bound_pct": round(100 * (projected - bound_s) / bound_s, 1)
+            if bound_s else None, "lanes_used": ["batch"], "calls": result["quickbooks_api"]["calls"],
+            "call_bound": result["quickbooks_api"]["lower_bound"]}
+
+
 def report(result: dict) -> None:
     api, comp = result["quickbooks_api"], result["compute"]
     print(f"onboarding {result['onboarding']['status']}: {result['dataset']}")

@@ -26,7 +26,7 @@ LOCK_FILE = REPO_ROOT / "requirements.lock"
 # Packages the Lambda layer must carry, with everything they pull in (per the lock's "via" graph).
 RUNTIME_ROOTS = frozenset(
     {"aws-lambda-powertools", "python-quickbooks", "intuit-oauth", "pynamodb", "pydantic", "pyjwt", "requests",
-     "tzdata", "openpyxl"}
+     "tzdata", "openpyxl", "defusedxml"}
 )
 # The Lambda Python runtime ships these; bundling them would only bloat the layer and shadow the runtime's SDK.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})

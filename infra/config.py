@@ -25,6 +25,13 @@ class StageConfig:
     qbo_api_url: str
     fsp_api_url: str
     log_retention: logs.RetentionDays
+    # Lambda concurrency (docs/scale.md). Reserved per function key, only where the account's quota is known to be
+    # the default 1,000: a new account starts lower, and reserving more than it has fails the deployment.
+    reserved_concurrency: tuple[tuple[str, int], ...] = ()
+    account_concurrency: int = 1000
+    # The webhook worker's SQS event source scales with the hint queue's message groups; capped here, not by
+    # reserved concurrency, so a burst waits in the queue instead of being throttled back into it.
+    worker_max_concurrency: int = 20
 
     @property
     def prefix(self) -> str:
@@ -77,6 +84,11 @@ STAGES: dict[str, StageConfig] = {
         qbo_api_url=QBO_API_PRODUCTION,
         fsp_api_url="https://api.fieldservice.example.com/v1",
         log_retention=logs.RetentionDays.SIX_MONTHS,
+        # Of the default 1,000: the receiver is never starved (Intuit wants an answer within 3 s); sync and
+        # onboarding tasks are capped so a burst of runs leaves 250 for the admin API, OAuth and the worker.
+        reserved_concurrency=(("webhooks-receiver", 50), ("onboard", 100), ("push-invoices", 300),
+                              ("push-payments", 300)),
+        worker_max_concurrency=50,
     ),
 }
 

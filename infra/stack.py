@@ -67,6 +67,8 @@ class QbSyncStack(Stack):
             dead_letter_queues={"Hints": self.queues.hints_dlq},
             functions=fns.by_alarm_name,
             state_machines={"Onboarding": self.workflows.onboarding, "Sync": self.workflows.sync},
+            tables={name.title().replace("_", ""): table for name, table in self.data.tables.items()},
+            queues={"Hints": self.queues.hints},
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.url)

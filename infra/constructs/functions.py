@@ -135,6 +135,7 @@ class Functions(Construct):
                     **extra_env.get(spec.key, {}),
                 },
                 description=spec.description,
+                reserved_concurrency=dict(config.reserved_concurrency).get(spec.key),
             )
             pin_logical_id(function, spec.logical_id)
             for name, access in spec.tables.items():
@@ -161,6 +162,7 @@ class Functions(Construct):
             queues.hints,
             batch_size=WORKER_BATCH_SIZE,
             report_batch_item_failures=True,
+            max_concurrency=config.worker_max_concurrency,
         ))
 
     def __getitem__(self, key: str) -> _lambda.Function:

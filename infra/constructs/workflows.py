@@ -71,6 +71,10 @@ class Workflows(Construct):
             state_machine_name=name,
             definition_body=sfn.DefinitionBody.from_file(str(asl)),
             definition_substitutions={key: fn.function_arn for key, fn in functions.items()},
+            # Standard, not Express: a run id is the execution name and a second start with it must fail
+            # (ExecutionAlreadyExists coalesces webhook hints, shared/aws/workflows.py), runs outlast Express' 5
+            # minutes at QuickBooks' limits, and each task runs once, not at least once (docs/scale.md).
+            state_machine_type=sfn.StateMachineType.STANDARD,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
             removal_policy=config.removal_policy,

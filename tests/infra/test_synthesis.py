@@ -61,13 +61,14 @@ def test_layer_requirements_follow_multi_line_via_blocks():
     lock = (
         "aws-lambda-powertools==1.0\n    # via qbsync (pyproject.toml)\n"
         "python-quickbooks==2.0\nintuit-oauth==3.0\npynamodb==4.0\npydantic==5.0\npyjwt==6.0\nrequests==7.0\n"
-        "tzdata==11.0\nopenpyxl==12.0\net-xmlfile==13.0\n    # via openpyxl\n"
+        "tzdata==11.0\nopenpyxl==12.0\ndefusedxml==14.0\net-xmlfile==13.0\n    # via openpyxl\n"
         "idna==8.0\n    # via\n    #   moto\n    #   requests\n"
         "werkzeug==9.0\n    # via moto\n"
         "botocore==10.0\n    # via pynamodb\n"
     )
     assert bundling.runtime_requirements(lock) == [
-        "aws-lambda-powertools==1.0", "et-xmlfile==13.0", "idna==8.0", "intuit-oauth==3.0", "openpyxl==12.0",
+        "aws-lambda-powertools==1.0", "defusedxml==14.0", "et-xmlfile==13.0", "idna==8.0", "intuit-oauth==3.0",
+        "openpyxl==12.0",
         "pydantic==5.0", "pyjwt==6.0", "pynamodb==4.0", "python-quickbooks==2.0", "requests==7.0", "tzdata==11.0",
     ]
 
@@ -75,7 +76,7 @@ def test_layer_requirements_follow_multi_line_via_blocks():
 def test_layer_requirements_keep_only_the_pins_of_the_lambda_interpreter():
     lock = (
         "aws-lambda-powertools==1.0\npython-quickbooks==2.0\nintuit-oauth==3.0\npynamodb==4.0\npydantic==5.0\n"
-        "pyjwt==6.0\nrequests==7.0\ntzdata==11.0\nopenpyxl==12.0\n"
+        "pyjwt==6.0\nrequests==7.0\ntzdata==11.0\nopenpyxl==12.0\ndefusedxml==1.0\n"
         "cffi==2.0 ; platform_python_implementation != 'PyPy'\n    # via requests\n"
         "colorama==1.0 ; sys_platform == 'win32'\n    # via requests\n"
         "old==1.0 ; python_full_version < '3.12'\n    # via requests\n"

@@ -10,7 +10,7 @@ from shared.observability import LazyTracer
 
 HANDLERS = ("functions.admin.handler", "functions.oauth.handler", "functions.onboard.handler",
             "functions.push_invoices.handler", "functions.push_payments.handler", "functions.webhooks.receiver",
-            "functions.webhooks.worker")
+            "functions.webhooks.worker", "functions.qbwc.handler")
 # Each is needed only once a request talks to AWS or QuickBooks; importing one at module level costs 0.1-0.4 s of
 # every cold start (bench/coldstart.py).
 LAZY = ("aws_xray_sdk", "boto3", "botocore.client", "pynamodb", "quickbooks", "intuitlib.client", "requests",

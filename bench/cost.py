@@ -1,0 +1,126 @@
+"""Dollars per 1,000 synced entities and per connection-month, from the onboarding benchmark's measured counts
+(bench/results.json) and AWS's public us-east-1 prices (arm64 Lambda, Standard workflows, on-demand DynamoDB).
+
+Measured: QuickBooks calls, Step Functions transitions, Lambda invocations and CPU, DynamoDB calls by action, the
+projected wall time at QuickBooks' limits. Not measured, and therefore stated as assumptions next to each figure:
+DynamoDB units per batch call (moto counts calls, not items) and the shape of a quiet hourly sync run (no sync-run
+benchmark exists yet: it comes with the rebuilt sync engine). docs/benchmarks.md explains each line."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+# https://aws.amazon.com/lambda/pricing/ (us-east-1, arm64; the x86 price is $0.0000166667)
+LAMBDA_ARM_GB_S = 0.0000133334
+LAMBDA_PER_REQUEST = 0.20 / 1e6
+# https://aws.amazon.com/step-functions/pricing/ (us-east-1): Standard per transition; Express per request and
+# per GB-second, duration rounded up to 100 ms and memory billed in 64 MB chunks
+SFN_STANDARD_PER_TRANSITION = 0.025 / 1000
+SFN_EXPRESS_PER_REQUEST = 1.00 / 1e6
+SFN_EXPRESS_GB_S = 0.00001667
+# https://aws.amazon.com/dynamodb/pricing/on-demand/ (us-east-1, after the November 2024 50% reduction)
+DDB_PER_WRU = 0.625 / 1e6
+DDB_PER_RRU = 0.125 / 1e6
+# https://aws.amazon.com/eventbridge/pricing/ (Scheduler: $1.00 per million invocations beyond the free tier)
+SCHEDULER_PER_INVOCATION = 1.00 / 1e6
+
+MEMORY_GB = 0.5  # every function: 512 MB (infra/constructs/function.py)
+HOURS_PER_MONTH = 730
+# Assumptions (not measured): a batch write carries its full 25 items of <= 1 KB, a batch get its full 100 items
+# of <= 4 KB read eventually consistent (0.5 RRU): upper bounds on what moto's call counts stand for.
+BATCH_WRITE_ITEMS, BATCH_GET_ITEMS, RRU_PER_READ = 25, 100, 0.5
+# A quiet hourly sync run (nothing or a few records changed): each Task state on the path runs once, billed
+# QUIET_TASK_S (a handful of QuickBooks and DynamoDB round trips), and makes QUIET_DDB_WRITES / QUIET_DDB_READS
+# calls (run record, lease, settings, tokens, pacing).
+QUIET_TASK_S, QUIET_DDB_WRITES, QUIET_DDB_READS = 1.0, 8, 6
+SYNC_ASL = Path(__file__).resolve().parent.parent / "infra" / "statemachines" / "sync.asl.json"
+
+ENTITY_COUNTS = ("customers_created_in_quickbooks", "sub_customers_created_in_quickbooks",
+                 "clients_created_on_platform", "sites_created_on_platform", "clients_matched", "sites_matched")
+
+
+def single_pass(asl: dict) -> tuple[int, int]:
+    """(states entered, Task states entered) on the path that runs every loop once (Choice: the branch out)."""
+    states, name, seen, tasks = asl["States"], asl["StartAt"], [], 0
+    while name and name not in seen:
+        seen.append(name)
+        state = states[name]
+        tasks += state["Type"] == "Task"
+        if state["Type"] == "Choice":
+            options = [c["Next"] for c in state.get("Choices", [])] + [state.get("Default")]
+            name = next((n for n in options if n and n not in seen), None)
+        else:
+            name = None if state.get("End") or state["Type"] in ("Succeed", "Fail") else state.get("Next")
+    return len(seen), tasks
+
+
+def dynamodb_dollars(by_action: dict[str, int]) -> float:
+    wru = (by_action.get("PutItem", 0) + by_action.get("UpdateItem", 0) + by_action.get("DeleteItem", 0)
+           + BATCH_WRITE_ITEMS * by_action.get("BatchWriteItem", 0))
+    rru = RRU_PER_READ * (by_action.get("GetItem", 0) + by_action.get("Query", 0)
+                          + BATCH_GET_ITEMS * by_action.get("BatchGetItem", 0))
+    return wru * DDB_PER_WRU + rru * DDB_PER_RRU
+
+
+def onboarding_cost(results: dict) -> dict:
+    counts = results["onboarding"]["counts"]
+    entities = sum(counts.get(k, 0) for k in ENTITY_COUNTS)
+    invocations = sum(results["compute"]["invocations"].get(k, 0) for k in results["compute"]["invocations"]
+                      if k.endswith("onboard"))
+    # Billed duration: at QuickBooks' limits the onboard function mostly sleeps in the pacer between calls, so the
+    # projected wall time (or the CPU, if larger) is what Lambda bills, as an upper bound.
+    billed_s = max(results["quickbooks_api"]["projected_wall_s_at_qbo_limits"], results["compute"]["our_cpu_s"])
+    parts = {
+        "lambda": billed_s * MEMORY_GB * LAMBDA_ARM_GB_S + invocations * LAMBDA_PER_REQUEST,
+        "step_functions": results["step_functions"]["transitions"] * SFN_STANDARD_PER_TRANSITION,
+        "dynamodb": dynamodb_dollars(results["dynamodb"]["by_action"]),
+    }
+    total = sum(parts.values())
+    return {"entities_synced": entities, "dollars": round(total, 4),
+            "dollars_by_service": {k: round(v, 5) for k, v in parts.items()},
+            "dollars_per_1000_entities": round(1000 * total / entities, 5) if entities else None,
+            "lambda_billed_s_upper_bound": round(billed_s, 1)}
+
+
+def sync_run_cost() -> dict:
+    transitions, tasks = single_pass(json.loads(SYNC_ASL.read_text()))
+    lambda_s = tasks * QUIET_TASK_S
+    ddb = QUIET_DDB_WRITES * DDB_PER_WRU + QUIET_DDB_READS * RRU_PER_READ * DDB_PER_RRU
+    lam = lambda_s * MEMORY_GB * LAMBDA_ARM_GB_S + tasks * LAMBDA_PER_REQUEST
+    standard = transitions * SFN_STANDARD_PER_TRANSITION
+    # Express bills the execution's own duration (Lambda time inside it) at the smallest 64 MB memory chunk.
+    express = SFN_EXPRESS_PER_REQUEST + math.ceil(lambda_s * 10) / 10 * (64 / 1024) * SFN_EXPRESS_GB_S
+    per_run = {"lambda": lam, "dynamodb": ddb, "scheduler": SCHEDULER_PER_INVOCATION}
+    month_standard = HOURS_PER_MONTH * (sum(per_run.values()) + standard)
+    month_express = HOURS_PER_MONTH * (sum(per_run.values()) + express)
+    return {"transitions_per_run": transitions, "task_invocations_per_run": tasks,
+            "dollars_per_run_by_service": {**{k: round(v, 7) for k, v in per_run.items()},
+                                           "step_functions_standard": round(standard, 7),
+                                           "step_functions_express_alternative": round(express, 7)},
+            "dollars_per_connection_month": round(month_standard, 4),
+            "dollars_per_connection_month_if_express": round(month_express, 4),
+            "dollars_per_month_5000_connections": round(5000 * month_standard, 2),
+            "assumptions": {"quiet_task_billed_s": QUIET_TASK_S, "dynamodb_writes_per_run": QUIET_DDB_WRITES,
+                            "dynamodb_reads_per_run": QUIET_DDB_READS, "runs_per_month": HOURS_PER_MONTH}}
+
+
+def run(results: dict) -> dict:
+    return {"prices_usd_us_east_1": {"lambda_arm_gb_s": LAMBDA_ARM_GB_S, "lambda_request": LAMBDA_PER_REQUEST,
+                                     "sfn_standard_transition": SFN_STANDARD_PER_TRANSITION,
+                                     "sfn_express_request": SFN_EXPRESS_PER_REQUEST,
+                                     "sfn_express_gb_s": SFN_EXPRESS_GB_S, "dynamodb_wru": DDB_PER_WRU,
+                                     "dynamodb_rru": DDB_PER_RRU, "scheduler_invocation": SCHEDULER_PER_INVOCATION},
+            "onboarding": onboarding_cost(results), "hourly_sync": sync_run_cost(), "target_per_1000_entities": 0.01}
+
+
+def report(cost: dict) -> None:
+    onb, sync = cost["onboarding"], cost["hourly_sync"]
+    print(f"cost: onboarding ${onb['dollars']} for {onb['entities_synced']:,} entities = "
+          f"${onb['dollars_per_1000_entities']} per 1,000 (target < ${cost['target_per_1000_entities']}) "
+          f"{onb['dollars_by_service']}")
+    print(f"cost: hourly sync ${sync['dollars_per_connection_month']} per connection-month on Standard "
+          f"({sync['transitions_per_run']} transitions a run), ${sync['dollars_per_connection_month_if_express']} "
+          f"if Express; 5,000 connections ${sync['dollars_per_month_5000_connections']}/month "
+          f"(assumed quiet runs: {sync['assumptions']})")
