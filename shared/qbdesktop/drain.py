@@ -32,6 +32,7 @@ DESKTOP_ITEM = "Field Service"  # the service item every synced invoice line pos
 ENTITY = {"client": "qbd_client", "site": "qbd_site", "invoice": "qbd_invoice", "payment": "qbd_payment"}
 GUID_NAMESPACE = uuid.UUID("7a0c4d2e-0b7b-4f59-9a55-3f1f3d0c5e21")
 ZERO = Decimal("0.00")
+PENDING_PHASE = "Pending until the Web Connector runs"
 
 
 def external_guid(tenant_id: str, kind: str, fsp_id: str) -> str:
@@ -91,6 +92,24 @@ class Drain:
                 self.d.repo.finish_work(item)
                 continue
             return item, qbxml.message_set(request)
+
+    def settle_runs(self, requests_done: int) -> None:
+        """At the end of a session: a Desktop run whose work is all done (or in the error log) has succeeded; one
+        with work left stays "Pending until the Web Connector runs" (SingleOps' wording)."""
+        tenant = self.d.tenant_id
+        work = self.d.repo.work(tenant, include_failed=True)
+        for run in self.d.runs.history(tenant, limit=20):
+            if not run.run_id.startswith("qbd-") or run.status not in ("pending", "running"):
+                continue
+            mine = [w for w in work if w.run_id == run.run_id]
+            failed = sum(1 for w in mine if w.status == "failed")
+            if len(mine) > failed:
+                self.d.runs.progress(tenant, run.run_id, PENDING_PHASE, run.percent)
+                continue
+            errors = sum(1 for e in self.d.errors.list(tenant) if e.run_id == run.run_id)
+            self.d.runs.finish(tenant, run.run_id, "succeeded",
+                               {"counts": {"quickbooks_requests_last_session": requests_done,
+                                           "records_in_error_log": errors, "requests_failed": failed}})
 
     def remaining(self) -> int:
         return len(self.d.repo.work(self.d.tenant_id))

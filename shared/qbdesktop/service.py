@@ -15,6 +15,7 @@ from typing import Any
 
 from shared.data.desktop_repo import DesktopRepo
 from shared.qbdesktop import passwords, qbxml
+from shared.domain.records import SyncRun
 from shared.qbdesktop.drain import Drain
 
 SERVER_VERSION = "qbsync-qbwc/1.0 (qbXML 13.0, US)"
@@ -59,10 +60,13 @@ class WebConnectorService:
                 self.runs.release_lock(tenant, LOCK, ticket)
                 return [ticket, "none"]
             # The Web Connector's own schedule is the Desktop schedule: each poll with nothing queued is a sync run.
-            drain.request_sync(f"qbwc-{ticket}")
+            run_id = f"qbd-sync-{ticket[:13]}"
+            drain.request_sync(run_id)
             if drain.remaining() == 0:
                 self.runs.release_lock(tenant, LOCK, ticket)
                 return [ticket, "none"]
+            self.runs.create(SyncRun(tenant_id=tenant, run_id=run_id, kind="sync", status="running",
+                                     started_at=datetime.now(UTC), phase="Web Connector session"))
         self.repo.open_session(ticket, tenant)
         self.repo.update_connection(tenant, last_session_at=datetime.now(UTC))
         return [ticket, ""]
@@ -156,5 +160,6 @@ class WebConnectorService:
             return "OK"
         session.closed = 1
         self.repo.save_session(session)
+        self.drain_for(session.tenant_id).settle_runs(int(session.done or 0))
         self.runs.release_lock(session.tenant_id, LOCK, ticket or "")
         return f"OK: {int(session.done or 0)} QuickBooks request(s) processed."

@@ -104,6 +104,8 @@ def test_onboarding_through_the_web_connector_brings_both_sides_into_agreement(d
     assert log["outcome"].startswith("OK"), log
     ops = [c["op"] for c in log["calls"]]
     assert ops[:3] == ["serverVersion", "clientVersion", "authenticate"] and ops[-1] == "closeConnection"
+    history = driver.admin("GET", f"/admin/sync-runs/{run.json()['run_id']}", TENANT).json()
+    assert history["status"] == "succeeded" and history["percent"] == 100, history
     book = customers(qbd)
     # Platform clients missing in QuickBooks were added; nothing twice.
     assert {"Acme Heating", "Bolt Plumbing"} <= set(book)

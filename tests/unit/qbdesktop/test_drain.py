@@ -1,0 +1,237 @@
+"""The Desktop drain's rules with fakes: DynamoDB in-process (moto, the tables CDK declares), links with real
+conditional semantics, a platform fake, and the Desktop emulator's company file standing in for QuickBooks
+(pure Python, no sockets). Each round trip is drain.next_request -> company.process -> drain.apply, as the Web
+Connector runs it; a "lost reply" is a processed request whose answer is dropped."""
+
+import dataclasses
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from emulators.qbdesktop.company import Company
+from shared.domain.settings import default_settings
+from shared.fieldservice.models import Address, Client, Contact, Invoice, InvoiceLine, Page
+from tests.emulators.qbdesktop.helpers import message_set
+from tests.fakes import FakeLinkStore
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+TENANT = "t1"
+
+
+def _client(cid, company, active=True):
+    return Client(id=cid, company_name=company, contact=Contact(email=f"{cid}@example.com"),
+                  billing_address=Address(line1="1 Main St", city="Phoenix", state="AZ", postal_code="85001",
+                                          country="US"), active=active, created_at=NOW, updated_at=NOW)
+
+
+def _invoice(iid, client_id, total, status="ready_for_sync"):
+    amount = Decimal(total)
+    line = InvoiceLine(id="1", item_id=None, description="Visit", quantity=Decimal("1"), unit_price=amount,
+                       amount=amount, taxable=False)
+    return Invoice(id=iid, number=iid, external_number=None, client_id=client_id, site_id=None, job_id=None,
+                   job_type_id=None, status=status, issued_on=date(2026, 11, 1), due_on=None, currency="USD",
+                   lines=(line,), subtotal=amount, tax_total=Decimal("0"), total=amount, amount_paid=Decimal("0"),
+                   balance=amount, memo=None, created_at=NOW, updated_at=NOW)
+
+
+class FakePlatform:
+    def __init__(self, clients=(), invoices=()):
+        self.clients = {c.id: c for c in clients}
+        self.invoices = {i.id: i for i in invoices}
+        self.sites, self.payments = {}, {}
+
+    def list_clients(self, tenant_id, cursor=None, **_):
+        return Page(items=tuple(self.clients.values()))
+
+    def list_sites(self, tenant_id, cursor=None, **_):
+        return Page(items=tuple(self.sites.values()))
+
+    def list_invoices(self, tenant_id, cursor=None, status=None, **_):
+        return Page(items=tuple(i for i in self.invoices.values() if status is None or i.status == status))
+
+    def list_payments(self, tenant_id, cursor=None, **_):
+        return Page(items=())
+
+    def get_invoice(self, tenant_id, invoice_id):
+        return self.invoices[invoice_id]
+
+    def update_invoice(self, tenant_id, invoice_id, external_number=None, status=None):
+        changes = {k: v for k, v in {"external_number": external_number, "status": status}.items() if v}
+        self.invoices[invoice_id] = dataclasses.replace(self.invoices[invoice_id], **changes)
+        return self.invoices[invoice_id]
+
+
+@pytest.fixture
+def world(aws_tables):
+    from shared.data.desktop_repo import DesktopRepo
+    from shared.data.repos import ErrorRepo, RunRepo
+    from shared.qbdesktop.drain import Drain, DrainDeps
+
+    repo, company = DesktopRepo(), Company()
+    repo.create_connection(TENANT, "user", "{OWNER}", "{FILE}", "scrypt$x")
+    platform = FakePlatform([_client("c1", "Acme Heating")],
+                            [_invoice("i1", "c1", "50.00"), _invoice("i0", "c1", "0.00"),
+                             _invoice("d1", "c1", "70.00", status="draft")])
+    links = FakeLinkStore()
+    deps = DrainDeps(tenant_id=TENANT, repo=repo, links=links, errors=ErrorRepo(), runs=RunRepo(),
+                     platform=platform, settings=default_settings(),
+                     desktop={"sync_invoices": True, "invoice_account": "Services"})
+    return Drain(deps), company, platform, links
+
+
+def round_trip(drain, company, ticket="s1", lose_reply=False):
+    found = drain.next_request(ticket)
+    if found is None:
+        return None
+    item, request = found
+    response = company.process(request)
+    if not lose_reply:
+        drain.apply(drain.d.repo.get_work(TENANT, item.sk), response)
+    return request
+
+
+def drain_all(drain, company, ticket="s1"):
+    sent = []
+    while (request := round_trip(drain, company, ticket)) is not None:
+        sent.append(request)
+    return sent
+
+
+def onboard(drain, company):
+    drain.request_onboarding("qbd-run1")
+    drain_all(drain, company)
+    drain.request_sync("qbd-run2")
+
+
+def test_onboarding_adds_the_platform_client_once_and_links_it(world):
+    drain, company, _, links = world
+    onboard(drain, company)
+    names = [r.findtext("FullName") for r in company.lists["Customer"].values()]
+    assert names == ["Acme Heating"]
+    assert links.get(TENANT, "qbd_client", "c1").qbo_id in company.lists["Customer"]
+
+
+def test_only_ready_non_zero_invoices_are_added_and_take_quickbooks_numbers(world):
+    drain, company, platform, _ = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    invoices = list(company.txns["Invoice"].values())
+    assert [i.findtext("Subtotal") for i in invoices] == ["50.00"]
+    assert platform.invoices["i1"].external_number == invoices[0].findtext("RefNumber")
+    assert platform.invoices["i0"].external_number is None and platform.invoices["d1"].external_number is None
+
+
+def test_a_lost_reply_after_quickbooks_applied_the_add_is_looked_up_and_adopted(world):
+    drain, company, platform, _ = world
+    onboard(drain, company)
+    while True:  # up to the InvoiceAdd, whose reply is lost
+        found = drain.next_request("s1")
+        item, request = found
+        response = company.process(request)
+        if "<InvoiceAddRq" in request:
+            break
+        drain.apply(drain.d.repo.get_work(TENANT, item.sk), response)
+    sent = drain_all(drain, company, ticket="s2")  # the next session
+    assert "<InvoiceQueryRq" in sent[0] and not any("<InvoiceAddRq" in s for s in sent)
+    assert len(company.txns["Invoice"]) == 1
+    assert platform.invoices["i1"].external_number == next(iter(company.txns["Invoice"].values())).findtext(
+        "RefNumber")
+
+
+def test_a_lost_request_that_quickbooks_never_applied_is_added_after_the_look_up(world):
+    drain, company, _, _ = world
+    onboard(drain, company)
+    while True:
+        item, request = drain.next_request("s1")
+        if "<InvoiceAddRq" in request:
+            break  # the request never reached QuickBooks
+        drain.apply(drain.d.repo.get_work(TENANT, item.sk), company.process(request))
+    sent = drain_all(drain, company, ticket="s2")
+    assert "<InvoiceQueryRq" in sent[0] and sum("<InvoiceAddRq" in s for s in sent) == 1
+    assert len(company.txns["Invoice"]) == 1
+
+
+def test_a_customer_add_whose_reply_was_lost_is_found_by_full_name(world):
+    drain, company, _, links = world
+    drain.request_onboarding("qbd-run1")
+    while True:
+        item, request = drain.next_request("s1")
+        response = company.process(request)
+        if "<CustomerAddRq" in request:
+            break
+        drain.apply(drain.d.repo.get_work(TENANT, item.sk), response)
+    sent = drain_all(drain, company, ticket="s2")
+    assert any("<CustomerQueryRq" in s and "<FullName>Acme Heating</FullName>" in s for s in sent)
+    assert not any("<CustomerAddRq" in s for s in sent) and len(company.lists["Customer"]) == 1
+    assert links.get(TENANT, "qbd_client", "c1").qbo_id in company.lists["Customer"]
+
+
+def _edit_in_quickbooks(company, list_id, phone, process=None):
+    ret = company.lists["Customer"][list_id]
+    (process or company.process)(message_set(f"<CustomerModRq><CustomerMod><ListID>{list_id}</ListID><EditSequence>"
+                                f"{ret.findtext('EditSequence')}</EditSequence><Phone>{phone}</Phone></CustomerMod>"
+                                "</CustomerModRq>"))
+
+
+def test_a_stale_edit_sequence_is_re_read_and_the_mod_retried(world):
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    list_id = links.get(TENANT, "qbd_client", "c1").qbo_id
+    _edit_in_quickbooks(company, list_id, "555-0101")
+    platform.clients["c1"] = dataclasses.replace(platform.clients["c1"], active=False)
+    drain.request_sync("qbd-run3")
+    sent = drain_all(drain, company)
+    mods = [s for s in sent if "<CustomerModRq" in s]
+    assert len(mods) == 2 and any("<CustomerQueryRq" in s and list_id in s for s in sent)
+    ret = company.lists["Customer"][list_id]
+    assert (ret.findtext("IsActive"), ret.findtext("Phone")) == ("false", "555-0101")
+
+
+def test_an_edit_sequence_stale_every_time_ends_in_the_error_log_with_3200(world, monkeypatch):
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    list_id = links.get(TENANT, "qbd_client", "c1").qbo_id
+    platform.clients["c1"] = dataclasses.replace(platform.clients["c1"], active=False)
+    drain.request_sync("qbd-run3")
+    real = company.process
+
+    def busy_user(request):  # someone saves the customer between every read and our Mod
+        if "<CustomerModRq" in request:
+            _edit_in_quickbooks(company, list_id, "555-0102", real)
+        return real(request)
+
+    monkeypatch.setattr(company, "process", busy_user)
+    drain_all(drain, company)
+    errors = drain.d.errors.list(TENANT)
+    assert [(e.entity, e.entity_id, e.code) for e in errors] == [("client", "c1", "3200")]
+    assert "out-of-date" in errors[0].message
+    assert company.lists["Customer"][list_id].findtext("IsActive") == "true"
+
+
+def test_a_customer_pull_restarts_its_iterator_in_a_new_session(world):
+    drain, company, _, _ = world
+    for i in range(150):
+        company.process(message_set(f"<CustomerAddRq><CustomerAdd><Name>Q{i:03d}</Name></CustomerAdd>"
+                                    "</CustomerAddRq>"))
+    drain.request_onboarding("qbd-run1")
+    first = round_trip(drain, company, ticket="s1")
+    assert 'iterator="Start"' in first
+    company.end_session()  # the session ends mid-pull: QuickBooks forgets the iterator
+    again = round_trip(drain, company, ticket="s2")
+    assert 'iterator="Start"' in again
+    assert 'iterator="Continue"' in round_trip(drain, company, ticket="s2")
+
+
+def test_a_refused_message_set_is_recorded_with_its_hresult_and_not_retried_blindly(world):
+    drain, company, _, _ = world
+    drain.request_onboarding("qbd-run1")
+    drain_all(drain, company)
+    drain.request_sync("qbd-run2")
+    item, _ = drain.next_request("s1")
+    drain.refused(drain.d.repo.get_work(TENANT, item.sk), "0x80040400", "QuickBooks found an error when parsing")
+    (error,) = drain.d.errors.list(TENANT)
+    assert error.code == "0x80040400"
+    assert drain.d.repo.get_work(TENANT, item.sk).status == "failed"
