@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.data.desktop_repo import DesktopRepo
-from shared.qbdesktop import passwords, qbxml
 from shared.domain.records import SyncRun
+from shared.qbdesktop import passwords, qbxml
 from shared.qbdesktop.drain import Drain
 
 SERVER_VERSION = "qbsync-qbwc/1.0 (qbXML 13.0, US)"
