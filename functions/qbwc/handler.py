@@ -8,10 +8,11 @@ import json
 import uuid
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Literal
 from xml.sax.saxutils import escape
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import Conflict, NotFound
 from shared.http import caller, install_error_handlers
@@ -28,14 +29,23 @@ app = APIGatewayHttpResolver()
 install_error_handlers(app, SERVICE)
 
 
+class ClassChoice(BaseModel):
+    """WORK's Job Types tab: "Create New Job Class", "None", or an existing QuickBooks class."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    mode: Literal["create", "none", "class"]
+    class_name: str | None = Field(default=None, max_length=159)  # a class FullName (qbd-facts.md lengths)
+
+
 class DesktopSettings(BaseModel):
-    """The Desktop-only choices of WORK's Sync Settings tab (docs/qbdesktop.md)."""
+    """The Desktop-only choices of WORK's Sync Settings and Job Types tabs (docs/qbdesktop.md)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     sync_invoices: bool = False
     invoice_account: str | None = None  # "Send inventory items to Invoice Account": an income account's FullName
     job_locations: bool = False  # "Using Job Locations": invoices go to the site's QuickBooks job
     sync_payments: bool = False  # payments received under the invoice's customer or job, applied to it
+    job_type_classes: dict[str, ClassChoice] = Field(default_factory=dict)  # platform job type id -> class
 
 
 @lru_cache(maxsize=1)
@@ -160,6 +170,19 @@ def put_settings():
     if settings.sync_payments and not settings.sync_invoices:  # WORK seed: Payments needs Invoices
         raise Unprocessable("invalid settings", details=[{"field": "sync_payments", "message":
                             "Payments sync only with Invoices turned on."}])
+    problems = [{"field": f"job_type_classes.{jt}.class_name", "message": "Choose the QuickBooks class, or "
+                 "'create' or 'none'."} for jt, c in settings.job_type_classes.items()
+                if c.mode == "class" and not c.class_name]
+    if settings.job_type_classes and not settings.sync_invoices:
+        problems.append({"field": "job_type_classes", "message": "Job Types set the class of synced invoices, "
+                         "so they need Invoices turned on."})
+    if settings.job_type_classes and (connection.state or {}).get("class_tracking") is False:
+        # WORK seed: the Job Types tab is not available without class tracking in QuickBooks Desktop.
+        problems.append({"field": "job_type_classes", "message": "Job Types need class tracking in QuickBooks. "
+                         "Turn on 'Use class tracking for transactions' (Edit > Preferences > Accounting) and let "
+                         "the Web Connector run once."})
+    if problems:
+        raise Unprocessable("invalid settings", details=problems)
     _deps()[0].update_connection(who.tenant_id, state={**(connection.state or {}), "settings": settings.model_dump()})
     return settings.model_dump()
 
@@ -187,6 +210,8 @@ def status():
     return {"user_name": connection.user_name, "file_id": connection.file_id, "company_name": connection.company_name,
             "last_session_at": connection.last_session_at.isoformat() if connection.last_session_at else None,
             "last_error": connection.last_error, "onboarded": bool((connection.state or {}).get("onboarded")),
+            "class_tracking": (connection.state or {}).get("class_tracking"),
+            "job_types_available": (connection.state or {}).get("class_tracking") is True,
             "pending": sum(1 for w in queued if w.status != "failed"),
             "failed": sum(1 for w in queued if w.status == "failed"),
             "phase": PENDING_PHASE if queued else "Up to date"}

@@ -25,7 +25,8 @@ from shared.qbdesktop.qbxml import Result
 
 # Queue order (the sort key's first part): customers before jobs before invoices before paid status.
 PULL_CUSTOMERS, PLAN_ONBOARDING, CUSTOMER_ADD, JOB_ADD, PLAN_CLIENTS, CUSTOMER_MOD = 10, 20, 30, 40, 44, 45
-ENSURE_ITEM, PLAN_INVOICES, INVOICE_ADD, PLAN_PAYMENTS, PAYMENT_ADD, PULL_PAID = 50, 55, 60, 64, 65, 70
+ENSURE_ITEM, ENSURE_CLASS, PLAN_INVOICES, INVOICE_ADD = 50, 52, 55, 60
+PLAN_PAYMENTS, PAYMENT_ADD, PULL_PAID = 64, 65, 70
 PAGE_SIZE = 100  # modest pages keep each QuickBooks answer fast (qbd-facts.md "Timeouts")
 MAX_STALE_RETRIES = 3
 DESKTOP_ITEM = "Field Service"  # the service item every synced invoice line posts through
@@ -68,6 +69,9 @@ class Drain:
                                 run_id)
         if self.d.desktop.get("sync_invoices"):
             self.d.repo.enqueue(self.d.tenant_id, ENSURE_ITEM, "item#field-service", "ensure_item", {}, run_id)
+            if self.d.desktop.get("job_type_classes"):
+                self.d.repo.enqueue(self.d.tenant_id, ENSURE_CLASS - 1, f"classes#{run_id}", "plan_classes", {},
+                                    run_id)
             self.d.repo.enqueue(self.d.tenant_id, PLAN_INVOICES, f"invoices#{run_id}", "plan_invoices", {}, run_id)
             if self.d.desktop.get("sync_payments"):
                 self.d.repo.enqueue(self.d.tenant_id, PLAN_PAYMENTS, f"payments#{run_id}", "plan_payments", {},
@@ -149,6 +153,11 @@ class Drain:
             self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
             return qbxml.item_add("service", DESKTOP_ITEM, desc="Work from the field-service platform",
                                   account_full_name=self.d.desktop.get("invoice_account"))
+        if item.kind == "ensure_class":
+            if not p.get("looked_up"):
+                return qbxml.list_query("ClassQuery", full_names=[p["name"]])
+            self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
+            return qbxml.class_add(p["name"])
         if item.kind == "invoice_add":
             if item.mode == "lookup":
                 return qbxml.txn_query("InvoiceQuery", customer_list_id=p["invoice"]["customer_list_id"])
@@ -342,6 +351,46 @@ class Drain:
         self._error(item, str(result.status_code), result.message)
         self.d.repo.update_work(item, status="failed")
 
+    def _local_plan_classes(self, item: WorkItem) -> None:
+        """'Create New Job Class': a QuickBooks class named after the job type, looked up first, added if missing."""
+        choices = self.d.desktop.get("job_type_classes") or {}
+        for job_type in _all(self.d.platform.list_job_types, self.d.tenant_id):
+            if (choices.get(job_type.id) or {}).get("mode") == "create":
+                self.d.repo.enqueue(self.d.tenant_id, ENSURE_CLASS, f"class#{job_type.id}", "ensure_class",
+                                    {"name": qbxml._cut(job_type.name, 31), "fsp_id": job_type.id}, item.run_id)
+
+    def _on_ensure_class(self, item: WorkItem, result: Result) -> None:
+        if not item.payload.get("looked_up"):
+            if result.rets:
+                self._remember_class(item.payload["fsp_id"], result.rets[0].get("FullName"))
+                self.d.repo.finish_work(item)
+            else:
+                self.d.repo.update_work(item, payload={**item.payload, "looked_up": True})
+            return
+        if result.status_code == 0 and result.rets:
+            self._remember_class(item.payload["fsp_id"], result.rets[0].get("FullName"))
+            self.d.repo.finish_work(item)
+            return
+        if result.status_code == qbxml.NAME_IN_USE:  # our own earlier add whose reply was lost: the class is there
+            self._remember_class(item.payload["fsp_id"], item.payload["name"])
+            self.d.repo.finish_work(item)
+            return
+        self._error(item, str(result.status_code), result.message)
+        self.d.repo.update_work(item, status="failed")
+
+    def _remember_class(self, job_type_id: str, full_name: str | None) -> None:
+        state = self._state()
+        classes = {**state.get("job_type_class_names", {}), job_type_id: full_name}
+        self.d.repo.update_connection(self.d.tenant_id, state={**state, "job_type_class_names": classes})
+
+    def _class_for(self, job_type_id: str | None) -> str | None:
+        choice = (self.d.desktop.get("job_type_classes") or {}).get(job_type_id or "") or {}
+        if choice.get("mode") == "class":
+            return choice.get("class_name")
+        if choice.get("mode") == "create":
+            return self._state().get("job_type_class_names", {}).get(job_type_id or "")
+        return None
+
     def _local_plan_invoices(self, item: WorkItem) -> None:
         """Ready, non-zero invoices not yet in QuickBooks, under the customer or, with job locations, the job."""
         tenant = self.d.tenant_id
@@ -364,6 +413,7 @@ class Drain:
             lines = [{"item_full_name": DESKTOP_ITEM, "desc": line.description, "quantity": str(line.quantity),
                       "rate": str(line.unit_price), "amount": str(line.amount)} for line in invoice.lines]
             body = {"customer_list_id": customer.qbo_id, "txn_date": invoice.issued_on.isoformat(),
+                    "class_full_name": self._class_for(invoice.job_type_id),
                     "due_date": invoice.due_on.isoformat() if invoice.due_on else None, "memo": invoice.memo,
                     "external_guid": external_guid(tenant, "invoice", invoice.id), "lines": lines}
             self.d.repo.enqueue(tenant, INVOICE_ADD, f"invoice#{invoice.id}", "invoice_add",

@@ -191,7 +191,7 @@ def invoice_add(inv: dict, request_id: str | None = None) -> ET.Element:
     rq = _rq("InvoiceAdd", request_id)
     add = ET.SubElement(rq, "InvoiceAdd")
     _ref(add, "CustomerRef", inv["customer_list_id"])
-    _ref(add, "ClassRef", inv.get("class_list_id"))
+    _ref(add, "ClassRef", inv.get("class_list_id"), inv.get("class_full_name"))
     _add(add, "TxnDate", inv.get("txn_date"))
     _add(add, "RefNumber", _cut(inv.get("ref_number"), REF_NUMBER_MAX))
     _add(add, "DueDate", inv.get("due_date"))

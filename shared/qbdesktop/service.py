@@ -114,7 +114,9 @@ class WebConnectorService:
                     "right company file, or download a new .qwc file for this one.")
         session.facts = {"class_tracking": facts["class_tracking"], "product": facts["product"]}
         if connection:
-            self.repo.update_connection(session.tenant_id, company_name=facts.get("company_name"), last_error=None)
+            state = {**(connection.state or {}), "class_tracking": facts["class_tracking"]}
+            self.repo.update_connection(session.tenant_id, company_name=facts.get("company_name"), last_error=None,
+                                        state=state)
         return None
 
     def receiveResponseXML(self, ticket: str | None, response: str | None, hresult: str | None,  # noqa: N802

@@ -295,3 +295,19 @@ def test_payments_need_invoices_turned_on(desktop):
     assert refused.status_code == 422 and "sync_payments" in refused.text
     unknown = driver.admin("PUT", "/admin/desktop/settings", TENANT, json={"tax_vendor": "AZ"})
     assert unknown.status_code == 422
+
+
+def test_job_types_are_refused_while_quickbooks_has_class_tracking_off(desktop):
+    _, driver, qbd, _ = desktop
+    choice = {"sync_invoices": True, "invoice_account": "Services", "job_type_classes": {"jt1": {"mode": "create"}}}
+    assert driver.admin("GET", "/admin/desktop/status", TENANT).json()["job_types_available"] is True
+    requests.post(f"{qbd}/_emulator/preferences", json={"class_tracking": False}, timeout=30)
+    try:
+        session(qbd)  # the first call of a session carries the preferences
+        assert driver.admin("GET", "/admin/desktop/status", TENANT).json()["job_types_available"] is False
+        refused = driver.admin("PUT", "/admin/desktop/settings", TENANT, json=choice)
+        assert refused.status_code == 422 and "class tracking" in refused.text
+    finally:
+        requests.post(f"{qbd}/_emulator/preferences", json={"class_tracking": True}, timeout=30)
+    session(qbd)
+    assert driver.admin("PUT", "/admin/desktop/settings", TENANT, json=choice).status_code == 200

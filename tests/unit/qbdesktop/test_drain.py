@@ -11,7 +11,7 @@ import pytest
 
 from emulators.qbdesktop.company import Company
 from shared.domain.settings import default_settings
-from shared.fieldservice.models import Address, Client, Contact, Invoice, InvoiceLine, Page
+from shared.fieldservice.models import Address, Client, Contact, Invoice, InvoiceLine, JobType, Page
 from tests.emulators.qbdesktop.helpers import message_set
 from tests.fakes import FakeLinkStore
 
@@ -25,12 +25,12 @@ def _client(cid, company, active=True):
                                           country="US"), active=active, created_at=NOW, updated_at=NOW)
 
 
-def _invoice(iid, client_id, total, status="ready_for_sync"):
+def _invoice(iid, client_id, total, status="ready_for_sync", job_type_id=None):
     amount = Decimal(total)
     line = InvoiceLine(id="1", item_id=None, description="Visit", quantity=Decimal("1"), unit_price=amount,
                        amount=amount, taxable=False)
     return Invoice(id=iid, number=iid, external_number=None, client_id=client_id, site_id=None, job_id=None,
-                   job_type_id=None, status=status, issued_on=date(2026, 11, 1), due_on=None, currency="USD",
+                   job_type_id=job_type_id, status=status, issued_on=date(2026, 11, 1), due_on=None, currency="USD",
                    lines=(line,), subtotal=amount, tax_total=Decimal("0"), total=amount, amount_paid=Decimal("0"),
                    balance=amount, memo=None, created_at=NOW, updated_at=NOW)
 
@@ -52,6 +52,10 @@ class FakePlatform:
 
     def list_payments(self, tenant_id, cursor=None, **_):
         return Page(items=())
+
+    def list_job_types(self, tenant_id, cursor=None, **_):
+        return Page(items=(JobType(id="jt1", name="Maintenance", active=True, created_at=NOW, updated_at=NOW),
+                           JobType(id="jt2", name="Repair", active=True, created_at=NOW, updated_at=NOW)))
 
     def get_invoice(self, tenant_id, invoice_id):
         return self.invoices[invoice_id]
@@ -235,3 +239,21 @@ def test_a_refused_message_set_is_recorded_with_its_hresult_and_not_retried_blin
     (error,) = drain.d.errors.list(TENANT)
     assert error.code == "0x80040400"
     assert drain.d.repo.get_work(TENANT, item.sk).status == "failed"
+
+
+def test_job_types_set_the_invoice_class_creating_it_once_when_asked(world):
+    drain, company, platform, _ = world
+    company.process(message_set("<ClassAddRq><ClassAdd><Name>Service Calls</Name></ClassAdd></ClassAddRq>"))
+    drain.d.desktop["job_type_classes"] = {"jt1": {"mode": "create"},
+                                           "jt2": {"mode": "class", "class_name": "Service Calls"}}
+    platform.invoices = {"a": _invoice("a", "c1", "10.00", job_type_id="jt1"),
+                         "b": _invoice("b", "c1", "20.00", job_type_id="jt2"),
+                         "c": _invoice("c", "c1", "30.00")}
+    onboard(drain, company)
+    drain_all(drain, company)
+    drain.request_sync("qbd-run3")
+    drain_all(drain, company)  # a second run finds the class and creates nothing
+    classes = sorted(r.findtext("FullName") for r in company.lists["Class"].values())
+    assert classes == ["Maintenance", "Service Calls"]
+    by_total = {r.findtext("Subtotal"): r.findtext("ClassRef/FullName") for r in company.txns["Invoice"].values()}
+    assert by_total == {"10.00": "Maintenance", "20.00": "Service Calls", "30.00": None}
