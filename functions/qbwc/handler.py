@@ -46,6 +46,8 @@ class DesktopSettings(BaseModel):
     job_locations: bool = False  # "Using Job Locations": invoices go to the site's QuickBooks job
     sync_payments: bool = False  # payments received under the invoice's customer or job, applied to it
     job_type_classes: dict[str, ClassChoice] = Field(default_factory=dict)  # platform job type id -> class
+    # "Send Tax Rates to QuickBooks using Vendor": the tax agency (a QuickBooks vendor's Name) of the sales tax items
+    tax_vendor: str | None = Field(default=None, max_length=41)
 
 
 @lru_cache(maxsize=1)
@@ -173,6 +175,9 @@ def put_settings():
     problems = [{"field": f"job_type_classes.{jt}.class_name", "message": "Choose the QuickBooks class, or "
                  "'create' or 'none'."} for jt, c in settings.job_type_classes.items()
                 if c.mode == "class" and not c.class_name]
+    if settings.tax_vendor and not settings.sync_invoices:
+        problems.append({"field": "tax_vendor", "message": "Tax rates are sent with invoices, so they need Invoices "
+                         "turned on."})
     if settings.job_type_classes and not settings.sync_invoices:
         problems.append({"field": "job_type_classes", "message": "Job Types set the class of synced invoices, "
                          "so they need Invoices turned on."})

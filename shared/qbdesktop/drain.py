@@ -25,7 +25,7 @@ from shared.qbdesktop.qbxml import Result
 
 # Queue order (the sort key's first part): customers before jobs before invoices before paid status.
 PULL_CUSTOMERS, PLAN_ONBOARDING, CUSTOMER_ADD, JOB_ADD, PLAN_CLIENTS, CUSTOMER_MOD = 10, 20, 30, 40, 44, 45
-ENSURE_ITEM, ENSURE_CLASS, PLAN_INVOICES, INVOICE_ADD = 50, 52, 55, 60
+ENSURE_ITEM, ENSURE_CLASS, PLAN_INVOICES, ENSURE_TAX, INVOICE_ADD = 50, 52, 55, 57, 60
 PLAN_PAYMENTS, PAYMENT_ADD, PULL_PAID = 64, 65, 70
 PAGE_SIZE = 100  # modest pages keep each QuickBooks answer fast (qbd-facts.md "Timeouts")
 MAX_STALE_RETRIES = 3
@@ -153,6 +153,11 @@ class Drain:
             self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
             return qbxml.item_add("service", DESKTOP_ITEM, desc="Work from the field-service platform",
                                   account_full_name=self.d.desktop.get("invoice_account"))
+        if item.kind == "ensure_tax_item":
+            if not p.get("looked_up"):
+                return qbxml.list_query("ItemSalesTaxQuery", full_names=[p["name"]])
+            self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
+            return qbxml.sales_tax_item_add(p["name"], Decimal(p["rate"]), p["vendor"])
         if item.kind == "ensure_class":
             if not p.get("looked_up"):
                 return qbxml.list_query("ClassQuery", full_names=[p["name"]])
@@ -412,12 +417,44 @@ class Drain:
             # Money stays Decimal; the queue stores it as exact decimal strings (JSON has no decimal type).
             lines = [{"item_full_name": DESKTOP_ITEM, "desc": line.description, "quantity": str(line.quantity),
                       "rate": str(line.unit_price), "amount": str(line.amount)} for line in invoice.lines]
+            tax_item = self._tax_item_for(invoice, item.run_id)
+            if tax_item:
+                for line, source in zip(lines, invoice.lines, strict=True):
+                    line["tax_code"] = "Tax" if source.taxable else "Non"
             body = {"customer_list_id": customer.qbo_id, "txn_date": invoice.issued_on.isoformat(),
                     "class_full_name": self._class_for(invoice.job_type_id),
                     "due_date": invoice.due_on.isoformat() if invoice.due_on else None, "memo": invoice.memo,
-                    "external_guid": external_guid(tenant, "invoice", invoice.id), "lines": lines}
+                    "external_guid": external_guid(tenant, "invoice", invoice.id), "lines": lines,
+                    "sales_tax_item": tax_item}
             self.d.repo.enqueue(tenant, INVOICE_ADD, f"invoice#{invoice.id}", "invoice_add",
                                 {"fsp_id": invoice.id, "invoice": body}, item.run_id)
+
+    def _tax_item_for(self, invoice, run_id: str | None) -> str | None:
+        """With a tax vendor chosen, the platform's rate travels as an ItemSalesTax ("Tax 8.6%") whose tax agency is
+        that vendor, made once (looked up first) and named on the invoice; taxable lines carry "Tax", others "Non".
+        Without one, or on a tax-free invoice, QuickBooks applies the customer's own tax (IndusTrack seed)."""
+        vendor = self.d.desktop.get("tax_vendor")
+        taxable = sum((line.amount for line in invoice.lines if line.taxable), Decimal("0"))
+        if not vendor or not taxable or not invoice.tax_total:
+            return None
+        rate = (Decimal(invoice.tax_total) * 100 / taxable).quantize(Decimal("0.001")).normalize()
+        name = f"Tax {rate}%"
+        self.d.repo.enqueue(self.d.tenant_id, ENSURE_TAX, f"tax#{rate}", "ensure_tax_item",
+                            {"name": name, "rate": str(rate), "vendor": vendor}, run_id)
+        return name
+
+    def _on_ensure_tax_item(self, item: WorkItem, result: Result) -> None:
+        if not item.payload.get("looked_up"):
+            if result.rets:
+                self.d.repo.finish_work(item)
+            else:
+                self.d.repo.update_work(item, payload={**item.payload, "looked_up": True})
+            return
+        if result.status_code in (0, qbxml.NAME_IN_USE):  # in use: our own add whose reply was lost
+            self.d.repo.finish_work(item)
+            return
+        self._error(item, str(result.status_code), result.message)
+        self.d.repo.update_work(item, status="failed")
 
     def _on_invoice_add(self, item: WorkItem, result: Result) -> None:
         marker = item.payload["invoice"]["external_guid"]

@@ -206,6 +206,7 @@ def invoice_add(inv: dict, request_id: str | None = None) -> ET.Element:
         _add(el, "Rate", str(line["rate"]) if line.get("rate") is not None else None)
         _ref(el, "ClassRef", line.get("class_list_id"))
         _add(el, "Amount", amount(Decimal(line["amount"])))
+        _ref(el, "SalesTaxCodeRef", full_name=line.get("tax_code"))  # "Tax" / "Non", the codes every US file has
     return rq
 
 

@@ -25,13 +25,13 @@ def _client(cid, company, active=True):
                                           country="US"), active=active, created_at=NOW, updated_at=NOW)
 
 
-def _invoice(iid, client_id, total, status="ready_for_sync", job_type_id=None):
+def _invoice(iid, client_id, total, status="ready_for_sync", job_type_id=None, tax="0"):
     amount = Decimal(total)
     line = InvoiceLine(id="1", item_id=None, description="Visit", quantity=Decimal("1"), unit_price=amount,
-                       amount=amount, taxable=False)
+                       amount=amount, taxable=Decimal(tax) > 0)
     return Invoice(id=iid, number=iid, external_number=None, client_id=client_id, site_id=None, job_id=None,
                    job_type_id=job_type_id, status=status, issued_on=date(2026, 11, 1), due_on=None, currency="USD",
-                   lines=(line,), subtotal=amount, tax_total=Decimal("0"), total=amount, amount_paid=Decimal("0"),
+                   lines=(line,), subtotal=amount, tax_total=Decimal(tax), total=amount + Decimal(tax), amount_paid=Decimal("0"),
                    balance=amount, memo=None, created_at=NOW, updated_at=NOW)
 
 
@@ -257,3 +257,18 @@ def test_job_types_set_the_invoice_class_creating_it_once_when_asked(world):
     assert classes == ["Maintenance", "Service Calls"]
     by_total = {r.findtext("Subtotal"): r.findtext("ClassRef/FullName") for r in company.txns["Invoice"].values()}
     assert by_total == {"10.00": "Maintenance", "20.00": "Service Calls", "30.00": None}
+
+
+def test_a_chosen_tax_vendor_carries_the_platforms_rate_as_a_sales_tax_item(world):
+    drain, company, platform, _ = world
+    company.process(message_set("<VendorAddRq><VendorAdd><Name>AZ Dept of Revenue</Name></VendorAdd></VendorAddRq>"))
+    drain.d.desktop["tax_vendor"] = "AZ Dept of Revenue"
+    platform.invoices = {"t": _invoice("t", "c1", "100.00", tax="8.60"), "u": _invoice("u", "c1", "50.00", tax="4.30"),
+                         "n": _invoice("n", "c1", "10.00")}
+    onboard(drain, company)
+    drain_all(drain, company)
+    tax_items = [r for r in company.lists["Item"].values() if r.tag == "ItemSalesTaxRet"]
+    assert [(r.findtext("Name"), r.findtext("TaxRate"), r.findtext("TaxVendorRef/FullName")) for r in tax_items] == [
+        ("Tax 8.6%", "8.6", "AZ Dept of Revenue")]  # one item for the one rate
+    by_total = {r.findtext("Subtotal"): r.findtext("SalesTaxTotal") for r in company.txns["Invoice"].values()}
+    assert by_total == {"100.00": "8.60", "50.00": "4.30", "10.00": "0.00"}
