@@ -31,8 +31,8 @@ def _invoice(iid, client_id, total, status="ready_for_sync", job_type_id=None, t
                        amount=amount, taxable=Decimal(tax) > 0)
     return Invoice(id=iid, number=iid, external_number=None, client_id=client_id, site_id=None, job_id=None,
                    job_type_id=job_type_id, status=status, issued_on=date(2026, 11, 1), due_on=None, currency="USD",
-                   lines=(line,), subtotal=amount, tax_total=Decimal(tax), total=amount + Decimal(tax), amount_paid=Decimal("0"),
-                   balance=amount, memo=None, created_at=NOW, updated_at=NOW)
+                   lines=(line,), subtotal=amount, tax_total=Decimal(tax), total=amount + Decimal(tax),
+                   amount_paid=Decimal("0"), balance=amount, memo=None, created_at=NOW, updated_at=NOW)
 
 
 class FakePlatform:
