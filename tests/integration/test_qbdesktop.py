@@ -9,7 +9,8 @@ import requests
 
 from tests.emulators.qbdesktop.helpers import message_set
 
-pytestmark = pytest.mark.integration
+# The tests run in order against one stack (module fixture), on one xdist worker like the other local-stack modules.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
 TENANT = "desk"
 
 
