@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: install demo test lint unit integration infra synth bench local lock clean
+.PHONY: install browser demo test lint unit integration infra synth bench local lock clean
 
 install: $(STAMP)
 
@@ -31,14 +31,20 @@ lint: install
 unit: install
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider
 
-integration: install
+integration: install browser
 	$(PY) -m pytest tests/integration tests/emulators -q -p no:cacheprovider
 
 infra: install
 	$(PY) -m pytest tests/infra -q -p no:cacheprovider
 
+# The admin page's browser tests: Debian's chromium (Playwright's own browser download does not work here) and
+# axe-core from the npm lock file. Each step runs only when its piece is missing.
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+	test -f tests/browser/node_modules/axe-core/axe.min.js || npm ci --prefix tests/browser --no-audit --no-fund
+
 # pytest exits 5 when it collects nothing; that is a failure here, never a pass.
-test: install
+test: install browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 

@@ -49,9 +49,33 @@ def _cmd_local(args: argparse.Namespace) -> int:
     from qbsync.local.stack import LocalStack
 
     with LocalStack(port=args.port, state_dir=args.state_dir) as stack:
+        _sample_company(stack)
+        sys.stderr.write(f"Admin page, signed in as an admin of tenant {SAMPLE_TENANT!r} (development sign-in):\n"
+                         f"  {stack.page_url(SAMPLE_TENANT)}\n")
+        sys.stderr.flush()
         _ready(stack.urls())
         _wait_for_signal()
     return 0
+
+
+SAMPLE_TENANT = "sample"
+
+
+def _sample_company(stack) -> None:
+    """A QuickBooks company and a platform tenant with generated records, so the admin page has something to connect
+    to; kept in the state dir, so a restart finds them again."""
+    from emulators.datagen.generator import generate
+    from qbsync.local.driver import Driver
+    from qbsync.local.stack import FSP_API_KEY
+
+    driver = Driver(stack.urls(), stack.state_dir, FSP_API_KEY, stack.resources["secret"]["fsp_webhook_master_secret"])
+    realms = driver.http.get(f"{stack.qbo_url}/_emulator/realms").json()["data"]
+    tenants = driver.http.get(f"{stack.fsp_url}/_emulator/tenants").json()["data"]
+    data = generate(seed=7, clients=40)
+    if not realms:
+        driver.load_quickbooks(driver.create_realm("Sample Landscaping"), data.quickbooks_json())
+    if not any(t.get("tenant_id") == SAMPLE_TENANT for t in tenants):
+        driver.create_tenant(SAMPLE_TENANT, data.fieldservice)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

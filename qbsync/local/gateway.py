@@ -7,12 +7,15 @@ import base64
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
+from werkzeug.exceptions import NotFound
+from werkzeug.utils import redirect, send_from_directory
 from werkzeug.wrappers import Request, Response
 
 from shared.routes import MAX_BODY_BYTES, ROUTES, Route
@@ -33,15 +36,41 @@ def _compile(path: str) -> re.Pattern:
 
 
 _log = logging.getLogger("qbsync.gateway")
+# Powertools keeps the request being resolved on a class attribute (BaseRouter.current_event), shared by every
+# resolver in the process. Lambda gives each container one event at a time; here one request runs at a time, or a
+# webhook arriving mid-request would hand the admin handler the webhook's event (seen: a 401 for a valid token).
+_ONE_AT_A_TIME = threading.Lock()
+APP_PREFIX = "/app/"
+# What CloudFront's response headers policy adds to the deployed page (infra/constructs/web.py).
+APP_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+               "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                          "script-src 'self'; connect-src 'self'; frame-ancestors 'none'"}
 
 
 class Gateway:
-    def __init__(self, invoke: Invoker, verify: Callable[[str | None], dict | None], max_body: int = MAX_BODY_BYTES):
+    def __init__(self, invoke: Invoker, verify: Callable[[str | None], dict | None], max_body: int = MAX_BODY_BYTES,
+                 app_dir: str | None = None):
         self._routes = [(r, _compile(r.path)) for r in ROUTES]
         self._invoke, self._verify, self._max_body = invoke, verify, max_body
+        self._app_dir = app_dir  # the admin page (web/), served at /app/ as S3 + CloudFront serve it when deployed
 
     def __call__(self, environ, start_response):
-        return self._handle(Request(environ))(environ, start_response)
+        request = Request(environ)
+        if self._app_dir and request.method in ("GET", "HEAD") and (request.path + "/").startswith(APP_PREFIX):
+            return self._page(request, environ)(environ, start_response)
+        return self._handle(request)(environ, start_response)
+
+    def _page(self, request: Request, environ) -> Response:
+        if request.path == APP_PREFIX.rstrip("/"):
+            return redirect(APP_PREFIX, code=301)
+        name = request.path[len(APP_PREFIX):] or "index.html"
+        try:
+            response = send_from_directory(self._app_dir, name, environ, max_age=0)
+        except NotFound:
+            return _json(404, {"message": "Not Found"})
+        response.headers.update(APP_HEADERS)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
     def _match(self, method: str, path: str) -> tuple[Route, dict] | None:
         for route, pattern in self._routes:
@@ -68,7 +97,8 @@ class Gateway:
                 return _json(401, {"message": "Unauthorized"})
         event = self._event(request, route, params, body, claims)
         try:
-            result = self._invoke(f"functions.{route.function}.{route.handler}", event)
+            with _ONE_AT_A_TIME:
+                result = self._invoke(f"functions.{route.function}.{route.handler}", event)
         except Exception:  # noqa: BLE001 - an unhandled handler error is a 500 on API Gateway too, never a trace
             # The caller gets no trace; the operator does, on stderr, as Lambda would write it to CloudWatch.
             _log.exception("handler %s failed", route.function)

@@ -70,6 +70,12 @@ class LocalStack:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def page_url(self, tenant_id: str, role: str = "admin") -> str:
+        """The admin page with a development sign-in: a dev token in the URL fragment (never sent to a server)."""
+        from qbsync.local.devauth import issue_token
+
+        return f"{self.gateway_url}/app/#token={issue_token(tenant_id, role, self.state_dir, ttl_s=12 * 3600)}"
+
     def urls(self) -> dict:
         return {"gateway": self.gateway_url, "quickbooks": self.qbo_url, "fieldservice": self.fsp_url,
                 "aws": self.aws_url}
@@ -136,7 +142,8 @@ class LocalStack:
         from qbsync.local.devauth import JwtVerifier
         from qbsync.local.gateway import Gateway
 
-        gateway = start(Gateway(lambdas.invoke, JwtVerifier(self.state_dir).claims), self.port)
+        web = Path(__file__).resolve().parents[2] / "web"
+        gateway = start(Gateway(lambdas.invoke, JwtVerifier(self.state_dir).claims, app_dir=str(web)), self.port)
         self._servers.append(gateway)
         self.gateway_url = gateway.url
         os.environ["OAUTH_REDIRECT_URI"] = f"{self.gateway_url}/oauth/callback"
