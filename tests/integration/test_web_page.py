@@ -27,7 +27,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 LAPTOP, TABLET = {"width": 1280, "height": 860}, {"width": 820, "height": 1100}
-TIMEOUT_MS = int(os.environ.get("QBSYNC_BROWSER_TIMEOUT_MS", "120000"))
+TIMEOUT_MS = int(os.environ.get("QBSYNC_BROWSER_TIMEOUT_MS", "240000"))
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def _option_value(select, text_part: str) -> str:
 def test_admin_page_from_connect_to_disconnect(local_stack, page):
     stack, driver = local_stack
     tenant = "t-web"
-    realm = _setup(driver, tenant, "Web Landscaping", class_tracking=True, clients=80)
+    realm = _setup(driver, tenant, "Web Landscaping", class_tracking=True, clients=30)
 
     page.goto(stack.page_url(tenant))
     page.get_by_role("button", name="Connect to QuickBooks").wait_for()
