@@ -9,9 +9,16 @@ import requests
 
 from tests.emulators.qbdesktop.helpers import message_set
 
-# The tests run in order against one stack (module fixture), on one xdist worker like the other local-stack modules.
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
 TENANT = "desk"
+# The steps build on each other (one company file, one Web Connector), so one module fixture runs them all in order
+# and each test reports its own step: correct however xdist spreads the tests (each worker runs the whole story).
+STEPS = []
+
+
+def step(fn):
+    STEPS.append(fn)
+    return fn
 
 
 def _client(cid, company, state="AZ", active=True):
@@ -92,12 +99,14 @@ def customers(qbd):
     return {c["FullName"]: c for c in qb_state(qbd)["lists"]["Customer"]}
 
 
-def test_nothing_queued_before_onboarding_is_a_none_answer(desktop):
+@step
+def nothing_queued_before_onboarding_is_a_none_answer(desktop):
     _, _, qbd, _ = desktop
     assert session(qbd)["outcome"] == "No Data Exchange"
 
 
-def test_onboarding_through_the_web_connector_brings_both_sides_into_agreement(desktop):
+@step
+def onboarding_through_the_web_connector_brings_both_sides_into_agreement(desktop):
     _, driver, qbd, _ = desktop
     run = driver.admin("POST", "/admin/desktop/onboard", TENANT)
     assert run.status_code == 202 and run.json()["phase"] == "Pending until the Web Connector runs"
@@ -125,7 +134,8 @@ def test_onboarding_through_the_web_connector_brings_both_sides_into_agreement(d
     assert any("unknown State" in m for m in messages), errors
 
 
-def test_a_sync_pushes_only_ready_non_zero_invoices_and_takes_quickbooks_numbers(desktop):
+@step
+def a_sync_pushes_only_ready_non_zero_invoices_and_takes_quickbooks_numbers(desktop):
     _, driver, qbd, _ = desktop
     log = session(qbd)
     assert log["outcome"].startswith("OK"), log
@@ -138,7 +148,8 @@ def test_a_sync_pushes_only_ready_non_zero_invoices_and_takes_quickbooks_numbers
     assert platform["inv_zero"]["external_number"] is None and platform["inv_draft"]["external_number"] is None
 
 
-def test_a_payment_recorded_in_quickbooks_marks_the_platform_invoice_paid(desktop):
+@step
+def a_payment_recorded_in_quickbooks_marks_the_platform_invoice_paid(desktop):
     _, driver, qbd, _ = desktop
     (qb_invoice,) = qb_state(qbd)["transactions"]["Invoice"]
     pay = (f"<ReceivePaymentAddRq><ReceivePaymentAdd><CustomerRef><ListID>{qb_invoice['CustomerRef']['ListID']}"
@@ -150,7 +161,8 @@ def test_a_payment_recorded_in_quickbooks_marks_the_platform_invoice_paid(deskto
     assert platform["inv_ready"]["status"] == "paid"
 
 
-def test_a_session_cut_after_quickbooks_applied_an_add_creates_nothing_twice(desktop):
+@step
+def a_session_cut_after_quickbooks_applied_an_add_creates_nothing_twice(desktop):
     stack, driver, qbd, _ = desktop
     load = requests.post(f"{stack.fsp_url}/_emulator/tenants/{TENANT}/load",
                          json={"invoices": [_invoice("inv_cut", "cli_bolt", "ready_for_sync", "20.00", "P-4")]},
@@ -175,7 +187,8 @@ def test_a_session_cut_after_quickbooks_applied_an_add_creates_nothing_twice(des
     assert platform["inv_cut"]["external_number"] == bolt["RefNumber"]
 
 
-def test_a_session_still_running_makes_the_next_one_busy(desktop):
+@step
+def a_session_still_running_makes_the_next_one_busy(desktop):
     stack, driver, qbd, _ = desktop
     requests.post(f"{stack.fsp_url}/_emulator/tenants/{TENANT}/load",
                   json={"invoices": [_invoice("inv_busy", "cli_bolt", "ready_for_sync", "10.00", "P-5")]},
@@ -197,7 +210,8 @@ def test_a_session_still_running_makes_the_next_one_busy(desktop):
     assert sorted(bolt) == ["20.00", "40.00"]  # inv_busy (2 x 10.00) once, inv_cut (2 x 20.00) once
 
 
-def test_a_wrong_password_is_not_a_valid_user_and_changes_nothing(desktop):
+@step
+def a_wrong_password_is_not_a_valid_user_and_changes_nothing(desktop):
     _, _, qbd, login = desktop
     before = qb_state(qbd)
     requests.post(f"{qbd}/_emulator/connector/password", json={"password": "wrong"}, timeout=30)
@@ -210,7 +224,8 @@ def test_a_wrong_password_is_not_a_valid_user_and_changes_nothing(desktop):
     assert qb_state(qbd) == before
 
 
-def test_quickbooks_not_running_is_reported_and_the_session_ends(desktop):
+@step
+def quickbooks_not_running_is_reported_and_the_session_ends(desktop):
     _, driver, qbd, _ = desktop
     requests.post(f"{qbd}/_emulator/connector/faults", json={"kind": "connection_error"}, timeout=30)
     log = session(qbd)
@@ -220,7 +235,8 @@ def test_quickbooks_not_running_is_reported_and_the_session_ends(desktop):
     assert "Could not start QuickBooks." in status["last_error"]
 
 
-def test_bad_soap_is_a_fault_and_changes_nothing(desktop):
+@step
+def bad_soap_is_a_fault_and_changes_nothing(desktop):
     stack, _, qbd, _ = desktop
     before = qb_state(qbd)
     for body in (b"not xml", b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>',
@@ -234,7 +250,8 @@ def test_bad_soap_is_a_fault_and_changes_nothing(desktop):
     assert qb_state(qbd) == before
 
 
-def test_a_client_made_inactive_goes_inactive_in_quickbooks_after_a_stale_edit_sequence_is_re_read(desktop):
+@step
+def a_client_made_inactive_goes_inactive_in_quickbooks_after_a_stale_edit_sequence_is_re_read(desktop):
     from qbsync.local.stack import FSP_API_KEY
     from shared.fieldservice.http_adapter import HttpFieldService
 
@@ -257,7 +274,8 @@ def test_a_client_made_inactive_goes_inactive_in_quickbooks_after_a_stale_edit_s
     assert customers(qbd)["Bolt Plumbing"]["EditSequence"] == after["EditSequence"]  # nothing sent again
 
 
-def test_a_platform_payment_is_received_under_the_invoices_customer_and_applied_to_it(desktop):
+@step
+def a_platform_payment_is_received_under_the_invoices_customer_and_applied_to_it(desktop):
     stack, driver, qbd, _ = desktop
     saved = driver.admin("PUT", "/admin/desktop/settings", TENANT,
                          json={"sync_invoices": True, "invoice_account": "Services", "sync_payments": True})
@@ -290,7 +308,8 @@ def test_a_platform_payment_is_received_under_the_invoices_customer_and_applied_
     assert platform["inv_pay"]["external_number"] == invoice["RefNumber"]
 
 
-def test_payments_need_invoices_turned_on(desktop):
+@step
+def payments_need_invoices_turned_on(desktop):
     _, driver, _, _ = desktop
     refused = driver.admin("PUT", "/admin/desktop/settings", TENANT, json={"sync_payments": True})
     assert refused.status_code == 422 and "sync_payments" in refused.text
@@ -298,7 +317,8 @@ def test_payments_need_invoices_turned_on(desktop):
     assert unknown.status_code == 422
 
 
-def test_job_types_are_refused_while_quickbooks_has_class_tracking_off(desktop):
+@step
+def job_types_are_refused_while_quickbooks_has_class_tracking_off(desktop):
     _, driver, qbd, _ = desktop
     choice = {"sync_invoices": True, "invoice_account": "Services", "job_type_classes": {"jt1": {"mode": "create"}}}
     assert driver.admin("GET", "/admin/desktop/status", TENANT).json()["job_types_available"] is True
@@ -312,3 +332,22 @@ def test_job_types_are_refused_while_quickbooks_has_class_tracking_off(desktop):
         requests.post(f"{qbd}/_emulator/preferences", json={"class_tracking": True}, timeout=30)
     session(qbd)
     assert driver.admin("PUT", "/admin/desktop/settings", TENANT, json=choice).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def story(desktop):
+    outcomes = {}
+    for fn in STEPS:
+        try:
+            fn(desktop)
+            outcomes[fn.__name__] = None
+        except Exception as exc:  # noqa: BLE001 - reported by the step's own test below
+            outcomes[fn.__name__] = exc
+    return outcomes
+
+
+@pytest.mark.parametrize("name", [fn.__name__ for fn in STEPS])
+def test_desktop(story, name):
+    failure = story[name]
+    if failure is not None:
+        raise failure
