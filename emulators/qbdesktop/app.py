@@ -164,7 +164,7 @@ class DesktopEmulator:
         r = c.registration
         return {"registered": True, "app_url": r.app_url, "user_name": r.user_name, "owner_id": r.owner_id,
                 "file_id": r.file_id, "run_every_seconds": r.run_every_s, "scheduled": c.scheduled,
-                "faults": c.faults(), "sessions": c.history[-10:]}
+                "faults": c.faults(), "sessions_run": c.sessions_run, "sessions": c.history[-10:]}
 
     def state(self) -> dict:
         with self.company.lock:

@@ -97,6 +97,7 @@ class WebConnector:
         self._thread: threading.Thread | None = None
         self._service = self._soap_client(http_timeout_s)
         self.history: list[dict] = []
+        self.sessions_run = 0
 
     def _soap_client(self, timeout: float):
         from zeep import Client, Settings
@@ -143,6 +144,7 @@ class WebConnector:
             finally:
                 self.company.end_session()
             result = log.as_dict()
+            self.sessions_run += 1
             self.history.append(result)
             del self.history[:-50]
             return result

@@ -334,6 +334,24 @@ def job_types_are_refused_while_quickbooks_has_class_tracking_off(desktop):
     assert driver.admin("PUT", "/admin/desktop/settings", TENANT, json=choice).status_code == 200
 
 
+
+@step
+def the_web_connector_scheduler_polls_on_its_own(desktop):
+    _, _, qbd, _ = desktop
+    before = requests.get(f"{qbd}/_emulator/connector", timeout=30).json()["sessions_run"]
+    on = requests.post(f"{qbd}/_emulator/connector/schedule", json={"every_seconds": 1}, timeout=30).json()
+    assert on["scheduled"] is True
+    try:
+        deadline = time.monotonic() + 60
+        while requests.get(f"{qbd}/_emulator/connector", timeout=30).json()["sessions_run"] < before + 2:
+            assert time.monotonic() < deadline, "the scheduler never ran a session"
+            time.sleep(0.5)
+    finally:
+        off = requests.post(f"{qbd}/_emulator/connector/schedule", json={"enabled": False}, timeout=60).json()
+    assert off["scheduled"] is False
+    last = requests.get(f"{qbd}/_emulator/connector", timeout=30).json()["sessions"][-1]
+    assert last["outcome"].startswith("OK"), last
+
 @pytest.fixture(scope="module")
 def story(desktop):
     outcomes = {}
