@@ -159,6 +159,13 @@ def qwc():
                     headers={"Content-Disposition": f'attachment; filename="{APP_NAME}.qwc"'})
 
 
+@app.get("/admin/desktop/settings")
+def get_settings():
+    who = caller(app)
+    stored = (_connection(who.tenant_id).state or {}).get("settings") or {}
+    return DesktopSettings.model_validate(stored).model_dump()
+
+
 @app.put("/admin/desktop/settings")
 def put_settings():
     who = caller(app)

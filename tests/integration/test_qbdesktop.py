@@ -311,8 +311,11 @@ def a_platform_payment_is_received_under_the_invoices_customer_and_applied_to_it
 @step
 def payments_need_invoices_turned_on(desktop):
     _, driver, _, _ = desktop
+    before = driver.admin("GET", "/admin/desktop/settings", TENANT).json()
     refused = driver.admin("PUT", "/admin/desktop/settings", TENANT, json={"sync_payments": True})
     assert refused.status_code == 422 and "sync_payments" in refused.text
+    assert driver.admin("GET", "/admin/desktop/settings", TENANT).json() == before  # nothing changed
+    assert before["sync_payments"] is True and before["invoice_account"] == "Services"
     unknown = driver.admin("PUT", "/admin/desktop/settings", TENANT, json={"tax_vendor": "AZ"})
     assert unknown.status_code == 422
 
