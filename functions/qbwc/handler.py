@@ -214,6 +214,14 @@ def onboard():
     return Response(202, content_types.APPLICATION_JSON, json.dumps(run.public()))
 
 
+@app.post("/admin/desktop/retry")
+def retry():
+    who = caller(app)
+    _connection(who.tenant_id)
+    queued = _deps()[3](who.tenant_id).retry_failed()
+    return {"requeued": queued, "phase": PENDING_PHASE if queued else "Up to date"}
+
+
 @app.get("/admin/desktop/status")
 def status():
     who = caller(app)

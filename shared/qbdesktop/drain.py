@@ -115,6 +115,14 @@ class Drain:
                                {"counts": {"quickbooks_requests_last_session": requests_done,
                                            "records_in_error_log": errors, "requests_failed": failed}})
 
+    def retry_failed(self) -> int:
+        """Every failed item back in the queue for the next session ("Resync"). A failure is QuickBooks' definitive
+        answer to a write it did not apply (or a refused message set), so sending it again cannot duplicate."""
+        failed = [w for w in self.d.repo.work(self.d.tenant_id, include_failed=True) if w.status == "failed"]
+        for item in failed:
+            self.d.repo.update_work(item, status="pending", mode="write")
+        return len(failed)
+
     def remaining(self) -> int:
         return len(self.d.repo.work(self.d.tenant_id))
 
@@ -351,6 +359,7 @@ class Drain:
                 self.d.repo.update_work(item, mode="write", status="pending", payload={"looked_up": True})
             return
         if result.status_code == 0 or result.status_code == qbxml.NAME_IN_USE:
+            self.d.errors.resolve(self.d.tenant_id, f"ensure_item#{item.key}")
             self.d.repo.finish_work(item)
             return
         self._error(item, str(result.status_code), result.message)

@@ -316,8 +316,10 @@ def payments_need_invoices_turned_on(desktop):
     assert refused.status_code == 422 and "sync_payments" in refused.text
     assert driver.admin("GET", "/admin/desktop/settings", TENANT).json() == before  # nothing changed
     assert before["sync_payments"] is True and before["invoice_account"] == "Services"
-    unknown = driver.admin("PUT", "/admin/desktop/settings", TENANT, json={"tax_vendor": "AZ"})
+    unknown = driver.admin("PUT", "/admin/desktop/settings", TENANT, json={"color": "blue"})
     assert unknown.status_code == 422
+    retried = driver.admin("POST", "/admin/desktop/retry", TENANT)
+    assert retried.status_code == 200 and retried.json() == {"requeued": 0, "phase": "Up to date"}
 
 
 @step

@@ -272,3 +272,18 @@ def test_a_chosen_tax_vendor_carries_the_platforms_rate_as_a_sales_tax_item(worl
         ("Tax 8.6%", "8.6", "AZ Dept of Revenue")]  # one item for the one rate
     by_total = {r.findtext("Subtotal"): r.findtext("SalesTaxTotal") for r in company.txns["Invoice"].values()}
     assert by_total == {"100.00": "8.60", "50.00": "4.30", "10.00": "0.00"}
+
+
+def test_failures_carry_quickbooks_codes_and_a_retry_after_the_fix_creates_each_record_once(world):
+    drain, company, platform, _ = world
+    drain.d.desktop["invoice_account"] = "No Such Account"
+    onboard(drain, company)
+    drain_all(drain, company)
+    codes = sorted((e.entity, e.code) for e in drain.d.errors.list(TENANT))
+    assert codes == [("ensure_item", "3140"), ("invoice", "3140")]  # QuickBooks' own code for both
+    assert company.txns["Invoice"] == {}
+    drain.d.desktop["invoice_account"] = "Services"  # the admin fixes the setting, then "Resync"
+    assert drain.retry_failed() == 2
+    drain_all(drain, company)
+    assert len(company.txns["Invoice"]) == 1 and drain.d.errors.list(TENANT) == []
+    assert drain.retry_failed() == 0
