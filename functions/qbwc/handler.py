@@ -18,7 +18,7 @@ from shared.errors import Conflict, NotFound
 from shared.http import caller, install_error_handlers
 from shared.observability import bind_correlation, get_logger, get_metrics, get_tracer
 from shared.qbdesktop import passwords, soap
-from shared.qbdesktop.drain import PENDING_PHASE
+from shared.qbdesktop.phases import PENDING_PHASE
 
 SERVICE = "qbwc"
 OWNER_ID = "{6B1C3A52-8E4F-4F0B-9C61-2F1D7E5A9B34}"  # one per application, never per file (qbd-facts.md QWC)

@@ -21,6 +21,7 @@ from shared.data.desktop_repo import DesktopRepo, WorkItem
 from shared.domain import onboarding_plan, parties
 from shared.domain.records import ErrorEntry, Link
 from shared.qbdesktop import qbxml
+from shared.qbdesktop.phases import PENDING_PHASE
 from shared.qbdesktop.qbxml import Result
 
 # Queue order (the sort key's first part): customers before jobs before invoices before paid status.
@@ -33,7 +34,6 @@ DESKTOP_ITEM = "Field Service"  # the service item every synced invoice line pos
 ENTITY = {"client": "qbd_client", "site": "qbd_site", "invoice": "qbd_invoice", "payment": "qbd_payment"}
 GUID_NAMESPACE = uuid.UUID("7a0c4d2e-0b7b-4f59-9a55-3f1f3d0c5e21")
 ZERO = Decimal("0.00")
-PENDING_PHASE = "Pending until the Web Connector runs"
 
 
 def external_guid(tenant_id: str, kind: str, fsp_id: str) -> str:

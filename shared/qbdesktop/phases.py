@@ -1,0 +1,3 @@
+"""What the run history says about Desktop work (SingleOps' wording). Kept apart so the handler imports no storage."""
+
+PENDING_PHASE = "Pending until the Web Connector runs"
