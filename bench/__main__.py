@@ -1,8 +1,8 @@
 """`make bench`: every benchmark in one run, printed and written to bench/results.json (docs/benchmarks.md).
 
 Cold start first (fresh interpreters, nothing else running in this process), then the onboarding run on the local
-stack, then the cost model over the onboarding figures; `--only coldstart|onboarding|cost` runs one, keeping the
-others' last figures in the file."""
+stack, then the cost model over the onboarding figures, then the money run (bench/money.py);
+`--only coldstart|onboarding|cost|money` runs one, keeping the others' last figures in the file."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ RESULTS = Path(__file__).with_name("results.json")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench import coldstart, cost, onboarding
+    from bench import coldstart, cost, money, onboarding
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("coldstart", "onboarding", "cost"))
+    parser.add_argument("--only", choices=("coldstart", "onboarding", "cost", "money"))
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
               f"the bound {tp['bound_s']} s ({tp['writes_per_minute_bound']}/min on both lanes; we use "
               f"{'+'.join(tp['lanes_used'])}: +{tp['over_bound_pct']}%); calls {tp['calls']} vs bound "
               f"{tp['call_bound']}")
+    if args.only in (None, "money"):
+        measured = money.run(1000, seed=11)
+        money.report(measured)
+        results.update(measured)
+        ok = ok and all(r["status"] == "succeeded" for r in measured["money"]["runs"])
     out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"written to {out}")
     return 0 if ok else 1

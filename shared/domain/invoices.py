@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +32,7 @@ from shared.quickbooks.errors import QuickBooksError
 from shared.quickbooks.port import Fault, InvoiceDraft, InvoiceState, MoneyPrefs, SalesLine
 from shared.tasks import failure_of
 
-INVOICES_PER_TASK = 200
+INVOICES_PER_TASK = 300  # a multiple of 30: every batch of a page is full but the last
 SYNC_LEASE_S = 900  # longer than one task's timeout; a crashed run's lock expires
 ZERO = Decimal("0")
 SYNCABLE = ("ready_for_sync", "paid")
@@ -58,11 +59,13 @@ def _fp(parts: Any) -> str:
 
 
 class InvoiceSync:
-    def __init__(self, deps: Deps, log: RunLog, new_id: Callable[[], str] = new_attempt_id):
+    def __init__(self, deps: Deps, log: RunLog, new_id: Callable[[], str] = new_attempt_id,
+                 prefs: MoneyPrefs | None = None):
         self.d, self.log = deps, log
         self._attempts = Attempts(deps.links, deps.tenant_id, "invoice", new_id)
-        self._prefs: MoneyPrefs | None = None
+        self._prefs = prefs  # read once per run by the caller, or here on first use
         self._regions: dict[str, str | None] = {}
+        self._items: dict[str, str] = {}
 
     def _qb(self):
         return self.d.quickbooks()
@@ -83,6 +86,9 @@ class InvoiceSync:
         sites = {}
         if self.d.settings.invoices.job_locations:
             sites = self.d.links.get_many(t, "site", {inv.site_id for inv in latest.values() if inv.site_id})
+        item_ids = {ln.item_id for inv in latest.values() for ln in inv.lines if ln.item_id}
+        self._items.update({i: link.qbo_id for i, link in self.d.links.get_many(t, "item", item_ids).items()
+                            if link.qbo_id})
         fresh, resend = [], []
         for inv in latest.values():
             link = links.get(inv.id)
@@ -279,9 +285,8 @@ class InvoiceSync:
         return None
 
     def _item_for(self, qb, line) -> str:
-        link = self.d.links.get(self.d.tenant_id, "item", line.item_id)
-        if link and link.qbo_id:
-            return link.qbo_id
+        if line.item_id in self._items:
+            return self._items[line.item_id]
         from shared.quickbooks.adapter import quote
 
         item = self.d.platform.get_item(self.d.tenant_id, line.item_id)
@@ -300,6 +305,7 @@ class InvoiceSync:
                 body["UnitPrice"] = Decimal(str(item.price))
             qbo_id = qb.create("Item", body, request_id=request_id(self.d.tenant_id, "item", item.id))["Id"]
         self.d.links.put(Link(self.d.tenant_id, "item", item.id, qbo_id))
+        self._items[item.id] = qbo_id
         return qbo_id
 
     # -- QuickBooks -> platform -----------------------------------------------------------------------------------
@@ -422,7 +428,7 @@ class Sync:
             state["cursor"] = {**cursor, "done": True}
             return state
         page = self.d.platform.list_invoices(self.d.tenant_id, cursor=cursor.get("next"), limit=INVOICES_PER_TASK)
-        InvoiceSync(self.d, self._log(state)).push(page.items)
+        InvoiceSync(self.d, self._log(state), prefs=self._prefs(state)).push(page.items)
         state["cursor"] = {**cursor, "next": page.next_cursor, "page": cursor.get("page", 0) + 1,
                            "done": not page.next_cursor}
         return state
@@ -462,7 +468,13 @@ class Sync:
         log = self._log(state)
         if self.d.settings.payments.enabled:
             PaymentSync(self.d, log).quickbooks_changed(changed.get("Payment", []))
-        InvoiceSync(self.d, log).quickbooks_changed(changed.get("Invoice", []))
+        InvoiceSync(self.d, log, prefs=self._prefs(state)).quickbooks_changed(changed.get("Invoice", []))
+
+    def _prefs(self, state: dict) -> MoneyPrefs:
+        """QuickBooks' preferences once per run, kept in the run's state for its later tasks."""
+        if "money_prefs" not in state:
+            state["money_prefs"] = asdict(self.d.quickbooks().money_prefs())
+        return MoneyPrefs(**state["money_prefs"])
 
     def _finish(self, state: dict) -> dict:
         status = "skipped" if state.get("skipped") else "succeeded"

@@ -1,0 +1,186 @@
+"""Money benchmark on the local stack (issue 11), steady state: 1,000 ready invoices (5 lines each, across 300
+clients) and 1,000 payments (200 of them partial) in one sync run; then 100 of those invoices edited and 20 voided,
+in a second run.
+
+Prints, and writes to bench/results.json under "money": QuickBooks API calls by kind for each run against the lower
+bound ceil(reads/1000) + ceil(writes/30) (reads: the invoices whose open balance a payment needs; writes: every
+invoice and payment created, updated, voided), the projected wall time at QuickBooks' limits, our CPU seconds and
+DynamoDB operations per record written. Steady state: clients are onboarded and the items and payment methods the
+invoices use were linked by an earlier run, as they are after the first day. A benchmark, not a test: it reports.
+Run: `make bench` (or `python -m bench.money --invoices 300` for a quicker look)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from bench.onboarding import API_KINDS, QBO_BATCHES_PER_MIN, QBO_REQUESTS_PER_MIN
+
+LINES = 5
+METHODS = ("cash", "check", "credit_card", "ach", "other")
+
+
+def _invoice(i: int, client_id: str, items: list[dict], rng: random.Random) -> dict:
+    lines = [{"item_id": items[(i + n) % len(items)]["id"], "description": f"Line {n + 1}",
+              "quantity": str(rng.randint(1, 4)), "unit_price": f"{rng.randint(20, 400)}.{rng.randint(0, 99):02d}",
+              "taxable": n % 2 == 0} for n in range(LINES)]
+    subtotal = sum(Decimal(ln["quantity"]) * Decimal(ln["unit_price"]) for ln in lines if ln["taxable"])
+    tax = (subtotal * Decimal("0.0825")).quantize(Decimal("0.01"))
+    return {"id": f"inv_b{i:04d}", "client_id": client_id, "status": "ready_for_sync", "issued_on": "2026-11-02",
+            "tax_total": str(tax), "lines": lines}
+
+
+def _total(invoice: dict) -> Decimal:
+    return sum((Decimal(ln["quantity"]) * Decimal(ln["unit_price"]) for ln in invoice["lines"]),
+               Decimal(0)) + Decimal(invoice["tax_total"])
+
+
+def _payments(invoices: list[dict]) -> list[dict]:
+    """800 invoices paid in full, 100 paid by two partial payments (200 partial), the rest unpaid (the last 20 of
+    them are voided later: QuickBooks refuses to void an invoice with payments applied)."""
+    out = []
+    full, halves = int(len(invoices) * 0.8), int(len(invoices) * 0.1)
+    for n, inv in enumerate(invoices[:full + halves]):
+        total = _total(inv)
+        parts = [total] if n < full else [(total * Decimal("0.3")).quantize(Decimal("0.01"))] * 2
+        for k, amount in enumerate(parts):
+            out.append({"id": f"pay_b{len(out):04d}", "invoice_id": inv["id"], "amount": str(amount),
+                        "paid_on": "2026-11-10", "method": METHODS[(n + k) % len(METHODS)]})
+    return out
+
+
+def _load(driver, tenant: str, kind: str, rows: list[dict]) -> None:
+    for i in range(0, len(rows), 500):
+        driver.http.post(f"{driver.urls['fieldservice']}/_emulator/tenants/{tenant}/load",
+                         data=json.dumps({kind: rows[i:i + 500]}),
+                         headers={"Content-Type": "application/json"}).raise_for_status()
+
+
+def _measure(driver, tenant: str, label: str, reads: int, writes: int) -> dict:
+    from qbsync.local import lambdas, moto_fidelity
+    from shared.quickbooks.pacing import quickbooks_limits
+
+    driver.quickbooks_requests(reset=True)
+    moto_fidelity.calls.clear()
+    lambdas.METER.cpu_s.clear()
+    lambdas.METER.enabled = True
+    started = time.monotonic()
+    run = driver.sync_now(tenant)
+    wall_s = time.monotonic() - started
+    lambdas.METER.enabled = False
+    by_kind = {k: v for k, v in driver.quickbooks_requests().get("counts", {}).items() if k in API_KINDS and v}
+    calls = sum(by_kind.values())
+    bound = math.ceil(reads / 1000) + math.ceil(writes / 30)
+    request_limit, batch_limit = quickbooks_limits(QBO_REQUESTS_PER_MIN, QBO_BATCHES_PER_MIN)
+    projected = max(max(0, calls - request_limit.burst) * request_limit.interval,
+                    max(0, by_kind.get("batch", 0) - batch_limit.burst) * batch_limit.interval)
+    ddb = dict(moto_fidelity.calls)
+    ddb_ops = sum(ddb.values())
+    counts = (run.get("summary") or {}).get("counts", {})
+    return {"run": label, "status": run.get("status"), "counts": counts,
+            "quickbooks_api": {"calls": calls, "by_kind": by_kind, "lower_bound": bound,
+                               "reads": reads, "writes": writes,
+                               "over_bound_pct": round(100 * (calls - bound) / bound, 1) if bound else None,
+                               "projected_wall_s_at_qbo_limits": round(projected, 1)},
+            "our_cpu_s": round(sum(lambdas.METER.cpu_s.values()), 2),
+            "cpu_s_by_function": {k: round(v, 2) for k, v in lambdas.METER.cpu_s.items()},
+            "local_wall_s": round(wall_s, 1),
+            "dynamodb": {"operations": ddb_ops, "per_record_written": round(ddb_ops / writes, 2) if writes else None,
+                         "by_action": ddb}}
+
+
+def run(n_invoices: int, seed: int) -> dict:
+    from emulators.datagen.generator import generate
+    from qbsync.demo import demo_settings
+    from qbsync.local.driver import Driver
+    from qbsync.local.stack import FSP_API_KEY, LocalStack
+
+    rng = random.Random(seed)
+    data = generate(seed=seed, clients=300, invoices_per_client=0.0)
+    clients = [c["id"] for c in data.fieldservice["clients"]]
+    items = [i for i in data.fieldservice["items"] if i.get("active", True)]
+    invoices = [_invoice(i, clients[i % len(clients)], items, rng) for i in range(n_invoices)]
+    payments = _payments(invoices)
+    with tempfile.TemporaryDirectory(prefix="qbsync-bench-money-") as state_dir, \
+            LocalStack(port=0, state_dir=state_dir, persist=False) as stack:
+        driver = Driver(stack.urls(), state_dir, FSP_API_KEY, stack.resources["secret"]["fsp_webhook_master_secret"],
+                        timeout_s=3600, poll_s=1.0)
+        driver.http.put(f"{stack.qbo_url}/_emulator/limits", json={"enabled": False}).raise_for_status()
+        os.environ.update({"QBO_REQUESTS_PER_MINUTE": "1000000", "QBO_BATCHES_PER_MINUTE": "1000000"})
+        stack.qbo_app.configure_webhooks(None)
+        stack.fsp_app.configure_webhooks(None)
+        realm = driver.create_realm("Bench Money Plumbing")
+        driver.load_quickbooks(realm, data.quickbooks_json())
+        driver.create_tenant("bench-money", data.fieldservice)
+        driver.connect("bench-money", realm)
+        driver.settings("bench-money", demo_settings(driver, "bench-money"))
+        assert driver.enable("bench-money")["status"] == "succeeded"
+        # Warm-up: one invoice using every item and one payment per method link them, as an earlier day would.
+        warm = {"id": "inv_warm", "client_id": clients[0], "status": "ready_for_sync", "issued_on": "2026-11-01",
+                "tax_total": "0.00", "lines": [{"item_id": i["id"], "quantity": "1", "unit_price": "10.00",
+                                                "taxable": False} for i in items]}
+        _load(driver, "bench-money", "invoices", [warm])
+        _load(driver, "bench-money", "payments", [{"id": f"pay_warm_{m}", "invoice_id": "inv_warm", "amount": "1.00",
+                                                   "paid_on": "2026-11-01", "method": m} for m in METHODS])
+        assert driver.sync_now("bench-money")["status"] == "succeeded"
+
+        _load(driver, "bench-money", "invoices", invoices)
+        _load(driver, "bench-money", "payments", payments)
+        paid_invoices = len({p["invoice_id"] for p in payments})
+        first = _measure(driver, "bench-money", "new invoices and payments", reads=paid_invoices,
+                         writes=len(invoices) + len(payments))
+
+        edited = invoices[int(n_invoices * 0.8):int(n_invoices * 0.8) + n_invoices // 10]  # some partly paid
+        for inv in edited:
+            inv["lines"][0]["unit_price"] = str(Decimal(inv["lines"][0]["unit_price"]) + Decimal("25.00"))
+        voided = [{**inv, "status": "void"} for inv in invoices[-(n_invoices // 50):]]
+        _load(driver, "bench-money", "invoices", edited + voided)
+        second = _measure(driver, "bench-money", "edited and voided", reads=0, writes=len(edited) + len(voided))
+        qbo = driver.quickbooks_entities(realm, "Invoice")
+        notes = [i.get("PrivateNote") for i in qbo if i.get("PrivateNote") != "Voided"]
+    return {"money": {"dataset": {"seed": seed, "invoices": n_invoices, "lines_per_invoice": LINES, "clients": 300,
+                                  "payments": len(payments),
+                                  "partial_payments": sum(1 for p in payments
+                                                          if Decimal(p["amount"]) < _total(next(
+                                                              i for i in invoices if i["id"] == p["invoice_id"])))},
+                      "runs": [first, second],
+                      "duplicates_in_quickbooks": len(notes) - len(set(notes))}}
+
+
+def report(result: dict) -> None:
+    money = result["money"]
+    print(f"money: {money['dataset']}")
+    for r in money["runs"]:
+        api = r["quickbooks_api"]
+        print(f"  {r['run']} ({r['status']}): QuickBooks calls {api['calls']} vs lower bound {api['lower_bound']} "
+              f"(+{api['over_bound_pct']}%) {api['by_kind']}; projected {api['projected_wall_s_at_qbo_limits']} s "
+              f"at QuickBooks' limits; our CPU {r['our_cpu_s']} s; DynamoDB {r['dynamodb']['operations']} ops "
+              f"({r['dynamodb']['per_record_written']} per record written)")
+    print(f"  duplicates in QuickBooks: {money['duplicates_in_quickbooks']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--invoices", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
+    args = parser.parse_args(argv)
+    result = run(args.invoices, args.seed)
+    report(result)
+    out = Path(args.out)
+    merged = {**(json.loads(out.read_text()) if out.exists() else {}), **result}
+    out.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    print(f"written to {args.out}")
+    return 0 if all(r["status"] == "succeeded" for r in result["money"]["runs"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
