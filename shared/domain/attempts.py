@@ -88,3 +88,13 @@ class Attempts:
         extra = {k: v for k, v in (link.extra or {}).items() if k != "attempt"}
         extra.update(changes.pop("extra", {}))
         return replace(link, request_id=None, extra=extra, **changes)
+
+
+def clear_refusal(links: Any, tenant_id: str, entity: str, fsp_id: str) -> bool:
+    """What the admin's Retry means for an invoice or payment: the version QuickBooks refused may be sent again (the
+    next sync run re-attempts it, with a new request id). False when there was no refusal to clear."""
+    link = links.get(tenant_id, entity, fsp_id)
+    if link is None or not (link.extra or {}).get("refused"):
+        return False
+    links.put(replace(link, extra={**link.extra, "refused": None}))
+    return True

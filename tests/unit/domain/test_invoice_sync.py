@@ -255,3 +255,19 @@ def test_a_link_written_before_the_attempt_field_existed_still_updates():
     w.platform.put_invoice("inv_1", amounts=("130.00",))
     w.push("inv_1")
     assert w.qbo("inv_1")["TotalAmt"] == Decimal("130.00")
+
+
+def test_retry_lets_the_refused_version_go_again_with_a_new_request_id():
+    from shared.domain.attempts import clear_refusal
+
+    w = World()
+    w.platform.put_invoice("inv_1")
+    w.push("inv_1")
+    qbo_id = w.link("inv_1").qbo_id
+    w.qb.refuse[qbo_id] = ("6540", "Deposited Transaction cannot be changed")
+    w.platform.put_invoice("inv_1", amounts=("150.00",))
+    w.push("inv_1")
+    del w.qb.refuse[qbo_id]  # the deposit undone in QuickBooks; the admin presses Retry
+    assert clear_refusal(w.links, "t1", "invoice", "inv_1") and not clear_refusal(w.links, "t1", "invoice", "inv_1")
+    w.push("inv_1")
+    assert w.qbo("inv_1")["TotalAmt"] == Decimal("150.00") and ("invoice", "inv_1") not in w.log.errors
