@@ -114,6 +114,8 @@ class InvoiceSync:
         if linked and (link.extra.get("voided") or link.extra.get("gone")):
             self.log.count("invoices_gone_in_quickbooks_skipped")
             return None
+        if not linked and status != "ready_for_sync":
+            return None  # created only once someone marked it ready; a paid one keeps syncing once linked
         if not linked and money(inv.total) == ZERO:
             self.log.count("invoices_skipped_zero")
             return None

@@ -63,6 +63,18 @@ def test_creates_go_30_to_a_batch_and_quickbooks_numbers_are_written_back():
     assert _batches(w.qb) == [30, 30, 5]
 
 
+def test_only_ready_invoices_are_created_but_a_paid_linked_one_still_updates():
+    w = World()
+    w.platform.put_invoice("inv_d", status="approved")
+    w.platform.put_invoice("inv_p", status="paid")
+    w.platform.put_invoice("inv_1")
+    w.push("inv_d", "inv_p", "inv_1")
+    assert len(w.qb.invoices) == 1 and w.link("inv_d") is None and w.link("inv_p") is None
+    w.platform.put_invoice("inv_1", amounts=("90.00",), status="paid")
+    w.push("inv_1")
+    assert w.qbo("inv_1")["TotalAmt"] == Decimal("90.00")
+
+
 def test_a_zero_invoice_waits_until_it_has_an_amount():
     w = World()
     w.platform.put_invoice("inv_0", amounts=("0.00",))
