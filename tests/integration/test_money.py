@@ -128,6 +128,18 @@ def test_an_invoice_through_its_life_and_payments_both_ways(local_stack):
                   if p.get("PrivateNote") == "Platform payment pay_m4")["PaymentMethodRef"]
     assert method["name"] == "Check"  # the platform's method, found by name among QuickBooks' own
 
+    # Edits and deletions of platform payments reach QuickBooks.
+    driver.platform_put(tenant, "payments", {**_platform(driver, tenant, "payments", "pay_m4"), "amount": "30.00"})
+    assert driver.sync_now(tenant)["status"] == "succeeded"
+    edited_payment = next(p for p in driver.quickbooks_entities(realm, "Payment")
+                          if p.get("PrivateNote") == "Platform payment pay_m4")
+    assert Decimal(str(edited_payment["TotalAmt"])) == Decimal("30.00")
+    assert Decimal(str(_by_note(driver, realm)["Platform invoice inv_m4"]["Balance"])) == Decimal("45.00")
+    driver.http.delete(f"{driver.urls['fieldservice']}/_emulator/tenants/{tenant}/records/payments/pay_m4")
+    assert driver.sync_now(tenant)["status"] == "succeeded"
+    assert not [p for p in driver.quickbooks_entities(realm, "Payment") if p["Id"] == edited_payment["Id"]]
+    assert Decimal(str(_by_note(driver, realm)["Platform invoice inv_m4"]["Balance"])) == Decimal("75.00")
+
 
 def test_refused_then_fixed_clear_id_and_custom_numbers(local_stack):
     _, driver = local_stack
@@ -167,6 +179,15 @@ def test_refused_then_fixed_clear_id_and_custom_numbers(local_stack):
     assert driver.sync_now(tenant)["status"] == "succeeded"
     entry = _errors(driver, tenant)[("invoice", "inv_r2")]
     assert entry["code"] == "6140" and "R-501" in entry["detail"]
+
+    # "QuickBooks computes" tax: the line tax codes and the chosen code go, QuickBooks' tax comes back.
+    driver.settings(tenant, {"invoices": {"tax_mode": "quickbooks", "tax_code_id": "2"}})
+    _invoice(driver, tenant, "inv_r3", client, item, ["100.00"], number="R-777")
+    assert driver.sync_now(tenant)["status"] == "succeeded"
+    r3 = _by_note(driver, realm)["Platform invoice inv_r3"]
+    platform_r3 = _platform(driver, tenant, "invoices", "inv_r3")
+    assert Decimal(str(r3["TxnTaxDetail"]["TotalTax"])) == Decimal(platform_r3["tax_total"]) == Decimal("8.00")
+    assert Decimal(platform_r3["total"]) == Decimal(str(r3["TotalAmt"])) == Decimal("108.00")
 
 
 def test_faults_lose_and_duplicate_nothing(local_stack):
