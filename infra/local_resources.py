@@ -86,10 +86,26 @@ def _sqs_value(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def custom_resource_handlers(template: Template) -> set[str]:
+    """Logical ids of the functions that serve CloudFormation custom resources (CDK's own: BucketDeployment's copy of
+    the admin page, S3 auto-delete). They run only while CloudFormation deploys, so the local stack has none."""
+    handlers = set()
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type", "").startswith("Custom::"):
+            token = resource["Properties"].get("ServiceToken")
+            if isinstance(token, dict) and "Fn::GetAtt" in token:
+                handlers.add(token["Fn::GetAtt"][0])
+    return handlers
+
+
 def functions(template: Template) -> list[dict[str, Any]]:
-    """Each Lambda function: logical id, name, handler, timeout, memory and its environment variable names."""
+    """Each of the service's Lambda functions (not CDK's custom-resource handlers): logical id, name, handler,
+    timeout, memory and its environment variable names."""
     result = []
+    cdk_handlers = custom_resource_handlers(template)
     for logical_id, resource in _resources(template, "AWS::Lambda::Function"):
+        if logical_id in cdk_handlers:
+            continue
         props = resource["Properties"]
         result.append({
             "LogicalId": logical_id,

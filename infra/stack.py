@@ -14,6 +14,7 @@ from infra.constructs.data import Data
 from infra.constructs.functions import Functions
 from infra.constructs.queues import Queues
 from infra.constructs.schedules import Schedules
+from infra.constructs.web import Web
 from infra.constructs.workflows import Workflows, state_machine_arn
 
 
@@ -50,11 +51,14 @@ class QbSyncStack(Stack):
         # Webhook hints start (coalesced) sync runs.
         self.workflows.sync.grant_start_execution(fns["webhooks-worker"])
 
+        self.web = Web(self, "Web", config=config)
         self.api = Api(
             self, "Api",
             config=config,
             functions_by_handler=fns.by_handler,
+            cors_origins=[self.web.origin],
         )
+        self.web.publish(api_url=self.api.url)
         redirect_uri = f"{self.api.url}/oauth/callback"
         # Every handler builds the Intuit client, whose token refresh needs the registered redirect URI.
         for function in fns.functions.values():
@@ -73,4 +77,5 @@ class QbSyncStack(Stack):
 
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "OAuthRedirectUri", value=redirect_uri)
+        CfnOutput(self, "AdminPageUrl", value=self.web.url)
         CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)

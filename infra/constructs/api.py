@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import jsii
+from aws_cdk import Duration
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -20,6 +22,9 @@ from shared.routes import ROUTES, Route
 
 THROTTLE_RATE = 200
 THROTTLE_BURST = 400
+# What the admin page (web/js/api.js) sends cross-origin.
+CORS_METHODS = (apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.PUT)
+CORS_HEADERS = ("authorization", "content-type")
 
 # Why each unauthenticated route is safe without the platform's JWT.
 PUBLIC_ROUTE_REASONS = {
@@ -76,6 +81,7 @@ class Api(Construct):
         *,
         config: StageConfig,
         functions_by_handler: dict[str, _lambda.IFunction],
+        cors_origins: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.http_api = apigw.HttpApi(
@@ -83,6 +89,14 @@ class Api(Construct):
             api_name=config.name("api"),
             description="qbsync: OAuth, webhooks and admin API",
             create_default_stage=False,
+            # The admin page, served from its own CloudFront origin (infra/constructs/web.py), calls the API with
+            # a bearer token and JSON bodies; no other origin may.
+            cors_preflight=apigw.CorsPreflightOptions(
+                allow_origins=list(cors_origins),
+                allow_methods=list(CORS_METHODS),
+                allow_headers=list(CORS_HEADERS),
+                max_age=Duration.hours(1),
+            ) if cors_origins else None,
         )
         pin_logical_id(self.http_api, "HttpApi")
         access_logs = logs.LogGroup(

@@ -41,7 +41,8 @@ _log = logging.getLogger("qbsync.gateway")
 # webhook arriving mid-request would hand the admin handler the webhook's event (seen: a 401 for a valid token).
 _ONE_AT_A_TIME = threading.Lock()
 APP_PREFIX = "/app/"
-# What CloudFront's response headers policy adds to the deployed page (infra/constructs/web.py).
+# What CloudFront's response headers policy adds to the deployed page (infra/constructs/web.py, whose connect-src
+# also names the API host; tests/infra/test_web.py keeps the two equal).
 APP_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
                "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                           "script-src 'self'; connect-src 'self'; frame-ancestors 'none'"}

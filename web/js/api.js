@@ -22,8 +22,14 @@ export class ApiError extends Error {
 
 export async function configure() {
   // config.json is written at deploy time with the API's URL; locally the gateway serves page and API together.
-  const response = await fetch("config.json", { cache: "no-store" });
-  const config = response.ok ? await response.json() : {};
+  // Without a readable file the page calls its own origin.
+  let config = {};
+  try {
+    const response = await fetch("config.json", { cache: "no-store" });
+    if (response.ok) config = await response.json();
+  } catch {
+    config = {};
+  }
   base = (config.apiUrl || "").replace(/\/$/, "");
   return config;
 }
