@@ -49,6 +49,12 @@ class Unprocessable(AppError):
     status, code = 422, "unprocessable"
 
 
+class RealmNotGranted(BadRequest):
+    """The OAuth callback named a QuickBooks company the consent did not grant (the exchanged grant is revoked)."""
+
+    code = "realm_not_granted"
+
+
 class NotConnected(Conflict):
     code = "not_connected"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError, ResponseValidationError
 from pydantic import ValidationError
 
 from shared.domain.connections import Caller
@@ -39,6 +40,29 @@ def install_error_handlers(app: APIGatewayHttpResolver, service: str) -> None:
         details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         body = Unprocessable("invalid request", details=details).to_body()
         return Response(422, content_types.APPLICATION_JSON, body)
+
+    @app.exception_handler(RequestValidationError)
+    def _request_invalid(exc: RequestValidationError) -> Response:
+        # Powertools' validation against the route's Pydantic models: the same error shape as every other refusal,
+        # naming each field and never echoing the input back.
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return Response(400, content_types.APPLICATION_JSON, BadRequest("the body is not valid JSON").to_body())
+        details = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
+                   for e in exc.errors()]
+        body = Unprocessable("invalid request", details=details).to_body()
+        return Response(422, content_types.APPLICATION_JSON, body)
+
+    @app.exception_handler(ResponseValidationError)
+    def _response_invalid(exc: ResponseValidationError) -> Response:
+        # Our answer broke our own contract: a defect, logged for us, reported in the one error shape.
+        logger.error("response violates the contract", extra={"errors": [e.get("loc") for e in exc.errors()]})
+        body = {"error": {"code": "internal_error", "message": "internal error"}}
+        return Response(500, content_types.APPLICATION_JSON, body)
+
+    @app.exception_handler(RecursionError)
+    def _too_deep(_exc: RecursionError) -> Response:
+        # json.loads gives up on very deep nesting with RecursionError: that is the caller's body, not our fault.
+        return Response(400, content_types.APPLICATION_JSON, BadRequest("the body is nested too deeply").to_body())
 
     @app.exception_handler(QuickBooksError)
     def _quickbooks(exc: QuickBooksError) -> Response:

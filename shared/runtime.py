@@ -88,10 +88,12 @@ class Runtime:
 
     @cached_property
     def connection_service(self):
-        from shared.domain.connections import ConnectionService, StateSigner
+        from shared.data.repos import SettingsRepo
+        from shared.domain.connections import ConnectionService, ScheduleLifecycle, StateSigner
 
         return ConnectionService(self.connections, self.token_store, self.oauth, self.schedules,
-                                 StateSigner(self.secret.state_signing_key.encode()), self._read_company)
+                                 StateSigner(self.secret.state_signing_key.encode()), self._read_company,
+                                 lifecycle=ScheduleLifecycle(self.schedules, SettingsRepo()))
 
     @cached_property
     def token_service(self):

@@ -120,6 +120,13 @@ class FakeSchedules:
     def upsert(self, tenant_id, expression, timezone):
         self.upserts.append((tenant_id, expression, timezone))
 
+    def describe(self, tenant_id):
+        last = next((u for u in reversed(self.upserts) if u[0] == tenant_id), None)
+        if last is None or tenant_id in self.deleted:
+            return None
+        return {"expression": last[1], "timezone": last[2], "created_at": None,
+                "state": "DISABLED" if tenant_id in self.paused else "ENABLED"}
+
 
 class FakeSyncGate:
     """The sync gate (shared/data/sync_gate.py) in memory, with the same conditions."""
@@ -511,3 +518,84 @@ class FakeMoneyPlatform:
         self.payments[payment_id] = replace(self.payments[payment_id], deleted_at=datetime.now(UTC))
         self._recompute(self.payments[payment_id].invoice_id)
         return self.payments[payment_id]
+
+
+class FakeReviewQueue:
+    """Review mode's queue (shared/data/repos.py ReviewRepo) in memory, with the same transitions (review.next_state)
+    and the same conditions on decisions and outcomes."""
+
+    def __init__(self, clock=None):
+        from datetime import UTC, datetime
+
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.items: dict[tuple, object] = {}
+        self.log: list = []
+
+    @staticmethod
+    def _key(tenant_id, e):
+        return tenant_id, e.side, e.entity, e.entity_id
+
+    def hold(self, tenant_id, entries):
+        from shared.domain.review import HeldEntry, next_state
+
+        for e in entries:
+            current = self.items.get(self._key(tenant_id, e))
+            state = next_state(current, e)
+            if state is not None:
+                self.items[self._key(tenant_id, e)] = HeldEntry(e, state, self._clock())
+
+    def _tenant_items(self, tenant_id, state=None):
+        return [h for k, h in sorted(self.items.items()) if k[0] == tenant_id and (state is None or h.state == state)]
+
+    def approved(self, tenant_id):
+        from shared.domain.review import State
+
+        return [h.entry for h in self._tenant_items(tenant_id, State.APPROVED)]
+
+    def done(self, tenant_id, entries, outcome, message=""):
+        from dataclasses import replace as _replace
+
+        from shared.domain.review import ResultEntry, State
+
+        if outcome not in (State.SUCCEEDED, State.FAILED):
+            raise ValueError(outcome)
+        for e in entries:
+            current = self.items.get(self._key(tenant_id, e))
+            if current is None or current.state != State.APPROVED:
+                continue
+            self.items[self._key(tenant_id, e)] = _replace(current, state=outcome, message=message)
+            self.log.append((tenant_id, ResultEntry(e, outcome, message, self._clock())))
+
+    def waiting(self, tenant_id):
+        from shared.domain.review import State
+
+        return self._tenant_items(tenant_id, State.WAITING)
+
+    def decide(self, tenant_id, entry, state, by):
+        from dataclasses import replace as _replace
+
+        from shared.domain.review import State
+
+        current = self.items.get(self._key(tenant_id, entry))
+        if current is None or current.state != State.WAITING:
+            return False
+        self.items[self._key(tenant_id, entry)] = _replace(current, state=state, decided_by=by,
+                                                           decided_at=self._clock())
+        return True
+
+    def count(self, tenant_id, state):
+        return len(self._tenant_items(tenant_id, state))
+
+    def page(self, tenant_id, state, side, cursor, limit):
+        from shared.domain.pages import Page
+
+        rows = [h for h in self._tenant_items(tenant_id, state) if side is None or h.entry.side == side]
+        start = int(cursor or 0)
+        return Page(rows[start:start + limit], str(start + limit) if start + limit < len(rows) else None)
+
+    def results(self, tenant_id, outcome, cursor, limit):
+        from shared.domain.pages import Page
+
+        rows = [r for t, r in reversed(self.log) if t == tenant_id and r.outcome == outcome]
+        start = int(cursor or 0)
+        return Page(rows[start:start + limit], str(start + limit) if start + limit < len(rows) else None)

@@ -11,9 +11,14 @@ from shared.runtime import runtime
 @lru_cache(maxsize=1)
 def service() -> AdminService:
     from shared.aws.workflows import StepFunctionsStarter
-    from shared.data.repos import ErrorRepo, LinkRepo, RunRepo, SettingsRepo
+    from shared.data.repos import ErrorRepo, LinkRepo, ReviewRepo, RunRepo, SettingsRepo
+    from shared.data.sync_gate import DynamoSyncGate
+    from shared.domain.connections import ScheduleLifecycle
+    from shared.domain.sync_requests import SyncRequests
 
     rt = runtime()
-    return AdminService(rt.connections, SettingsRepo(), RunRepo(), ErrorRepo(), LinkRepo(), rt.quickbooks,
-                        StepFunctionsStarter(rt.env.onboarding_state_machine_arn, rt.env.sync_state_machine_arn),
-                        rt.schedules)
+    runs, settings = RunRepo(), SettingsRepo()
+    workflows = StepFunctionsStarter(rt.env.onboarding_state_machine_arn, rt.env.sync_state_machine_arn)
+    return AdminService(rt.connections, settings, runs, ErrorRepo(), LinkRepo(), rt.quickbooks, workflows,
+                        rt.schedules, sync_requests=SyncRequests(DynamoSyncGate(), runs, workflows),
+                        review=ReviewRepo(), tokens=rt.token_store, lifecycle=ScheduleLifecycle(rt.schedules, settings))

@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 import html
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 
+from functions.admin.models import Disconnected, ErrorBody
 from shared.errors import AppError
 from shared.http import caller, install_error_handlers
 from shared.observability import bind_correlation, get_logger, get_metrics, get_tracer
+from shared.quickbooks.errors import QuickBooksError
 from shared.runtime import runtime
 
 SERVICE = "oauth"
 logger, metrics, tracer = get_logger(SERVICE), get_metrics(SERVICE), get_tracer(SERVICE)
-app = APIGatewayHttpResolver()
+app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
 install_error_handlers(app, SERVICE)
 
 
-@app.get("/oauth/connect")
-def connect():
+_ERR = {"content": {"application/json": {"model": ErrorBody}}}
+
+
+@app.get("/oauth/connect", include_in_schema=False)
+def connect(redirect: Annotated[Literal["0", "1"], Query()] = "0"):
     who = caller(app)
     bind_correlation(logger, who.tenant_id)
     url = runtime().connection_service.start_connect(who)
-    if app.current_event.get_query_string_value("redirect") == "1":
+    if redirect == "1":
         return Response(302, content_types.TEXT_PLAIN, "", headers={"Location": url})
     return {"authorization_url": url}
 
 
-@app.get("/oauth/callback")
+@app.get("/oauth/callback", include_in_schema=False)
 def callback():
     q = app.current_event.get_query_string_value
     try:
@@ -37,12 +44,22 @@ def callback():
     except AppError as exc:
         metrics.add_metric("ConnectRefused", "Count", 1)
         return _page(exc.status, "QuickBooks was not connected", exc.message)
+    except QuickBooksError as exc:  # the grant was revoked on the way (ConnectionService); say so on a page
+        metrics.add_metric("ConnectRefused", "Count", 1)
+        return _page(502, "QuickBooks was not connected",
+                     f"QuickBooks could not be reached to finish connecting ({exc.code}). Nothing was connected; "
+                     "try again from Settings.")
     metrics.add_metric("Connected", "Count", 1)
     return _page(200, "QuickBooks connected", f"Connected to {connection.company_name}. You can close this window.")
 
 
-@app.post("/admin/disconnect")
-def disconnect():
+@app.post("/admin/disconnect", tags=["connection"], summary="Disconnect QuickBooks",
+          description="Full admins only. Revokes the grant at Intuit, deletes the schedule, keeps the links so a "
+                      "reconnect to the same company resumes without duplicates.",
+          responses={s: {"description": d, **_ERR} for s, d in
+                     ((401, "no or invalid token"), (403, "not allowed for this role"), (409, "not connected"),
+                      (422, "invalid request"), (500, "internal error"))} | {200: {"description": "OK"}})
+def disconnect() -> Disconnected:
     who = caller(app)
     bind_correlation(logger, who.tenant_id)
     return runtime().connection_service.disconnect(who).public()

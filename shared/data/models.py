@@ -57,6 +57,7 @@ class TokenItem(_Base):
     ciphertext = BinaryAttribute(legacy_encoding=False)
     access_expires_at = NumberAttribute()
     refresh_expires_at = NumberAttribute(null=True)
+    hard_expires_at = NumberAttribute(null=True)  # the grant's 5-year cap (x_refresh_token_hard_expires_in)
     generation = NumberAttribute(default=0)
     lease_owner = UnicodeAttribute(null=True)
     lease_until = NumberAttribute(null=True)
@@ -152,6 +153,48 @@ class ErrorItem(_Base):
     run_id = UnicodeAttribute(null=True)
     resolved = NumberAttribute(default=0)
     ttl = TTLAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    dismissed = NumberAttribute(null=True)  # 1: hidden from the unsynced list until it fails again
+    retry = NumberAttribute(null=True)  # 1: an admin asked to resync it; the engine re-attempts and clears it
+
+
+class ReviewItem(_Base):
+    """pk TENANT#{tenant}, sk REVIEW#{side}#{entity}#{entity_id}: one change held by review mode (shared/domain/
+    review.py), in the sync-runs table beside the runs it waits for."""
+
+    class Meta:
+        table_name = "sync_runs"
+
+    side = UnicodeAttribute()
+    entity = UnicodeAttribute()
+    entity_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    change = UnicodeAttribute()
+    version = UnicodeAttribute()
+    state = UnicodeAttribute()
+    held_at = UTCDateTimeAttribute()
+    decided_at = UTCDateTimeAttribute(null=True)
+    decided_by = UnicodeAttribute(null=True)
+    message = UnicodeAttribute(null=True)
+
+
+class ReviewLogItem(_Base):
+    """pk TENANT#{tenant}, sk REVIEWLOG#{outcome}#{at}#{side}#{entity}#{entity_id}: the wizard's successful and
+    failed syncs, newest first, expiring after RESULT_TTL."""
+
+    class Meta:
+        table_name = "sync_runs"
+
+    side = UnicodeAttribute()
+    entity = UnicodeAttribute()
+    entity_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    change = UnicodeAttribute()
+    version = UnicodeAttribute()
+    outcome = UnicodeAttribute()
+    message = UnicodeAttribute(null=True)
+    at = UTCDateTimeAttribute()
+    ttl = TTLAttribute(null=True)
 
 
 class SeenItem(Model):
@@ -236,12 +279,12 @@ class DesktopWorkItem(_Base):
 
 ALL_MODELS: tuple[type[Model], ...] = (ConnectionItem, TokenItem, SettingsItem, StateItem, LinkItem, RunItem, ErrorItem,
                                        SeenItem, PaceItem, DesktopConnectionItem, DesktopLoginItem,
-                                       DesktopSessionItem, DesktopWorkItem)
+                                       DesktopSessionItem, DesktopWorkItem, ReviewItem, ReviewLogItem)
 TABLE_OF: dict[type[Model], str] = {
     ConnectionItem: "connections", TokenItem: "connections", SettingsItem: "connections", StateItem: "connections",
     LinkItem: "links", RunItem: "sync_runs", ErrorItem: "errors", SeenItem: "idempotency", PaceItem: "idempotency",
     DesktopConnectionItem: "connections", DesktopLoginItem: "connections", DesktopSessionItem: "sync_runs",
-    DesktopWorkItem: "sync_runs",
+    DesktopWorkItem: "sync_runs", ReviewItem: "sync_runs", ReviewLogItem: "sync_runs",
 }
 
 

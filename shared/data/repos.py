@@ -10,11 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from shared.data.models import ErrorItem, LinkItem, RunItem, SettingsItem
+from shared.data.models import ErrorItem, LinkItem, ReviewItem, ReviewLogItem, RunItem, SettingsItem
+from shared.domain.pages import Page, decode_cursor, encode_cursor
 from shared.domain.records import ErrorEntry, Link, SyncRun
+from shared.domain.review import HeldEntry, ResultEntry, ReviewEntry, State
 from shared.errors import Conflict
 
 RESOLVED_ERROR_TTL_S = 90 * 86400
+REVIEW_RESULT_TTL_S = 90 * 86400
 SNAPSHOT_TTL_S = 14 * 86400
 
 
@@ -117,6 +120,14 @@ class RunRepo:
                               limit=limit)
         return [self._to_domain(i) for i in items]
 
+    def history_page(self, tenant_id: str, cursor: str | None, limit: int) -> Page[SyncRun]:
+        """Runs newest first (run ids are time-ordered), one page at a time."""
+        start = decode_cursor(cursor, _tenant(tenant_id), "RUN#")
+        items = RunItem.query(_tenant(tenant_id), RunItem.sk.startswith("RUN#"), scan_index_forward=False,
+                              limit=limit, last_evaluated_key=start)
+        runs = [self._to_domain(i) for i in items]
+        return Page(runs, encode_cursor(items.last_evaluated_key) if len(runs) == limit else None)
+
     # Snapshots: compact, gzip'd pages of what a run loaded or planned, too big for Step Functions state.
     def put_chunk(self, tenant_id: str, run_id: str, name: str, index: int, rows: list, part: str = "") -> None:
         """Store `rows` under one chunk index, split into as many items as DynamoDB's 400 KB item limit needs."""
@@ -146,6 +157,8 @@ class ErrorRepo:
             ErrorItem.first_at.set(ErrorItem.first_at | now), ErrorItem.last_at.set(now),
             ErrorItem.attempts.add(1),
             ErrorItem.run_id.set(e.run_id or ""), ErrorItem.resolved.set(0), ErrorItem.ttl.remove(),
+            ErrorItem.dismissed.remove(),  # failing again brings a dismissed entry back
+            *([ErrorItem.name.set(e.name)] if e.name else []),
         ])
         return e
 
@@ -153,7 +166,8 @@ class ErrorRepo:
         """Mark an entity's failure resolved (it synced, or its link was cleared); False if it had none."""
         try:
             ErrorItem(_tenant(tenant_id), f"ERR#{key}").update(
-                actions=[ErrorItem.resolved.set(1), ErrorItem.ttl.set(timedelta(seconds=RESOLVED_ERROR_TTL_S))],
+                actions=[ErrorItem.resolved.set(1), ErrorItem.ttl.set(timedelta(seconds=RESOLVED_ERROR_TTL_S)),
+                         ErrorItem.retry.remove()],
                 condition=ErrorItem.pk.exists() & (ErrorItem.resolved == 0))
         except UpdateError as exc:
             if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
@@ -161,19 +175,78 @@ class ErrorRepo:
             raise
         return True
 
+    @staticmethod
+    def _to_domain(tenant_id: str, i: ErrorItem) -> ErrorEntry:
+        return ErrorEntry(tenant_id=tenant_id, entity=i.entity, entity_id=i.entity_id, direction=i.direction,
+                          code=i.code, message=i.message, detail=i.detail or "", first_at=i.first_at,
+                          last_at=i.last_at, attempts=int(i.attempts), run_id=i.run_id or None,
+                          resolved=bool(i.resolved), name=i.name or "", dismissed=bool(i.dismissed),
+                          retry_requested=bool(i.retry))
+
     def list(self, tenant_id: str, include_resolved: bool = False) -> list[ErrorEntry]:
-        out = []
-        for i in ErrorItem.query(_tenant(tenant_id), ErrorItem.sk.startswith("ERR#")):
-            if i.resolved and not include_resolved:
-                continue
-            out.append(ErrorEntry(tenant_id=tenant_id, entity=i.entity, entity_id=i.entity_id, direction=i.direction,
-                                  code=i.code, message=i.message, detail=i.detail or "", first_at=i.first_at,
-                                  last_at=i.last_at, attempts=int(i.attempts), run_id=i.run_id or None,
-                                  resolved=bool(i.resolved)))
-        return out
+        """Open entries (all entries with `include_resolved`), dismissed ones included: the engine works from this."""
+        items = ErrorItem.query(_tenant(tenant_id), ErrorItem.sk.startswith("ERR#"))
+        return [self._to_domain(tenant_id, i) for i in items if include_resolved or not i.resolved]
+
+    def page(self, tenant_id: str, cursor: str | None, limit: int, include_resolved: bool = False,
+             include_dismissed: bool = False) -> Page[ErrorEntry]:
+        """The "Unsynced entities" list, one page at a time."""
+        start = decode_cursor(cursor, _tenant(tenant_id), "ERR#")
+        condition = None
+        if not include_resolved:
+            condition = ErrorItem.resolved == 0
+        if not include_dismissed:
+            hidden = ErrorItem.dismissed.does_not_exist() | (ErrorItem.dismissed == 0)
+            condition = hidden if condition is None else condition & hidden
+        items = ErrorItem.query(_tenant(tenant_id), ErrorItem.sk.startswith("ERR#"), filter_condition=condition,
+                                limit=limit, last_evaluated_key=start)
+        entries = [self._to_domain(tenant_id, i) for i in items]
+        return Page(entries, encode_cursor(items.last_evaluated_key) if len(entries) == limit else None)
+
+    def count_open(self, tenant_id: str) -> int:
+        """Open entries an admin has not dismissed (the status page's "unsynced" count)."""
+        hidden = ErrorItem.dismissed.does_not_exist() | (ErrorItem.dismissed == 0)
+        return ErrorItem.count(_tenant(tenant_id), ErrorItem.sk.startswith("ERR#"),
+                               filter_condition=(ErrorItem.resolved == 0) & hidden)
 
     def get(self, tenant_id: str, key: str) -> ErrorEntry | None:
-        return next((e for e in self.list(tenant_id, include_resolved=True) if e.key == key), None)
+        try:
+            return self._to_domain(tenant_id, ErrorItem.get(_tenant(tenant_id), f"ERR#{key}", consistent_read=True))
+        except ErrorItem.DoesNotExist:
+            return None
+
+    def _flag(self, tenant_id: str, key: str, actions: list) -> bool:
+        try:
+            ErrorItem(_tenant(tenant_id), f"ERR#{key}").update(
+                actions=actions, condition=ErrorItem.pk.exists() & (ErrorItem.resolved == 0))
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def dismiss(self, tenant_id: str, key: str) -> bool:
+        """Hide an open entry until it fails again (`record` brings it back); False if it is not open."""
+        return self._flag(tenant_id, key, [ErrorItem.dismissed.set(1)])
+
+    def request_retry(self, tenant_id: str, key: str) -> bool:
+        """"Resync": the next run re-attempts this record; False if the entry is not open."""
+        return self._flag(tenant_id, key, [ErrorItem.retry.set(1), ErrorItem.dismissed.remove()])
+
+    def retry_requested(self, tenant_id: str) -> list[ErrorEntry]:
+        """Open entries an admin asked to resync, for the engine to re-attempt."""
+        return [self._to_domain(tenant_id, i) for i in ErrorItem.query(
+            _tenant(tenant_id), ErrorItem.sk.startswith("ERR#"),
+            filter_condition=(ErrorItem.retry == 1) & (ErrorItem.resolved == 0))]
+
+    def clear_retry(self, tenant_id: str, key: str) -> None:
+        """The engine re-attempted it (it then either resolved or recorded the entry again)."""
+        try:
+            ErrorItem(_tenant(tenant_id), f"ERR#{key}").update(actions=[ErrorItem.retry.remove()],
+                                                             condition=ErrorItem.pk.exists())
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
 
 
 class LinkRepo:
@@ -234,3 +307,101 @@ class LinkRepo:
 
     def clear(self, tenant_id: str, entity: str, fsp_id: str) -> None:
         LinkItem(self._pk(tenant_id, entity), f"FSP#{fsp_id}").delete()
+
+
+class ReviewRepo:
+    """Review mode's queue (shared/domain/review.py) in the sync-runs table: one item per held change, and a log of
+    the wizard's successful and failed syncs. Every state change is a conditional write, so a run holding changes
+    while an admin approves can neither undo the approval nor bring back a cleared entry unchanged."""
+
+    _REOPENABLE = (State.WAITING, State.KEPT, State.SUCCEEDED, State.FAILED)
+
+    @staticmethod
+    def _sk(side: str, entity: str, entity_id: str) -> str:
+        return f"REVIEW#{side}#{entity}#{entity_id}"
+
+    @staticmethod
+    def _entry(i) -> ReviewEntry:
+        return ReviewEntry(i.side, i.entity, i.entity_id, i.name, i.change, i.version)
+
+    def _held(self, i: ReviewItem) -> HeldEntry:
+        return HeldEntry(self._entry(i), i.state, i.held_at, i.decided_at, i.decided_by or "", i.message or "")
+
+    # -- the engine's port (ReviewQueue) ---------------------------------------------------------------------------
+    def hold(self, tenant_id: str, entries) -> None:
+        now = _now()
+        for e in entries:
+            reopen = (ReviewItem.pk.does_not_exist() | ReviewItem.state.is_in(*self._REOPENABLE)
+                      | ((ReviewItem.state == State.CLEARED) & (ReviewItem.version != e.version)))
+            try:
+                ReviewItem(_tenant(tenant_id), self._sk(e.side, e.entity, e.entity_id)).update(actions=[
+                    ReviewItem.side.set(e.side), ReviewItem.entity.set(e.entity), ReviewItem.entity_id.set(e.entity_id),
+                    ReviewItem.name.set(e.name), ReviewItem.change.set(e.change), ReviewItem.version.set(e.version),
+                    ReviewItem.state.set(State.WAITING), ReviewItem.held_at.set(now),
+                    ReviewItem.decided_at.remove(), ReviewItem.decided_by.remove(), ReviewItem.message.remove(),
+                ], condition=reopen)
+            except UpdateError as exc:  # approved stays approved; cleared stays cleared until it changes
+                if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                    raise
+
+    def approved(self, tenant_id: str) -> list[ReviewEntry]:
+        return [self._entry(i) for i in ReviewItem.query(_tenant(tenant_id), ReviewItem.sk.startswith("REVIEW#"),
+                                                         filter_condition=ReviewItem.state == State.APPROVED)]
+
+    def done(self, tenant_id: str, entries, outcome: str, message: str = "") -> None:
+        if outcome not in (State.SUCCEEDED, State.FAILED):
+            raise ValueError(f"outcome must be succeeded or failed, not {outcome!r}")
+        now = _now()
+        for e in entries:
+            try:
+                ReviewItem(_tenant(tenant_id), self._sk(e.side, e.entity, e.entity_id)).update(
+                    actions=[ReviewItem.state.set(outcome), ReviewItem.message.set(message),
+                             ReviewItem.decided_at.set(now)],
+                    condition=ReviewItem.state == State.APPROVED)
+            except UpdateError as exc:
+                if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                    raise
+                continue  # not approved (never, or already reported): nothing to log twice
+            sk = f"REVIEWLOG#{outcome}#{now.isoformat()}#{e.side}#{e.entity}#{e.entity_id}"
+            ReviewLogItem(_tenant(tenant_id), sk,
+                          side=e.side, entity=e.entity, entity_id=e.entity_id, name=e.name, change=e.change,
+                          version=e.version, outcome=outcome, message=message or None, at=now,
+                          ttl=timedelta(seconds=REVIEW_RESULT_TTL_S)).save()
+
+    # -- the wizard (admin API) ------------------------------------------------------------------------------------
+    def page(self, tenant_id: str, state: str, side: str | None, cursor: str | None, limit: int) -> Page[HeldEntry]:
+        prefix = f"REVIEW#{side}#" if side else "REVIEW#"
+        start = decode_cursor(cursor, _tenant(tenant_id), prefix)
+        items = ReviewItem.query(_tenant(tenant_id), ReviewItem.sk.startswith(prefix),
+                                 filter_condition=ReviewItem.state == state, limit=limit, last_evaluated_key=start)
+        held = [self._held(i) for i in items]
+        return Page(held, encode_cursor(items.last_evaluated_key) if len(held) == limit else None)
+
+    def results(self, tenant_id: str, outcome: str, cursor: str | None, limit: int) -> Page[ResultEntry]:
+        prefix = f"REVIEWLOG#{outcome}#"
+        start = decode_cursor(cursor, _tenant(tenant_id), prefix)
+        items = ReviewLogItem.query(_tenant(tenant_id), ReviewLogItem.sk.startswith(prefix), scan_index_forward=False,
+                                    limit=limit, last_evaluated_key=start)
+        rows = [ResultEntry(self._entry(i), i.outcome, i.message or "", i.at) for i in items]
+        return Page(rows, encode_cursor(items.last_evaluated_key) if len(rows) == limit else None)
+
+    def count(self, tenant_id: str, state: str) -> int:
+        return ReviewItem.count(_tenant(tenant_id), ReviewItem.sk.startswith("REVIEW#"),
+                                filter_condition=ReviewItem.state == state)
+
+    def waiting(self, tenant_id: str) -> list[HeldEntry]:
+        return [self._held(i) for i in ReviewItem.query(_tenant(tenant_id), ReviewItem.sk.startswith("REVIEW#"),
+                                                        filter_condition=ReviewItem.state == State.WAITING)]
+
+    def decide(self, tenant_id: str, entry: ReviewEntry, state: str, by: str) -> bool:
+        """Move one waiting entry to approved, cleared or kept; False if it is no longer waiting."""
+        try:
+            ReviewItem(_tenant(tenant_id), self._sk(entry.side, entry.entity, entry.entity_id)).update(
+                actions=[ReviewItem.state.set(state), ReviewItem.decided_at.set(_now()),
+                         ReviewItem.decided_by.set(by or "admin")],
+                condition=ReviewItem.state == State.WAITING)
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

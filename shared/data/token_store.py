@@ -27,7 +27,8 @@ class DynamoTokenStore:
             return None
         access, refresh = self._cipher.decrypt(tenant_id, item.token_realm, item.ciphertext)
         tokens = TokenSet(access, refresh, float(item.access_expires_at),
-                          float(item.refresh_expires_at) if item.refresh_expires_at else None)
+                          float(item.refresh_expires_at) if item.refresh_expires_at else None,
+                          float(item.hard_expires_at) if item.hard_expires_at else None)
         return StoredTokens(tenant_id, item.token_realm, tokens, int(item.generation or 0),
                             item.lease_owner, item.lease_until / 1000 if item.lease_until else None)
 
@@ -36,6 +37,7 @@ class DynamoTokenStore:
                   ciphertext=self._cipher.encrypt(tenant_id, realm_id, tokens),
                   access_expires_at=int(tokens.access_expires_at),
                   refresh_expires_at=int(tokens.refresh_expires_at) if tokens.refresh_expires_at else None,
+                  hard_expires_at=int(tokens.hard_expires_at) if tokens.hard_expires_at else None,
                   generation=0).save()
 
     def try_lease(self, tenant_id: str, owner: str, now: float, until: float) -> bool:
@@ -68,6 +70,7 @@ class DynamoTokenStore:
                     TokenItem.ciphertext.set(self._cipher.encrypt(tenant_id, current.token_realm, tokens)),
                     TokenItem.access_expires_at.set(int(tokens.access_expires_at)),
                     TokenItem.refresh_expires_at.set(int(tokens.refresh_expires_at or 0)),
+                    *([TokenItem.hard_expires_at.set(int(tokens.hard_expires_at))] if tokens.hard_expires_at else []),
                     TokenItem.generation.add(1),
                 ],
                 condition=TokenItem.lease_owner == owner,

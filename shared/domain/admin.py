@@ -7,12 +7,15 @@ import io
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from shared.domain.connections import Caller, ConnectionRepo, Status
-from shared.domain.records import Link, SyncRun
-from shared.errors import BadRequest, Conflict, NotConnected, NotFound
+from shared.domain.connections import Caller, ConnectionRepo, ScheduleLifecycle, Status
+from shared.domain.pages import decode_id, encode_id
+from shared.domain.records import ErrorEntry, Link, SyncRun
+from shared.domain.review import HeldEntry, ReviewEntry, State
+from shared.errors import BadRequest, Conflict, NeedsReconnect, NotConnected, NotFound
 
 LIST_CACHE_S = 60
 QBO_LISTS = {
@@ -25,7 +28,7 @@ QBO_LISTS = {
 
 
 ERROR_FIELDS = ["entity", "entity_id", "direction", "code", "message", "detail", "attempts", "first_at", "last_at",
-                "resolved"]
+                "resolved", "name", "suggested_fix"]
 
 
 def _cell(value: Any) -> Any:
@@ -55,12 +58,96 @@ class ListCache:
         return value
 
 
+SUGGESTED_FIXES = {
+    # QuickBooks' codes (qbo-facts.md, Errors) and the platform-side codes our steps record.
+    "610": "The record was deleted or made inactive in QuickBooks. Check it there; if it is gone, use Clear ID so the "
+           "next sync creates it again, then Resync.",
+    "6240": "Another customer, vendor or employee in QuickBooks already uses this name (names are unique across all "
+            "three). Rename one of them, then Resync.",
+    "6140": "This invoice number is already used in QuickBooks. Change the number on one side, then Resync.",
+    "5010": "The record changed in QuickBooks while it was being updated. Resync: it is read again first.",
+    "2500": "The record refers to something QuickBooks does not have (an account, item, class or customer deleted or "
+            "made inactive). Check the accounts and items in the sync settings, then Resync.",
+    "2020": "QuickBooks needs a field this record does not have; the detail names it. Fill it in, then Resync.",
+    "6000": "QuickBooks refused the record for a business rule; the message and detail say which. Fix the record, "
+            "then Resync.",
+    "6190": "QuickBooks says the company's subscription is not active. Check the subscription, then Resync.",
+    "6210": "The date falls in a closed accounting period in QuickBooks. Change the closing date there or the date of "
+            "the record, then Resync.",
+    "6540": "The payment is deposited in QuickBooks and cannot be changed there; edit the deposit in QuickBooks first.",
+    "120": "The QuickBooks user who connected lost access. Reconnect with a QuickBooks admin user.",
+    "missing_state": "Fill in the State of the address, or turn on 'Use default State' in the sync settings, then "
+                     "Resync.",
+}
+WAITING_FIX = "This record waits for another one (its customer, site or invoice) to sync first; every run retries it."
+MAX_PAGE = 500
+
+
+def suggested_fix(code: str) -> str | None:
+    if code.startswith("waiting_for_"):
+        return WAITING_FIX
+    return SUGGESTED_FIXES.get(code)
+
+
+def error_id(entry: ErrorEntry) -> str:
+    """The unsynced entity's URL-safe id (its storage key holds '#', which a URL cannot carry)."""
+    return encode_id(entry.entity, entry.entity_id)
+
+
+def error_key(public_id: str) -> str:
+    parts = decode_id(public_id, 2)
+    if parts is None:
+        raise NotFound("no such unsynced entity")
+    return f"{parts[0]}#{parts[1]}"
+
+
+def unsynced_row(entry: ErrorEntry) -> dict:
+    row = entry.public()
+    row.update(id=error_id(entry), name=entry.name, suggested_fix=suggested_fix(entry.code),
+               dismissed=entry.dismissed, retry_requested=entry.retry_requested)
+    return row
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def next_run_at(schedule: dict | None, now: datetime) -> datetime | None:
+    """When EventBridge Scheduler starts the next run: rate() schedules tick from their creation, cron() at the
+    stated minute and hour in the schedule's time zone."""
+    if not schedule or schedule.get("state") != "ENABLED":
+        return None
+    expression = schedule["expression"]
+    if expression.startswith("rate("):
+        hours = int(expression[5:].split()[0])
+        created = schedule.get("created_at")
+        if not created:
+            return None
+        origin, step = datetime.fromisoformat(created), timedelta(hours=hours)
+        if origin > now:
+            return origin
+        return origin + step * (((now - origin) // step) + 1)
+    if expression.startswith("cron("):
+        minute, hour = (int(p) for p in expression[5:].split()[:2])
+        zone = ZoneInfo(schedule.get("timezone") or "UTC")
+        local = now.astimezone(zone)
+        candidate = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if candidate <= local:
+            candidate += timedelta(days=1)
+        return candidate.astimezone(UTC)
+    return None
+
+
 class AdminService:
     def __init__(self, connections: ConnectionRepo, settings_repo, runs, errors, links, quickbooks: Callable,
-                 workflows, schedules, cache: ListCache | None = None):
+                 workflows, schedules, cache: ListCache | None = None, *, sync_requests=None, review=None,
+                 tokens=None, lifecycle: ScheduleLifecycle | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self._connections, self._settings, self._runs, self._errors = connections, settings_repo, runs, errors
         self._links, self._quickbooks, self._workflows, self._schedules = links, quickbooks, workflows, schedules
         self._cache = cache or ListCache()
+        self._sync_requests, self._review, self._tokens, self._clock = sync_requests, review, tokens, clock
+        self._lifecycle = lifecycle or ScheduleLifecycle(schedules, settings_repo)
 
     def _connected(self, caller: Caller):
         connection = self._connections.get(caller.tenant_id)
@@ -70,18 +157,52 @@ class AdminService:
 
     # -- connection status -------------------------------------------------------------------------------------
     def connection(self, caller: Caller) -> dict:
+        counts = {"unsynced": self._errors.count_open(caller.tenant_id),
+                  "pending": self._review.count(caller.tenant_id, State.APPROVED) if self._review else 0,
+                  "waiting_for_review": self._review.count(caller.tenant_id, State.WAITING) if self._review else 0}
         connection = self._connections.get(caller.tenant_id)
         if connection is None:
-            return {"status": "not_connected", "tenant_id": caller.tenant_id}
+            return {"status": "not_connected", "tenant_id": caller.tenant_id, "counts": counts,
+                    "unsynced_entities": counts["unsynced"], "needs_attention": []}
         body = connection.public()
         history = self._runs.history(caller.tenant_id, limit=1)
         body["last_run"] = history[0].public() if history else None
-        unsynced = self._errors.list(caller.tenant_id)
-        body["unsynced_entities"] = len(unsynced)
-        if unsynced:
+        body["counts"], body["unsynced_entities"] = counts, counts["unsynced"]
+        if counts["unsynced"]:
             body["needs_attention"] = [*body["needs_attention"], {
-                "kind": "unsynced", "message": f"{len(unsynced)} record(s) could not sync; see the error log"}]
+                "kind": "unsynced", "message": f"{counts['unsynced']} record(s) could not sync; see Unsynced entities"}]
+        if counts["waiting_for_review"]:
+            body["needs_attention"] = [*body["needs_attention"], {
+                "kind": "review", "message": f"{counts['waiting_for_review']} change(s) wait for approval in the "
+                                             "Sync Wizard"}]
+        body["onboarding"] = self._onboarding_progress(caller.tenant_id, connection.onboarding)
+        body["token"] = self._token_health(connection)
+        schedule = self._lifecycle.in_force(caller.tenant_id) if connection.status != Status.DISCONNECTED else None
+        body["schedule"] = ({k: schedule[k] for k in ("expression", "timezone", "state")} if schedule else None)
+        body["next_sync_at"] = _iso(next_run_at(schedule, self._clock()))
         return body
+
+    def _onboarding_progress(self, tenant_id: str, onboarding: dict | None) -> dict | None:
+        if not onboarding:
+            return None
+        run = self._runs.get(tenant_id, onboarding["run_id"]) if onboarding.get("run_id") else None
+        return {"enabled": bool(onboarding.get("enabled")), "run_id": onboarding.get("run_id"),
+                "status": run.status if run else None, "phase": run.phase if run else None,
+                "percent": run.percent if run else None}
+
+    def _token_health(self, connection) -> dict | None:
+        stored = self._tokens.load(connection.tenant_id) if self._tokens is not None else None
+        if stored is None:
+            return None if self._tokens is None else {
+                "refresh_expires_at": None, "hard_expires_at": None, "days_until_hard_expiry": None,
+                "reconnect_needed": connection.status != Status.CONNECTED}
+        now = self._clock().timestamp()
+        refresh, hard = stored.tokens.refresh_expires_at, stored.tokens.hard_expires_at
+        as_dt = lambda t: datetime.fromtimestamp(t, UTC).isoformat() if t else None  # noqa: E731
+        expired = bool((refresh and refresh <= now) or (hard and hard <= now))
+        return {"refresh_expires_at": as_dt(refresh), "hard_expires_at": as_dt(hard),
+                "days_until_hard_expiry": max(0, int((hard - now) // 86400)) if hard else None,
+                "reconnect_needed": expired or connection.status != Status.CONNECTED}
 
     # -- settings ----------------------------------------------------------------------------------------------
     def get_settings(self, caller: Caller) -> dict:
@@ -101,21 +222,15 @@ class AdminService:
         if not isinstance(payload, dict) or not isinstance(payload.get("settings"), dict):
             raise BadRequest('expected {"settings": {...}, "version": N}')
         version = payload.get("version", 0)
-        if not isinstance(version, int) or version < 0:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
             raise BadRequest("version must be the integer returned by GET /admin/settings")
         settings = validate_settings(payload["settings"], self.quickbooks_context(caller))
         body = settings.model_dump(mode="json")
         new_version = self._settings.put(caller.tenant_id, body, version, caller.subject or caller.tenant_id)
-        self._apply_schedule(caller.tenant_id, settings)
+        connection = self._connections.get(caller.tenant_id)
+        if connection is not None:
+            self._lifecycle.apply(connection)  # changed with the settings (only once the integration is enabled)
         return {"settings": body, "version": new_version}
-
-    def _apply_schedule(self, tenant_id: str, settings) -> None:
-        from shared.domain.settings import schedule_expression
-
-        connection = self._connections.get(tenant_id)
-        if connection and connection.onboarding and connection.onboarding.get("enabled"):
-            expression, tz = schedule_expression(settings)
-            self._schedules.upsert(tenant_id, expression, tz)
 
     def quickbooks_context(self, caller: Caller):
         from shared.domain.settings import QuickBooksContext
@@ -150,26 +265,31 @@ class AdminService:
         """'Enable Integration': start onboarding with the saved settings and turn the schedule on."""
         caller.require_admin()
         connection = self._connected(caller)
+        if connection.status != Status.CONNECTED:
+            raise NeedsReconnect("QuickBooks needs to be reconnected before the integration can be enabled")
         if self._settings.get(caller.tenant_id) is None:
             raise BadRequest("save the sync settings before enabling the integration")
-        run = self._start(caller.tenant_id, "onboarding")
+        run = SyncRun(tenant_id=caller.tenant_id, run_id=new_run_id("onboarding"), kind="onboarding",
+                      status="running", started_at=datetime.now(UTC), phase="queued")
+        self._runs.create(run)
+        self._workflows.start("onboarding", caller.tenant_id, run.run_id)
         connection.onboarding = {"enabled": True, "run_id": run.run_id}
         self._connections.save(connection)
-        return run.public()
+        self._lifecycle.apply(connection)
+        return {**run.public(), "started": True}
 
-    def sync_now(self, caller: Caller) -> dict:
-        self._connected(caller)
-        return self._start(caller.tenant_id, "sync").public()
+    def sync_now(self, caller: Caller, trigger: str = "sync_now") -> dict:
+        """'Sync Now': a run already going covers the request (it sees the change before it ends), so a second
+        click answers at once with that run instead of waiting for it."""
+        connection = self._connected(caller)
+        if connection.status != Status.CONNECTED:
+            raise NeedsReconnect("QuickBooks needs to be reconnected before syncing")
+        requested = self._sync_requests.request(caller.tenant_id, trigger)
+        return {**requested.run.public(), "started": requested.started}
 
-    def _start(self, tenant_id: str, kind: str) -> SyncRun:
-        run = SyncRun(tenant_id=tenant_id, run_id=new_run_id(kind), kind=kind, status="running",
-                      started_at=datetime.now(UTC), phase="queued")
-        self._runs.create(run)
-        self._workflows.start(kind, tenant_id, run.run_id)
-        return run
-
-    def runs(self, caller: Caller) -> list[dict]:
-        return [r.public() for r in self._runs.history(caller.tenant_id)]
+    def runs(self, caller: Caller, cursor: str | None = None, limit: int = 50) -> dict:
+        page = self._runs.history_page(caller.tenant_id, cursor, min(limit, MAX_PAGE))
+        return {"items": [r.public() for r in page.items], "next_cursor": page.next_cursor}
 
     def run(self, caller: Caller, run_id: str) -> dict:
         run = self._runs.get(caller.tenant_id, run_id)
@@ -177,9 +297,14 @@ class AdminService:
             raise NotFound("no such sync run")
         return run.public()
 
-    # -- error log and links -----------------------------------------------------------------------------------
+    # -- unsynced entities and links ---------------------------------------------------------------------------
+    def errors_page(self, caller: Caller, cursor: str | None = None, limit: int = 100, include_resolved: bool = False,
+                    include_dismissed: bool = False) -> dict:
+        page = self._errors.page(caller.tenant_id, cursor, min(limit, MAX_PAGE), include_resolved, include_dismissed)
+        return {"items": [unsynced_row(e) for e in page.items], "next_cursor": page.next_cursor}
+
     def errors(self, caller: Caller, include_resolved: bool = False) -> list[dict]:
-        return [e.public() for e in self._errors.list(caller.tenant_id, include_resolved)]
+        return [unsynced_row(e) for e in self._errors.list(caller.tenant_id, include_resolved)]
 
     def errors_csv(self, caller: Caller) -> str:
         rows = self.errors(caller, include_resolved=True)
@@ -204,11 +329,25 @@ class AdminService:
         book.save(out)
         return out.getvalue()
 
-    def retry(self, caller: Caller, key: str) -> dict:
+    def retry(self, caller: Caller, ids: list[str]) -> dict:
+        """'Resync' one or many: mark each entry for the next run (which re-attempts it), then ask for a run."""
         caller.require_admin()
-        if self._errors.get(caller.tenant_id, key) is None:
-            raise NotFound("no such error entry")
-        return self.sync_now(caller)
+        self._connected(caller)
+        keys = [error_key(i) for i in dict.fromkeys(ids)]
+        entries = [self._errors.get(caller.tenant_id, k) for k in keys]
+        missing = [i for i, e in zip(dict.fromkeys(ids), entries, strict=True) if e is None or e.resolved]
+        if missing:
+            raise NotFound(f"no open unsynced entity with id {missing[0]}")
+        for key in keys:
+            self._errors.request_retry(caller.tenant_id, key)
+        return {"retry_requested": list(dict.fromkeys(ids)), "run": self.sync_now(caller, trigger="retry")}
+
+    def dismiss(self, caller: Caller, public_id: str) -> dict:
+        """Hide an unsynced entity until it fails again."""
+        caller.require_admin()
+        if not self._errors.dismiss(caller.tenant_id, error_key(public_id)):
+            raise NotFound("no open unsynced entity with that id")
+        return {"id": public_id, "dismissed": True}
 
     def clear_link(self, caller: Caller, entity: str, fsp_id: str) -> dict:
         """'Clear ID': forget the QuickBooks id (deleted or inactive there) so the next sync creates it again."""
@@ -220,6 +359,47 @@ class AdminService:
         if self._errors.get(caller.tenant_id, key) is not None:
             self._errors.resolve(caller.tenant_id, key)
         return {"cleared": key}
+
+    # -- review mode (the Sync Wizard) -------------------------------------------------------------------------
+    def review_list(self, caller: Caller, side: str | None, state: str, cursor: str | None, limit: int) -> dict:
+        as_of = self._clock()
+        page = self._review.page(caller.tenant_id, state, side, cursor, min(limit, MAX_PAGE))
+        return {"side": side, "items": [review_row(h) for h in page.items], "next_cursor": page.next_cursor,
+                "as_of": as_of.isoformat()}
+
+    def review_results(self, caller: Caller, outcome: str, cursor: str | None, limit: int) -> dict:
+        page = self._review.results(caller.tenant_id, outcome, cursor, min(limit, MAX_PAGE))
+        return {"items": [{"id": review_id(r.entry), "side": r.entry.side, "entity": r.entry.entity,
+                           "entity_id": r.entry.entity_id, "name": r.entry.name, "change": r.entry.change,
+                           "outcome": r.outcome, "message": r.message, "at": r.at.isoformat()} for r in page.items],
+                "next_cursor": page.next_cursor}
+
+    def review_count(self, caller: Caller) -> dict:
+        return {"waiting": self._review.count(caller.tenant_id, State.WAITING),
+                "pending": self._review.count(caller.tenant_id, State.APPROVED)}
+
+    def review_approve(self, caller: Caller, checked: list[str], unchecked: str, as_of: str | None) -> dict:
+        """'Approve Checked' with one rule for every unchecked entry ('Clear unchecked' or 'Keep checked'). Entries a
+        run held after the admin loaded the list (`as_of`) are left waiting: the admin has not seen them."""
+        caller.require_admin()
+        cutoff = _parse_as_of(as_of)
+        wanted = set(checked)
+        by = caller.subject or caller.tenant_id
+        rule = State.CLEARED if unchecked == "clear" else State.KEPT
+        result = {"approved": 0, "cleared": 0, "kept": 0}
+        seen: set[str] = set()
+        for held in self._review.waiting(caller.tenant_id):
+            rid = review_id(held.entry)
+            seen.add(rid)
+            if rid in wanted:
+                if self._review.decide(caller.tenant_id, held.entry, State.APPROVED, by):
+                    result["approved"] += 1
+                continue
+            if cutoff is not None and held.held_at is not None and held.held_at > cutoff:
+                continue
+            if self._review.decide(caller.tenant_id, held.entry, rule, by):
+                result["cleared" if rule == State.CLEARED else "kept"] += 1
+        return {**result, "not_waiting": sorted(wanted - seen)}
 
     # -- onboarding conflicts ----------------------------------------------------------------------------------
     def _onboarding_run(self, caller: Caller) -> str:
@@ -268,3 +448,24 @@ class AdminService:
                       "by": caller.subject or caller.tenant_id, "at": datetime.now(UTC).isoformat()}
         self._runs.put_chunk(caller.tenant_id, run_id, "conflict_resolutions", 0, [*resolutions, resolution])
         return resolution
+
+
+def review_id(entry: ReviewEntry) -> str:
+    return encode_id(entry.side, entry.entity, entry.entity_id)
+
+
+def review_row(held: HeldEntry) -> dict:
+    e = held.entry
+    return {"id": review_id(e), "side": e.side, "entity": e.entity, "entity_id": e.entity_id, "name": e.name,
+            "change": e.change, "checked": True, "state": held.state, "held_at": _iso(held.held_at),
+            "decided_at": _iso(held.decided_at)}
+
+
+def _parse_as_of(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequest("as_of must be the as_of the review list returned") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

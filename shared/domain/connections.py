@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from shared.errors import BadRequest, Conflict, Forbidden, NotConnected
+from shared.errors import BadRequest, Conflict, Forbidden, NotConnected, RealmNotGranted
+from shared.quickbooks.errors import AuthFailed, QuickBooksError
 from shared.quickbooks.tokens import TokenSet, TokenStore
 
 STATE_TTL_S = 600
@@ -72,8 +73,40 @@ class OAuthPort(Protocol):
 
 
 class SchedulePort(Protocol):
+    def upsert(self, tenant_id: str, expression: str, timezone: str) -> None: ...
     def pause(self, tenant_id: str) -> None: ...
     def delete(self, tenant_id: str) -> None: ...
+    def describe(self, tenant_id: str) -> dict | None: ...
+
+
+class SettingsReader(Protocol):
+    def get(self, tenant_id: str) -> tuple[dict, int] | None: ...
+
+
+class ScheduleLifecycle:
+    """The tenant's sync schedule follows its connection: created when the integration is enabled, changed with the
+    settings, paused while a reconnect is needed, restored on reconnect, deleted on disconnect."""
+
+    def __init__(self, schedules: SchedulePort, settings: SettingsReader):
+        self._schedules, self._settings = schedules, settings
+
+    def apply(self, connection: Connection) -> None:
+        from shared.domain.settings import SyncSettings, schedule_expression
+
+        if connection.status == Status.DISCONNECTED:
+            self._schedules.delete(connection.tenant_id)
+            return
+        if connection.status == Status.NEEDS_RECONNECT:
+            self._schedules.pause(connection.tenant_id)
+            return
+        stored = self._settings.get(connection.tenant_id)
+        if connection.status != Status.CONNECTED or not (connection.onboarding or {}).get("enabled") or not stored:
+            return
+        expression, timezone = schedule_expression(SyncSettings.model_validate(stored[0]))
+        self._schedules.upsert(connection.tenant_id, expression, timezone)
+
+    def in_force(self, tenant_id: str) -> dict | None:
+        return self._schedules.describe(tenant_id)
 
 
 class CompanyReader(Protocol):
@@ -113,9 +146,11 @@ class StateSigner:
 
 class ConnectionService:
     def __init__(self, repo: ConnectionRepo, tokens: TokenStore, oauth: OAuthPort, schedules: SchedulePort,
-                 signer: StateSigner, read_company: CompanyReader, clock: Callable[[], float] = time.time):
+                 signer: StateSigner, read_company: CompanyReader, clock: Callable[[], float] = time.time,
+                 lifecycle: ScheduleLifecycle | None = None):
         self._repo, self._tokens, self._oauth, self._schedules = repo, tokens, oauth, schedules
         self._signer, self._read_company, self._clock = signer, read_company, clock
+        self._lifecycle = lifecycle
 
     def start_connect(self, caller: Caller) -> str:
         caller.require_admin()
@@ -141,7 +176,7 @@ class ConnectionService:
             self._oauth.revoke(tokens.refresh_token)
             raise Conflict("this QuickBooks company is already connected to another account; "
                            "disconnect it there first so records are not synced twice")
-        company = self._read_company(realm_id, tokens.access_token)
+        company = self._company_or_revoke(realm_id, tokens)
         self._tokens.put_new(tenant_id, realm_id, tokens)
         connection = existing or Connection(tenant_id=tenant_id, status=Status.CONNECTED)
         connection.status, connection.realm_id = Status.CONNECTED, realm_id
@@ -150,7 +185,29 @@ class ConnectionService:
         connection.disconnected_at = None
         connection.attention = [a for a in connection.attention if a.get("kind") != "reconnect"]
         self._repo.save(connection)
+        if self._lifecycle is not None:
+            self._lifecycle.apply(connection)  # a reconnect restores the schedule the integration had
         return connection
+
+    def _company_or_revoke(self, realm_id: str, tokens: TokenSet) -> dict:
+        """The company the grant is for. A `realmId` the consent did not grant (a tampered or mixed-up callback) is
+        refused by QuickBooks for this token; the grant just exchanged is then revoked, never kept half-connected."""
+        try:
+            return self._read_company(realm_id, tokens.access_token)
+        except QuickBooksError as exc:
+            self._oauth.revoke(tokens.refresh_token)
+            if isinstance(exc, AuthFailed):
+                raise RealmNotGranted("QuickBooks did not grant access to the company this sign-in named. Nothing "
+                                      "was connected; start the connection again from Settings and choose the "
+                                      "company there.") from None
+            raise
+
+    def mark_synced(self, tenant_id: str, at: datetime) -> None:
+        """A sync run finished: the status page's "last sync". Called by the sync engine."""
+        connection = self._repo.get(tenant_id)
+        if connection is not None and (connection.last_sync_at is None or connection.last_sync_at < at):
+            connection.last_sync_at = at
+            self._repo.save(connection)
 
     def status(self, caller: Caller) -> Connection:
         connection = self._repo.get(caller.tenant_id)
@@ -169,8 +226,8 @@ class ConnectionService:
                 self._oauth.revoke(stored.tokens.refresh_token)
             finally:
                 self._tokens.delete(caller.tenant_id)
-        self._schedules.delete(caller.tenant_id)
         self._mark_disconnected(connection, Status.DISCONNECTED, None)
+        self._schedules.delete(caller.tenant_id)
         return connection
 
     def grant_lost(self, tenant_id: str, reason: str) -> None:

@@ -42,6 +42,9 @@ class ErrorEntry:
     attempts: int = 1
     run_id: str | None = None
     resolved: bool = False
+    name: str = ""  # what the admin recognises (display name, invoice number), when the step knows it
+    dismissed: bool = False  # hidden from the unsynced list until it fails again
+    retry_requested: bool = False  # an admin asked to resync it; the next run re-attempts it
 
     @property
     def key(self) -> str:

@@ -10,6 +10,11 @@ from intuitlib.exceptions import AuthClientError
 from shared.quickbooks.client import IntuitApp, auth_client
 from shared.quickbooks.tokens import GrantRevoked, TokenSet
 
+# Asks Intuit for `x_refresh_token_hard_expires_in`, the seconds left before the grant's 5-year cap (qbo-facts, OAuth;
+# fixtures/qbo/oauth-token-response-hard-expiry.json). intuit-oauth sends its requests through the AuthClient's own
+# requests.Session, so a session header reaches the token endpoint without patching the library.
+HARD_EXPIRY_HEADER = "x-include-refresh-token-hard-expires-in"
+
 
 class IntuitOAuth:
     def __init__(self, app: IntuitApp, clock=time.time):
@@ -20,6 +25,7 @@ class IntuitOAuth:
 
     def exchange(self, code: str, realm_id: str) -> TokenSet:
         client = auth_client(self._app)
+        client.headers[HARD_EXPIRY_HEADER] = "true"
         try:
             client.get_bearer_token(code, realm_id=realm_id)
         except AuthClientError as exc:
@@ -28,6 +34,7 @@ class IntuitOAuth:
 
     def refresh(self, refresh_token: str) -> TokenSet:
         client = auth_client(self._app)
+        client.headers[HARD_EXPIRY_HEADER] = "true"
         try:
             client.refresh(refresh_token=refresh_token)
         except AuthClientError as exc:
@@ -42,8 +49,10 @@ class IntuitOAuth:
     def _tokens(self, client) -> TokenSet:
         now = self._clock()
         refresh_in = getattr(client, "x_refresh_token_expires_in", None)
+        hard_in = getattr(client, "x_refresh_token_hard_expires_in", None)
         return TokenSet(client.access_token, client.refresh_token, now + float(client.expires_in or 3600),
-                        now + float(refresh_in) if refresh_in else None)
+                        now + float(refresh_in) if refresh_in else None,
+                        now + float(hard_in) if hard_in is not None else None)
 
 
 def _oauth_error(exc: AuthClientError) -> str:

@@ -24,9 +24,11 @@ class TokenSet:
     refresh_token: str
     access_expires_at: float
     refresh_expires_at: float | None = None
+    hard_expires_at: float | None = None  # the grant's 5-year cap: no refresh works after it (qbo-facts, OAuth)
 
     def __repr__(self) -> str:  # never print a token, even in a traceback or a test failure
-        return f"TokenSet(access_expires_at={self.access_expires_at}, refresh_expires_at={self.refresh_expires_at})"
+        return (f"TokenSet(access_expires_at={self.access_expires_at}, refresh_expires_at={self.refresh_expires_at}, "
+                f"hard_expires_at={self.hard_expires_at})")
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class TokenService:
                 raise NeedsReconnect("QuickBooks refused the stored grant; an admin must reconnect") from None
             if refreshed.refresh_expires_at is None:
                 refreshed = replace(refreshed, refresh_expires_at=current.tokens.refresh_expires_at)
+            if refreshed.hard_expires_at is None:
+                refreshed = replace(refreshed, hard_expires_at=current.tokens.hard_expires_at)
             if not self._store.save_refreshed(tenant_id, owner, refreshed):
                 raise RuntimeError("refresh lease lost before the rotated tokens were stored")
             return refreshed.access_token, current.realm_id
