@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from pydantic import ValidationError
 
 from shared.domain.connections import Caller
-from shared.errors import AppError, BadRequest, Unauthorized, Unprocessable
+from shared.errors import AppError, BadRequest, Unauthorized, Unprocessable, UnsupportedMediaType
 from shared.observability import get_logger
 from shared.quickbooks.errors import QuickBooksError, Throttled
 
@@ -25,6 +25,19 @@ def caller(app: APIGatewayHttpResolver) -> Caller:
     if not tenant or not role:
         raise Unauthorized("a platform token with tenant_id and role is required")
     return Caller(tenant_id=str(tenant), role=str(role), subject=str(claims.get("sub", "")))
+
+
+def unsupported_media(event: dict) -> dict | None:
+    """A body that is not JSON gets a 415 before routing: Powertools' validation would try to parse form data itself
+    (and a multipart type without a boundary raises ValueError, a 500)."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+    if not event.get("body") or ctype == "application/json" or (ctype.startswith("application/")
+                                                                and ctype.endswith("+json")):
+        return None
+    body = UnsupportedMediaType("send the body as application/json").to_body()
+    return {"statusCode": 415, "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps(body), "isBase64Encoded": False}
 
 
 def install_error_handlers(app: APIGatewayHttpResolver, service: str) -> None:

@@ -99,6 +99,11 @@ class FakeConnections:
     def save(self, connection):
         self.items[connection.tenant_id] = connection
 
+    def mark_synced(self, tenant_id, at):
+        connection = self.items.get(tenant_id)
+        if connection is not None and (connection.last_sync_at is None or connection.last_sync_at < at):
+            connection.last_sync_at = at
+
     def put_state(self, nonce, tenant_id, expires_at):
         self.states[nonce] = (tenant_id, expires_at)
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from functions.admin import models as m
 from functions.admin.service import service
-from shared.http import caller, install_error_handlers
+from shared.http import caller, install_error_handlers, unsupported_media
 from shared.observability import bind_correlation, get_logger, get_metrics, get_tracer
 
 SERVICE = "admin"
@@ -31,12 +31,13 @@ _ERR = {"content": {"application/json": {"model": m.ErrorBody}}}
 def errors_doc(*statuses: int, ok: int | None = 200) -> dict:
     """The answers a route can give: its success (schema from the return annotation) and its errors, all in the one
     error shape."""
-    described = {400: "malformed request", 401: "no or invalid token", 403: "not allowed for this role",
-                 404: "not found for this tenant", 409: "conflict (not connected, needs reconnect, stale version)",
+    described = {400: "malformed request", 403: "not allowed for this role", 404: "not found for this tenant",
+                 409: "conflict (not connected, needs reconnect, stale version)", 415: "the body is not JSON",
                  422: "invalid body or query", 429: "QuickBooks throttled", 500: "internal error",
                  502: "QuickBooks refused the call"}
     success = {ok: {"description": "accepted" if ok == 202 else "OK"}} if ok else {}
-    return {**success, **{s: {"description": described[s], **_ERR} for s in (401, 422, 500, *statuses)}}
+    errors = {s: {"description": described[s], **_ERR} for s in (415, 422, 500, *statuses)}
+    return {**success, 401: m.UNAUTHORIZED, **errors}
 
 
 def _who():
@@ -213,4 +214,4 @@ def review_approve(body: Annotated[m.ReviewApproval, Body()]) -> m.ReviewDecided
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event, context):
-    return app.resolve(event, context)
+    return unsupported_media(event) or app.resolve(event, context)

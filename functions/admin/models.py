@@ -39,6 +39,16 @@ class ErrorBody(_Out):
     error: ErrorInfo
 
 
+class GatewayError(BaseModel):
+    """401 comes from API Gateway's JWT authorizer before any handler runs, in API Gateway's own shape."""
+
+    message: str
+
+
+UNAUTHORIZED = {"description": "no or invalid token (API Gateway's JWT authorizer)",
+                "content": {"application/json": {"model": GatewayError}}}
+
+
 # -- runs --------------------------------------------------------------------------------------------------------
 class Run(_Out):
     run_id: str

@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 
-from functions.admin.models import Disconnected, ErrorBody
+from functions.admin.models import UNAUTHORIZED, Disconnected, ErrorBody
 from shared.errors import AppError
-from shared.http import caller, install_error_handlers
+from shared.http import caller, install_error_handlers, unsupported_media
 from shared.observability import bind_correlation, get_logger, get_metrics, get_tracer
 from shared.quickbooks.errors import QuickBooksError
 from shared.runtime import runtime
@@ -56,9 +56,10 @@ def callback():
 @app.post("/admin/disconnect", tags=["connection"], summary="Disconnect QuickBooks",
           description="Full admins only. Revokes the grant at Intuit, deletes the schedule, keeps the links so a "
                       "reconnect to the same company resumes without duplicates.",
-          responses={s: {"description": d, **_ERR} for s, d in
-                     ((401, "no or invalid token"), (403, "not allowed for this role"), (409, "not connected"),
-                      (422, "invalid request"), (500, "internal error"))} | {200: {"description": "OK"}})
+          responses={200: {"description": "OK"}, 401: UNAUTHORIZED} | {
+              s: {"description": d, **_ERR} for s, d in
+              ((403, "not allowed for this role"), (409, "not connected"), (415, "body not JSON"),
+               (422, "invalid request"), (500, "internal error"))})
 def disconnect() -> Disconnected:
     who = caller(app)
     bind_correlation(logger, who.tenant_id)
@@ -75,4 +76,4 @@ def _page(status: int, title: str, message: str) -> Response:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event, context):
-    return app.resolve(event, context)
+    return unsupported_media(event) or app.resolve(event, context)

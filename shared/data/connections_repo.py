@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from pynamodb.exceptions import DeleteError
+from pynamodb.exceptions import DeleteError, UpdateError
 
 from shared.data.models import ConnectionItem, StateItem
 from shared.domain.connections import Connection
@@ -42,6 +42,18 @@ class DynamoConnectionRepo:
     def update_onboarding(self, tenant_id: str, onboarding: dict) -> None:
         ConnectionItem(_pk(tenant_id), SK).update(actions=[ConnectionItem.onboarding.set(onboarding)],
                                                   condition=ConnectionItem.pk.exists())
+
+    def mark_synced(self, tenant_id: str, at: datetime) -> None:
+        """A sync run finished at `at` (the status page's "last sync"); an older run finishing late never moves it
+        back. Called by the sync engine."""
+        try:
+            ConnectionItem(_pk(tenant_id), SK).update(
+                actions=[ConnectionItem.last_sync_at.set(at)],
+                condition=ConnectionItem.pk.exists() & (ConnectionItem.last_sync_at.does_not_exist()
+                                                        | (ConnectionItem.last_sync_at < at)))
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
 
     def put_state(self, nonce: str, tenant_id: str, expires_at: int) -> None:
         StateItem(f"STATE#{nonce}", "STATE", tenant_id=tenant_id, expires_at=expires_at,

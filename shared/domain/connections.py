@@ -62,6 +62,7 @@ class ConnectionRepo(Protocol):
     def get(self, tenant_id: str) -> Connection | None: ...
     def by_realm(self, realm_id: str) -> list[Connection]: ...
     def save(self, connection: Connection) -> None: ...
+    def mark_synced(self, tenant_id: str, at: datetime) -> None: ...
     def put_state(self, nonce: str, tenant_id: str, expires_at: int) -> None: ...
     def consume_state(self, nonce: str) -> str | None: ...
 
@@ -204,10 +205,7 @@ class ConnectionService:
 
     def mark_synced(self, tenant_id: str, at: datetime) -> None:
         """A sync run finished: the status page's "last sync". Called by the sync engine."""
-        connection = self._repo.get(tenant_id)
-        if connection is not None and (connection.last_sync_at is None or connection.last_sync_at < at):
-            connection.last_sync_at = at
-            self._repo.save(connection)
+        self._repo.mark_synced(tenant_id, at)
 
     def status(self, caller: Caller) -> Connection:
         connection = self._repo.get(caller.tenant_id)
