@@ -21,6 +21,10 @@ def local_stack(tmp_path_factory):
         yield stack, driver
     finally:
         stack.stop()
+        # moto's backends are process-wide: the next module's stack (same xdist worker) must start empty.
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
         os.environ.clear()
         os.environ.update(saved)
         _forget_clients()
@@ -29,8 +33,12 @@ def local_stack(tmp_path_factory):
 def _forget_clients():
     """Clients cached by earlier tests in this process (in-process moto) would bypass the stack's endpoints; a Lambda
     container starts with none, so the stack's handlers must too."""
+    from functions.admin.service import service
     from shared.aws.clients import client
+    from shared.config import load_env
     from shared.runtime import runtime
 
     client.cache_clear()
     runtime.cache_clear()
+    load_env.cache_clear()  # the environment of an earlier module's stack (its ports, tables, key)
+    service.cache_clear()
