@@ -34,6 +34,8 @@ def _forget_clients():
     """Clients cached by earlier tests in this process (in-process moto) would bypass the stack's endpoints; a Lambda
     container starts with none, so the stack's handlers must too."""
     from functions.admin.service import service
+    from functions.webhooks.receiver import intake
+    from functions.webhooks.worker import applier, dead_letters
     from shared.aws.clients import client
     from shared.config import load_env
     from shared.runtime import runtime
@@ -41,4 +43,5 @@ def _forget_clients():
     client.cache_clear()
     runtime.cache_clear()
     load_env.cache_clear()  # the environment of an earlier module's stack (its ports, tables, key)
-    service.cache_clear()
+    for built_once_per_container in (service, intake, applier, dead_letters):
+        built_once_per_container.cache_clear()
