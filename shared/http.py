@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError, ResponseValidationError
 from pydantic import ValidationError
 
 from shared.domain.connections import Caller
-from shared.errors import AppError, BadRequest, Unauthorized, Unprocessable, UnsupportedMediaType
+from shared.errors import AppError, BadRequest, Forbidden, Unauthorized, Unprocessable, UnsupportedMediaType
 from shared.observability import get_logger
 from shared.quickbooks.errors import QuickBooksError, Throttled
 
 TENANT_CLAIM = "tenant_id"
+# Tenant ids become parts of storage keys (TENANT#{id}, '#'-separated) and schedule names: only this alphabet is let in.
+TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 ROLE_CLAIM = "role"
 
 
@@ -24,6 +27,8 @@ def caller(app: APIGatewayHttpResolver) -> Caller:
     tenant, role = claims.get(TENANT_CLAIM), claims.get(ROLE_CLAIM)
     if not tenant or not role:
         raise Unauthorized("a platform token with tenant_id and role is required")
+    if not isinstance(tenant, str) or not TENANT_ID.fullmatch(tenant):
+        raise Forbidden("the token's tenant_id is not a valid tenant id")
     return Caller(tenant_id=str(tenant), role=str(role), subject=str(claims.get("sub", "")))
 
 

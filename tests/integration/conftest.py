@@ -45,3 +45,6 @@ def _forget_clients():
     load_env.cache_clear()  # the environment of an earlier module's stack (its ports, tables, key)
     for built_once_per_container in (service, intake, applier, dead_letters):
         built_once_per_container.cache_clear()
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()  # Powertools' secrets provider keeps its boto3 client (the old endpoint) and values

@@ -167,7 +167,7 @@ def test_refused_then_fixed_clear_id_and_custom_numbers(local_stack):
     driver.quickbooks_call(realm, "POST", "invoice", {"Id": created["Id"], "SyncToken": created["SyncToken"]},
                            params={"operation": "delete"})
     before = len(driver.quickbooks_entities(realm, "Invoice"))
-    assert driver.admin("POST", "/admin/links/invoice/inv_r1/clear", tenant).status_code == 200
+    assert driver.admin("POST", "/admin/links/invoice/inv_r1/clear", tenant, json={"confirm": True}).status_code == 200
     run = driver.sync_now(tenant)
     assert run["status"] == "succeeded"
     again = [i for i in driver.quickbooks_entities(realm, "Invoice") if i["PrivateNote"] == "Platform invoice inv_r1"]
