@@ -159,7 +159,8 @@ def dismiss(error_id: ErrorId) -> m.Dismissed:
 @app.post("/admin/links/<entity>/<fsp_id>/clear", tags=["unsynced"], summary="Clear ID",
           description=ADMIN_ONLY + ' Needs `{"confirm": true}`: the next sync creates the record in QuickBooks again.',
           responses=errors_doc(403, 404))
-def clear_link(entity: Annotated[Literal["customer", "site", "item", "invoice", "payment", "class"], Path()],
+def clear_link(entity: Annotated[str, Path(pattern=r"^[a-z_]{1,32}$", description="customer, site, item, invoice, "
+                                                                                    "payment, class, ...")],
                fsp_id: Annotated[str, Path(pattern=m.RECORD_ID_PATTERN)],
                body: Annotated[m.ClearId, Body()]) -> m.Cleared:
     return service().clear_link(_who(), entity, fsp_id)

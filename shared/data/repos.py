@@ -215,10 +215,10 @@ class ErrorRepo:
         except ErrorItem.DoesNotExist:
             return None
 
-    def _flag(self, tenant_id: str, key: str, actions: list) -> bool:
+    def _flag(self, tenant_id: str, key: str, actions: list, open_only: bool = True) -> bool:
+        condition = ErrorItem.pk.exists() & (ErrorItem.resolved == 0) if open_only else ErrorItem.pk.exists()
         try:
-            ErrorItem(_tenant(tenant_id), f"ERR#{key}").update(
-                actions=actions, condition=ErrorItem.pk.exists() & (ErrorItem.resolved == 0))
+            ErrorItem(_tenant(tenant_id), f"ERR#{key}").update(actions=actions, condition=condition)
         except UpdateError as exc:
             if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
                 return False
@@ -226,8 +226,9 @@ class ErrorRepo:
         return True
 
     def dismiss(self, tenant_id: str, key: str) -> bool:
-        """Hide an open entry until it fails again (`record` brings it back); False if it is not open."""
-        return self._flag(tenant_id, key, [ErrorItem.dismissed.set(1)])
+        """Hide an entry until it fails again (`record` brings it back); False if there is none. A resolved entry
+        may be dismissed too (it is hidden already; the answer is the same as for an open one)."""
+        return self._flag(tenant_id, key, [ErrorItem.dismissed.set(1)], open_only=False)
 
     def request_retry(self, tenant_id: str, key: str) -> bool:
         """"Resync": the next run re-attempts this record; False if the entry is not open."""

@@ -346,7 +346,7 @@ class AdminService:
         """Hide an unsynced entity until it fails again."""
         caller.require_admin()
         if not self._errors.dismiss(caller.tenant_id, error_key(public_id)):
-            raise NotFound("no open unsynced entity with that id")
+            raise NotFound("no unsynced entity with that id")
         return {"id": public_id, "dismissed": True}
 
     def clear_link(self, caller: Caller, entity: str, fsp_id: str) -> dict:

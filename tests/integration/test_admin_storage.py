@@ -40,7 +40,8 @@ def test_unsynced_pages_dismiss_and_retry_requests(aws_tables):
     repo.clear_retry("t1", key)
     assert repo.retry_requested("t1") == []
     repo.resolve("t1", key)
-    assert not repo.dismiss("t1", key) and not repo.request_retry("t1", key)  # resolved entries are not open
+    assert not repo.request_retry("t1", key)  # a resolved entry is not open: nothing to resync
+    assert repo.dismiss("t1", key) and not repo.dismiss("t1", "customer#nope")
 
 
 def test_run_history_pages_newest_first(aws_tables):
