@@ -4,7 +4,7 @@ the OpenAPI document (GET /admin/openapi.json, committed as contracts/admin.open
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
@@ -75,14 +75,15 @@ def put_settings(body: Annotated[m.SettingsUpdate, Body()]) -> m.SettingsBody:
 
 
 @app.get("/admin/quickbooks/<kind>", tags=["settings"], summary="QuickBooks lists for the settings page",
-         description="accounts (optionally ?type=Income ...), classes, vendors, tax-codes, items; `preferences` "
-                     "answers QuickBooks' Preferences object as `{items: [Preferences]}`.",
+         description="accounts (optionally ?type=Income ...), classes, vendors, tax-codes, items as `{items: [...]}`; "
+                     "`preferences` answers QuickBooks' Preferences object itself.",
          responses=errors_doc(404, 409, 429, 502))
 def quickbooks_list(kind: Annotated[Literal["accounts", "classes", "vendors", "tax-codes", "items", "preferences"],
                                     Path()],
-                    type: Annotated[str | None, Query(max_length=64)] = None) -> m.QuickBooksList:  # noqa: A002
+                    type: Annotated[str | None, Query(max_length=64)] = None  # noqa: A002
+                    ) -> m.QuickBooksList | dict[str, Any]:
     rows = service().quickbooks_list(_who(), kind, type)
-    return {"items": rows if isinstance(rows, list) else [rows]}
+    return {"items": rows} if isinstance(rows, list) else rows
 
 
 @app.post("/admin/enable", tags=["runs"], summary="Enable the integration (onboarding, then the schedule)",
