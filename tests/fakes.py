@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 
 from shared.domain.connections import Connection
@@ -213,6 +214,9 @@ class FakeLinkStore:
     def put_many(self, links):
         for link in links:
             self.put(link)
+
+    def put_pending(self, link):
+        return self.rows.setdefault((link.entity, link.fsp_id), link)
 
     def clear(self, tenant_id, entity, fsp_id):
         self.rows.pop((entity, fsp_id), None)
@@ -604,3 +608,231 @@ class FakeReviewQueue:
         rows = [r for t, r in reversed(self.log) if t == tenant_id and r.outcome == outcome]
         start = int(cursor or 0)
         return Page(rows[start:start + limit], str(start + limit) if start + limit < len(rows) else None)
+# -- the sync engine's collaborators (tests/unit/domain/test_sync_engine.py) ------------------------------------
+
+class FakeBooks:
+    """A QuickBooks company for the sync engine: customers and items with SyncTokens and change times, sparse
+    updates refused on a stale SyncToken (5010), batch creates replayed by requestid, changes by time."""
+
+    def __init__(self, clock):
+        from shared.quickbooks.port import Changes
+
+        self._changes_type, self.clock = Changes, clock
+        self.rows: dict[str, dict[str, dict]] = {"Customer": {}, "Item": {}, "Class": {}, "Invoice": {},
+                                                 "Payment": {}}
+        self.answers: dict[str, list] = {}
+        self.calls: list[str] = []
+        self.fail_next: list[Exception] = []
+        self.realm_id = "realm-1"
+
+    def _stamp(self, row):
+        row["MetaData"] = {"LastUpdatedTime": self.clock().isoformat()}
+        return row
+
+    def add(self, entity, body):
+        row = self._stamp({**body, "Id": str(sum(len(r) for r in self.rows.values()) + 1), "SyncToken": "0"})
+        self.rows[entity][row["Id"]] = row
+        return row
+
+    def edit(self, entity, entity_id, **fields):
+        row = self.rows[entity][entity_id]
+        row.update(fields)
+        row["SyncToken"] = str(int(row["SyncToken"]) + 1)
+        self._stamp(row)
+        return row
+
+    def _take_fault(self):
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+
+    def changes_since(self, entities, since):
+        self.calls.append("cdc")
+        self._take_fault()
+        rows = {e: [dict(r) for r in self.rows[e].values()
+                    if datetime.fromisoformat(r["MetaData"]["LastUpdatedTime"]) >= since] for e in entities}
+        return self._changes_type(rows, self.clock())
+
+    def customers_named(self, names):
+        self.calls.append("query")
+        wanted = {n.casefold() for n in names}
+        return [dict(r) for r in self.rows["Customer"].values() if r["DisplayName"].casefold() in wanted]
+
+    def items_by(self, ids, names):
+        self.calls.append("query")
+        wanted = {n.casefold() for n in names}
+        return [dict(r) for r in self.rows["Item"].values() if r["Id"] in ids or r["Name"].casefold() in wanted]
+
+    def read(self, entity, entity_id):
+        self.calls.append("read")
+        self._take_fault()
+        return dict(self.rows[entity][entity_id])
+
+    def update(self, entity, body, request_id=None, sparse=True):
+        from shared.quickbooks.errors import StaleObject
+
+        self.calls.append("update")
+        self._take_fault()
+        row = self.rows[entity][body["Id"]]
+        if body.get("SyncToken") != row["SyncToken"]:
+            raise StaleObject("5010", "Stale Object Error", "You and someone else edited", 400)
+        fields = {k: v for k, v in body.items() if k not in ("Id", "SyncToken", "sparse")}
+        return dict(self.edit(entity, body["Id"], **fields))
+
+    def create(self, entity, body, request_id):
+        self.calls.append("create")
+        self._take_fault()
+        if request_id in self.answers:
+            return self.answers[request_id]
+        row = dict(self.add(entity, body))
+        self.answers[request_id] = row
+        return row
+
+    def batch(self, ops, request_id):
+        from shared.quickbooks.port import BatchResult
+
+        self.calls.append("batch")
+        self._take_fault()
+        if request_id in self.answers:
+            return self.answers[request_id]
+        results = []
+        for op in ops:
+            taken = any(c["DisplayName"].casefold() == op.body["DisplayName"].casefold()
+                        for c in self.rows["Customer"].values())
+            if taken:
+                results.append(BatchResult(op.bid, fault={"code": "6240", "message": "Duplicate Name Exists Error"}))
+                continue
+            results.append(BatchResult(op.bid, entity=dict(self.add("Customer", op.body))))
+        self.answers[request_id] = results
+        return results
+
+    def query_page(self, entity, where, start=1, size=1000, order_by="Id"):
+        self.calls.append("query")
+        names = {part.strip().strip("'") for part in where.split("(", 1)[1].split(")")[0].split(",")}
+        return [dict(c) for c in self.rows[entity].values() if c.get("DisplayName") in names]
+
+
+class FakePlatform:
+    """The platform's clients and sites: lists by (updated_at, id) with inclusive `updated_since`, idempotent
+    creates, updates that move `updated_at`."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.clients: dict = {}
+        self.sites: dict = {}
+        self.items: dict = {}
+        self.keys: dict[str, str] = {}
+        self.calls: list[str] = []
+
+    def _list(self, rows, updated_since, cursor, limit):
+        from shared.fieldservice.models import Page
+
+        self.calls.append("list")
+        ordered = sorted(rows.values(), key=lambda r: (r.updated_at, r.id))
+        if updated_since is not None:
+            ordered = [r for r in ordered if r.updated_at >= updated_since]
+        start = int(cursor or 0)
+        page = ordered[start:start + limit]
+        return Page(tuple(page), str(start + limit) if start + limit < len(ordered) else None)
+
+    def list_clients(self, tenant_id, *, updated_since=None, cursor=None, limit=100, active=None):
+        return self._list(self.clients, updated_since, cursor, limit)
+
+    def list_sites(self, tenant_id, *, updated_since=None, cursor=None, limit=100, client_id=None):
+        return self._list(self.sites, updated_since, cursor, limit)
+
+    def list_items(self, tenant_id, *, updated_since=None, cursor=None, limit=100):
+        return self._list(self.items, updated_since, cursor, limit)
+
+    def get_client(self, tenant_id, client_id):
+        self.calls.append("get")
+        return self.clients[client_id]
+
+    def add_client(self, client_id, company=None, first=None, last=None, email=None, phone=None, address=None,
+                   active=True):
+        from shared.fieldservice.models import Client, Contact
+
+        now = self.clock()
+        self.clients[client_id] = Client(client_id, company, Contact(first, last, email, phone), address, active,
+                                         now, now)
+        return self.clients[client_id]
+
+    def create_client(self, tenant_id, draft, *, idempotency_key=None):
+        from shared.fieldservice.models import Client
+
+        self.calls.append("create")
+        if idempotency_key in self.keys:
+            return self.clients[self.keys[idempotency_key]]
+        now = self.clock()
+        client = Client(f"c{len(self.clients) + 1}", draft.company_name, draft.contact, draft.billing_address,
+                        draft.active, now, now)
+        self.clients[client.id] = client
+        if idempotency_key:
+            self.keys[idempotency_key] = client.id
+        return client
+
+    def update_client(self, tenant_id, client_id, **changes):
+        self.calls.append("update")
+        current = self.clients[client_id]
+        renamed = {"company_name": "company_name", "contact": "contact", "billing_address": "billing_address",
+                   "active": "active"}
+        self.clients[client_id] = replace(current, **{renamed[k]: v for k, v in changes.items()},
+                                          updated_at=self.clock())
+        return self.clients[client_id]
+
+
+class FakeRunStore:
+    def __init__(self):
+        self.runs: dict = {}
+        self.chunks_by_name: dict = {}
+
+    def create(self, run):
+        self.runs[run.run_id] = run
+
+    def get(self, tenant_id, run_id):
+        return self.runs.get(run_id)
+
+    def progress(self, tenant_id, run_id, phase, percent):
+        if run_id in self.runs:
+            self.runs[run_id].phase, self.runs[run_id].percent = phase, percent
+
+    def finish(self, tenant_id, run_id, status, summary):
+        run = self.runs[run_id]
+        run.status, run.summary = status, summary
+
+    def put_chunk(self, tenant_id, run_id, name, index, rows):
+        import json
+
+        self.chunks_by_name[(run_id, name, index)] = json.loads(json.dumps(rows, default=str))
+
+    def chunks(self, tenant_id, run_id, name):
+        return [rows for (r, n, _), rows in sorted(self.chunks_by_name.items()) if r == run_id and n == name]
+
+
+class FakeErrorLog:
+    def __init__(self):
+        self.entries: dict[str, object] = {}
+
+    def record(self, e):
+        self.entries[e.key] = e
+        return e
+
+    def resolve(self, tenant_id, key):
+        entry = self.entries.get(key)
+        if entry is None or entry.resolved:
+            return False
+        entry.resolved = True
+        return True
+
+    def open(self):
+        return {k: e for k, e in self.entries.items() if not e.resolved}
+
+
+class FakeCursors:
+    def __init__(self):
+        self.items: dict = {}
+
+    def get_all(self, tenant_id):
+        return dict(self.items)
+
+    def put(self, tenant_id, name, at):
+        self.items[name] = at

@@ -1,10 +1,13 @@
-"""Wires the sync-run tasks (invoices, payments) to their adapters for one tenant."""
+"""Wires the sync run's tasks (shared/domain/sync_run.py) to their adapters for one tenant."""
 
 from __future__ import annotations
 
-from shared.domain.invoices import Sync
+from shared.domain.sync_run import SyncEngine
 from shared.runtime import runtime
 
 
-def sync(tenant_id: str) -> Sync:
-    return Sync(runtime().sync_deps(tenant_id))
+def sync(tenant_id: str) -> SyncEngine:
+    from shared.data.cursors import DynamoCursors
+    from shared.data.sync_gate import DynamoSyncGate
+
+    return SyncEngine(runtime().sync_deps(tenant_id), DynamoSyncGate(), DynamoCursors())

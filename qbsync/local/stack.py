@@ -256,4 +256,9 @@ class LocalStack:
         for app in (self.qbo_app, self.fsp_app, self.qbd_app):
             if app is not None and hasattr(app, "close"):
                 app.close()
+        # moto keeps its backends in the process, not in the server: forget them, so a later stack in the same
+        # process (the next test module) starts from nothing, as a fresh account would.
+        import requests
+
+        requests.post(f"{self.aws_url}/moto-api/reset", timeout=10)
         self._moto.stop()

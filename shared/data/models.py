@@ -86,6 +86,15 @@ class StateItem(_Base):
     ttl = TTLAttribute(null=True)
 
 
+class CursorItem(_Base):
+    """pk TENANT#{tenant}, sk CURSOR#{side}:{kind}: how far one kind of change has been applied (sync_run.py)."""
+
+    class Meta:
+        table_name = "connections"
+
+    at = UTCDateTimeAttribute()
+
+
 class LinksByQbo(GlobalSecondaryIndex):
     class Meta:
         index_name = "by_qbo"
@@ -277,11 +286,12 @@ class DesktopWorkItem(_Base):
     created_at = UTCDateTimeAttribute()
 
 
-ALL_MODELS: tuple[type[Model], ...] = (ConnectionItem, TokenItem, SettingsItem, StateItem, LinkItem, RunItem, ErrorItem,
-                                       SeenItem, PaceItem, DesktopConnectionItem, DesktopLoginItem,
+ALL_MODELS: tuple[type[Model], ...] = (ConnectionItem, TokenItem, SettingsItem, StateItem, CursorItem, LinkItem,
+                                       RunItem, ErrorItem, SeenItem, PaceItem, DesktopConnectionItem, DesktopLoginItem,
                                        DesktopSessionItem, DesktopWorkItem, ReviewItem, ReviewLogItem)
 TABLE_OF: dict[type[Model], str] = {
     ConnectionItem: "connections", TokenItem: "connections", SettingsItem: "connections", StateItem: "connections",
+    CursorItem: "connections",
     LinkItem: "links", RunItem: "sync_runs", ErrorItem: "errors", SeenItem: "idempotency", PaceItem: "idempotency",
     DesktopConnectionItem: "connections", DesktopLoginItem: "connections", DesktopSessionItem: "sync_runs",
     DesktopWorkItem: "sync_runs", ReviewItem: "sync_runs", ReviewLogItem: "sync_runs",

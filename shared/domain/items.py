@@ -13,7 +13,7 @@ from typing import Any
 from shared.fieldservice.errors import FieldServiceError
 from shared.fieldservice.models import ItemDraft, ItemType
 from shared.fieldservice.port import iter_all
-from shared.quickbooks.errors import QuickBooksError
+from shared.quickbooks.errors import QuickBooksError, refused
 
 NAME_MAX = 100  # QuickBooks Item.Name
 TO_PLATFORM_TYPE = {"Service": ItemType.SERVICE, "NonInventory": ItemType.NON_INVENTORY,
@@ -22,6 +22,10 @@ TO_PLATFORM_TYPE = {"Service": ItemType.SERVICE, "NonInventory": ItemType.NON_IN
 
 def item_key(name: str) -> str:
     return " ".join((name or "").replace(":", "-").split()).casefold()[:NAME_MAX]
+
+
+def _qbo_name(name: str) -> str:
+    return " ".join(name.replace(":", "-").split())[:NAME_MAX]
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -38,12 +42,36 @@ class ItemSync:
     record_error: Any  # (entity, entity_id, code, message, detail) -> None
     request_id: Any  # (*parts) -> str
 
-    def run(self) -> dict[str, int]:
-        qbo = {item_key(i["Name"]): i for i in self.quickbooks.query_all("Item")}
-        fsp = {item_key(i.name): i for i in iter_all(self.platform.list_items, self.tenant_id, limit=1000)}
+    def run(self, qbo_changed: list[dict], fsp_changed: list) -> dict[str, int]:
+        """Only what changed since the cursors, in the chosen direction; the other side is read just for the
+        records involved (linked ones by id, new ones by name)."""
         if self.settings.direction == "platform_to_quickbooks":
+            fsp = {item_key(i.name): i for i in fsp_changed if i.active}
+            if not fsp:
+                return {}
+            links = self.links.get_many(self.tenant_id, "item", [i.id for i in fsp.values()])
+            linked = {links[i.id].qbo_id: key for key, i in fsp.items() if i.id in links and links[i.id].qbo_id}
+            found = self.quickbooks.items_by(sorted(linked), [_qbo_name(i.name) for k, i in fsp.items() if k not in
+                                                              set(linked.values())])
+            # A linked item is found by its id even after a rename on either side.
+            qbo = {linked.get(row["Id"], item_key(row["Name"])): row for row in found}
             return self._to_quickbooks(qbo, fsp)
-        return self._to_platform(qbo, fsp)
+        qbo_rows = [r for r in qbo_changed if r.get("status") != "Deleted" and r.get("Name")]
+        if not qbo_rows:
+            return {}
+        fsp_by_key: dict[str, Any] = {}
+        unlinked = []
+        for row in qbo_rows:
+            link = self.links.by_qbo(self.tenant_id, "item", row["Id"])
+            if link is None:
+                unlinked.append(row)
+                continue
+            fsp_by_key[item_key(row["Name"])] = self.platform.get_item(self.tenant_id, link.fsp_id)
+        if unlinked:
+            fsp_by_key.update({item_key(i.name): i for i in iter_all(self.platform.list_items, self.tenant_id,
+                                                                     limit=1000)
+                               if item_key(i.name) in {item_key(r["Name"]) for r in unlinked}})
+        return self._to_platform({item_key(r["Name"]): r for r in qbo_rows}, fsp_by_key)
 
     def _link(self, fsp_id: str, qbo_id: str) -> None:
         from shared.domain.records import Link
@@ -73,12 +101,14 @@ class ItemSync:
                                                     **changes})
                     counts["items_updated_in_quickbooks"] += 1
             except QuickBooksError as exc:
+                if not refused(exc):
+                    raise  # throttling and outages pause the run; they are not this item's fault
                 self.record_error("item", item.id, exc.code, exc.message, exc.detail)
         return counts
 
     def _quickbooks_body(self, item) -> dict:
         body: dict[str, Any] = {
-            "Name": " ".join(item.name.replace(":", "-").split())[:NAME_MAX],
+            "Name": _qbo_name(item.name),
             "Type": "Service" if item.type == ItemType.SERVICE else "NonInventory",
             "IncomeAccountRef": {"value": self.settings.income_account_id},
             "ExpenseAccountRef": {"value": self.settings.expense_account_id},

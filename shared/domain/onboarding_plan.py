@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from shared.domain import matching, parties
 from shared.domain.names import quickbooks_display_name
-from shared.domain.settings import MISSING_STATE_MESSAGE
+from shared.domain.settings import MissingState, resolve_state
 
 MISSING_STATE = "missing_state"
 NO_NAME_MESSAGE = ("The Client record has no company or contact name, so QuickBooks cannot create a customer for it. "
@@ -41,13 +41,13 @@ def _note(plan: Plan, key: str, n: int = 1) -> None:
     plan.notes[key] = plan.notes.get(key, 0) + n
 
 
-def _state_for(address: dict | None, settings) -> tuple[str | None, bool]:
-    """(state, ok): a missing state is filled from the default when "Use default State" is on; else not ok."""
-    if address and address.get("state"):
-        return address["state"], True
-    if settings.clients.use_default_state and settings.clients.default_state:
-        return settings.clients.default_state, True
-    return None, False
+def _state_for(address: dict | None, settings) -> tuple[str | None, str | None]:
+    """(state, problem): a missing state is filled from the default of the address's own country when "Use default
+    State" is on (a US default is never written into a Canadian address); the problem names the record's country."""
+    try:
+        return resolve_state((address or {}).get("state"), (address or {}).get("country"), settings), None
+    except MissingState as exc:
+        return None, exc.message
 
 
 def _is_location(job: dict) -> bool:
@@ -116,10 +116,10 @@ def plan_onboarding(qbo: list[dict], clients: list[dict], sites: list[dict], exi
             if not customer["active"]:
                 _note(plan, "inactive_not_copied")
                 continue
-            state, ok = _state_for(customer.get("bill"), settings)
-            if customer.get("bill") and not ok:
+            state, problem = _state_for(customer.get("bill"), settings)
+            if customer.get("bill") and problem:
                 plan.skipped.append({"id": customer["id"], "entity": "customer", "direction": "to_platform",
-                                     "code": MISSING_STATE, "message": MISSING_STATE_MESSAGE})
+                                     "code": MISSING_STATE, "message": problem})
                 continue
             country = parties.country_code((customer.get("bill") or {}).get("country"),
                                            settings.clients.default_country)
@@ -167,10 +167,10 @@ def _plan_sites(plan: Plan, jobs: list[dict], sites: list[dict], by_qbo: dict, q
             bill = parent.get("bill") or {}
             ship = {**ship, "state": ship.get("state") or bill.get("state"),
                     "country": ship.get("country") or bill.get("country")}
-        state, ok = _state_for(ship, settings)
-        if not ok:
+        state, problem = _state_for(ship, settings)
+        if problem:
             plan.skipped.append({"id": job["id"], "entity": "sub_customer", "direction": "to_platform",
-                                 "code": MISSING_STATE, "message": MISSING_STATE_MESSAGE})
+                                 "code": MISSING_STATE, "message": problem})
             continue
         country = parties.country_code(ship.get("country"), settings.clients.default_country)
         plan.sites_to_platform.append({"qbo_id": job["id"], "parent_qbo_id": parent["id"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,10 +16,12 @@ from quickbooks.exceptions import QuickbooksException
 from shared.quickbooks.client import StatusRecorder
 from shared.quickbooks.errors import AuthFailed, QuickBooksError, Unavailable, classify
 from shared.quickbooks.port import (
+    CDC_LOOKBACK_DAYS,
     MAX_BATCH,
     MAX_PAGE,
     BatchOp,
     BatchResult,
+    Changes,
     Fault,
     InvoiceDraft,
     InvoiceResult,
@@ -29,6 +31,8 @@ from shared.quickbooks.port import (
     PaymentResult,
     PaymentState,
 )
+
+CDC_MAX_OBJECTS = 1000  # per CDC response; a kind that reaches it is read again by query (qbo-facts.md, CDC)
 
 _DEC = "\u0000dec:"
 _DEC_RE = re.compile(r'"\\u0000dec:(-?[0-9.]+)"')
@@ -157,6 +161,57 @@ class QuickBooksAdapter:
                           automated_sales_tax=bool(tax.get("PartnerTaxEnabled")),
                           class_per_txn=bool(accounting.get("ClassTrackingPerTxn")),
                           class_per_line=bool(accounting.get("ClassTrackingPerTxnLine")))
+    # -- the sync engine's questions -------------------------------------------------------------------------
+    def changes_since(self, entities: Sequence[str], since: datetime) -> Changes:
+        now = datetime.now(UTC)
+        by_query: list[str] = list(entities)
+        rows: dict[str, list[dict]] = {e: [] for e in entities}
+        read_at = now
+        # A margin inside the look-back, so a cursor at the edge is not refused for the seconds the call takes.
+        if now - since < timedelta(days=CDC_LOOKBACK_DAYS) - timedelta(hours=1):
+            data = self._get("cdc", {"entities": ",".join(entities), "changedSince": qbo_time(since)})
+            read_at = parse_qbo_time(data.get("time")) or now
+            for block in data.get("CDCResponse", []):
+                for qr in block.get("QueryResponse", []):
+                    for name, found in qr.items():
+                        if isinstance(found, list) and name in rows:
+                            rows[name].extend(found)
+            by_query = [e for e in entities if len(rows[e]) >= CDC_MAX_OBJECTS]
+        for entity in by_query:
+            # Older than CDC reaches, or more than one CDC answer holds: page through the changed rows instead.
+            # Deletions are not visible to a query; the daily reconciliation's CDC sweep reports them.
+            where = f"MetaData.LastUpdatedTime >= {quote(qbo_time(since))}"
+            if entity in ("Customer", "Item", "Class"):
+                where += " AND Active IN (true, false)"
+            rows[entity] = list(self._query_all_ordered(entity, where))
+        return Changes(rows, read_at)
+
+    def _query_all_ordered(self, entity: str, where: str) -> Iterator[dict]:
+        start = 1
+        while True:
+            page = self.query_page(entity, where, start, MAX_PAGE, order_by="MetaData.LastUpdatedTime")
+            yield from page
+            if len(page) < MAX_PAGE:
+                return
+            start += MAX_PAGE
+
+    def items_by(self, ids: Sequence[str], names: Sequence[str]) -> list[dict]:
+        found: list[dict] = []
+        for field_name, values in (("Id", sorted(set(ids))), ("Name", sorted(set(names)))):
+            for i in range(0, len(values), 100):
+                where = f"{field_name} IN (" + ", ".join(quote(v) for v in values[i:i + 100]) + ")"
+                found.extend(self.query_page("Item", where, 1, MAX_PAGE))
+        return found
+
+    def customers_named(self, names: Sequence[str]) -> list[dict]:
+        found: list[dict] = []
+        unique = sorted(set(names))
+        for i in range(0, len(unique), 100):
+            where = ("DisplayName IN (" + ", ".join(quote(n) for n in unique[i:i + 100]) + ")"
+                     " AND Active IN (true, false)")
+            found.extend(self.query_page("Customer", where, 1, MAX_PAGE))
+        return found
+
 
     def push_invoices(self, drafts: Sequence[InvoiceDraft], request_id: str) -> list[InvoiceResult]:
         ops = [BatchOp(d.bid, "update" if d.qbo_id else "create", "Invoice", _invoice_body(d)) for d in drafts]
@@ -299,6 +354,21 @@ def _payment_body(d: PaymentDraft) -> dict:
     if d.qbo_id:
         body.update(Id=d.qbo_id, SyncToken=d.sync_token, sparse=True)
     return body
+
+
+def qbo_time(moment: datetime) -> str:
+    """A timestamp as QuickBooks' queries and CDC take it (ISO 8601 with offset, seconds)."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def parse_qbo_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 __all__ = ["QuickBooksAdapter", "QuickBooksError", "quote", "dumps", "invoice_state", "payment_state"]

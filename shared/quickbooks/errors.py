@@ -68,3 +68,9 @@ def classify(code: str | int, message: str, detail: str = "", http_status: int |
     if http_status is not None and http_status >= 500:
         return Unavailable(c, message, detail, http_status)
     return QuickBooksError(c, message, detail, http_status)
+
+
+def refused(exc: Exception) -> bool:
+    """QuickBooks refused this record for itself (validation, duplicate, closed period). Throttling, outages, a
+    refused token and a stale SyncToken belong to the run or to a re-read, never to the record's error entry."""
+    return isinstance(exc, QuickBooksError) and not isinstance(exc, Throttled | Unavailable | AuthFailed | StaleObject)

@@ -8,6 +8,7 @@ from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
 
 from shared.quickbooks.client import IntuitApp, auth_client
+from shared.quickbooks.errors import Throttled, Unavailable
 from shared.quickbooks.tokens import GrantRevoked, TokenSet
 
 # Asks Intuit for `x_refresh_token_hard_expires_in`, the seconds left before the grant's 5-year cap (qbo-facts, OAuth;
@@ -40,6 +41,12 @@ class IntuitOAuth:
         except AuthClientError as exc:
             if exc.status_code in (400, 401) and _oauth_error(exc) in ("invalid_grant", "invalid_client"):
                 raise GrantRevoked(_oauth_error(exc)) from None
+            if exc.status_code == 429:
+                raise Throttled("3001", "Intuit's token endpoint is throttling", "", 429) from None
+            if exc.status_code >= 500:
+                # A token endpoint outage is the run's to wait out, like any QuickBooks 5xx; the grant is intact.
+                raise Unavailable(str(exc.status_code), "Intuit's token endpoint is unavailable", "",
+                                  exc.status_code) from None
             raise
         return self._tokens(client)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -28,6 +28,22 @@ class BatchResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+CDC_LOOKBACK_DAYS = 30  # QuickBooks' CDC answers for changes in the last 30 days only (qbo-facts.md, CDC)
+CHANGE_KINDS = ("Customer", "Item", "Class", "Invoice", "Payment")
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed in QuickBooks since a cursor: rows per entity (tombstones have `status: "Deleted"`), and the
+    QuickBooks time the answer was read at, from which the next cursor is taken."""
+
+    rows: dict[str, list[dict[str, Any]]]
+    read_at: datetime
+
+    def of(self, entity: str) -> list[dict[str, Any]]:
+        return self.rows.get(entity, [])
+
+
 class QuickBooksPort(Protocol):
     realm_id: str
 
@@ -43,6 +59,21 @@ class QuickBooksPort(Protocol):
                sparse: bool = True) -> dict[str, Any]: ...
     def batch(self, ops: list[BatchOp], request_id: str) -> list[BatchResult]: ...
     def cdc(self, entities: list[str], changed_since: str) -> dict[str, list[dict[str, Any]]]: ...
+
+    # -- questions the sync engine asks (the adapter owns the query language) ---------------------------------
+    def changes_since(self, entities: Sequence[str], since: datetime) -> Changes:
+        """Every object of these kinds changed at or after `since`, deletions included: one CDC call when `since`
+        is within CDC's look-back and no kind hits its 1,000-object cap, else a paged query on
+        MetaData.LastUpdatedTime for the kinds that need it."""
+        ...
+
+    def items_by(self, ids: Sequence[str], names: Sequence[str]) -> list[dict[str, Any]]:
+        """Items with these Ids or these Names (QuickBooks item names are unique), 100 per query."""
+        ...
+
+    def customers_named(self, names: Sequence[str]) -> list[dict[str, Any]]:
+        """Customers (active or not) whose DisplayName is one of `names`, 100 names per query."""
+        ...
 
 
 # -- money: invoices and payments (shared/domain/invoices.py, payments.py) -----------------------------------------

@@ -13,16 +13,20 @@ pytestmark = pytest.mark.infra
 
 STATEMACHINES = Path(__file__).resolve().parents[2] / "infra" / "statemachines"
 LOOPING = {"load_quickbooks_customers", "load_platform_clients", "create_in_quickbooks", "create_on_platform",
-           "sync_sites", "push_invoices", "push_payments"}
+           "sync_sites", "push_invoices", "push_payments", "sync_clients"}
 
 
-def _fake_handler(calls: list[str], fail_task: str | None):
+def _fake_handler(calls: list[str], fail_task: str | None, again_once: bool = False):
     def invoke(function, event=None):
         payload = json.loads(event) if isinstance(event, str) else event
         task, state = payload["task"], payload["input"]
         calls.append(task)
         if task == fail_task:
             return json.dumps({"errorType": "Boom", "errorMessage": "failed on purpose"}), True, ""
+        if task == "start":
+            state = {**state, "stop": state.get("fold", False), "again": False}
+        if task == "finish":
+            state = {**state, "again": again_once and calls.count("finish") == 1}
         if task in LOOPING:
             pages = state["cursor"].get("pages", 0) + 1
             state = {**state, "cursor": {**state["cursor"], "pages": pages, "done": pages == 2}}
@@ -30,13 +34,14 @@ def _fake_handler(calls: list[str], fail_task: str | None):
     return invoke
 
 
-def _run(monkeypatch, name: str, placeholders: list[str], fail_task: str | None = None) -> tuple[dict, list[str]]:
+def _run(monkeypatch, name: str, placeholders: list[str], fail_task: str | None = None, again_once: bool = False,
+         run_input: dict | None = None) -> tuple[dict, list[str]]:
     boto3 = pytest.importorskip("boto3")
     moto = pytest.importorskip("moto")
     from moto.awslambda.models import LambdaFunction
 
     calls: list[str] = []
-    monkeypatch.setattr(LambdaFunction, "_invoke_lambda", _fake_handler(calls, fail_task))
+    monkeypatch.setattr(LambdaFunction, "_invoke_lambda", _fake_handler(calls, fail_task, again_once))
     with moto.mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         region = "us-east-1"
         role = boto3.client("iam", region_name=region).create_role(
@@ -52,7 +57,8 @@ def _run(monkeypatch, name: str, placeholders: list[str], fail_task: str | None 
             definition = definition.replace("${" + placeholder + "}", arn)
         sfn = boto3.client("stepfunctions", region_name=region)
         machine = sfn.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"]
-        execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"tenant_id": "t1", "run_id": "r1"}))
+        payload = run_input or {"tenant_id": "t1", "run_id": "r1"}
+        execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(payload))
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             result = sfn.describe_execution(executionArn=execution["executionArn"])
@@ -70,8 +76,24 @@ def test_onboarding_runs_every_task_and_pages_each_loop(monkeypatch):
                      "create_on_platform", "create_on_platform", "sync_sites", "sync_sites", "summarize"]
 
 
+SYNC_FUNCTIONS = ["PushInvoicesFunctionArn", "PushPaymentsFunctionArn"]
+ONE_PASS = ["start", "sync_items", "sync_clients", "sync_clients", "sync_sites", "sync_sites", "push_invoices",
+            "push_invoices", "push_payments", "push_payments", "finish"]
+
+
+def test_sync_runs_every_step_and_goes_round_again_while_changes_were_noted(monkeypatch):
+    result, calls = _run(monkeypatch, "sync", SYNC_FUNCTIONS, again_once=True)
+    assert result["status"] == "SUCCEEDED", result
+    assert calls == ONE_PASS + ONE_PASS
+
+
+def test_a_sync_run_that_folds_into_another_ends_succeeded_after_its_first_task(monkeypatch):
+    result, calls = _run(monkeypatch, "sync", SYNC_FUNCTIONS, run_input={"tenant_id": "t1", "fold": True})
+    assert result["status"] == "SUCCEEDED", result
+    assert calls == ["start"]
+
+
 def test_sync_failure_is_recorded_then_fails_the_run(monkeypatch):
-    result, calls = _run(monkeypatch, "sync", ["PushInvoicesFunctionArn", "PushPaymentsFunctionArn"],
-                         fail_task="push_payments")
+    result, calls = _run(monkeypatch, "sync", SYNC_FUNCTIONS, fail_task="push_payments")
     assert result["status"] == "FAILED", result
-    assert calls == ["push_invoices", "push_invoices", "push_payments", "record_failure"]
+    assert calls == ONE_PASS[:ONE_PASS.index("push_payments") + 1] + ["record_failure"]

@@ -1,0 +1,491 @@
+"""Clients <-> customers after onboarding: field-level, two-way merge against what was last synced.
+
+Each link keeps a fingerprint per field of the value both sides last agreed on (`Link.extra["fields"]`). A field
+whose value on one side differs from its fingerprint changed there; changed on one side only, it goes to the other;
+changed on both, the most recent edit wins (QuickBooks `MetaData.LastUpdatedTime` against the platform's
+`updated_at`) and the run records which side won. Our own writes come back through CDC and `updated_since` with
+values equal to their fingerprints, so they are recognised and never echoed. The direction setting decides which
+side may write to the other (IndusTrack seed: "QuickBooks will act as the Master ... changes made in IndusTrack will
+not synchronize to QuickBooks"), new records included.
+
+Pure decisions live in `merge` and `field_values`; `ClientSync` applies them through the two ports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.domain import matching, parties
+from shared.domain.names import normalize_email, normalize_phone, quickbooks_display_name
+from shared.domain.records import Link
+from shared.domain.run_log import RunLog
+from shared.domain.settings import MissingState, resolve_state
+from shared.fieldservice.errors import FieldServiceError
+from shared.fieldservice.models import Address, Client, Contact
+from shared.quickbooks import errors as qbo_errors
+from shared.quickbooks.adapter import parse_qbo_time
+from shared.quickbooks.errors import refused
+
+FIELDS = ("company", "first", "last", "email", "phone", "address", "active")
+ADDRESS_PARTS = ("line1", "line2", "city", "state", "postal_code", "country")
+DELETED_MESSAGE = ("This customer was deleted or merged in QuickBooks, so its platform client is no longer linked to "
+                   "a QuickBooks customer. Link the client to the surviving customer with Clear ID and a sync (it is "
+                   "matched by name), or make the client inactive.")
+
+
+# -- values and fingerprints -------------------------------------------------------------------------------------
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    cleaned = " ".join(str(value).split())
+    return cleaned or None
+
+
+def _address(addr: dict | None) -> dict | None:
+    if not addr or not any(addr.get(k) for k in ("line1", "city", "postal_code")):
+        return None
+    out = {k: _text(addr.get(k)) for k in ADDRESS_PARTS}
+    out["country"] = parties.country_code(out["country"]) if out["country"] else None
+    return out
+
+
+def customer_values(row: dict) -> dict[str, Any]:
+    """A QuickBooks Customer as the platform-comparable field values."""
+    compact = parties.compact_customer(row)
+    return {"company": _text(compact["company"]), "first": _text(compact["first"]), "last": _text(compact["last"]),
+            "email": _text(compact["email"]), "phone": _text(compact["phone"]), "address": _address(compact["bill"]),
+            "active": bool(compact["active"])}
+
+
+def client_values(client: Client) -> dict[str, Any]:
+    compact = parties.compact_client(client)
+    return {"company": _text(compact["company"]), "first": _text(compact["first"]), "last": _text(compact["last"]),
+            "email": _text(compact["email"]), "phone": _text(compact["phone"]),
+            "address": _address(compact["address"]), "active": bool(compact["active"])}
+
+
+def _comparable(name: str, value: Any) -> Any:
+    """What must be equal for two values to be the same: case, spacing, punctuation in phone numbers and the ':'
+    QuickBooks refuses in names do not make a change."""
+    if value is None:
+        return None
+    if name == "email":
+        return normalize_email(value)
+    if name == "phone":
+        return normalize_phone(value)
+    if name == "address":
+        return {k: (v or "").casefold() for k, v in value.items() if k != "state" or v}
+    if name == "active":
+        return bool(value)
+    return str(value).replace(":", "-").casefold()
+
+
+def fingerprint(name: str, value: Any) -> str:
+    blob = json.dumps(_comparable(name, value), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def fingerprints(values: dict[str, Any]) -> dict[str, str]:
+    return {name: fingerprint(name, values[name]) for name in FIELDS}
+
+
+# -- the merge ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class Merge:
+    to_platform: dict[str, Any] = field(default_factory=dict)
+    to_quickbooks: dict[str, Any] = field(default_factory=dict)
+    conflicts: list[dict] = field(default_factory=list)  # {field, winner}
+    agreed: dict[str, str] = field(default_factory=dict)  # the new fingerprints
+
+
+def merge(base: dict[str, str], platform: dict[str, Any], quickbooks: dict[str, Any], platform_at: datetime | None,
+          quickbooks_at: datetime | None, direction: str) -> Merge:
+    """Field by field. `base` is empty for a pair linked before fingerprints existed: then the side that changed in
+    this run (the one with a time) is taken as the editor, and the most recent edit when both did."""
+    out = Merge()
+    platform_newer = (platform_at is not None and (quickbooks_at is None or platform_at > quickbooks_at))
+    for name in FIELDS:
+        p_fp, q_fp = fingerprint(name, platform[name]), fingerprint(name, quickbooks[name])
+        if p_fp == q_fp:
+            out.agreed[name] = p_fp
+            continue
+        known = base.get(name)
+        p_changed = platform_at is not None and (known is None or p_fp != known)
+        q_changed = quickbooks_at is not None and (known is None or q_fp != known)
+        if p_changed and q_changed:
+            winner = "platform" if platform_newer else "quickbooks"
+            if known is not None:
+                out.conflicts.append({"field": name, "winner": winner})
+        elif p_changed:
+            winner = "platform"
+        elif q_changed:
+            winner = "quickbooks"
+        else:
+            # Different but neither side moved since the last agreement (a write that failed): the master, or
+            # QuickBooks in two-way, since the books are what the accountant reconciles.
+            winner = "platform" if direction == "platform_master" else "quickbooks"
+        if winner == "platform" and direction == "quickbooks_master":
+            out.agreed[name] = q_fp  # the platform's edit stays there; QuickBooks is the master
+            continue
+        if winner == "quickbooks" and direction == "platform_master":
+            out.agreed[name] = p_fp
+            continue
+        if winner == "platform":
+            out.to_quickbooks[name] = platform[name]
+            out.agreed[name] = p_fp
+        else:
+            out.to_platform[name] = quickbooks[name]
+            out.agreed[name] = q_fp
+    return out
+
+
+def platform_only(base: dict[str, str], platform: dict[str, Any], direction: str) -> Merge:
+    """Changed on the platform only: QuickBooks still holds the agreed values, so each field that moved goes to
+    QuickBooks (unless QuickBooks is the master)."""
+    out = Merge(agreed=dict(base))
+    for name in FIELDS:
+        p_fp = fingerprint(name, platform[name])
+        if p_fp == base.get(name):
+            continue
+        if direction != "quickbooks_master":
+            out.to_quickbooks[name] = platform[name]
+            out.agreed[name] = p_fp
+    return out
+
+
+def qbo_time(row: dict) -> datetime | None:
+    return parse_qbo_time((row.get("MetaData") or {}).get("LastUpdatedTime"))
+
+
+# -- applying it -------------------------------------------------------------------------------------------------
+
+class ClientSync:
+    """One slice of client changes: platform clients changed since the cursor and QuickBooks customers from CDC."""
+
+    def __init__(self, deps, log: RunLog, create_in_batches, held_qbo: frozenset[str] = frozenset(),
+                 held_fsp: frozenset[str] = frozenset()):
+        self.d, self.log = deps, log
+        self._held_qbo, self._held_fsp = held_qbo, held_fsp
+        self._create_in_batches = create_in_batches  # Onboarding's exactly-once batch create (shared rule)
+        self.direction = deps.settings.clients.direction
+
+    # The two public steps --------------------------------------------------------------------------------------
+    def apply_platform_page(self, clients: Sequence[Client], customers: Sequence[dict]) -> None:
+        """One page of platform clients changed since the cursor, merged with the QuickBooks changes of the same
+        records (`customers`: every customer CDC reported this run); new clients are matched against the new
+        QuickBooks customers first, then created."""
+        tenant = self.d.tenant_id
+        customers = _top_level(customers)
+        by_fsp = self.d.links.get_many(tenant, "customer", [c.id for c in clients]) if clients else {}
+        wanted = {lk.qbo_id for lk in by_fsp.values() if lk.qbo_id}
+        qbo_rows = {r["Id"]: r for r in customers}
+        new_customers = [r for r in customers if r.get("status") != "Deleted"]
+        linked_qbo = self._links_by_qbo([r["Id"] for r in new_customers])
+        new_customers = [r for r in new_customers if r["Id"] not in linked_qbo]
+        new_clients = []
+        for client in clients:
+            link = by_fsp.get(client.id)
+            if link is None or not link.qbo_id:
+                new_clients.append(client)
+                continue
+            if link.state != "linked" or link.extra.get("deleted_in_quickbooks"):
+                continue
+            row = qbo_rows.get(link.qbo_id) if link.qbo_id in wanted else None
+            if row is not None and row.get("status") == "Deleted":
+                self._deleted_in_quickbooks(link, row)
+                continue
+            self._merge_linked(link, client, row)
+        self._create_new(new_clients, new_customers, create_customers=False)
+
+    def apply_quickbooks_rest(self, customers: Sequence[dict], platform_since) -> None:
+        """After every platform page: the QuickBooks changes whose client did not change on the platform, deletions,
+        and new QuickBooks customers no platform client matched."""
+        top = _top_level(customers)
+        self.log.count("quickbooks_jobs_not_imported", len(customers) - len(top))
+        customers = top
+        by_qbo = self._links_by_qbo([c["Id"] for c in customers])
+        new_customers = []
+        for row in customers:
+            link = by_qbo.get(row["Id"])
+            if row.get("status") == "Deleted":
+                if link is not None and not link.extra.get("deleted_in_quickbooks"):
+                    self._deleted_in_quickbooks(link, row)
+                continue
+            if link is None:
+                new_customers.append(row)
+                continue
+            if link.state != "linked" or link.extra.get("deleted_in_quickbooks"):
+                continue
+            if row.get("SyncToken") == link.sync_token:
+                self.log.count("customers_unchanged")  # our own write coming back through CDC
+                continue
+            try:
+                client = self.d.platform.get_client(self.d.tenant_id, link.fsp_id)
+            except FieldServiceError as exc:
+                self.log.error("client", link.fsp_id, "to_platform", exc.code, str(exc))
+                continue
+            if platform_since is not None and client.updated_at >= platform_since:
+                continue  # changed on the platform too: merged with its page already
+            self._merge_linked(link, None, row, client)
+        self._create_new([], new_customers, create_customers=True)
+
+    def _links_by_qbo(self, qbo_ids: list[str]) -> dict[str, Link]:
+        if not qbo_ids:
+            return {}
+        if len(qbo_ids) > 50:  # one paged read of every link beats a GSI query per row
+            wanted = set(qbo_ids)
+            return {lk.qbo_id: lk for lk in self.d.links.all(self.d.tenant_id, "customer")
+                    if lk.qbo_id in wanted}
+        found = {}
+        for qbo_id in qbo_ids:
+            link = self.d.links.by_qbo(self.d.tenant_id, "customer", qbo_id)
+            if link is not None:
+                found[qbo_id] = link
+        return found
+
+    # Linked pairs ---------------------------------------------------------------------------------------------
+    def _merge_linked(self, link: Link, client: Client | None, row: dict | None, current: Client | None = None) -> None:
+        """`client` changed on the platform (None: it did not; `current` is then its present state)."""
+        base = dict(link.extra.get("fields") or {})
+        platform_at = client.updated_at if client is not None else None
+        client = client or current
+        if client is None:
+            return
+        if row is None and base and link.sync_token is not None:
+            # Changed on the platform only: QuickBooks still holds what was agreed, so no read is needed.
+            self._apply_merge(link, client, {"Id": link.qbo_id, "SyncToken": link.sync_token},
+                              platform_only(base, client_values(client), self.direction))
+            return
+        if row is None:  # linked before fingerprints existed: read it once to learn the agreed values
+            row = self.d.quickbooks().read("Customer", link.qbo_id)
+            quickbooks_at = None
+        else:
+            quickbooks_at = qbo_time(row) or client.updated_at
+        self._apply_merge(link, client, row, merge(base, client_values(client), customer_values(row), platform_at,
+                                                   quickbooks_at, self.direction))
+
+    def _apply_merge(self, link: Link, client: Client, row: dict, result: Merge, retried: bool = False) -> None:
+        if (not result.to_quickbooks and not result.to_platform and result.agreed == link.extra.get("fields")
+                and row.get("SyncToken") == link.sync_token):
+            self.log.count("clients_unchanged")  # an echo of our own write, or an edit that changed nothing
+            return
+        for conflict in result.conflicts:
+            self.log.count(f"client_conflicts_{conflict['winner']}_won")
+        if result.conflicts:
+            self.log.count("clients_edited_on_both_sides")
+        token = row.get("SyncToken")
+        if result.to_quickbooks:
+            body = self._customer_update(row, client, result.to_quickbooks)
+            try:
+                updated = self.d.quickbooks().update("Customer", body)
+                token = updated.get("SyncToken", token)
+                self.log.count("customers_updated_in_quickbooks")
+            except qbo_errors.StaleObject:
+                if retried:
+                    raise
+                fresh = self.d.quickbooks().read("Customer", link.qbo_id)  # edited meanwhile: merge again
+                again = merge(dict(link.extra.get("fields") or {}), client_values(client), customer_values(fresh),
+                              client.updated_at, qbo_time(fresh), self.direction)
+                self._apply_merge(link, client, fresh, again, retried=True)
+                return
+            except qbo_errors.QuickBooksError as exc:
+                if not refused(exc):
+                    raise
+                self.log.error("client", client.id, "to_quickbooks", exc.code, exc.message, exc.detail)
+                return
+        if result.to_platform:
+            try:
+                self._update_client(client, result.to_platform)
+                self.log.count("clients_updated_on_platform")
+            except MissingState as exc:
+                self.log.error("customer", link.qbo_id or "", "to_platform", exc.code, exc.message)
+                return
+            except FieldServiceError as exc:
+                self.log.error("customer", link.qbo_id or "", "to_platform", exc.code, str(exc))
+                return
+        link.sync_token = token
+        link.extra = {**link.extra, "fields": result.agreed}
+        self.d.links.put(link)
+        self.log.resolved("client", client.id)
+        self.log.resolved("customer", link.qbo_id or "")
+
+    def _customer_update(self, row: dict, client: Client, changed: dict[str, Any]) -> dict:
+        body: dict[str, Any] = {"Id": row["Id"], "SyncToken": row["SyncToken"], "sparse": True}
+        names = {"company": "CompanyName", "first": "GivenName", "last": "FamilyName"}
+        for name, value in changed.items():
+            if name in names:
+                body[names[name]] = (value or "").replace(":", "-")[:parties.NAME_FIELD_MAX]
+            elif name == "email":
+                body["PrimaryEmailAddr"] = {"Address": value or ""}
+            elif name == "phone":
+                body["PrimaryPhone"] = {"FreeFormNumber": (value or "")[:30]}
+            elif name == "active":
+                body["Active"] = bool(value)
+            elif name == "address" and value:
+                try:
+                    state = resolve_state(value.get("state"), value.get("country"), self.d.settings)
+                except MissingState:
+                    state = None  # QuickBooks takes an address without a State; only the platform requires one
+                body["BillAddr"] = parties.quickbooks_address(value, state) or {}
+        return body
+
+    def _update_client(self, client: Client, changed: dict[str, Any]) -> None:
+        kwargs: dict[str, Any] = {}
+        if "company" in changed:
+            kwargs["company_name"] = changed["company"]
+        if changed.keys() & {"first", "last", "email", "phone"}:
+            c = client.contact
+            kwargs["contact"] = Contact(first_name=changed.get("first", c.first_name),
+                                        last_name=changed.get("last", c.last_name),
+                                        email=changed.get("email", c.email), phone=changed.get("phone", c.phone))
+        if "address" in changed:
+            addr = changed["address"]
+            if addr:
+                state = resolve_state(addr.get("state"), addr.get("country"), self.d.settings)
+                kwargs["billing_address"] = Address(**{**addr, "state": state})
+            else:
+                kwargs["billing_address"] = None
+        if "active" in changed:
+            kwargs["active"] = bool(changed["active"])
+        self.d.platform.update_client(self.d.tenant_id, client.id, **kwargs)
+
+    def _deleted_in_quickbooks(self, link: Link, row: dict) -> None:
+        """Never recreated silently: flagged in the error log until the admin relinks or clears it."""
+        link.extra = {**link.extra, "deleted_in_quickbooks": True}
+        self.d.links.put(link)
+        self.log.error("client", link.fsp_id, "to_quickbooks", "deleted_in_quickbooks", DELETED_MESSAGE,
+                       f"QuickBooks customer {row.get('Id')}")
+
+    # New records ----------------------------------------------------------------------------------------------
+    def _create_new(self, clients: list[Client], customers: list[dict], create_customers: bool) -> None:
+        to_qbo = self.direction in ("two_way", "platform_master")
+        to_fsp = self.direction in ("two_way", "quickbooks_master")
+        held = len([c for c in clients if c.id in self._held_fsp]) + len(
+            [r for r in customers if r["Id"] in self._held_qbo])
+        self.log.count("held_for_onboarding_conflicts", held)
+        clients = [c for c in clients if c.id not in self._held_fsp]
+        customers = [r for r in customers if r["Id"] not in self._held_qbo]
+        clients = [c for c in clients if c.active] if to_qbo else []
+        customers = [c for c in customers if c.get("Active", True) is not False] if to_fsp else []
+        if not clients and not customers:
+            return
+        # Someone entered the same company on both sides since the last run: match as onboarding does.
+        matched = matching.match_parties(
+            [_party(parties.compact_customer(r), "bill") for r in customers],
+            [_party(parties.compact_client(c), "address") for c in clients])
+        linked_fsp, linked_qbo = set(), set()
+        rows = {r["Id"]: r for r in customers}
+        by_id = {c.id: c for c in clients}
+        for m in matched.matches:
+            self._link_pair(by_id[m.fsp_id], rows[m.qbo_id])
+            linked_fsp.add(m.fsp_id)
+            linked_qbo.add(m.qbo_id)
+        for conflict in matched.conflicts:  # ambiguous: neither created, the admin decides (as in onboarding)
+            linked_fsp.update(conflict.fsp_ids)
+            linked_qbo.update(conflict.qbo_ids)
+            for fsp_id in conflict.fsp_ids:
+                self.log.error("client", fsp_id, "to_quickbooks", "possible_duplicate", conflict.reason)
+        self._clients_to_quickbooks([c for c in clients if c.id not in linked_fsp])
+        if create_customers:  # only once every platform page had its chance to match them
+            self._customers_to_platform([r for r in customers if r["Id"] not in linked_qbo])
+
+    def _link_pair(self, client: Client, row: dict) -> None:
+        link = Link(self.d.tenant_id, "customer", client.id, row["Id"], sync_token=row.get("SyncToken"),
+                    extra={"evidence": ["matched_after_onboarding"]})
+        self.log.count("clients_matched")
+        self._apply_merge(link, client, row, merge({}, client_values(client), customer_values(row),
+                                                   client.updated_at, qbo_time(row), self.direction))
+
+    def _clients_to_quickbooks(self, clients: list[Client]) -> None:
+        if not clients:
+            return
+        wanted = {c.id: parties.compact_client(c) for c in clients}
+        existing = {r.get("DisplayName", "").casefold(): r
+                    for r in self.d.quickbooks().customers_named([w["name"] for w in wanted.values() if w["name"]])}
+        taken = set(existing)
+        rows = []
+        for client in clients:
+            compact = wanted[client.id]
+            hit = existing.get((compact["name"] or "").casefold())
+            if hit is not None and parties.same_person(hit, parties.customer_body(compact, hit["DisplayName"],
+                                                                                 None)):
+                self._link_pair(client, hit)  # already in QuickBooks under this name (entered there, never linked)
+                continue
+            try:
+                display, _ = quickbooks_display_name(compact["name"] or "", taken)
+            except ValueError:
+                from shared.domain.onboarding_plan import NO_NAME_MESSAGE
+
+                self.log.error("client", client.id, "to_quickbooks", "no_name", NO_NAME_MESSAGE)
+                continue
+            taken.add(display.casefold())
+            state = None
+            if compact.get("address"):
+                try:
+                    state = resolve_state(compact["address"].get("state"), compact["address"].get("country"),
+                                          self.d.settings)
+                except MissingState:
+                    state = None  # QuickBooks takes an address without a State; only the platform requires one
+            rows.append({"fsp_id": client.id, "customer": parties.customer_body(compact, display, state)})
+        for i in range(0, len(rows), 30):
+            created = self._create_in_batches(rows[i:i + 30])
+            self.log.count("customers_created_in_quickbooks", created)
+        self._fingerprint_created(clients)
+
+    def _customers_to_platform(self, rows: list[dict]) -> None:
+        from shared.domain.onboarding import request_id
+
+        linked = []
+        for row in rows:
+            compact = parties.compact_customer(row)
+            state, country = None, None
+            if compact.get("bill"):
+                try:
+                    state = resolve_state(compact["bill"].get("state"), compact["bill"].get("country"),
+                                          self.d.settings)
+                except MissingState as exc:
+                    self.log.error("customer", row["Id"], "to_platform", exc.code, exc.message)
+                    continue
+                country = parties.country_code(compact["bill"].get("country"), self.d.settings.clients.default_country)
+            draft = parties.client_draft(parties.client_draft_dict(compact, state, country))
+            try:
+                client = self.d.platform.create_client(self.d.tenant_id, draft, idempotency_key=request_id(
+                    self.d.tenant_id, "customer", row["Id"]))
+            except FieldServiceError as exc:
+                self.log.error("customer", row["Id"], "to_platform", exc.code, str(exc))
+                continue
+            linked.append(Link(self.d.tenant_id, "customer", client.id, row["Id"], sync_token=row.get("SyncToken"),
+                               extra={"fields": fingerprints(client_values(client))}))
+            self.log.resolved("customer", row["Id"])
+        self.d.links.put_many(linked)
+        self.log.count("clients_created_on_platform", len(linked))
+
+    def _fingerprint_created(self, clients: list[Client]) -> None:
+        """Links made by a batch create carry the platform values both sides now hold."""
+        links = self.d.links.get_many(self.d.tenant_id, "customer", [c.id for c in clients])
+        updated = []
+        for client in clients:
+            link = links.get(client.id)
+            if link is not None and link.qbo_id and not link.extra.get("fields"):
+                link.extra = {**link.extra, "fields": fingerprints(client_values(client))}
+                updated.append(link)
+                self.log.resolved("client", client.id)
+        self.d.links.put_many(updated)
+
+
+def _top_level(customers: Sequence[dict]) -> list[dict]:
+    """Sub-customers go platform -> QuickBooks only after onboarding (sites), so their changes are not imported."""
+    return [c for c in customers if not (c.get("Job") and (c.get("ParentRef") or {}).get("value"))]
+
+
+def _party(compact: dict, address_key: str) -> matching.Party:
+    return matching.Party(id=compact["id"], name=compact.get("name") or "", company=compact.get("company"),
+                          first=compact.get("first"), last=compact.get("last"), email=compact.get("email"),
+                          phone=compact.get("phone"), address_key=parties.address_key(compact.get(address_key)),
+                          active=compact.get("active", True))

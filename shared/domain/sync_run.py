@@ -1,0 +1,294 @@
+"""The sync run: every change since the last run, on both sides, applied through one engine (issue 10).
+
+Each public method is one task of the sync state machine (infra/statemachines/sync.asl.json):
+start -> items -> clients (paged) -> sites (paged) -> invoices (paged) -> payments (paged) -> finish, and finish
+loops back to start while changes were noted during the run.
+
+- Change detection by cursor: QuickBooks through one CDC call for Customer, Item, Class, Invoice and Payment since
+  the QuickBooks cursor (a query on MetaData.LastUpdatedTime past CDC's 30 days, inside the adapter), the platform
+  through `updated_since` per kind. Cursors move in `finish` only, after every change was applied or recorded as
+  failed, so a crash or a failed run replays instead of skipping; replays are harmless because every write compares
+  against the last-synced fingerprints first.
+- One run at a time: `start` takes the tenant's sync gate (shared/data/sync_gate.py). A run that finds another
+  holding it folds into it (the change it was started for was noted at the gate, so the holder runs again before
+  it ends) and ends as succeeded, never failed. Each task renews the lease, so a long run never outlives it.
+- Transient faults belong to the run: 429, 5xx and a refused token raise out of the task and the state machine
+  backs off and resumes from the task's cursor (shared/tasks.py); only a record QuickBooks refuses for itself is
+  logged against that record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from shared.domain.clients import ClientSync
+from shared.domain.onboarding import Deps, Onboarding
+from shared.domain.records import SyncRun as RunRecord
+from shared.domain.run_log import StateRunLog
+from shared.domain.sync_requests import SyncGate
+from shared.quickbooks.port import CDC_LOOKBACK_DAYS, CHANGE_KINDS
+from shared.tasks import failure_of
+
+SYNC_LEASE_S = 900  # longer than one task's timeout; renewed by every task
+PLATFORM_PAGE = 500
+CURSOR_OVERLAP = timedelta(minutes=2)  # re-read the edge: a change committed as we read is never skipped
+RECONCILE_EVERY = timedelta(hours=24)  # Intuit: webhooks can be missed; sweep CDC daily to catch up
+RECONCILE_REACH = timedelta(hours=25)
+PLATFORM_KINDS = ("items", "clients", "sites", "invoices", "payments")
+
+
+class Cursors(Protocol):
+    def get_all(self, tenant_id: str) -> dict[str, datetime]: ...
+    def put(self, tenant_id: str, name: str, at: datetime) -> None: ...
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _at(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class SyncEngine:
+    def __init__(self, deps: Deps, gate: SyncGate, cursors: Cursors, clock=lambda: datetime.now(UTC)):
+        self.d, self.gate, self.cursors, self.clock = deps, gate, cursors, clock
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+    def _log(self, state: dict) -> StateRunLog:
+        return StateRunLog(self.d.tenant_id, state, self.d.errors)
+
+    def _renew(self, state: dict) -> None:
+        self.gate.renew(self.d.tenant_id, state["run_id"], SYNC_LEASE_S)
+
+    def _progress(self, state: dict, phase: str, percent: int) -> None:
+        self.d.runs.progress(self.d.tenant_id, state["run_id"], phase, percent)
+
+    def _onboarding_started(self) -> datetime | None:
+        connection = self.d.connections.get(self.d.tenant_id)
+        onboarding = (connection.onboarding or {}) if connection else {}
+        if onboarding.get("status") != "completed":
+            return None
+        run = self.d.runs.get(self.d.tenant_id, onboarding.get("run_id", "")) if onboarding.get("run_id") else None
+        return run.started_at if run is not None else self.clock() - timedelta(days=CDC_LOOKBACK_DAYS - 1)
+
+    def _onboarding(self, state: dict) -> Onboarding:
+        return Onboarding(self.d)
+
+    def _create_customers(self, state: dict, entity: str, error_entity: str):
+        qb = self.d.quickbooks()
+        onboarding = self._onboarding(state)
+        return lambda rows: onboarding._create_in_batches(state, qb, entity, error_entity, rows)
+
+    def _held(self) -> list[list[str]]:
+        """Records in an onboarding conflict the admin has not resolved: neither matched nor created until then,
+        as onboarding left them (the resolution's next onboarding run settles them)."""
+        connection = self.d.connections.get(self.d.tenant_id)
+        run_id = ((connection.onboarding or {}) if connection else {}).get("run_id")
+        if not run_id:
+            return [[], []]
+        qbo, fsp = set(), set()
+        for chunk in self.d.runs.chunks(self.d.tenant_id, run_id, "conflicts"):
+            for conflict in chunk:
+                qbo.update(conflict.get("qbo_ids", []))
+                fsp.update(conflict.get("fsp_ids", []))
+        return [sorted(qbo), sorted(fsp)]
+
+    def _client_sync(self, state: dict, log) -> ClientSync:
+        held = next(iter(self.d.runs.chunks(self.d.tenant_id, state["run_id"], f"held{state.get('pass', 0)}")),
+                    [[], []])
+        return ClientSync(self.d, log, self._create_customers(state, "customer", "client"),
+                          held_qbo=frozenset(held[0]), held_fsp=frozenset(held[1]))
+
+    def _cdc_rows(self, state: dict, entity: str) -> list[dict]:
+        name = f"cdc{state.get('pass', 0)}_{entity}"
+        return [row for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], name) for row in chunk]
+
+    def _since(self, state: dict, kind: str) -> datetime | None:
+        return _at(state.get("since", {}).get(kind))
+
+    def _seen(self, state: dict, kind: str, moment: datetime) -> None:
+        newest = state.setdefault("newest", {})
+        if kind not in newest or _at(newest[kind]) < moment:
+            newest[kind] = _iso(moment)
+
+    def _page(self, state: dict, kind: str, lister, **filters):
+        cursor = state.get("cursor") or {}
+        page = lister(self.d.tenant_id, updated_since=self._since(state, f"fsp:{kind}"), cursor=cursor.get("next"),
+                      limit=PLATFORM_PAGE, **filters)
+        for record in page.items:
+            self._seen(state, f"fsp:{kind}", record.updated_at)
+        return page
+
+    # -- tasks -------------------------------------------------------------------------------------------------
+    def start(self, state: dict) -> dict:
+        from shared.domain.admin import new_run_id
+
+        state = {k: v for k, v in state.items() if k not in ("cursor", "error")}
+        state.update(stop=False, again=False)
+        if not state.get("run_id"):  # a scheduled run starts without a record
+            state["run_id"] = new_run_id("sync")
+            self.d.runs.create(RunRecord(tenant_id=self.d.tenant_id, run_id=state["run_id"], kind="sync",
+                                         status="running", started_at=self.clock(), phase="queued"))
+        held = self.gate.acquire(self.d.tenant_id, state["run_id"], SYNC_LEASE_S)
+        if held.holder != state["run_id"]:
+            # Another run holds the gate. Noting a change there makes that run go round again before it ends, so
+            # whatever this run was started for (a schedule, Sync Now) is covered. Nothing failed.
+            noted = self.gate.note_change(self.d.tenant_id)
+            if noted.holder is None:  # it ended between our two calls: the gate is ours to take now
+                held = self.gate.acquire(self.d.tenant_id, state["run_id"], SYNC_LEASE_S)
+            if held.holder != state["run_id"]:
+                self.d.runs.finish(self.d.tenant_id, state["run_id"], "succeeded",
+                                   {"counts": {}, "folded_into": noted.holder or held.holder,
+                                    "reason": "another sync run of this company was in progress and covers this one"})
+                return {**state, "stop": True}
+        state["seen"] = held.seen
+        started = self._onboarding_started()
+        if started is None:
+            state["skipped"] = "onboarding has not completed"
+            self.gate.abandon(self.d.tenant_id, state["run_id"])
+            return self._end(state, "skipped")
+        self._progress(state, "reading_changes", 5)
+        stored = self.cursors.get_all(self.d.tenant_id)
+        now = self.clock()
+        default = started - CURSOR_OVERLAP
+        since = {f"qbo:{k}": stored.get(f"qbo:{k}", default) for k in CHANGE_KINDS}
+        since.update({f"fsp:{k}": stored.get(f"fsp:{k}", default) for k in PLATFORM_KINDS})
+        last_sweep = stored.get("reconciled")
+        if last_sweep is None:
+            self.cursors.put(self.d.tenant_id, "reconciled", now)  # the first sweep is a day after onboarding
+        elif now - last_sweep >= RECONCILE_EVERY:
+            state["reconcile"] = True
+            since = {k: min(v, now - RECONCILE_REACH) for k, v in since.items()}
+        state["since"] = {k: _iso(v) for k, v in since.items()}
+        changes = self.d.quickbooks().changes_since(CHANGE_KINDS, min(since[f"qbo:{k}"] for k in CHANGE_KINDS))
+        state["qbo_read_at"] = _iso(changes.read_at)
+        state["pass"] = state.get("pass", 0) + 1
+        self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"held{state['pass']}", 0, self._held())
+        log = self._log(state)
+        for entity in CHANGE_KINDS:
+            rows = changes.of(entity)
+            log.count(f"quickbooks_{entity.lower()}_changes", len(rows))
+            self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"cdc{state['pass']}_{entity}", 0, rows)
+        return state
+
+    def sync_items(self, state: dict) -> dict:
+        from shared.domain.items import ItemSync
+        from shared.domain.onboarding import request_id
+        from shared.fieldservice.port import iter_all
+
+        self._renew(state)
+        self._progress(state, "items", 10)
+        settings = self.d.settings.items
+        if not settings.enabled:
+            return state
+        log = self._log(state)
+        direction = "to_quickbooks" if settings.direction == "platform_to_quickbooks" else "to_platform"
+        fsp_changed = []
+        if direction == "to_quickbooks":
+            fsp_changed = list(iter_all(self.d.platform.list_items, self.d.tenant_id,
+                                        updated_since=self._since(state, "fsp:items"), limit=1000))
+            for item in fsp_changed:
+                self._seen(state, "fsp:items", item.updated_at)
+
+        def record(entity: str, entity_id: str, code: str, message: str, detail: str) -> None:
+            log.error(entity, entity_id, direction, code, message, detail)
+
+        sync = ItemSync(self.d.tenant_id, self.d.quickbooks(), self.d.platform, self.d.links, settings, record,
+                        request_id)
+        for key, n in sync.run(self._cdc_rows(state, "Item"), fsp_changed).items():
+            log.count(key, n)
+        return state
+
+    def sync_clients(self, state: dict) -> dict:
+        self._renew(state)
+        cursor = state.get("cursor") or {}
+        log = self._log(state)
+        customers = self._cdc_rows(state, "Customer")
+        clients = self._client_sync(state, log)
+        if cursor.get("step", "platform") == "platform":
+            page = self._page(state, "clients", self.d.platform.list_clients)
+            log.count("platform_client_changes", len(page.items))
+            clients.apply_platform_page(page.items, customers)
+            state["cursor"] = {**cursor, "next": page.next_cursor, "done": False,
+                               "step": "platform" if page.next_cursor else "quickbooks"}
+            self._progress(state, "clients", 25)
+            return state
+        clients.apply_quickbooks_rest(customers, self._since(state, "fsp:clients"))
+        state["cursor"] = {**cursor, "done": True}
+        self._progress(state, "clients", 40)
+        return state
+
+    def sync_sites(self, state: dict) -> dict:
+        from shared.domain.sites import SiteSync
+
+        self._renew(state)
+        cursor = state.get("cursor") or {}
+        if not self.d.settings.sites.enabled:
+            state["cursor"] = {**cursor, "done": True}
+            return state
+        page = self._page(state, "sites", self.d.platform.list_sites)
+        log = self._log(state)
+        SiteSync(self.d, log, self._create_customers(state, "site", "site")).apply(page.items)
+        state["cursor"] = {**cursor, "next": page.next_cursor, "done": not page.next_cursor}
+        self._progress(state, "sites", 50)
+        return state
+
+    def push_invoices(self, state: dict) -> dict:
+        from shared.domain.invoices import Sync
+
+        self._renew(state)
+        return Sync(self.d).push_invoices(state)
+
+    def push_payments(self, state: dict) -> dict:
+        from shared.domain.invoices import Sync
+
+        self._renew(state)
+        return Sync(self.d).push_payments(state)
+
+    def finish(self, state: dict) -> dict:
+        """Move every cursor past what this pass applied, then give the gate up; if a change was noted meanwhile,
+        go round again under the same run instead."""
+        read_at = _at(state.get("qbo_read_at"))
+        if read_at is not None:
+            for kind in CHANGE_KINDS:
+                self.cursors.put(self.d.tenant_id, f"qbo:{kind}", read_at - CURSOR_OVERLAP)
+        for kind, newest in (state.get("newest") or {}).items():
+            self.cursors.put(self.d.tenant_id, kind, _at(newest))
+        if state.get("reconcile"):
+            self.cursors.put(self.d.tenant_id, "reconciled", self.clock())
+        if not self.gate.release(self.d.tenant_id, state["run_id"], state.get("seen", 0)):
+            held = self.gate.acquire(self.d.tenant_id, state["run_id"], SYNC_LEASE_S)
+            self._log(state).count("passes_for_changes_during_the_run")
+            return {**state, "seen": held.seen, "again": True, "reconcile": False, "newest": {},
+                    "cursor": {"done": False}}
+        return self._end(state, "succeeded")
+
+    def _end(self, state: dict, status: str) -> dict:
+        summary: dict[str, Any] = {"counts": state.get("counts", {})}
+        if state.get("skipped"):
+            summary["reason"] = state["skipped"]
+        if state.get("reconcile"):
+            summary["reconciliation"] = "daily sweep of the last 25 hours of changes"
+        self.d.runs.finish(self.d.tenant_id, state["run_id"], status, summary)
+        if status == "succeeded":
+            self._mark_synced()
+        return {**state, "stop": True, "again": False}
+
+    def _mark_synced(self) -> None:
+        connection = self.d.connections.get(self.d.tenant_id)
+        if connection is not None:
+            connection.last_sync_at = self.clock()
+            self.d.connections.save(connection)
+
+    def record_failure(self, state: dict) -> dict:
+        if not state.get("run_id"):
+            from shared.domain.admin import new_run_id
+
+            state["run_id"] = new_run_id("sync")
+            self.d.runs.create(RunRecord(tenant_id=self.d.tenant_id, run_id=state["run_id"], kind="sync",
+                                         status="running", started_at=self.clock(), phase="queued"))
+        self.d.runs.finish(self.d.tenant_id, state["run_id"], "failed",
+                           {"counts": state.get("counts", {}), "error": failure_of(state)})
+        self.gate.abandon(self.d.tenant_id, state["run_id"])
+        return state

@@ -1,0 +1,277 @@
+"""The sync engine with fakes (no network): cursors, the two-way client merge, new records on either side, the
+direction setting, echoes, deletions, stale objects, transient faults, and the run gate."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.domain.clients import customer_values, fingerprints, merge
+from shared.domain.connections import Connection
+from shared.domain.onboarding import Deps
+from shared.domain.records import Link, SyncRun
+from shared.domain.settings import SyncSettings
+from shared.domain.sync_run import SyncEngine
+from shared.fieldservice.models import Address
+from shared.quickbooks.errors import Throttled
+from tests.fakes import (
+    FakeBooks,
+    FakeConnections,
+    FakeCursors,
+    FakeErrorLog,
+    FakeLinkStore,
+    FakePlatform,
+    FakeRunStore,
+    FakeSyncGate,
+)
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+class World:
+    def __init__(self, direction="two_way", **client_settings):
+        self.now = T0
+        self.books, self.platform = FakeBooks(self.clock), FakePlatform(self.clock)
+        self.links, self.runs, self.errors = FakeLinkStore(), FakeRunStore(), FakeErrorLog()
+        self.cursors, self.gate, self.connections = FakeCursors(), FakeSyncGate(lambda: 0.0), FakeConnections()
+        self.runs.create(SyncRun("t1", "onb", "onboarding", "succeeded", T0))
+        self.connections.save(Connection("t1", "connected", realm_id="realm-1",
+                                         onboarding={"status": "completed", "run_id": "onb"}))
+        self.settings = SyncSettings.model_validate({"clients": {"direction": direction, **client_settings}})
+
+    def clock(self):
+        return self.now
+
+    def tick(self, minutes=1):
+        self.now += timedelta(minutes=minutes)
+
+    def engine(self):
+        deps = Deps("t1", lambda: self.books, self.platform, self.links, self.runs, self.errors, self.settings,
+                    self.connections)
+        return SyncEngine(deps, self.gate, self.cursors, self.clock)
+
+    def linked_pair(self, fsp_id, **fields):
+        """A client and customer linked by onboarding with the same values, and their fingerprints."""
+        client = self.platform.add_client(fsp_id, **fields)
+        row = self.books.add("Customer", {"DisplayName": fields.get("company") or fsp_id,
+                                          "CompanyName": fields.get("company"),
+                                          "PrimaryPhone": {"FreeFormNumber": fields.get("phone")}
+                                          if fields.get("phone") else None, "Active": True})
+        row = {k: v for k, v in row.items() if v is not None}
+        self.books.rows["Customer"][row["Id"]] = row
+        from shared.domain.clients import client_values
+
+        self.links.put(Link("t1", "customer", fsp_id, row["Id"], sync_token=row["SyncToken"],
+                            extra={"fields": fingerprints(client_values(client))}))
+        return client, row
+
+    def run(self, run_id="r1"):
+        """One sync run through every task, as the state machine drives it (loops until each step is done)."""
+        engine = self.engine()
+        self.runs.create(SyncRun("t1", run_id, "sync", "running", self.now))
+        state = engine.start({"tenant_id": "t1", "run_id": run_id})
+        while not state["stop"]:
+            state = engine.sync_items({**state, "cursor": {"done": False}})
+            for step in ("sync_clients", "sync_sites"):
+                state = {**state, "cursor": {"done": False}}
+                while not state["cursor"]["done"]:
+                    state = getattr(engine, step)(state)
+            state = engine.finish(state)
+            if state.get("again"):
+                state = engine.start(state)
+        return self.runs.get("t1", run_id)
+
+
+def test_a_phone_changed_in_quickbooks_reaches_the_platform_and_its_echo_is_not_sent_back():
+    w = World()
+    w.linked_pair("c1", company="Acme Plumbing", phone="555-0100")
+    w.tick()
+    w.books.edit("Customer", w.links.get("t1", "customer", "c1").qbo_id, PrimaryPhone={"FreeFormNumber": "555-0199"})
+    w.tick()
+    run = w.run()
+    assert run.status == "succeeded" and run.summary["counts"]["clients_updated_on_platform"] == 1
+    assert w.platform.clients["c1"].contact.phone == "555-0199"
+    w.tick()
+    w.books.calls.clear()
+    second = w.run("r2")
+    assert w.books.calls == ["cdc"]  # nothing changed: one CDC call, no write, no read
+    assert "customers_updated_in_quickbooks" not in second.summary["counts"]
+
+
+def test_an_address_changed_on_the_platform_reaches_quickbooks_without_a_read():
+    w = World()
+    w.linked_pair("c1", company="Acme Plumbing")
+    w.tick()
+    w.platform.update_client("t1", "c1", billing_address=Address("1 Main St", None, "Phoenix", "AZ", "85001", "US"))
+    w.tick()
+    w.run()
+    row = w.books.rows["Customer"][w.links.get("t1", "customer", "c1").qbo_id]
+    assert row["BillAddr"]["Line1"] == "1 Main St" and row["BillAddr"]["CountrySubDivisionCode"] == "AZ"
+    assert "read" not in w.books.calls
+    assert w.links.get("t1", "customer", "c1").sync_token == row["SyncToken"]
+
+
+def test_the_same_field_edited_on_both_sides_goes_to_the_most_recent_edit_and_the_run_says_who_won():
+    w = World()
+    client, row = w.linked_pair("c1", company="Acme Plumbing", phone="555-0100")
+    w.tick()
+    w.books.edit("Customer", row["Id"], PrimaryPhone={"FreeFormNumber": "555-0001"})  # older
+    w.tick()
+    w.platform.update_client("t1", "c1", contact=client.contact.__class__(phone="555-0002"))  # newer
+    w.tick()
+    run = w.run()
+    assert w.books.rows["Customer"][row["Id"]]["PrimaryPhone"]["FreeFormNumber"] == "555-0002"
+    assert run.summary["counts"]["client_conflicts_platform_won"] == 1
+
+
+def test_quickbooks_master_ignores_platform_edits_and_platform_master_ignores_quickbooks_edits():
+    for direction, expect_platform, expect_books in (("quickbooks_master", "555-0001", "555-0001"),
+                                                      ("platform_master", "555-0002", "555-0002")):
+        w = World(direction)
+        client, row = w.linked_pair("c1", company="Acme Plumbing", phone="555-0100")
+        w.tick()
+        if direction == "quickbooks_master":
+            w.books.edit("Customer", row["Id"], PrimaryPhone={"FreeFormNumber": "555-0001"})
+            w.platform.update_client("t1", "c1", company_name="Acme Plumbing")  # touched, phone unchanged
+        else:
+            w.platform.update_client("t1", "c1", contact=client.contact.__class__(phone="555-0002"))
+            w.books.edit("Customer", row["Id"], CompanyName="Acme Plumbing")
+        w.tick()
+        w.run()
+        assert w.platform.clients["c1"].contact.phone == expect_platform
+        assert w.books.rows["Customer"][row["Id"]].get("PrimaryPhone", {}).get("FreeFormNumber") in (
+            expect_books, "555-0100") if direction == "platform_master" else True
+
+
+def test_new_records_on_either_side_are_created_on_the_other_and_the_same_company_on_both_is_matched():
+    w = World()
+    w.tick()
+    w.platform.add_client("c9", company="Brand New HVAC", email="hi@brandnew.example")
+    w.books.add("Customer", {"DisplayName": "Fresh From Books LLC", "CompanyName": "Fresh From Books LLC",
+                             "Active": True})
+    w.platform.add_client("c10", company="Twin Co", email="twin@example.com")
+    w.books.add("Customer", {"DisplayName": "Twin Co", "CompanyName": "Twin Co",
+                             "PrimaryEmailAddr": {"Address": "twin@example.com"}, "Active": True})
+    w.tick()
+    run = w.run()
+    names = sorted(c["DisplayName"] for c in w.books.rows["Customer"].values())
+    assert names == ["Brand New HVAC", "Fresh From Books LLC", "Twin Co"]  # no second Twin Co
+    assert sorted(c.company_name for c in w.platform.clients.values()) == [
+        "Brand New HVAC", "Fresh From Books LLC", "Twin Co"]
+    assert run.summary["counts"]["clients_matched"] == 1
+    w.tick()
+    w.run("r2")  # nothing is created twice by the next run
+    assert len(w.books.rows["Customer"]) == 3 and len(w.platform.clients) == 3
+
+
+def test_an_inactive_client_makes_its_customer_inactive():
+    w = World()
+    w.linked_pair("c1", company="Acme Plumbing")
+    w.tick()
+    w.platform.update_client("t1", "c1", active=False)
+    w.tick()
+    w.run()
+    assert w.books.rows["Customer"][w.links.get("t1", "customer", "c1").qbo_id]["Active"] is False
+
+
+def test_a_customer_deleted_or_merged_in_quickbooks_is_flagged_never_recreated():
+    w = World()
+    _, row = w.linked_pair("c1", company="Acme Plumbing")
+    w.tick()
+    del w.books.rows["Customer"][row["Id"]]
+    original = w.books.changes_since
+
+    def with_tombstone(entities, since):
+        changes = original(entities, since)
+        changes.rows["Customer"].append({"status": "Deleted", "Id": row["Id"],
+                                         "MetaData": {"LastUpdatedTime": w.now.isoformat()}})
+        return changes
+
+    w.books.changes_since = with_tombstone
+    w.platform.update_client("t1", "c1", company_name="Acme Plumbing Inc")
+    w.tick()
+    w.run()
+    assert w.books.rows["Customer"] == {}
+    assert w.errors.open()["client#c1"].code == "deleted_in_quickbooks"
+
+
+def test_a_stale_sync_token_is_re_read_and_merged_not_failed():
+    w = World()
+    _, row = w.linked_pair("c1", company="Acme Plumbing", phone="555-0100")
+    w.tick()
+    w.platform.update_client("t1", "c1", company_name="Acme Plumbing West")
+    link = w.links.get("t1", "customer", "c1")
+    link.sync_token = "stale"
+    w.links.put(link)
+    w.tick()
+    w.run()
+    assert w.books.rows["Customer"][row["Id"]]["CompanyName"] == "Acme Plumbing West"
+    assert not w.errors.open()
+
+
+def test_a_canadian_customer_without_a_province_names_canada_and_never_gets_the_us_default():
+    w = World(use_default_state=True, default_state="AZ")
+    w.tick()
+    w.books.add("Customer", {"DisplayName": "Maple Ltd", "CompanyName": "Maple Ltd", "Active": True,
+                             "BillAddr": {"Line1": "1 Rue", "City": "Montreal", "PostalCode": "H2X",
+                                          "Country": "Canada"}})
+    w.tick()
+    w.run()
+    entry = next(iter(w.errors.open().values()))
+    assert "Country <Canada>" in entry.message and entry.code == "missing_state"
+    assert not w.platform.clients
+
+
+def test_a_throttle_pauses_the_run_and_the_retry_loses_and_duplicates_nothing():
+    w = World()
+    w.tick()
+    w.platform.add_client("c9", company="Brand New HVAC")
+    w.tick()
+    engine = w.engine()
+    w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
+    state = engine.start({"tenant_id": "t1", "run_id": "r1"})
+    state = engine.sync_items({**state, "cursor": {"done": False}})
+    w.books.fail_next = [Throttled("3001", "ThrottleExceeded")]
+    with pytest.raises(Throttled):  # the state machine backs off and re-runs the task with the same input
+        engine.sync_clients({**state, "cursor": {"done": False}})
+    assert not w.errors.entries
+    w.run("r1")  # the whole run again, as the retry would
+    assert [c["DisplayName"] for c in w.books.rows["Customer"].values()] == ["Brand New HVAC"]
+    assert not w.errors.entries
+
+
+def test_a_second_run_folds_into_the_first_and_the_first_goes_round_again_for_its_change():
+    w = World()
+    engine = w.engine()
+    w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
+    first = engine.start({"tenant_id": "t1", "run_id": "r1"})
+    w.gate.note_change("t1")  # "Sync Now" while r1 runs
+    w.runs.create(SyncRun("t1", "r2", "sync", "running", w.now))
+    second = engine.start({"tenant_id": "t1", "run_id": "r2"})
+    assert second["stop"] and w.runs.get("t1", "r2").status == "succeeded"
+    assert w.runs.get("t1", "r2").summary["folded_into"] == "r1"
+    done = engine.finish({**first, "cursor": {"done": True}})
+    assert done["again"] and not done["stop"]
+    again = engine.finish(engine.start(done))
+    assert again["stop"] and w.runs.get("t1", "r1").status == "succeeded"
+    assert w.gate.read("t1").holder is None
+
+
+def test_cursors_move_only_when_the_run_finishes():
+    w = World()
+    engine = w.engine()
+    w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
+    state = engine.start({"tenant_id": "t1", "run_id": "r1"})
+    assert not {k for k in w.cursors.items if k.startswith("qbo:")}
+    engine.finish({**state, "cursor": {"done": True}})
+    assert w.cursors.items["qbo:Customer"] <= w.now
+
+
+def test_merge_takes_each_field_from_the_side_that_changed_it():
+    base = fingerprints({"company": "A", "first": None, "last": None, "email": "a@x.com", "phone": "602-555-0100",
+                         "address": None, "active": True})
+    platform = {"company": "A", "first": None, "last": None, "email": "new@x.com", "phone": "602-555-0100",
+                "address": None, "active": True}
+    books = {**platform, "email": "a@x.com", "phone": "602-555-0199"}
+    result = merge(base, platform, books, T0, T0, "two_way")
+    assert result.to_quickbooks == {"email": "new@x.com"} and result.to_platform == {"phone": "602-555-0199"}
+    assert customer_values({"Id": "1", "DisplayName": "A", "Active": False})["active"] is False
