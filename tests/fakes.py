@@ -826,6 +826,9 @@ class FakeErrorLog:
     def open(self):
         return {k: e for k, e in self.entries.items() if not e.resolved}
 
+    def list(self, tenant_id, include_resolved=False):
+        return [e for e in self.entries.values() if include_resolved or not e.resolved]
+
 
 class FakeCursors:
     def __init__(self):

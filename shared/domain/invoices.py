@@ -18,22 +18,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
 from shared.domain.attempts import Attempts, Batch, Write, in_flight, new_attempt_id
 from shared.domain.onboarding import Deps, request_id
 from shared.domain.records import Link
-from shared.domain.run_log import RunLog, StateRunLog
+from shared.domain.run_log import RunLog
 from shared.domain.tax import money, plan_tax
-from shared.errors import RetryLater
 from shared.quickbooks.errors import QuickBooksError
 from shared.quickbooks.port import Fault, InvoiceDraft, InvoiceState, MoneyPrefs, SalesLine
-from shared.tasks import failure_of
 
-INVOICES_PER_TASK = 300  # a multiple of 30: every batch of a page is full but the last
-SYNC_LEASE_S = 900  # longer than one task's timeout; a crashed run's lock expires
 ZERO = Decimal("0")
 SYNCABLE = ("ready_for_sync", "paid")
 STALE = "5010"
@@ -358,137 +353,3 @@ class InvoiceSync:
             return
         self.d.platform.update_invoice(self.d.tenant_id, invoice_id, status="paid")
         self.log.count("invoices_marked_paid_on_platform")
-
-
-class Sync:
-    """The tasks of today's sync state machine, kept as a thin wrapper until the sync engine (issue 10) takes over:
-    push invoices (every invoice, page by page), then payments (deleted ones included), then what QuickBooks
-    changed (CDC since the previous run) for invoices and payments."""
-
-    def __init__(self, deps: Deps):
-        self.d = deps
-
-    def _log(self, state: dict) -> StateRunLog:
-        return StateRunLog(self.d.tenant_id, state, self.d.errors)
-
-    def _sync_items(self, state: dict) -> None:
-        """Items first, so the invoices that follow find their items linked instead of creating them one by one."""
-        from shared.domain.items import ItemSync
-
-        direction = "to_quickbooks" if self.d.settings.items.direction == "platform_to_quickbooks" else "to_platform"
-        log = self._log(state)
-
-        def record(entity: str, entity_id: str, code: str, message: str, detail: str) -> None:
-            log.error(entity, entity_id, direction, code, message, detail)
-
-        sync = ItemSync(self.d.tenant_id, self.d.quickbooks(), self.d.platform, self.d.links, self.d.settings.items,
-                        record, request_id)
-        for key, n in sync.run().items():
-            log.count(key, n)
-
-    def _lock(self, state: dict) -> None:
-        """One sync run at a time per tenant; a run that finds another in progress waits through the state
-        machine's retry. A scheduled run starts without a run id, so its record is created once it holds the lock."""
-        from shared.domain.admin import new_run_id
-
-        run_id = state.get("run_id") or new_run_id("sync")
-        if not self.d.runs.acquire_lock(self.d.tenant_id, "sync", run_id, SYNC_LEASE_S):
-            raise RetryLater("another sync run of this tenant is in progress")
-        if not state.get("run_id"):
-            state["run_id"] = self._new_record(run_id)
-
-    def _new_record(self, run_id: str | None = None) -> str:
-        from datetime import UTC, datetime
-
-        from shared.domain.admin import new_run_id
-        from shared.domain.records import SyncRun as RunRecord
-
-        run = RunRecord(tenant_id=self.d.tenant_id, run_id=run_id or new_run_id("sync"), kind="sync",
-                        status="running", started_at=datetime.now(UTC), phase="queued")
-        self.d.runs.create(run)
-        return run.run_id
-
-    def _onboarded(self) -> bool:
-        connection = self.d.connections.get(self.d.tenant_id)
-        return bool(connection and (connection.onboarding or {}).get("status") == "completed")
-
-    # -- tasks -------------------------------------------------------------------------------------------------
-    def push_invoices(self, state: dict) -> dict:
-        cursor = state.get("cursor") or {}
-        state.setdefault("counts", {})
-        first = cursor.get("page", 0) == 0 and not cursor.get("next")
-        if first:
-            self._lock(state)
-            self.d.runs.progress(self.d.tenant_id, state["run_id"], "invoices", 5)
-            if not self._onboarded():
-                state["skipped"] = "onboarding has not completed"
-                state["cursor"] = {**cursor, "done": True}
-                return state
-            if self.d.settings.items.enabled:
-                self._sync_items(state)
-        if not self.d.settings.invoices.enabled:
-            state["cursor"] = {**cursor, "done": True}
-            return state
-        page = self.d.platform.list_invoices(self.d.tenant_id, cursor=cursor.get("next"), limit=INVOICES_PER_TASK)
-        InvoiceSync(self.d, self._log(state), prefs=self._prefs(state)).push(page.items)
-        state["cursor"] = {**cursor, "next": page.next_cursor, "page": cursor.get("page", 0) + 1,
-                           "done": not page.next_cursor}
-        return state
-
-    def push_payments(self, state: dict) -> dict:
-        from shared.domain.payments import PaymentSync
-
-        cursor = state.get("cursor") or {}
-        if not self.d.settings.payments.enabled or state.get("skipped"):
-            if not state.get("skipped") and self.d.settings.invoices.enabled:
-                self._from_quickbooks(state)
-            state["cursor"] = {**cursor, "done": True}
-            return self._finish(state)
-        page = self.d.platform.list_payments(self.d.tenant_id, cursor=cursor.get("next"), limit=INVOICES_PER_TASK,
-                                             include_deleted=True)
-        PaymentSync(self.d, self._log(state)).push(page.items)
-        done = not page.next_cursor
-        state["cursor"] = {**cursor, "next": page.next_cursor, "done": done}
-        if done:
-            self._from_quickbooks(state)
-            return self._finish(state)
-        return state
-
-    def _from_quickbooks(self, state: dict) -> None:
-        """What changed in QuickBooks since the previous run started (CDC looks back 30 days at most)."""
-        from datetime import UTC, datetime, timedelta
-
-        from shared.domain.payments import PaymentSync
-
-        now = datetime.now(UTC)
-        since = now - timedelta(days=29)
-        previous = [r for r in self.d.runs.history(self.d.tenant_id, limit=20)
-                    if r.kind == "sync" and r.status == "succeeded" and r.run_id != state.get("run_id")]
-        if previous:
-            since = max(since, max(r.started_at for r in previous) - timedelta(minutes=10))
-        changed = self.d.quickbooks().cdc(["Invoice", "Payment"], since.isoformat(timespec="seconds"))
-        log = self._log(state)
-        if self.d.settings.payments.enabled:
-            PaymentSync(self.d, log).quickbooks_changed(changed.get("Payment", []))
-        InvoiceSync(self.d, log, prefs=self._prefs(state)).quickbooks_changed(changed.get("Invoice", []))
-
-    def _prefs(self, state: dict) -> MoneyPrefs:
-        """QuickBooks' preferences once per run, kept in the run's state for its later tasks."""
-        if "money_prefs" not in state:
-            state["money_prefs"] = asdict(self.d.quickbooks().money_prefs())
-        return MoneyPrefs(**state["money_prefs"])
-
-    def _finish(self, state: dict) -> dict:
-        status = "skipped" if state.get("skipped") else "succeeded"
-        summary = {"counts": state.get("counts", {}), **({"reason": state["skipped"]} if state.get("skipped") else {})}
-        self.d.runs.finish(self.d.tenant_id, state["run_id"], status, summary)
-        self.d.runs.release_lock(self.d.tenant_id, "sync", state["run_id"])
-        return state
-
-    def record_failure(self, state: dict) -> dict:
-        if not state.get("run_id"):  # a scheduled run that never got the lock still leaves a visible record
-            state["run_id"] = self._new_record()
-        self.d.runs.finish(self.d.tenant_id, state["run_id"], "failed",
-                           {"counts": state.get("counts", {}), "error": failure_of(state)})
-        self.d.runs.release_lock(self.d.tenant_id, "sync", state["run_id"])
-        return state

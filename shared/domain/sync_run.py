@@ -235,16 +235,66 @@ class SyncEngine:
         return state
 
     def push_invoices(self, state: dict) -> dict:
-        from shared.domain.invoices import Sync
+        """Platform invoices changed since the cursor, page by page; on the first page also the invoices that wait
+        on another record (their client) or that an admin asked to retry, since neither changed by itself."""
+        from shared.domain.invoices import InvoiceSync
 
         self._renew(state)
-        return Sync(self.d).push_invoices(state)
+        cursor = state.get("cursor") or {}
+        if not self.d.settings.invoices.enabled:
+            state["cursor"] = {**cursor, "done": True}
+            return state
+        page = self._page(state, "invoices", self.d.platform.list_invoices)
+        invoices = list(page.items)
+        if not cursor.get("next"):
+            self._progress(state, "invoices", 60)
+            invoices += self._waiting(state, "invoice", self.d.platform.get_invoice, {i.id for i in invoices})
+        InvoiceSync(self.d, self._log(state)).push(invoices)
+        state["cursor"] = {**cursor, "next": page.next_cursor, "done": not page.next_cursor}
+        return state
 
     def push_payments(self, state: dict) -> dict:
-        from shared.domain.invoices import Sync
+        """Platform payments changed since the cursor (deletions included), then what QuickBooks changed in
+        invoices and payments (this pass's CDC rows): payments entered there, balances, voids."""
+        from shared.domain.invoices import InvoiceSync
+        from shared.domain.payments import PaymentSync
 
         self._renew(state)
-        return Sync(self.d).push_payments(state)
+        cursor = state.get("cursor") or {}
+        log = self._log(state)
+        if self.d.settings.payments.enabled:
+            page = self._page(state, "payments", self.d.platform.list_payments, include_deleted=True)
+            payments = list(page.items)
+            if not cursor.get("next"):
+                self._progress(state, "payments", 80)
+                payments += self._waiting(state, "payment", self.d.platform.get_payment, {p.id for p in payments})
+            PaymentSync(self.d, log).push(payments)
+            if page.next_cursor:
+                state["cursor"] = {**cursor, "next": page.next_cursor, "done": False}
+                return state
+            PaymentSync(self.d, log).quickbooks_changed(self._cdc_rows(state, "Payment"))
+        if self.d.settings.invoices.enabled:
+            InvoiceSync(self.d, log).quickbooks_changed(self._cdc_rows(state, "Invoice"))
+        state["cursor"] = {**cursor, "done": True}
+        self._progress(state, "payments", 95)
+        return state
+
+    def _waiting(self, state: dict, entity: str, fetch, already: set[str]) -> list:
+        """Records with an open error entry that no change of their own will bring back: waiting on another
+        record, or retried by an admin."""
+        from shared.fieldservice.errors import FieldServiceError
+
+        found = []
+        for entry in self.d.errors.list(self.d.tenant_id):
+            if entry.entity != entity or entry.entity_id in already:
+                continue
+            if not (entry.code.startswith("waiting_for_") or getattr(entry, "retry_requested", False)):
+                continue
+            try:
+                found.append(fetch(self.d.tenant_id, entry.entity_id))
+            except FieldServiceError as exc:
+                self._log(state).error(entity, entry.entity_id, "to_quickbooks", exc.code, str(exc))
+        return found
 
     def finish(self, state: dict) -> dict:
         """Move every cursor past what this pass applied, then give the gate up; if a change was noted meanwhile,

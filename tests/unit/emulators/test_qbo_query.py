@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -361,9 +360,9 @@ def test_paging_many_rows_with_large_pages():
         assert seen == expected
 
 
-# -- speed ----------------------------------------------------------------------------------------------------------
+# -- large tables (speed is measured in emulators/quickbooks/perf.py, never timed here) --------------------------------
 
-def test_queries_over_20000_rows_stay_fast():
+def test_queries_over_20000_rows_answer_every_shape():
     rng = random.Random(5)
     invoices = [{"Id": str(i), "CustomerRef": {"value": str(rng.randrange(1, 3000))}, "TotalAmt": Decimal("10.00"),
                  "MetaData": {"LastUpdatedTime": f"2026-01-{i % 28 + 1:02d}T10:{i % 60:02d}:00-08:00"}}
@@ -378,9 +377,7 @@ def test_queries_over_20000_rows_stay_fast():
         ("SELECT * FROM Invoice STARTPOSITION 1 MAXRESULTS 1000", invoices, False),
     ]
     for sql, rows, active_only in checks:
-        started = time.perf_counter()
         page, total = run(sql, rows, active_only)
-        assert time.perf_counter() - started < 1.0, sql
         assert total >= len(page) > 0
     assert ids(run(checks[1][0], customers)[0]) == ["777"]
     assert [r["Id"] for r in run(checks[2][0], customers)[0]][:2] == ["19001", "19002"]

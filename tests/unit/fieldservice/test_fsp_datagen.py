@@ -1,6 +1,5 @@
 import hashlib
 import json
-import time
 
 import pytest
 
@@ -87,13 +86,11 @@ def test_every_hard_case_is_planted_and_described(small):
                    if clients[c]["company_name"])
 
 
-def test_ten_thousand_clients_in_seconds():
-    started = time.perf_counter()
+def test_ten_thousand_clients_have_the_planted_shape():
+    # How long generation takes is a benchmark figure (bench/onboarding.py prints it), never a unit test's pass.
     data = generate(7, 10_000)
-    elapsed = time.perf_counter() - started
     counts = data.expectations["counts"]
     assert counts["platform"]["clients"] == 10_000 and counts["quickbooks_top_level_customers"] == 10_000
     assert counts["quickbooks_parents_with_jobs"] == 2_000
     assert len(data.expectations["matches"]) + len(data.expectations["ambiguous"]) == 5_000
     assert counts["platform"]["invoices"] > 15_000 and counts["platform"]["payments"] > 5_000
-    assert elapsed < 10, f"generation took {elapsed:.1f} s"
