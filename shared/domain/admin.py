@@ -239,7 +239,9 @@ class AdminService:
         classes = self.quickbooks_list(caller, "classes")
         vendors = self.quickbooks_list(caller, "vendors")
         prefs = self.quickbooks_list(caller, "preferences")
-        tracking = bool(prefs.get("AccountingInfoPrefs", {}).get("ClassTrackingPerTxn"))
+        # Either placement is enough: the push puts the class on the header and/or the lines as each is allowed.
+        info = prefs.get("AccountingInfoPrefs", {})
+        tracking = bool(info.get("ClassTrackingPerTxn") or info.get("ClassTrackingPerTxnLine"))
         tax_codes = self.quickbooks_list(caller, "tax-codes")
         return QuickBooksContext(
             accounts={a["Id"]: (a.get("Name", ""), a.get("AccountType", ""), a.get("Active", True)) for a in accounts},

@@ -263,23 +263,9 @@ class InvoiceSync:
 
     # -- lookups kept from the first sync (items and classes belong to the engine's own steps) ------------------
     def _class_for(self, qb, job_type_id: str | None) -> str | None:
-        if not job_type_id or not self.d.settings.job_types.enabled:
-            return None
-        mapping = self.d.settings.job_types.class_mapping.get(job_type_id)
-        if mapping is None:
-            return None
-        if mapping.mode == "class":
-            return mapping.class_id
-        if mapping.mode == "create":
-            link = self.d.links.get(self.d.tenant_id, "class", job_type_id)
-            if link and link.qbo_id:
-                return link.qbo_id
-            job_type = self.d.platform.get_job_type(self.d.tenant_id, job_type_id)
-            created = qb.create("Class", {"Name": job_type.name[:100]},
-                                request_id=request_id(self.d.tenant_id, "class", job_type_id))
-            self.d.links.put(Link(self.d.tenant_id, "class", job_type_id, created["Id"]))
-            return created["Id"]
-        return None
+        from shared.domain.classes import JobTypeClasses
+
+        return JobTypeClasses(self.d, self.log).class_for(job_type_id)
 
     def _item_for(self, qb, line) -> str:
         if line.item_id in self._items:
@@ -291,6 +277,12 @@ class InvoiceSync:
         found = qb.query_page("Item", f"Name = {quote(name)}", 1, 1)
         if found:
             qbo_id = found[0]["Id"]
+        elif self.d.settings.items.enabled and self.d.settings.items.direction == "quickbooks_to_platform":
+            # Items flow from QuickBooks: an invoice never creates one there behind the admin's choice.
+            raise QuickBooksError("item_not_in_quickbooks",
+                                  f"The item '{item.name}' is not in QuickBooks, and items sync from QuickBooks to "
+                                  "the platform. Create the item in QuickBooks (or send items to QuickBooks in the "
+                                  "sync settings), then Retry.")
         else:
             settings = self.d.settings.invoices
             # Equipment maps to inventory in the seeds, but Inventory needs quantity tracking and an asset account

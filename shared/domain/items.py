@@ -42,6 +42,14 @@ class ItemSync:
     record_error: Any  # (entity, entity_id, code, message, detail) -> None
     request_id: Any  # (*parts) -> str
 
+    def run_all(self) -> dict[str, int]:
+        """The first pass in a direction: every item on both sides, matched by name."""
+        qbo = {item_key(i["Name"]): i for i in self.quickbooks.query_all("Item")}
+        fsp = {item_key(i.name): i for i in iter_all(self.platform.list_items, self.tenant_id, limit=1000)}
+        if self.settings.direction == "platform_to_quickbooks":
+            return self._to_quickbooks(qbo, fsp)
+        return self._to_platform(qbo, fsp)
+
     def run(self, qbo_changed: list[dict], fsp_changed: list) -> dict[str, int]:
         """Only what changed since the cursors, in the chosen direction; the other side is read just for the
         records involved (linked ones by id, new ones by name)."""

@@ -34,7 +34,7 @@ PLATFORM_PAGE = 500
 CURSOR_OVERLAP = timedelta(minutes=2)  # re-read the edge: a change committed as we read is never skipped
 RECONCILE_EVERY = timedelta(hours=24)  # Intuit: webhooks can be missed; sweep CDC daily to catch up
 RECONCILE_REACH = timedelta(hours=25)
-PLATFORM_KINDS = ("items", "clients", "sites", "invoices", "payments")
+PLATFORM_KINDS = ("items", "clients", "sites", "job_types", "invoices", "payments")
 
 
 class Cursors(Protocol):
@@ -161,6 +161,8 @@ class SyncEngine:
             state["reconcile"] = True
             since = {k: min(v, now - RECONCILE_REACH) for k, v in since.items()}
         state["since"] = {k: _iso(v) for k, v in since.items()}
+        # Items turned on (or their direction changed) since the last run: match every item once, then by cursor.
+        state["items_full"] = f"items_full:{self.d.settings.items.direction}" not in stored
         changes = self.d.quickbooks().changes_since(CHANGE_KINDS, min(since[f"qbo:{k}"] for k in CHANGE_KINDS))
         state["qbo_read_at"] = _iso(changes.read_at)
         state["pass"] = state.get("pass", 0) + 1
@@ -180,9 +182,10 @@ class SyncEngine:
         self._renew(state)
         self._progress(state, "items", 10)
         settings = self.d.settings.items
-        if not settings.enabled:
-            return state
         log = self._log(state)
+        if not settings.enabled:
+            self._job_type_classes(state, log)
+            return state
         direction = "to_quickbooks" if settings.direction == "platform_to_quickbooks" else "to_platform"
         fsp_changed = []
         if direction == "to_quickbooks":
@@ -196,9 +199,24 @@ class SyncEngine:
 
         sync = ItemSync(self.d.tenant_id, self.d.quickbooks(), self.d.platform, self.d.links, settings, record,
                         request_id)
-        for key, n in sync.run(self._cdc_rows(state, "Item"), fsp_changed).items():
+        counts = sync.run_all() if state.get("items_full") else sync.run(self._cdc_rows(state, "Item"), fsp_changed)
+        for key, n in counts.items():
             log.count(key, n)
+        self._job_type_classes(state, log)
         return state
+
+    def _job_type_classes(self, state: dict, log) -> None:
+        from shared.domain.classes import JobTypeClasses
+        from shared.fieldservice.port import iter_all
+
+        settings = self.d.settings.job_types
+        if not (settings.enabled and settings.always_create_class):
+            return
+        job_types = list(iter_all(self.d.platform.list_job_types, self.d.tenant_id,
+                                  updated_since=self._since(state, "fsp:job_types"), limit=1000))
+        for job_type in job_types:
+            self._seen(state, "fsp:job_types", job_type.updated_at)
+        JobTypeClasses(self.d, log).new_job_types(job_types)
 
     def sync_clients(self, state: dict) -> dict:
         self._renew(state)
@@ -307,6 +325,8 @@ class SyncEngine:
             self.cursors.put(self.d.tenant_id, kind, _at(newest))
         if state.get("reconcile"):
             self.cursors.put(self.d.tenant_id, "reconciled", self.clock())
+        if state.get("items_full") and self.d.settings.items.enabled:
+            self.cursors.put(self.d.tenant_id, f"items_full:{self.d.settings.items.direction}", self.clock())
         if not self.gate.release(self.d.tenant_id, state["run_id"], state.get("seen", 0)):
             held = self.gate.acquire(self.d.tenant_id, state["run_id"], SYNC_LEASE_S)
             self._log(state).count("passes_for_changes_during_the_run")

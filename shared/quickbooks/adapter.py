@@ -203,6 +203,14 @@ class QuickBooksAdapter:
                 found.extend(self.query_page("Item", where, 1, MAX_PAGE))
         return found
 
+    def classes_named(self, names: Sequence[str]) -> list[dict]:
+        found: list[dict] = []
+        unique = sorted(set(names))
+        for i in range(0, len(unique), 100):
+            where = "Name IN (" + ", ".join(quote(n) for n in unique[i:i + 100]) + ") AND Active IN (true, false)"
+            found.extend(self.query_page("Class", where, 1, MAX_PAGE))
+        return found
+
     def customers_named(self, names: Sequence[str]) -> list[dict]:
         found: list[dict] = []
         unique = sorted(set(names))

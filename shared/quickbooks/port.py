@@ -71,6 +71,10 @@ class QuickBooksPort(Protocol):
         """Items with these Ids or these Names (QuickBooks item names are unique), 100 per query."""
         ...
 
+    def classes_named(self, names: Sequence[str]) -> list[dict[str, Any]]:
+        """Classes (active or not) with one of these Names, 100 per query."""
+        ...
+
     def customers_named(self, names: Sequence[str]) -> list[dict[str, Any]]:
         """Customers (active or not) whose DisplayName is one of `names`, 100 names per query."""
         ...
