@@ -27,8 +27,8 @@ from shared.domain.settings import MissingState, resolve_state
 from shared.fieldservice.errors import FieldServiceError
 from shared.fieldservice.models import Address, Client, Contact
 from shared.quickbooks import errors as qbo_errors
-from shared.quickbooks.adapter import parse_qbo_time
 from shared.quickbooks.errors import refused
+from shared.quickbooks.times import parse_qbo_time
 
 FIELDS = ("company", "first", "last", "email", "phone", "address", "active")
 ADDRESS_PARTS = ("line1", "line2", "city", "state", "postal_code", "country")

@@ -31,6 +31,7 @@ from shared.quickbooks.port import (
     PaymentResult,
     PaymentState,
 )
+from shared.quickbooks.times import parse_qbo_time, qbo_time
 
 CDC_MAX_OBJECTS = 1000  # per CDC response; a kind that reaches it is read again by query (qbo-facts.md, CDC)
 
@@ -362,21 +363,6 @@ def _payment_body(d: PaymentDraft) -> dict:
     if d.qbo_id:
         body.update(Id=d.qbo_id, SyncToken=d.sync_token, sparse=True)
     return body
-
-
-def qbo_time(moment: datetime) -> str:
-    """A timestamp as QuickBooks' queries and CDC take it (ISO 8601 with offset, seconds)."""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
-
-
-def parse_qbo_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 __all__ = ["QuickBooksAdapter", "QuickBooksError", "quote", "dumps", "invoice_state", "payment_state"]
