@@ -39,7 +39,6 @@ class Driver:
 
     def __post_init__(self) -> None:
         self.http = requests.Session()
-        self._qbo_tokens: dict[str, str] = {}
 
     # -- emulators -------------------------------------------------------------------------------------------------
     def create_realm(self, company_name: str, seed: bool = False) -> str:
@@ -66,22 +65,9 @@ class Driver:
             self.http.delete(url)
         return body
 
-    def quickbooks_api(self, realm: str, method: str, path: str, body: dict | None = None) -> dict:
-        """A call to the QuickBooks API as a QuickBooks user's app would make it (a token minted by the control
-        API): how tests edit records "in QuickBooks"."""
-        if realm not in self._qbo_tokens:
-            minted = _check(self.http.post(f"{self.urls['quickbooks']}/_emulator/realms/{realm}/tokens", json={}),
-                            "mint token")
-            self._qbo_tokens[realm] = minted["access_token"]
-        response = self.http.request(method, f"{self.urls['quickbooks']}/v3/company/{realm}/{path}",
-                                     data=json.dumps(body, default=str) if body is not None else None,
-                                     headers={"Authorization": f"Bearer {self._qbo_tokens[realm]}",
-                                              "Accept": "application/json", "Content-Type": "application/json"})
-        return json.loads(response.text, parse_float=Decimal) if response.ok else _check(response, path)
-
     def platform_api(self, method: str, tenant_id: str, path: str, body: dict | None = None) -> dict:
         """A call to the platform's API as the platform's own users make them (the office editing a client)."""
-        response = self.http.request(method, f"{self.urls['fieldservice']}/tenants/{tenant_id}/{path}", json=body,
+        response = self.http.request(method, f"{self.urls['fieldservice']}/v1/tenants/{tenant_id}/{path}", json=body,
                                      headers={"Authorization": f"Bearer {self.fsp_api_key}"})
         return _check(response, path)
 

@@ -37,7 +37,7 @@ def _pairs(driver, realm):
 def test_edits_new_records_and_inactive_flow_both_ways_and_nothing_is_echoed(onboarded):
     driver, realm = onboarded
     (a, qa), (b, qb), (z, qz) = _pairs(driver, realm)[:3]
-    driver.quickbooks_api(realm, "POST", "customer", {"Id": qa["Id"], "SyncToken": qa["SyncToken"], "sparse": True,
+    driver.quickbooks_call(realm, "POST", "customer", {"Id": qa["Id"], "SyncToken": qa["SyncToken"], "sparse": True,
                                                       "PrimaryPhone": {"FreeFormNumber": "(602) 555-0199"}})
     address = {"line1": "77 Sunset Blvd", "city": "Phoenix", "state": "AZ", "postal_code": "85004",
                "country": "US"}
@@ -46,7 +46,7 @@ def test_edits_new_records_and_inactive_flow_both_ways_and_nothing_is_echoed(onb
     new_client = driver.platform_api("POST", "t-every", "clients", {
         "company_name": "Brand New Heating Co", "contact": {"email": "office@brandnewheating.example"},
         "billing_address": address})
-    driver.quickbooks_api(realm, "POST", "customer", {"DisplayName": "Straight From Books LLC",
+    driver.quickbooks_call(realm, "POST", "customer", {"DisplayName": "Straight From Books LLC",
                                                       "CompanyName": "Straight From Books LLC",
                                                       "BillAddr": {"Line1": "1 Ledger Way", "City": "Tempe",
                                                                    "CountrySubDivisionCode": "AZ",

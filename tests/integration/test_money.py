@@ -200,6 +200,13 @@ def test_faults_lose_and_duplicate_nothing(local_stack):
     driver.connect(tenant, realm)
     driver.settings(tenant, demo_settings(driver, tenant))
     assert driver.enable(tenant)["status"] == "succeeded"
+    driver.sync_now(tenant)  # settles what onboarding and its webhooks started, so the faults meet fresh work
+    fresh = [i for i in driver.platform_records(tenant, "invoices")
+             if i["status"] in ("draft", "approved") and Decimal(str(i["total"])) > 0][:35]
+    assert fresh
+    for invoice in fresh:
+        driver.platform_put(tenant, "invoices", {**invoice, "status": "ready_for_sync"})
+    driver.platform_api("POST", tenant, "clients", {"company_name": "Faulty Weather Heating"})  # a name query
     faults = f"{stack.qbo_url}/_emulator/faults"
     # QuickBooks commits a batch and the answer is lost (503, then a dropped connection: the task dies mid-batch),
     # plus throttling and a plain 5xx on the way.

@@ -61,8 +61,6 @@ def test_two_invoices_marked_ready_three_seconds_apart_both_reach_quickbooks(onb
     assert numbered[first["id"]] and numbered[second["id"]]
 
 
-@pytest.mark.xfail(strict=True, reason="sync runs do not read QuickBooks customer changes yet (the sync engine, "
-                                       "issue 10): the hint arrives and a run starts, but nothing applies the edit")
 def test_a_customer_edited_in_quickbooks_reaches_the_platform(onboarded):
     stack, driver, _, realm = onboarded
     clients = {c["id"]: c for c in driver.platform_records("t-hooks", "clients")}
