@@ -696,6 +696,14 @@ class FakeBooks:
             return self.answers[request_id]
         results = []
         for op in ops:
+            if op.operation == "update":
+                row = self.rows[op.entity].get(op.body["Id"])
+                if row is None or row["SyncToken"] != op.body.get("SyncToken"):
+                    results.append(BatchResult(op.bid, fault={"code": "5010", "message": "Stale Object Error"}))
+                    continue
+                fields = {k: v for k, v in op.body.items() if k not in ("Id", "SyncToken", "sparse")}
+                results.append(BatchResult(op.bid, entity=dict(self.edit(op.entity, op.body["Id"], **fields))))
+                continue
             taken = any(c["DisplayName"].casefold() == op.body["DisplayName"].casefold()
                         for c in self.rows["Customer"].values())
             if taken:

@@ -1,14 +1,17 @@
-"""Clients <-> customers after onboarding: field-level, two-way merge against what was last synced.
+"""Clients <-> customers after onboarding: field-level, two-way merge against what each side last held.
 
-Each link keeps a fingerprint per field of the value both sides last agreed on (`Link.extra["fields"]`). A field
-whose value on one side differs from its fingerprint changed there; changed on one side only, it goes to the other;
+Each link keeps, per side, a fingerprint per field of the value that side held when we last synced it
+(`Link.extra["fp"] = {"p": {...}, "q": {...}}`), set when the pair is linked (onboarding or later). A field whose
+value on one side differs from that side's fingerprint changed there; changed on one side only, it goes to the other;
 changed on both, the most recent edit wins (QuickBooks `MetaData.LastUpdatedTime` against the platform's
-`updated_at`) and the run records which side won. Our own writes come back through CDC and `updated_since` with
-values equal to their fingerprints, so they are recognised and never echoed. The direction setting decides which
-side may write to the other (IndusTrack seed: "QuickBooks will act as the Master ... changes made in IndusTrack will
-not synchronize to QuickBooks"), new records included.
+`updated_at`) and the run records which side won. Fields that differed when the pair was linked and were not edited
+since are left as they are: onboarding links records, it does not overwrite either. Our own writes come back through
+CDC and `updated_since` with values equal to their fingerprints, so they are recognised and never echoed, and a
+side that is not among this run's changes is known to be unchanged without reading it. The direction setting decides
+which side may write to the other (IndusTrack seed: "QuickBooks will act as the Master ... changes made in IndusTrack
+will not synchronize to QuickBooks"), new records included.
 
-Pure decisions live in `merge` and `field_values`; `ClientSync` applies them through the two ports."""
+Pure decisions live in `merge`; `ClientSync` applies them through the two ports, QuickBooks updates 30 to a batch."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from shared.fieldservice.errors import FieldServiceError
 from shared.fieldservice.models import Address, Client, Contact
 from shared.quickbooks import errors as qbo_errors
 from shared.quickbooks.errors import refused
+from shared.quickbooks.port import MAX_BATCH, BatchOp
 from shared.quickbooks.times import parse_qbo_time
 
 FIELDS = ("company", "first", "last", "email", "phone", "address", "active")
@@ -56,14 +60,20 @@ def _address(addr: dict | None) -> dict | None:
 
 def customer_values(row: dict) -> dict[str, Any]:
     """A QuickBooks Customer as the platform-comparable field values."""
-    compact = parties.compact_customer(row)
+    return compact_customer_values(parties.compact_customer(row))
+
+
+def compact_customer_values(compact: dict) -> dict[str, Any]:
     return {"company": _text(compact["company"]), "first": _text(compact["first"]), "last": _text(compact["last"]),
             "email": _text(compact["email"]), "phone": _text(compact["phone"]), "address": _address(compact["bill"]),
             "active": bool(compact["active"])}
 
 
 def client_values(client: Client) -> dict[str, Any]:
-    compact = parties.compact_client(client)
+    return compact_client_values(parties.compact_client(client))
+
+
+def compact_client_values(compact: dict) -> dict[str, Any]:
     return {"company": _text(compact["company"]), "first": _text(compact["first"]), "last": _text(compact["last"]),
             "email": _text(compact["email"]), "phone": _text(compact["phone"]),
             "address": _address(compact["address"]), "active": bool(compact["active"])}
@@ -101,61 +111,56 @@ class Merge:
     to_platform: dict[str, Any] = field(default_factory=dict)
     to_quickbooks: dict[str, Any] = field(default_factory=dict)
     conflicts: list[dict] = field(default_factory=list)  # {field, winner}
-    agreed: dict[str, str] = field(default_factory=dict)  # the new fingerprints
+    platform_fp: dict[str, str] = field(default_factory=dict)  # each side's fingerprints once this is applied
+    quickbooks_fp: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.to_platform or self.to_quickbooks)
 
 
-def merge(base: dict[str, str], platform: dict[str, Any], quickbooks: dict[str, Any], platform_at: datetime | None,
-          quickbooks_at: datetime | None, direction: str) -> Merge:
-    """Field by field. `base` is empty for a pair linked before fingerprints existed: then the side that changed in
-    this run (the one with a time) is taken as the editor, and the most recent edit when both did."""
-    out = Merge()
-    platform_newer = (platform_at is not None and (quickbooks_at is None or platform_at > quickbooks_at))
+def baseline(platform: dict[str, Any] | None, quickbooks: dict[str, Any] | None) -> dict[str, dict[str, str]]:
+    """The fingerprints a newly linked pair starts from: what each side holds now."""
+    return {"p": fingerprints(platform) if platform else {}, "q": fingerprints(quickbooks) if quickbooks else {}}
+
+
+def merge(base: dict[str, dict[str, str]], platform: dict[str, Any] | None, quickbooks: dict[str, Any] | None,
+          platform_at: datetime | None, quickbooks_at: datetime | None, direction: str) -> Merge:
+    """`platform` / `quickbooks` are the values of a side that changed in this run, None for a side that did not.
+    A field without a fingerprint on a side (a pair linked before fingerprints) takes the value seen now as its
+    baseline: it is recorded, not propagated."""
+    bp, bq = dict(base.get("p") or {}), dict(base.get("q") or {})
+    out = Merge(platform_fp=bp, quickbooks_fp=bq)
+    platform_newer = platform_at is not None and (quickbooks_at is None or platform_at > quickbooks_at)
     for name in FIELDS:
-        p_fp, q_fp = fingerprint(name, platform[name]), fingerprint(name, quickbooks[name])
-        if p_fp == q_fp:
-            out.agreed[name] = p_fp
+        p_fp = fingerprint(name, platform[name]) if platform is not None else None
+        q_fp = fingerprint(name, quickbooks[name]) if quickbooks is not None else None
+        p_changed = p_fp is not None and name in bp and p_fp != bp[name]
+        q_changed = q_fp is not None and name in bq and q_fp != bq[name]
+        if p_fp is not None and name not in bp:
+            bp[name] = p_fp
+        if q_fp is not None and name not in bq:
+            bq[name] = q_fp
+        if not (p_changed or q_changed):
             continue
-        known = base.get(name)
-        p_changed = platform_at is not None and (known is None or p_fp != known)
-        q_changed = quickbooks_at is not None and (known is None or q_fp != known)
         if p_changed and q_changed:
+            if p_fp == q_fp:  # the same edit on both sides
+                bp[name] = bq[name] = p_fp
+                continue
             winner = "platform" if platform_newer else "quickbooks"
-            if known is not None:
-                out.conflicts.append({"field": name, "winner": winner})
-        elif p_changed:
-            winner = "platform"
-        elif q_changed:
-            winner = "quickbooks"
+            out.conflicts.append({"field": name, "winner": winner})
         else:
-            # Different but neither side moved since the last agreement (a write that failed): the master, or
-            # QuickBooks in two-way, since the books are what the accountant reconciles.
-            winner = "platform" if direction == "platform_master" else "quickbooks"
-        if winner == "platform" and direction == "quickbooks_master":
-            out.agreed[name] = q_fp  # the platform's edit stays there; QuickBooks is the master
-            continue
-        if winner == "quickbooks" and direction == "platform_master":
-            out.agreed[name] = p_fp
-            continue
+            winner = "platform" if p_changed else "quickbooks"
         if winner == "platform":
-            out.to_quickbooks[name] = platform[name]
-            out.agreed[name] = p_fp
+            bp[name] = p_fp
+            if direction != "quickbooks_master":  # QuickBooks is the master: the platform's edit stays there
+                out.to_quickbooks[name] = platform[name]  # type: ignore[index]
+                bq[name] = p_fp
         else:
-            out.to_platform[name] = quickbooks[name]
-            out.agreed[name] = q_fp
-    return out
-
-
-def platform_only(base: dict[str, str], platform: dict[str, Any], direction: str) -> Merge:
-    """Changed on the platform only: QuickBooks still holds the agreed values, so each field that moved goes to
-    QuickBooks (unless QuickBooks is the master)."""
-    out = Merge(agreed=dict(base))
-    for name in FIELDS:
-        p_fp = fingerprint(name, platform[name])
-        if p_fp == base.get(name):
-            continue
-        if direction != "quickbooks_master":
-            out.to_quickbooks[name] = platform[name]
-            out.agreed[name] = p_fp
+            bq[name] = q_fp
+            if direction != "platform_master":
+                out.to_platform[name] = quickbooks[name]  # type: ignore[index]
+                bp[name] = q_fp
     return out
 
 
@@ -165,12 +170,24 @@ def qbo_time(row: dict) -> datetime | None:
 
 # -- applying it -------------------------------------------------------------------------------------------------
 
+@dataclass
+class _Pending:
+    """A QuickBooks update waiting for its batch, with what its link becomes once QuickBooks accepts it."""
+
+    link: Link
+    body: dict[str, Any]
+    fp: dict
+    changed: Client | None
+    retried: bool
+
+
 class ClientSync:
     """One slice of client changes: platform clients changed since the cursor and QuickBooks customers from CDC."""
 
     def __init__(self, deps, log: RunLog, create_in_batches, held_qbo: frozenset[str] = frozenset(),
                  held_fsp: frozenset[str] = frozenset()):
         self.d, self.log = deps, log
+        self._pending: list[_Pending] = []
         self._held_qbo, self._held_fsp = held_qbo, held_fsp
         self._create_in_batches = create_in_batches  # Onboarding's exactly-once batch create (shared rule)
         self.direction = deps.settings.clients.direction
@@ -202,6 +219,7 @@ class ClientSync:
                 continue
             self._merge_linked(link, client, row)
         self._create_new(new_clients, new_customers, create_customers=False)
+        self.flush()
 
     def apply_quickbooks_rest(self, customers: Sequence[dict], platform_since) -> None:
         """After every platform page: the QuickBooks changes whose client did not change on the platform, deletions,
@@ -234,6 +252,7 @@ class ClientSync:
                 continue  # changed on the platform too: merged with its page already
             self._merge_linked(link, None, row, client)
         self._create_new([], new_customers, create_customers=True)
+        self.flush()
 
     def _links_by_qbo(self, qbo_ids: list[str]) -> dict[str, Link]:
         if not qbo_ids:
@@ -251,56 +270,26 @@ class ClientSync:
 
     # Linked pairs ---------------------------------------------------------------------------------------------
     def _merge_linked(self, link: Link, client: Client | None, row: dict | None, current: Client | None = None) -> None:
-        """`client` changed on the platform (None: it did not; `current` is then its present state)."""
-        base = dict(link.extra.get("fields") or {})
-        platform_at = client.updated_at if client is not None else None
-        client = client or current
-        if client is None:
-            return
-        if row is None and base and link.sync_token is not None:
-            # Changed on the platform only: QuickBooks still holds what was agreed, so no read is needed.
-            self._apply_merge(link, client, {"Id": link.qbo_id, "SyncToken": link.sync_token},
-                              platform_only(base, client_values(client), self.direction))
-            return
-        if row is None:  # linked before fingerprints existed: read it once to learn the agreed values
-            row = self.d.quickbooks().read("Customer", link.qbo_id)
-            quickbooks_at = None
-        else:
-            quickbooks_at = qbo_time(row) or client.updated_at
-        self._apply_merge(link, client, row, merge(base, client_values(client), customer_values(row), platform_at,
-                                                   quickbooks_at, self.direction))
+        """`client`: changed on the platform in this run (None: it did not, and `current` may hold it); `row`: the
+        QuickBooks customer as CDC reported it (None: unchanged there)."""
+        result = merge(link.extra.get("fp") or {}, client_values(client) if client is not None else None,
+                       customer_values(row) if row is not None else None,
+                       client.updated_at if client is not None else None, qbo_time(row) if row is not None else None,
+                       self.direction)
+        token = row.get("SyncToken") if row is not None else link.sync_token
+        self._apply(link, client or current, token, result, client)
 
-    def _apply_merge(self, link: Link, client: Client, row: dict, result: Merge, retried: bool = False) -> None:
-        if (not result.to_quickbooks and not result.to_platform and result.agreed == link.extra.get("fields")
-                and row.get("SyncToken") == link.sync_token):
+    def _apply(self, link: Link, client: Client | None, token: str | None, result: Merge,
+               changed: Client | None, retried: bool = False) -> None:
+        new_fp = {"p": result.platform_fp, "q": result.quickbooks_fp}
+        if not result.writes and new_fp == link.extra.get("fp") and token == link.sync_token:
             self.log.count("clients_unchanged")  # an echo of our own write, or an edit that changed nothing
             return
         for conflict in result.conflicts:
             self.log.count(f"client_conflicts_{conflict['winner']}_won")
-        if result.conflicts:
-            self.log.count("clients_edited_on_both_sides")
-        token = row.get("SyncToken")
-        if result.to_quickbooks:
-            body = self._customer_update(row, client, result.to_quickbooks)
-            try:
-                updated = self.d.quickbooks().update("Customer", body)
-                token = updated.get("SyncToken", token)
-                self.log.count("customers_updated_in_quickbooks")
-            except qbo_errors.StaleObject:
-                if retried:
-                    raise
-                fresh = self.d.quickbooks().read("Customer", link.qbo_id)  # edited meanwhile: merge again
-                again = merge(dict(link.extra.get("fields") or {}), client_values(client), customer_values(fresh),
-                              client.updated_at, qbo_time(fresh), self.direction)
-                self._apply_merge(link, client, fresh, again, retried=True)
-                return
-            except qbo_errors.QuickBooksError as exc:
-                if not refused(exc):
-                    raise
-                self.log.error("client", client.id, "to_quickbooks", exc.code, exc.message, exc.detail)
-                return
         if result.to_platform:
             try:
+                client = client or self.d.platform.get_client(self.d.tenant_id, link.fsp_id)
                 self._update_client(client, result.to_platform)
                 self.log.count("clients_updated_on_platform")
             except MissingState as exc:
@@ -309,14 +298,60 @@ class ClientSync:
             except FieldServiceError as exc:
                 self.log.error("customer", link.qbo_id or "", "to_platform", exc.code, str(exc))
                 return
-        link.sync_token = token
-        link.extra = {**link.extra, "fields": result.agreed}
+        if result.to_quickbooks:
+            if token is None:  # linked before SyncTokens were kept: one read to learn it
+                token = self.d.quickbooks().read("Customer", link.qbo_id).get("SyncToken")
+            body = self._customer_update(link.qbo_id or "", token or "", result.to_quickbooks)
+            self._pending.append(_Pending(link, body, new_fp, changed, retried))
+            if len(self._pending) >= MAX_BATCH:
+                self.flush()
+            return
+        self._settled(link, token, new_fp)
+
+    def _settled(self, link: Link, token: str | None, new_fp: dict) -> None:
+        link.sync_token, link.extra = token, {**link.extra, "fp": new_fp}
         self.d.links.put(link)
-        self.log.resolved("client", client.id)
+        self.log.resolved("client", link.fsp_id)
         self.log.resolved("customer", link.qbo_id or "")
 
-    def _customer_update(self, row: dict, client: Client, changed: dict[str, Any]) -> dict:
-        body: dict[str, Any] = {"Id": row["Id"], "SyncToken": row["SyncToken"], "sparse": True}
+    def flush(self) -> None:
+        """Send the queued QuickBooks updates, 30 to a batch. The batch's requestid is derived from its members and
+        their SyncTokens, so a crash-retry replays QuickBooks' first answer; a stale SyncToken (5010) is re-read and
+        merged again once."""
+        from shared.domain.onboarding import request_id
+
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            ops = [BatchOp(str(i), "update", "Customer", p.body) for i, p in enumerate(batch)]
+            rid = request_id(self.d.tenant_id, "customer-update",
+                             *sorted(f"{p.link.fsp_id}:{p.body['SyncToken']}" for p in batch))
+            for result in self.d.quickbooks().batch(ops, request_id=rid):
+                pending = batch[int(result.bid)]
+                if result.entity is not None:
+                    self.log.count("customers_updated_in_quickbooks")
+                    self._settled(pending.link, result.entity.get("SyncToken"), pending.fp)
+                    continue
+                fault = result.fault or {}
+                error = qbo_errors.classify(fault.get("code", ""), fault.get("message", ""), fault.get("detail", ""))
+                if isinstance(error, qbo_errors.StaleObject) and not pending.retried:
+                    self._stale(pending)
+                elif refused(error) or isinstance(error, qbo_errors.StaleObject):
+                    self.log.error("client", pending.link.fsp_id, "to_quickbooks", error.code, error.message,
+                                   error.detail)
+                else:
+                    raise error  # throttling or an outage inside the batch: the run pauses and this replays
+
+    def _stale(self, pending: _Pending) -> None:
+        """Edited in QuickBooks since we read it: merge again against what QuickBooks holds now."""
+        fresh = self.d.quickbooks().read("Customer", pending.link.qbo_id or "")
+        client = pending.changed
+        result = merge(pending.link.extra.get("fp") or {}, client_values(client) if client is not None else None,
+                       customer_values(fresh), client.updated_at if client is not None else None, qbo_time(fresh),
+                       self.direction)
+        self._apply(pending.link, client, fresh.get("SyncToken"), result, client, retried=True)
+
+    def _customer_update(self, qbo_id: str, token: str, changed: dict[str, Any]) -> dict:
+        body: dict[str, Any] = {"Id": qbo_id, "SyncToken": token, "sparse": True}
         names = {"company": "CompanyName", "first": "GivenName", "last": "FamilyName"}
         for name, value in changed.items():
             if name in names:
@@ -396,11 +431,12 @@ class ClientSync:
             self._customers_to_platform([r for r in customers if r["Id"] not in linked_qbo])
 
     def _link_pair(self, client: Client, row: dict) -> None:
+        """Matched as onboarding matches: linked as they are, each side's values its baseline (nothing is
+        overwritten because the same company was entered twice)."""
         link = Link(self.d.tenant_id, "customer", client.id, row["Id"], sync_token=row.get("SyncToken"),
                     extra={"evidence": ["matched_after_onboarding"]})
         self.log.count("clients_matched")
-        self._apply_merge(link, client, row, merge({}, client_values(client), customer_values(row),
-                                                   client.updated_at, qbo_time(row), self.direction))
+        self._settled(link, row.get("SyncToken"), baseline(client_values(client), customer_values(row)))
 
     def _clients_to_quickbooks(self, clients: list[Client]) -> None:
         if not clients:
@@ -432,11 +468,13 @@ class ClientSync:
                                           self.d.settings)
                 except MissingState:
                     state = None  # QuickBooks takes an address without a State; only the platform requires one
-            rows.append({"fsp_id": client.id, "customer": parties.customer_body(compact, display, state)})
-        for i in range(0, len(rows), 30):
-            created = self._create_in_batches(rows[i:i + 30])
+            rows.append({"fsp_id": client.id, "customer": parties.customer_body(compact, display, state),
+                         "fp_p": fingerprints(client_values(client))})
+        for i in range(0, len(rows), MAX_BATCH):
+            created = self._create_in_batches(rows[i:i + MAX_BATCH])
             self.log.count("customers_created_in_quickbooks", created)
-        self._fingerprint_created(clients)
+        for row in rows:
+            self.log.resolved("client", row["fsp_id"])
 
     def _customers_to_platform(self, rows: list[dict]) -> None:
         from shared.domain.onboarding import request_id
@@ -461,22 +499,10 @@ class ClientSync:
                 self.log.error("customer", row["Id"], "to_platform", exc.code, str(exc))
                 continue
             linked.append(Link(self.d.tenant_id, "customer", client.id, row["Id"], sync_token=row.get("SyncToken"),
-                               extra={"fields": fingerprints(client_values(client))}))
+                               extra={"fp": baseline(client_values(client), customer_values(row))}))
             self.log.resolved("customer", row["Id"])
         self.d.links.put_many(linked)
         self.log.count("clients_created_on_platform", len(linked))
-
-    def _fingerprint_created(self, clients: list[Client]) -> None:
-        """Links made by a batch create carry the platform values both sides now hold."""
-        links = self.d.links.get_many(self.d.tenant_id, "customer", [c.id for c in clients])
-        updated = []
-        for client in clients:
-            link = links.get(client.id)
-            if link is not None and link.qbo_id and not link.extra.get("fields"):
-                link.extra = {**link.extra, "fields": fingerprints(client_values(client))}
-                updated.append(link)
-                self.log.resolved("client", client.id)
-        self.d.links.put_many(updated)
 
 
 def _top_level(customers: Sequence[dict]) -> list[dict]:

@@ -15,6 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.domain import parties
+from shared.domain.clients import (
+    baseline,
+    client_values,
+    compact_client_values,
+    compact_customer_values,
+    customer_values,
+    fingerprints,
+)
 from shared.domain.records import ErrorEntry, Link
 from shared.fieldservice.errors import FieldServiceError
 from shared.quickbooks.errors import QuickBooksError
@@ -136,7 +144,12 @@ class Onboarding:
         separate = frozenset(separate_pair(link) for link in self.d.links.all(self.d.tenant_id, SEPARATE))
         plan = plan_onboarding(qbo, clients, sites, existing, self.d.settings, self._names_taken(), existing_sites,
                                separate)
-        new_links = [Link(self.d.tenant_id, "customer", fsp_id, qbo_id, extra={"evidence": list(evidence)})
+        # Each side's values now are its baseline: later edits are told apart from differences found at matching.
+        qbo_by_id, fsp_by_id = {r["id"]: r for r in qbo}, {c["id"]: c for c in clients}
+        new_links = [Link(self.d.tenant_id, "customer", fsp_id, qbo_id, sync_token=qbo_by_id[qbo_id].get("sync_token"),
+                          extra={"evidence": list(evidence),
+                                 "fp": baseline(compact_client_values(fsp_by_id[fsp_id]),
+                                                compact_customer_values(qbo_by_id[qbo_id]))})
                      for qbo_id, fsp_id, evidence in plan.matches if existing.get(qbo_id) != fsp_id]
         self.d.links.put_many(new_links)
         site_links = [Link(self.d.tenant_id, "site", fsp_id, qbo_id) for qbo_id, fsp_id in plan.site_matches]
@@ -201,8 +214,11 @@ class Onboarding:
             for result in qb.batch(ops, request_id=rid):
                 row = rows[int(result.bid)]
                 if result.entity is not None:
+                    extra = {}
+                    if entity == "customer":  # what each side holds now: the baseline for the everyday merge
+                        extra = {"fp": {"p": row.get("fp_p") or {}, "q": fingerprints(customer_values(result.entity))}}
                     linked.append(Link(self.d.tenant_id, entity, row["fsp_id"], result.entity["Id"],
-                                       sync_token=result.entity.get("SyncToken")))
+                                       sync_token=result.entity.get("SyncToken"), extra=extra))
                     continue
                 fault = result.fault or {}
                 recovered = self._recover_duplicate(qb, entity, row, fault)
@@ -250,8 +266,9 @@ class Onboarding:
             client = self._on_platform(state, "customer", row["qbo_id"], self.d.platform.create_client,
                                        parties.client_draft(row["client"]))
             if client is not None:
+                fp = {"p": fingerprints(client_values(client)), "q": row.get("fp_q") or {}}
                 linked.append(Link(self.d.tenant_id, "customer", client.id, row["qbo_id"],
-                                   sync_token=row.get("sync_token")))
+                                   sync_token=row.get("sync_token"), extra={"fp": fp}))
         self.d.links.put_many(linked)
         self._count(state, "clients_created_on_platform", len(linked))
         state["cursor"] = {**cursor, "index": end, "done": end >= len(todo)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.domain import matching, parties
+from shared.domain.clients import compact_client_values, compact_customer_values, fingerprints
 from shared.domain.names import quickbooks_display_name
 from shared.domain.settings import MissingState, resolve_state
 
@@ -107,7 +108,8 @@ def plan_onboarding(qbo: list[dict], clients: list[dict], sites: list[dict], exi
             state, _ = _state_for(client.get("address"), settings)
             plan.to_quickbooks.append({"fsp_id": client["id"],
                                        "customer": parties.customer_body(client, display, state),
-                                       "adjustments": adjustments})
+                                       "adjustments": adjustments,
+                                       "fp_p": fingerprints(compact_client_values(client))})
 
     # 3. QuickBooks customers missing on the platform.
     to_platform_ids = set()
@@ -124,7 +126,8 @@ def plan_onboarding(qbo: list[dict], clients: list[dict], sites: list[dict], exi
             country = parties.country_code((customer.get("bill") or {}).get("country"),
                                            settings.clients.default_country)
             plan.to_platform.append({"qbo_id": customer["id"], "sync_token": customer.get("sync_token"),
-                                     "client": parties.client_draft_dict(customer, state, country)})
+                                     "client": parties.client_draft_dict(customer, state, country),
+                                     "fp_q": fingerprints(compact_customer_values(customer))})
             to_platform_ids.add(customer["id"])
 
     if settings.sites.enabled:

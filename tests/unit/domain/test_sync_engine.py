@@ -58,10 +58,10 @@ class World:
                                           if fields.get("phone") else None, "Active": True})
         row = {k: v for k, v in row.items() if v is not None}
         self.books.rows["Customer"][row["Id"]] = row
-        from shared.domain.clients import client_values
+        from shared.domain.clients import baseline, client_values
 
         self.links.put(Link("t1", "customer", fsp_id, row["Id"], sync_token=row["SyncToken"],
-                            extra={"fields": fingerprints(client_values(client))}))
+                            extra={"fp": baseline(client_values(client), customer_values(row))}))
         return client, row
 
     def run(self, run_id="r1"):
@@ -266,12 +266,19 @@ def test_cursors_move_only_when_the_run_finishes():
     assert w.cursors.items["qbo:Customer"] <= w.now
 
 
-def test_merge_takes_each_field_from_the_side_that_changed_it():
-    base = fingerprints({"company": "A", "first": None, "last": None, "email": "a@x.com", "phone": "602-555-0100",
-                         "address": None, "active": True})
-    platform = {"company": "A", "first": None, "last": None, "email": "new@x.com", "phone": "602-555-0100",
-                "address": None, "active": True}
-    books = {**platform, "email": "a@x.com", "phone": "602-555-0199"}
+def test_merge_takes_each_field_from_the_side_that_changed_it_and_leaves_differences_found_at_linking():
+    was = {"company": "A", "first": None, "last": None, "email": "a@x.com", "phone": "602-555-0100",
+           "address": None, "active": True}
+    base = {"p": fingerprints(was), "q": fingerprints({**was, "first": "Ann"})}  # differed when linked
+    platform = {**was, "email": "new@x.com"}
+    books = {**was, "first": "Ann", "phone": "602-555-0199"}
     result = merge(base, platform, books, T0, T0, "two_way")
     assert result.to_quickbooks == {"email": "new@x.com"} and result.to_platform == {"phone": "602-555-0199"}
     assert customer_values({"Id": "1", "DisplayName": "A", "Active": False})["active"] is False
+
+
+def test_merge_without_a_baseline_records_one_and_writes_nothing():
+    values = {"company": "A", "first": None, "last": None, "email": "a@x.com", "phone": None, "address": None,
+              "active": True}
+    result = merge({}, values, {**values, "email": "b@x.com"}, T0, T0, "two_way")
+    assert not result.writes and result.platform_fp and result.quickbooks_fp
