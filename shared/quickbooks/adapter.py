@@ -33,7 +33,7 @@ from shared.quickbooks.port import (
 )
 from shared.quickbooks.times import parse_qbo_time, qbo_time
 
-CDC_MAX_OBJECTS = 1000  # per CDC response; a kind that reaches it is read again by query (qbo-facts.md, CDC)
+CDC_MAX_OBJECTS = 1000  # per CDC response, all kinds together (qbo-facts.md, CDC); a full one is re-read by query
 
 _DEC = "\u0000dec:"
 _DEC_RE = re.compile(r'"\\u0000dec:(-?[0-9.]+)"')
@@ -177,7 +177,8 @@ class QuickBooksAdapter:
                     for name, found in qr.items():
                         if isinstance(found, list) and name in rows:
                             rows[name].extend(found)
-            by_query = [e for e in entities if len(rows[e]) >= CDC_MAX_OBJECTS]
+            # The cap is per response, across every kind asked for: a full answer may have cut any of them off.
+            by_query = list(entities) if sum(len(r) for r in rows.values()) >= CDC_MAX_OBJECTS else []
         for entity in by_query:
             # Older than CDC reaches, or more than one CDC answer holds: page through the changed rows instead.
             # Deletions are not visible to a query; the daily reconciliation's CDC sweep reports them.

@@ -63,8 +63,8 @@ class QuickBooksPort(Protocol):
     # -- questions the sync engine asks (the adapter owns the query language) ---------------------------------
     def changes_since(self, entities: Sequence[str], since: datetime) -> Changes:
         """Every object of these kinds changed at or after `since`, deletions included: one CDC call when `since`
-        is within CDC's look-back and no kind hits its 1,000-object cap, else a paged query on
-        MetaData.LastUpdatedTime for the kinds that need it."""
+        is within CDC's look-back and the answer stays under its 1,000-object cap, else a paged query on
+        MetaData.LastUpdatedTime."""
         ...
 
     def items_by(self, ids: Sequence[str], names: Sequence[str]) -> list[dict[str, Any]]:

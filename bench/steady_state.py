@@ -1,0 +1,150 @@
+"""Steady-state benchmark on the local stack (issue 10): after the 10,000 x 10,000 onboarding, 500 client edits on
+each side and 200 new clients on each side, then one sync run; then a run with nothing changed.
+
+Prints, and writes to bench/results.json under "steady_state": QuickBooks API calls by kind against the lower bound
+ceil(reads/1000) + ceil(writes/30) (reads: the QuickBooks objects the run had to see; writes: the customers it
+created or updated there), platform API calls by method, our CPU seconds, DynamoDB operations per changed record,
+and for the quiet run the CDC and platform list calls. A benchmark, not a test: it reports, it does not assert.
+Run: `make bench` (or `python -m bench.steady_state --clients 2000` for a quicker look)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+EDITS, NEW = 500, 200
+API_KINDS = ("query", "batch", "create", "update", "read", "delete", "void", "cdc", "companyinfo", "preferences")
+
+
+def _platform_calls(driver, stack) -> Counter:
+    rows = driver.http.get(f"{stack.fsp_url}/_emulator/requests", params={"limit": "100000"}).json()["data"]
+    return Counter(f"{r['method']} {r['path'].split('/')[4] if r['path'].count('/') >= 4 else r['path']}"
+                   for r in rows if r["path"].startswith("/v1/"))
+
+
+def _measure(driver, stack, tenant: str) -> dict:
+    from qbsync.local import lambdas, moto_fidelity
+
+    driver.quickbooks_requests(reset=True)
+    driver.http.delete(f"{stack.fsp_url}/_emulator/requests")
+    moto_fidelity.calls.clear()
+    lambdas.METER.cpu_s.clear()
+    lambdas.METER.invocations.clear()
+    lambdas.METER.enabled = True
+    started = time.monotonic()
+    run = driver.sync_now(tenant)
+    wall_s = time.monotonic() - started
+    lambdas.METER.enabled = False
+    by_kind = {k: v for k, v in driver.quickbooks_requests()["counts"].items() if k in API_KINDS and v}
+    ddb = dict(moto_fidelity.calls)
+    cpu_s = round(sum(lambdas.METER.cpu_s.values()), 2)
+    return {"run": run, "by_kind": by_kind, "calls": sum(by_kind.values()),
+            "platform_calls": dict(_platform_calls(driver, stack)), "cpu_s": cpu_s,
+            "dynamodb_ops": sum(ddb.values()), "dynamodb_by_action": ddb, "local_wall_s": round(wall_s, 1)}
+
+
+def _change_both_sides(driver, realm: str, tenant: str) -> int:
+    """500 edits and 200 new clients on each side, as users of each system make them (through its API)."""
+    customers = {c["Id"]: c for c in driver.quickbooks_entities(realm, "Customer") if not c.get("Job")}
+    clients = [c for c in driver.platform_records(tenant, "clients") if c.get("active")]
+    for n, client in enumerate(clients[:EDITS]):
+        driver.platform_api("PATCH", tenant, f"clients/{client['id']}",
+                            {"contact": {**(client.get("contact") or {}), "phone": f"(480) 555-{n:04d}"}})
+    for n, customer in enumerate(list(customers.values())[-EDITS:]):
+        driver.quickbooks_call(realm, "POST", "customer", {"Id": customer["Id"], "SyncToken": customer["SyncToken"],
+                                                           "sparse": True,
+                                                           "PrimaryEmailAddr": {"Address": f"ap{n}@books.example"}})
+    for n in range(NEW):
+        driver.platform_api("POST", tenant, "clients", {"company_name": f"Steady New Platform Client {n:03d}",
+                                                        "contact": {"email": f"new{n}@platform.example"}})
+        driver.quickbooks_call(realm, "POST", "customer", {"DisplayName": f"Steady New Books Customer {n:03d}",
+                                                           "CompanyName": f"Steady New Books Customer {n:03d}"})
+    return 2 * (EDITS + NEW)
+
+
+def run(clients: int, seed: int) -> dict:
+    from emulators.datagen.generator import generate
+    from qbsync.demo import demo_settings
+    from qbsync.local.driver import Driver
+    from qbsync.local.stack import FSP_API_KEY, LocalStack
+
+    data = generate(seed=seed, clients=clients, quickbooks_customers=clients, sub_customer_share=0.2)
+    with tempfile.TemporaryDirectory(prefix="qbsync-bench-") as state_dir, \
+            LocalStack(port=0, state_dir=state_dir, persist=False) as stack:
+        driver = Driver(stack.urls(), state_dir, FSP_API_KEY, stack.resources["secret"]["fsp_webhook_master_secret"],
+                        timeout_s=3600, poll_s=1.0)
+        driver.http.put(f"{stack.qbo_url}/_emulator/limits", json={"enabled": False}).raise_for_status()
+        os.environ.update({"QBO_REQUESTS_PER_MINUTE": "1000000", "QBO_BATCHES_PER_MINUTE": "1000000"})
+        # Webhooks off: this measures what a scheduled run costs; bench/webhooks.py measures the webhook path.
+        stack.qbo_app.configure_webhooks(None)
+        stack.fsp_app.configure_webhooks(None)
+        realm = driver.create_realm("Steady Heating & Cooling")
+        driver.load_quickbooks(realm, data.quickbooks_json())
+        driver.create_tenant("steady", data.fieldservice)
+        driver.connect("steady", realm)
+        driver.settings("steady", demo_settings(driver, "steady"))
+        onboarding = driver.enable("steady")
+        # The first runs after onboarding push the ready invoices and see onboarding's own writes come back.
+        settle = _measure(driver, stack, "steady")
+        _measure(driver, stack, "steady")
+        changed = _change_both_sides(driver, realm, "steady")
+        busy = _measure(driver, stack, "steady")
+        quiet = _measure(driver, stack, "steady")
+    counts = (busy["run"].get("summary") or {}).get("counts", {})
+    reads = sum(v for k, v in counts.items() if k.startswith("quickbooks_") and k.endswith("_changes"))
+    writes = counts.get("customers_updated_in_quickbooks", 0) + counts.get("customers_created_in_quickbooks", 0)
+    bound = math.ceil(reads / 1000) + math.ceil(writes / 30)
+    return {
+        "dataset": {"seed": seed, "platform_clients": clients, "onboarding": onboarding.get("status"),
+                    "changed_records": changed, "edits_per_side": EDITS, "new_per_side": NEW},
+        "busy_run": {"status": busy["run"].get("status"), "counts": counts,
+                     "quickbooks_calls": busy["calls"], "by_kind": busy["by_kind"], "lower_bound": bound,
+                     "over_bound_pct": round(100 * (busy["calls"] - bound) / bound, 1) if bound else None,
+                     "platform_calls": busy["platform_calls"], "our_cpu_s": busy["cpu_s"],
+                     "dynamodb_ops": busy["dynamodb_ops"],
+                     "dynamodb_ops_per_changed_record": round(busy["dynamodb_ops"] / changed, 1),
+                     "local_wall_s": busy["local_wall_s"]},
+        "quiet_run": {"status": quiet["run"].get("status"), "quickbooks_calls": quiet["calls"],
+                      "by_kind": quiet["by_kind"], "platform_calls": quiet["platform_calls"],
+                      "dynamodb_ops": quiet["dynamodb_ops"], "our_cpu_s": quiet["cpu_s"]},
+        "settle_run_after_onboarding": {"quickbooks_calls": settle["calls"], "by_kind": settle["by_kind"]},
+    }
+
+
+def report(result: dict) -> None:
+    busy, quiet = result["busy_run"], result["quiet_run"]
+    print(f"steady state {busy['status']}: {result['dataset']}")
+    print(f"QuickBooks API calls   {busy['quickbooks_calls']:>8}  lower bound {busy['lower_bound']}  "
+          f"(+{busy['over_bound_pct']}%)  {busy['by_kind']}")
+    print(f"platform API calls     {sum(busy['platform_calls'].values()):>8}  {busy['platform_calls']}")
+    print(f"our CPU                {busy['our_cpu_s']:>8} s")
+    print(f"DynamoDB               {busy['dynamodb_ops']:>8} ops, {busy['dynamodb_ops_per_changed_record']} per "
+          "changed record")
+    print(f"nothing changed        {quiet['quickbooks_calls']:>8} QuickBooks calls {quiet['by_kind']}, platform "
+          f"{quiet['platform_calls']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
+    args = parser.parse_args(argv)
+    result = run(args.clients, args.seed)
+    report(result)
+    out = Path(args.out)
+    merged = {**(json.loads(out.read_text()) if out.exists() else {}), "steady_state": result}
+    out.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    print(f"written to {args.out}")
+    return 0 if result["busy_run"]["status"] == "succeeded" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
