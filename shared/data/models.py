@@ -139,7 +139,7 @@ class RunItem(_Base):
     started_at = UTCDateTimeAttribute()
     finished_at = UTCDateTimeAttribute(null=True)
     ttl = TTLAttribute(null=True)
-    lease_until = NumberAttribute(null=True)  # GATE# items only: epoch seconds
+    lease_until = NumberAttribute(null=True)  # LOCK# and GATE# items only: epoch seconds
     changes = NumberAttribute(null=True)  # GATE# items only: changes noted so far (sync_gate.py)
     seen = NumberAttribute(null=True)  # GATE# items only: the `changes` the holder has read up to
 

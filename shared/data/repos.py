@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from shared.data.models import ErrorItem, LinkItem, ReviewItem, ReviewLogItem, RunItem, SettingsItem
 from shared.domain.pages import Page, decode_cursor, encode_cursor
@@ -78,6 +79,26 @@ class RunRepo:
                 return False
             raise
         return True
+
+    def acquire_lock(self, tenant_id: str, name: str, owner: str, ttl_s: int) -> bool:
+        """One holder at a time per tenant; a crashed holder's lease runs out instead of blocking forever."""
+        now = time.time()
+        item = RunItem(_tenant(tenant_id), f"LOCK#{name}", run_id=owner, kind="lock", status="held",
+                       started_at=_now(), lease_until=now + ttl_s)
+        try:
+            item.save(condition=RunItem.sk.does_not_exist() | (RunItem.lease_until < now) | (RunItem.run_id == owner))
+        except PutError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_lock(self, tenant_id: str, name: str, owner: str) -> None:
+        try:
+            RunItem(_tenant(tenant_id), f"LOCK#{name}").delete(condition=RunItem.run_id == owner)
+        except DeleteError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
 
     def get(self, tenant_id: str, run_id: str) -> SyncRun | None:
         try:

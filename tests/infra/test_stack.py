@@ -381,8 +381,10 @@ def test_asl_tasks_retry_throttling_and_catch_into_record_failure(name):
         assert state["OutputPath"] == "$.Payload"
         assert state["Parameters"]["Payload"]["input.$"] == "$"
         throttled = next(r for r in state["Retry"] if r["ErrorEquals"] == ["Throttled"])
-        assert throttled == {"ErrorEquals": ["Throttled"], "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2,
-                             "JitterStrategy": "FULL"}
+        # QuickBooks asks for a minute's wait after a 429: backing off up to 60 s, 12 times, pauses the run for
+        # about 10 minutes before it gives up, instead of failing records.
+        assert throttled == {"ErrorEquals": ["Throttled"], "IntervalSeconds": 5, "MaxAttempts": 12, "BackoffRate": 2,
+                             "MaxDelaySeconds": 60, "JitterStrategy": "FULL"}
         assert any("Lambda.ServiceException" in r["ErrorEquals"] for r in state["Retry"])
         assert any(r["ErrorEquals"] == ["States.Timeout"] for r in state["Retry"])
         if state_name != "RecordFailure":

@@ -129,6 +129,18 @@ def test_a_chunk_too_big_for_one_item_is_split_and_read_back_in_order(aws_tables
     assert [r for chunk in repo.chunks("t1", "r2", "to_qbo") for r in chunk] == rows
 
 
+def test_a_named_lock_has_one_holder_until_released_or_expired(aws_tables):
+    repo = RunRepo()
+    assert repo.acquire_lock("t1", "sync", "run-a", ttl_s=60)
+    assert not repo.acquire_lock("t1", "sync", "run-b", ttl_s=60)
+    assert repo.acquire_lock("t1", "sync", "run-a", ttl_s=60)  # the holder may renew
+    repo.release_lock("t1", "sync", "run-b")  # not the holder: no effect
+    assert not repo.acquire_lock("t1", "sync", "run-b", ttl_s=60)
+    repo.release_lock("t1", "sync", "run-a")
+    assert repo.acquire_lock("t1", "sync", "run-b", ttl_s=-1)  # already expired
+    assert repo.acquire_lock("t1", "sync", "run-c", ttl_s=60)
+
+
 def test_the_sync_gate_has_one_holder_and_a_change_noted_during_a_run_blocks_its_release(aws_tables):
     from shared.data.sync_gate import DynamoSyncGate
 
