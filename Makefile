@@ -53,6 +53,7 @@ synth: install
 
 bench: install
 	$(PY) -m bench
+	$(PY) -m bench.steady_state
 	$(PY) -m bench.webhooks
 
 clean:
