@@ -282,3 +282,72 @@ def test_merge_without_a_baseline_records_one_and_writes_nothing():
               "active": True}
     result = merge({}, values, {**values, "email": "b@x.com"}, T0, T0, "two_way")
     assert not result.writes and result.platform_fp and result.quickbooks_fp
+
+
+class _JobTypes:
+    def __init__(self, clock):
+        from shared.fieldservice.models import JobType
+
+        self.rows = {"jt1": JobType("jt1", "Drain Cleaning", True, clock(), clock()),
+                     "jt2": JobType("jt2", "HVAC: Install", True, clock(), clock())}
+
+    def get_job_type(self, tenant_id, job_type_id):
+        return self.rows[job_type_id]
+
+
+def _classes_world(**job_types):
+    from shared.domain.classes import JobTypeClasses
+
+    w = World()
+    w.settings = SyncSettings.model_validate({"invoices": {"enabled": True}, "job_types": {"enabled": True,
+                                                                                           **job_types}})
+    jt = _JobTypes(w.clock)
+    w.platform.get_job_type = jt.get_job_type
+    deps = Deps("t1", lambda: w.books, w.platform, w.links, w.runs, w.errors, w.settings, w.connections)
+    from shared.domain.run_log import StateRunLog
+
+    return w, jt, JobTypeClasses(deps, StateRunLog("t1", {}, w.errors))
+
+
+def test_create_new_job_class_finds_an_existing_class_by_name_first_and_creates_once():
+    w, jt, classes = _classes_world(class_mapping={"jt1": {"mode": "create"}, "jt2": {"mode": "create"}})
+    w.books.classes_named = lambda names: [dict(r) for r in w.books.rows["Class"].values() if r["Name"] in names]
+    existing = w.books.add("Class", {"Name": "Drain Cleaning"})
+    assert classes.class_for("jt1") == existing["Id"]
+    made = classes.class_for("jt2")
+    assert w.books.rows["Class"][made]["Name"] == "HVAC- Install"  # ':' is QuickBooks' sub-class separator
+    assert classes.class_for("jt2") == made and len(w.books.rows["Class"]) == 2
+
+
+def test_always_create_gives_each_new_job_type_its_class_and_none_means_none():
+    w, jt, classes = _classes_world(always_create_class=True, class_mapping={"jt2": {"mode": "none"}})
+    w.books.classes_named = lambda names: []
+    classes.new_job_types(list(jt.rows.values()))
+    assert [r["Name"] for r in w.books.rows["Class"].values()] == ["Drain Cleaning"]
+    assert classes.class_for("jt1") is not None and classes.class_for("jt2") is None
+
+
+def test_a_new_site_becomes_a_sub_customer_with_its_clients_state_and_a_site_of_an_unlinked_client_waits():
+    from shared.domain.run_log import StateRunLog
+    from shared.domain.sites import SiteSync
+    from shared.fieldservice.models import Site
+
+    w = World()
+    w.settings = SyncSettings.model_validate({"sites": {"enabled": True, "use_client_address_state": True}})
+    client, row = w.linked_pair("c1", company="Acme Plumbing",
+                                address=Address("1 Main St", None, "Phoenix", "AZ", "85001", "US"))
+    site = Site("s1", "c1", "Yard", Address("9 Dock Rd", None, "Mesa", None, "85201", None), None, True, w.now,
+                w.now)
+    orphan = Site("s2", "c-unlinked", "Shed", Address("2 Elm", None, "Mesa", "AZ", "85201", "US"), None, True,
+                  w.now, w.now)
+    deps = Deps("t1", lambda: w.books, w.platform, w.links, w.runs, w.errors, w.settings, w.connections)
+    state = {"run_id": "r1"}
+    from shared.domain.onboarding import Onboarding
+
+    def create(rows):
+        return Onboarding(deps)._create_in_batches(state, w.books, "site", "site", rows)
+
+    SiteSync(deps, StateRunLog("t1", state, w.errors), create).apply([site, orphan])
+    job = next(r for r in w.books.rows["Customer"].values() if r.get("Job"))
+    assert job["ParentRef"] == {"value": row["Id"]} and job["ShipAddr"]["CountrySubDivisionCode"] == "AZ"
+    assert w.errors.open()["site#s2"].code == "waiting_for_client"
