@@ -30,11 +30,12 @@ from shared.quickbooks.port import CDC_LOOKBACK_DAYS, CHANGE_KINDS
 from shared.tasks import failure_of
 
 SYNC_LEASE_S = 900  # longer than one task's timeout; renewed by every task
-PLATFORM_PAGE = 500
+PLATFORM_PAGE = 300  # a multiple of 30: every QuickBooks batch of a page is full but the last
 CURSOR_OVERLAP = timedelta(minutes=2)  # re-read the edge: a change committed as we read is never skipped
 RECONCILE_EVERY = timedelta(hours=24)  # Intuit: webhooks can be missed; sweep CDC daily to catch up
 RECONCILE_REACH = timedelta(hours=25)
 PLATFORM_KINDS = ("items", "clients", "sites", "job_types", "invoices", "payments")
+ONBOARDED_KINDS = ("items", "clients", "sites")
 
 
 class Cursors(Protocol):
@@ -124,7 +125,7 @@ class SyncEngine:
     def start(self, state: dict) -> dict:
         from shared.domain.admin import new_run_id
 
-        state = {k: v for k, v in state.items() if k not in ("cursor", "error")}
+        state = {k: v for k, v in state.items() if k not in ("cursor", "error", "money_prefs")}
         state.update(stop=False, again=False)
         if not state.get("run_id"):  # a scheduled run starts without a record
             state["run_id"] = new_run_id("sync")
@@ -152,18 +153,22 @@ class SyncEngine:
         stored = self.cursors.get_all(self.d.tenant_id)
         now = self.clock()
         default = started - CURSOR_OVERLAP
-        since = {f"qbo:{k}": stored.get(f"qbo:{k}", default) for k in CHANGE_KINDS}
-        since.update({f"fsp:{k}": stored.get(f"fsp:{k}", default) for k in PLATFORM_KINDS})
+        since: dict[str, datetime | None] = {f"qbo:{k}": stored.get(f"qbo:{k}", default) for k in CHANGE_KINDS}
+        # Clients and sites were reconciled by onboarding, so their first cursor is its start. Invoices, payments
+        # and job types were not: the first run reads them all (an invoice made ready long ago syncs too).
+        since.update({f"fsp:{k}": stored.get(f"fsp:{k}", default if k in ONBOARDED_KINDS else None)
+                      for k in PLATFORM_KINDS})
         last_sweep = stored.get("reconciled")
         if last_sweep is None:
             self.cursors.put(self.d.tenant_id, "reconciled", now)  # the first sweep is a day after onboarding
         elif now - last_sweep >= RECONCILE_EVERY:
             state["reconcile"] = True
-            since = {k: min(v, now - RECONCILE_REACH) for k, v in since.items()}
-        state["since"] = {k: _iso(v) for k, v in since.items()}
+            since = {k: v if v is None else min(v, now - RECONCILE_REACH) for k, v in since.items()}
+        state["since"] = {k: _iso(v) if v is not None else None for k, v in since.items()}
         # Items turned on (or their direction changed) since the last run: match every item once, then by cursor.
         state["items_full"] = f"items_full:{self.d.settings.items.direction}" not in stored
-        changes = self.d.quickbooks().changes_since(CHANGE_KINDS, min(since[f"qbo:{k}"] for k in CHANGE_KINDS))
+        changes = self.d.quickbooks().changes_since(CHANGE_KINDS, min(since[f"qbo:{k}"] or now
+                                                                      for k in CHANGE_KINDS))
         state["qbo_read_at"] = _iso(changes.read_at)
         state["pass"] = state.get("pass", 0) + 1
         self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"held{state['pass']}", 0, self._held())
@@ -267,7 +272,7 @@ class SyncEngine:
         if not cursor.get("next"):
             self._progress(state, "invoices", 60)
             invoices += self._waiting(state, "invoice", self.d.platform.get_invoice, {i.id for i in invoices})
-        InvoiceSync(self.d, self._log(state)).push(invoices)
+        InvoiceSync(self.d, self._log(state), prefs=self._prefs(state)).push(invoices)
         state["cursor"] = {**cursor, "next": page.next_cursor, "done": not page.next_cursor}
         return state
 
@@ -292,10 +297,20 @@ class SyncEngine:
                 return state
             PaymentSync(self.d, log).quickbooks_changed(self._cdc_rows(state, "Payment"))
         if self.d.settings.invoices.enabled:
-            InvoiceSync(self.d, log).quickbooks_changed(self._cdc_rows(state, "Invoice"))
+            InvoiceSync(self.d, log, prefs=self._prefs(state)).quickbooks_changed(self._cdc_rows(state, "Invoice"))
         state["cursor"] = {**cursor, "done": True}
         self._progress(state, "payments", 95)
         return state
+
+    def _prefs(self, state: dict):
+        """QuickBooks' money preferences once per pass, kept in the state for the tasks after the first."""
+        from dataclasses import asdict
+
+        from shared.quickbooks.port import MoneyPrefs
+
+        if "money_prefs" not in state:
+            state["money_prefs"] = asdict(self.d.quickbooks().money_prefs())
+        return MoneyPrefs(**state["money_prefs"])
 
     def _waiting(self, state: dict, entity: str, fetch, already: set[str]) -> list:
         """Records with an open error entry that no change of their own will bring back: waiting on another
