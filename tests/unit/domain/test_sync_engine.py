@@ -351,3 +351,56 @@ def test_a_new_site_becomes_a_sub_customer_with_its_clients_state_and_a_site_of_
     job = next(r for r in w.books.rows["Customer"].values() if r.get("Job"))
     assert job["ParentRef"] == {"value": row["Id"]} and job["ShipAddr"]["CountrySubDivisionCode"] == "AZ"
     assert w.errors.open()["site#s2"].code == "waiting_for_client"
+
+
+STEPS = ("start", "sync_items", "sync_clients", "sync_sites", "push_invoices", "push_payments", "finish")
+
+
+@pytest.mark.parametrize("boundary", range(len(STEPS)))
+def test_a_hint_at_any_task_boundary_of_a_running_sync_is_applied_before_the_run_ends(boundary):
+    """Issue 12: a change (and its hint) arriving after the run read its side is covered: the gate makes the run
+    go round again. The change lands between two tasks, as a webhook would."""
+    from shared.domain.sync_requests import SyncRequests
+
+    w = World()
+    w.linked_pair("c1", company="Acme Plumbing", phone="602-555-0100")
+    w.tick()
+    engine = w.engine()
+    flows = []
+
+    class Flows:
+        def start(self, kind, tenant_id, run_id, extra=None):
+            flows.append(run_id)
+
+    requests = SyncRequests(w.gate, w.runs, Flows())
+    w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
+    state, step, passes = {"tenant_id": "t1", "run_id": "r1"}, 0, 0
+    while True:
+        name = STEPS[step]
+        state = getattr(engine, name)({**state, "cursor": state.get("cursor") or {"done": False}}
+                                      if name != "start" else state)
+        if name == "start" and state["stop"]:
+            break
+        if step == boundary and passes == 0:
+            w.tick()
+            client = w.platform.clients["c1"]
+            w.platform.update_client("t1", "c1", contact=client.contact.__class__(phone="602-555-0777"))
+            covered = requests.request("t1", "webhook")
+            if name == "finish":  # the run already ended: the request starts the next one, nothing is dropped
+                assert covered.started and flows == [covered.run.run_id]
+                return
+            assert not covered.started and covered.run.run_id == "r1"  # the running run covers it
+        if name in ("sync_clients", "sync_sites", "push_invoices", "push_payments") and not state["cursor"]["done"]:
+            continue
+        if name == "finish":
+            passes += 1
+            if not state.get("again"):
+                break
+            step = 0
+            continue
+        step += 1
+        state = {**state, "cursor": {"done": False}}
+    assert w.runs.get("t1", "r1").status == "succeeded" and not flows
+    row = w.books.rows["Customer"][w.links.get("t1", "customer", "c1").qbo_id]
+    assert row["PrimaryPhone"]["FreeFormNumber"] == "602-555-0777"
+    assert w.gate.read("t1").holder is None
