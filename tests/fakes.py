@@ -837,6 +837,11 @@ class FakeErrorLog:
     def list(self, tenant_id, include_resolved=False):
         return [e for e in self.entries.values() if include_resolved or not e.resolved]
 
+    def clear_retry(self, tenant_id, key):
+        entry = self.entries.get(key)
+        if entry is not None:
+            entry.retry_requested = False
+
 
 class FakeCursors:
     def __init__(self):

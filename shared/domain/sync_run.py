@@ -232,7 +232,10 @@ class SyncEngine:
         if cursor.get("step", "platform") == "platform":
             page = self._page(state, "clients", self.d.platform.list_clients)
             log.count("platform_client_changes", len(page.items))
-            clients.apply_platform_page(page.items, customers)
+            changed = list(page.items)
+            if not cursor.get("next"):
+                changed += self._waiting(state, "client", self.d.platform.get_client, {c.id for c in changed})
+            clients.apply_platform_page(changed, customers)
             state["cursor"] = {**cursor, "next": page.next_cursor, "done": False,
                                "step": "platform" if page.next_cursor else "quickbooks"}
             self._progress(state, "clients", 25)
@@ -313,16 +316,20 @@ class SyncEngine:
         return MoneyPrefs(**state["money_prefs"])
 
     def _waiting(self, state: dict, entity: str, fetch, already: set[str]) -> list:
-        """Records with an open error entry that no change of their own will bring back: waiting on another
-        record, or retried by an admin."""
+        """Records with an open error entry that no change of their own will bring back: waiting on another record,
+        or retried by an admin. A retried record that QuickBooks refused may go again (with a new request id)."""
+        from shared.domain.attempts import clear_refusal
         from shared.fieldservice.errors import FieldServiceError
 
         found = []
         for entry in self.d.errors.list(self.d.tenant_id):
             if entry.entity != entity or entry.entity_id in already:
                 continue
-            if not (entry.code.startswith("waiting_for_") or getattr(entry, "retry_requested", False)):
+            if not (entry.code.startswith("waiting_for_") or entry.retry_requested):
                 continue
+            if entry.retry_requested:
+                clear_refusal(self.d.links, self.d.tenant_id, entity, entry.entity_id)
+                self.d.errors.clear_retry(self.d.tenant_id, entry.key)
             try:
                 found.append(fetch(self.d.tenant_id, entry.entity_id))
             except FieldServiceError as exc:
@@ -361,10 +368,7 @@ class SyncEngine:
         return {**state, "stop": True, "again": False}
 
     def _mark_synced(self) -> None:
-        connection = self.d.connections.get(self.d.tenant_id)
-        if connection is not None:
-            connection.last_sync_at = self.clock()
-            self.d.connections.save(connection)
+        self.d.connections.mark_synced(self.d.tenant_id, self.clock())
 
     def record_failure(self, state: dict) -> dict:
         if not state.get("run_id"):
