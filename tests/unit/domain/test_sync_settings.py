@@ -37,7 +37,7 @@ VALID = {
                   "class_mapping": {"jt_1": {"mode": "class", "class_id": "10"}, "jt_2": {"mode": "create"},
                                     "jt_3": {"mode": "none"}}},
     "schedule": {"frequency": "daily", "time": "14:30", "timezone": "America/Phoenix"},
-    "review_mode": True,
+    "review_mode": False,
 }
 
 
@@ -146,6 +146,13 @@ def test_each_rule_names_its_field(changes, field, says):
     assert field in problems, problems
     assert says in problems[field]
     assert "Input should" not in problems[field]  # plain language, not the validator's
+
+
+def test_review_mode_is_refused_until_the_sync_holds_changes_for_review():
+    with pytest.raises(SettingsInvalid) as caught:
+        validate_settings(_with({"review_mode": True}), CTX)
+    assert [p["field"] for p in caught.value.details] == ["review_mode"]
+    assert "not available yet" in caught.value.details[0]["message"]
 
 
 def test_job_types_need_class_tracking_in_quickbooks():
