@@ -197,30 +197,23 @@ class QuickBooksAdapter:
                 return
             start += MAX_PAGE
 
-    def items_by(self, ids: Sequence[str], names: Sequence[str]) -> list[dict]:
+    def _where_in(self, entity: str, field_name: str, values: Sequence[str], also: str = "") -> list[dict]:
+        """Rows whose `field_name` is one of `values`, 100 values per IN list."""
         found: list[dict] = []
-        for field_name, values in (("Id", sorted(set(ids))), ("Name", sorted(set(names)))):
-            for i in range(0, len(values), 100):
-                where = f"{field_name} IN (" + ", ".join(quote(v) for v in values[i:i + 100]) + ")"
-                found.extend(self.query_page("Item", where, 1, MAX_PAGE))
+        unique = sorted(set(values))
+        for i in range(0, len(unique), 100):
+            where = f"{field_name} IN (" + ", ".join(quote(v) for v in unique[i:i + 100]) + ")" + also
+            found.extend(self.query_page(entity, where, 1, MAX_PAGE))
         return found
+
+    def items_by(self, ids: Sequence[str], names: Sequence[str]) -> list[dict]:
+        return self._where_in("Item", "Id", ids) + self._where_in("Item", "Name", names)
 
     def classes_named(self, names: Sequence[str]) -> list[dict]:
-        found: list[dict] = []
-        unique = sorted(set(names))
-        for i in range(0, len(unique), 100):
-            where = "Name IN (" + ", ".join(quote(n) for n in unique[i:i + 100]) + ") AND Active IN (true, false)"
-            found.extend(self.query_page("Class", where, 1, MAX_PAGE))
-        return found
+        return self._where_in("Class", "Name", names, " AND Active IN (true, false)")
 
     def customers_named(self, names: Sequence[str]) -> list[dict]:
-        found: list[dict] = []
-        unique = sorted(set(names))
-        for i in range(0, len(unique), 100):
-            where = ("DisplayName IN (" + ", ".join(quote(n) for n in unique[i:i + 100]) + ")"
-                     " AND Active IN (true, false)")
-            found.extend(self.query_page("Customer", where, 1, MAX_PAGE))
-        return found
+        return self._where_in("Customer", "DisplayName", names, " AND Active IN (true, false)")
 
 
     def push_invoices(self, drafts: Sequence[InvoiceDraft], request_id: str) -> list[InvoiceResult]:
