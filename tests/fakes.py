@@ -561,6 +561,21 @@ class FakeReviewQueue:
 
         return [h.entry for h in self._tenant_items(tenant_id, State.APPROVED)]
 
+    def kept(self, tenant_id):
+        from shared.domain.review import State
+
+        return [h.entry for h in self._tenant_items(tenant_id, State.KEPT)]
+
+    def release(self, tenant_id):
+        from dataclasses import replace as _replace
+
+        from shared.domain.review import State
+
+        for key, held in list(self.items.items()):
+            if key[0] == tenant_id and held.state in (State.WAITING, State.KEPT):
+                self.items[key] = _replace(held, state=State.APPROVED, decided_by="review mode turned off")
+        return self.approved(tenant_id)
+
     def done(self, tenant_id, entries, outcome, message=""):
         from dataclasses import replace as _replace
 
@@ -833,6 +848,9 @@ class FakeErrorLog:
 
     def open(self):
         return {k: e for k, e in self.entries.items() if not e.resolved}
+
+    def get(self, tenant_id, key):
+        return self.entries.get(key)
 
     def list(self, tenant_id, include_resolved=False):
         return [e for e in self.entries.values() if include_resolved or not e.resolved]

@@ -8,6 +8,7 @@ from shared.runtime import runtime
 
 def sync(tenant_id: str) -> SyncEngine:
     from shared.data.cursors import DynamoCursors
+    from shared.data.repos import ReviewRepo
     from shared.data.sync_gate import DynamoSyncGate
 
-    return SyncEngine(runtime().sync_deps(tenant_id), DynamoSyncGate(), DynamoCursors())
+    return SyncEngine(runtime().sync_deps(tenant_id), DynamoSyncGate(), DynamoCursors(), review=ReviewRepo())

@@ -349,6 +349,22 @@ class ReviewRepo:
         return [self._entry(i) for i in ReviewItem.query(_tenant(tenant_id), ReviewItem.sk.startswith("REVIEW#"),
                                                          filter_condition=ReviewItem.state == State.APPROVED)]
 
+    def kept(self, tenant_id: str) -> list[ReviewEntry]:
+        return [self._entry(i) for i in ReviewItem.query(_tenant(tenant_id), ReviewItem.sk.startswith("REVIEW#"),
+                                                         filter_condition=ReviewItem.state == State.KEPT)]
+
+    def release(self, tenant_id: str) -> list[ReviewEntry]:
+        for i in ReviewItem.query(_tenant(tenant_id), ReviewItem.sk.startswith("REVIEW#"),
+                                  filter_condition=ReviewItem.state.is_in(State.WAITING, State.KEPT)):
+            try:
+                i.update(actions=[ReviewItem.state.set(State.APPROVED), ReviewItem.decided_at.set(_now()),
+                                  ReviewItem.decided_by.set("review mode turned off")],
+                         condition=ReviewItem.state.is_in(State.WAITING, State.KEPT))
+            except UpdateError as exc:  # decided meanwhile: the admin's decision stands
+                if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                    raise
+        return self.approved(tenant_id)
+
     def done(self, tenant_id: str, entries, outcome: str, message: str = "") -> None:
         if outcome not in (State.SUCCEEDED, State.FAILED):
             raise ValueError(f"outcome must be succeeded or failed, not {outcome!r}")

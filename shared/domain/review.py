@@ -9,7 +9,8 @@ admin instead of syncing.
 - Approved entries are pending until the next run, which syncs them (`approved`) and reports each (`done`); they
   then appear among the successful or failed syncs.
 
-The engine calls `hold`, `approved` and `done` (the `ReviewQueue` port); the admin API reads and approves."""
+The engine calls `hold`, `approved`, `kept`, `release` and `done` (the `ReviewQueue` port) through its one seam,
+`shared/domain/review_gate.py`; the admin API reads and approves."""
 
 from __future__ import annotations
 
@@ -70,6 +71,11 @@ class ReviewQueue(Protocol):
 
     def hold(self, tenant_id: str, entries: Sequence[ReviewEntry]) -> None: ...
     def approved(self, tenant_id: str) -> list[ReviewEntry]: ...
+    def kept(self, tenant_id: str) -> list[ReviewEntry]: ...
+    def release(self, tenant_id: str) -> list[ReviewEntry]:
+        """Review mode was turned off: every waiting or kept entry becomes approved (nothing held is lost); answers
+        every approved entry."""
+        ...
     def done(self, tenant_id: str, entries: Sequence[ReviewEntry], outcome: str, message: str = "") -> None: ...
 
 

@@ -281,11 +281,6 @@ def _rules(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
             elif mapping.class_id not in ctx.classes:
                 check(where, "This class was not found in QuickBooks; it may have been deleted or made inactive "
                              "there. Choose another class.")
-    if s.get("review_mode"):
-        # The queue and the wizard's routes exist, but the sync does not hold changes in it yet; accepting the
-        # setting would let changes sync unreviewed (a setting that is accepted must act).
-        check("review_mode", "Review mode is not available yet: changes sync as they are found. Turn it off to save "
-                             "these settings.")
     if schedule is not None:
         if schedule.frequency == "daily" and not schedule.time:
             check("schedule.time", "Choose the time of day for the daily sync, on the hour or half hour (for "

@@ -14,7 +14,10 @@ loops back to start while changes were noted during the run.
   it ends) and ends as succeeded, never failed. Each task renews the lease, so a long run never outlives it.
 - Transient faults belong to the run: 429, 5xx and a refused token raise out of the task and the state machine
   backs off and resumes from the task's cursor (shared/tasks.py); only a record QuickBooks refuses for itself is
-  logged against that record."""
+  logged against that record.
+- Review mode: every record found passes through one seam, `ReviewGate.admit` (shared/domain/review_gate.py), which
+  holds what an admin must approve first and hands on the rest; approved entries sync at the next run and are
+  reported in `finish`."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from typing import Any, Protocol
 from shared.domain.clients import ClientSync
 from shared.domain.onboarding import Deps, Onboarding
 from shared.domain.records import SyncRun as RunRecord
+from shared.domain.review import ReviewQueue
+from shared.domain.review_gate import IMPORT_KINDS, ReviewGate, entries_from_rows, entries_to_rows
 from shared.domain.run_log import StateRunLog
 from shared.domain.sync_requests import SyncGate
 from shared.quickbooks.port import CDC_LOOKBACK_DAYS, CHANGE_KINDS
@@ -52,12 +57,22 @@ def _at(text: str | None) -> datetime | None:
 
 
 class SyncEngine:
-    def __init__(self, deps: Deps, gate: SyncGate, cursors: Cursors, clock=lambda: datetime.now(UTC)):
+    def __init__(self, deps: Deps, gate: SyncGate, cursors: Cursors, clock=lambda: datetime.now(UTC),
+                 review: ReviewQueue | None = None):
         self.d, self.gate, self.cursors, self.clock = deps, gate, cursors, clock
+        self.review = review
 
     # -- helpers -----------------------------------------------------------------------------------------------
     def _log(self, state: dict) -> StateRunLog:
         return StateRunLog(self.d.tenant_id, state, self.d.errors)
+
+    def _review(self, state: dict, log: StateRunLog | None = None) -> ReviewGate:
+        """This pass's review gate: the approved entries taken in `start` (none stored when there were none)."""
+        approved: list = []
+        if state.get("review_approved"):
+            approved = entries_from_rows([row for chunk in self.d.runs.chunks(
+                self.d.tenant_id, state["run_id"], f"approved{state.get('pass', 0)}") for row in chunk])
+        return ReviewGate(self.d, self.review, log or self._log(state), approved, prefs=lambda: self._prefs(state))
 
     def _renew(self, state: dict) -> None:
         self.gate.renew(self.d.tenant_id, state["run_id"], SYNC_LEASE_S)
@@ -172,12 +187,29 @@ class SyncEngine:
         state["qbo_read_at"] = _iso(changes.read_at)
         state["pass"] = state.get("pass", 0) + 1
         self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"held{state['pass']}", 0, self._held())
+        approved = ReviewGate.snapshot(self.d, self.review)
+        state["review_approved"] = len(approved)
+        if approved:
+            self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"approved{state['pass']}", 0,
+                                  entries_to_rows(approved))
         log = self._log(state)
+        review = self._review(state, log)
         for entity in CHANGE_KINDS:
             rows = changes.of(entity)
             log.count(f"quickbooks_{entity.lower()}_changes", len(rows))
+            if entity in IMPORT_KINDS and self._imports(state, entity):
+                rows = review.admit("import", IMPORT_KINDS[entity], rows)
             self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"cdc{state['pass']}_{entity}", 0, rows)
         return state
+
+    def _imports(self, state: dict, entity: str) -> bool:
+        """Whether this pass applies QuickBooks' changes of this kind from CDC (the others are read, never written;
+        items' first pass in a direction reads every item instead, in `sync_items`)."""
+        s = self.d.settings
+        if entity == "Item":
+            return (bool(s.items.enabled) and s.items.direction == "quickbooks_to_platform"
+                    and not state.get("items_full"))
+        return {"Invoice": bool(s.invoices.enabled), "Payment": bool(s.payments.enabled)}.get(entity, True)
 
     def sync_items(self, state: dict) -> dict:
         from shared.domain.items import ItemSync
@@ -204,7 +236,19 @@ class SyncEngine:
 
         sync = ItemSync(self.d.tenant_id, self.d.quickbooks(), self.d.platform, self.d.links, settings, record,
                         request_id)
-        counts = sync.run_all() if state.get("items_full") else sync.run(self._cdc_rows(state, "Item"), fsp_changed)
+        review = self._review(state, log)
+        qbo_changed = self._cdc_rows(state, "Item")
+        if review.active:
+            if state.get("items_full"):  # the first pass in a direction: every item of the sending side is a change
+                if direction == "to_quickbooks":
+                    fsp_changed = list(iter_all(self.d.platform.list_items, self.d.tenant_id, limit=1000))
+                else:
+                    qbo_changed = review.admit("import", "item", self.d.quickbooks().query_all("Item"))
+            if direction == "to_quickbooks":
+                fsp_changed = review.admit("export", "item", fsp_changed)
+            counts = sync.run(qbo_changed, fsp_changed)
+        else:
+            counts = sync.run_all() if state.get("items_full") else sync.run(qbo_changed, fsp_changed)
         for key, n in counts.items():
             log.count(key, n)
         self._job_type_classes(state, log)
@@ -229,18 +273,21 @@ class SyncEngine:
         log = self._log(state)
         customers = self._cdc_rows(state, "Customer")
         clients = self._client_sync(state, log)
+        review = self._review(state, log)
         if cursor.get("step", "platform") == "platform":
             page = self._page(state, "clients", self.d.platform.list_clients)
             log.count("platform_client_changes", len(page.items))
             changed = list(page.items)
             if not cursor.get("next"):
-                changed += self._waiting(state, "client", self.d.platform.get_client, {c.id for c in changed})
+                changed += self._waiting(state, "client", self.d.platform.get_client, {c.id for c in changed},
+                                         review)
+            changed = review.admit("export", "customer", changed, refetch=not cursor.get("next"))
             clients.apply_platform_page(changed, customers)
             state["cursor"] = {**cursor, "next": page.next_cursor, "done": False,
                                "step": "platform" if page.next_cursor else "quickbooks"}
             self._progress(state, "clients", 25)
             return state
-        clients.apply_quickbooks_rest(customers, self._since(state, "fsp:clients"))
+        clients.apply_quickbooks_rest(*review.quickbooks_rest(customers, self._since(state, "fsp:clients")))
         state["cursor"] = {**cursor, "done": True}
         self._progress(state, "clients", 40)
         return state
@@ -255,7 +302,8 @@ class SyncEngine:
             return state
         page = self._page(state, "sites", self.d.platform.list_sites)
         log = self._log(state)
-        SiteSync(self.d, log, self._create_customers(state, "site", "site")).apply(page.items)
+        sites = self._review(state, log).admit("export", "site", page.items, refetch=not cursor.get("next"))
+        SiteSync(self.d, log, self._create_customers(state, "site", "site")).apply(sites)
         state["cursor"] = {**cursor, "next": page.next_cursor, "done": not page.next_cursor}
         self._progress(state, "sites", 50)
         return state
@@ -272,9 +320,12 @@ class SyncEngine:
             return state
         page = self._page(state, "invoices", self.d.platform.list_invoices)
         invoices = list(page.items)
+        review = self._review(state)
         if not cursor.get("next"):
             self._progress(state, "invoices", 60)
-            invoices += self._waiting(state, "invoice", self.d.platform.get_invoice, {i.id for i in invoices})
+            invoices += self._waiting(state, "invoice", self.d.platform.get_invoice, {i.id for i in invoices},
+                                      review)
+        invoices = review.admit("export", "invoice", invoices, refetch=not cursor.get("next"))
         InvoiceSync(self.d, self._log(state), prefs=self._prefs(state)).push(invoices)
         state["cursor"] = {**cursor, "next": page.next_cursor, "done": not page.next_cursor}
         return state
@@ -291,9 +342,12 @@ class SyncEngine:
         if self.d.settings.payments.enabled:
             page = self._page(state, "payments", self.d.platform.list_payments, include_deleted=True)
             payments = list(page.items)
+            review = self._review(state, log)
             if not cursor.get("next"):
                 self._progress(state, "payments", 80)
-                payments += self._waiting(state, "payment", self.d.platform.get_payment, {p.id for p in payments})
+                payments += self._waiting(state, "payment", self.d.platform.get_payment, {p.id for p in payments},
+                                          review)
+            payments = review.admit("export", "payment", payments, refetch=not cursor.get("next"))
             PaymentSync(self.d, log).push(payments)
             if page.next_cursor:
                 state["cursor"] = {**cursor, "next": page.next_cursor, "done": False}
@@ -315,9 +369,10 @@ class SyncEngine:
             state["money_prefs"] = asdict(self.d.quickbooks().money_prefs())
         return MoneyPrefs(**state["money_prefs"])
 
-    def _waiting(self, state: dict, entity: str, fetch, already: set[str]) -> list:
+    def _waiting(self, state: dict, entity: str, fetch, already: set[str], review: ReviewGate | None = None) -> list:
         """Records with an open error entry that no change of their own will bring back: waiting on another record,
-        or retried by an admin. A retried record that QuickBooks refused may go again (with a new request id)."""
+        or retried by an admin. A retried record that QuickBooks refused may go again (with a new request id); the
+        admin's Retry is a decision, so review mode does not hold it again."""
         from shared.domain.attempts import clear_refusal
         from shared.fieldservice.errors import FieldServiceError
 
@@ -328,6 +383,8 @@ class SyncEngine:
             if not (entry.code.startswith("waiting_for_") or entry.retry_requested):
                 continue
             if entry.retry_requested:
+                if review is not None:
+                    review.retried(entity, entry.entity_id)
                 clear_refusal(self.d.links, self.d.tenant_id, entity, entry.entity_id)
                 self.d.errors.clear_retry(self.d.tenant_id, entry.key)
             try:
@@ -339,6 +396,7 @@ class SyncEngine:
     def finish(self, state: dict) -> dict:
         """Move every cursor past what this pass applied, then give the gate up; if a change was noted meanwhile,
         go round again under the same run instead."""
+        self._review(state).report()
         read_at = _at(state.get("qbo_read_at"))
         if read_at is not None:
             for kind in CHANGE_KINDS:

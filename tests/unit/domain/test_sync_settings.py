@@ -148,11 +148,9 @@ def test_each_rule_names_its_field(changes, field, says):
     assert "Input should" not in problems[field]  # plain language, not the validator's
 
 
-def test_review_mode_is_refused_until_the_sync_holds_changes_for_review():
-    with pytest.raises(SettingsInvalid) as caught:
-        validate_settings(_with({"review_mode": True}), CTX)
-    assert [p["field"] for p in caught.value.details] == ["review_mode"]
-    assert "not available yet" in caught.value.details[0]["message"]
+def test_review_mode_is_accepted_now_that_the_sync_holds_changes_for_review():
+    # That it acts: tests/unit/domain/test_review_mode.py (the engine holds every change while it is on).
+    assert validate_settings(_with({"review_mode": True}), CTX).review_mode is True
 
 
 def test_job_types_need_class_tracking_in_quickbooks():
