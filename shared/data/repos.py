@@ -354,16 +354,21 @@ class ReviewRepo:
                                                          filter_condition=ReviewItem.state == State.KEPT)]
 
     def release(self, tenant_id: str) -> list[ReviewEntry]:
+        """One query (every run makes it while review mode is off, so it stays one)."""
+        out = []
         for i in ReviewItem.query(_tenant(tenant_id), ReviewItem.sk.startswith("REVIEW#"),
-                                  filter_condition=ReviewItem.state.is_in(State.WAITING, State.KEPT)):
-            try:
-                i.update(actions=[ReviewItem.state.set(State.APPROVED), ReviewItem.decided_at.set(_now()),
-                                  ReviewItem.decided_by.set("review mode turned off")],
-                         condition=ReviewItem.state.is_in(State.WAITING, State.KEPT))
-            except UpdateError as exc:  # decided meanwhile: the admin's decision stands
-                if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
-                    raise
-        return self.approved(tenant_id)
+                                  filter_condition=ReviewItem.state.is_in(State.WAITING, State.KEPT, State.APPROVED)):
+            if i.state != State.APPROVED:
+                try:
+                    i.update(actions=[ReviewItem.state.set(State.APPROVED), ReviewItem.decided_at.set(_now()),
+                                      ReviewItem.decided_by.set("review mode turned off")],
+                             condition=ReviewItem.state.is_in(State.WAITING, State.KEPT))
+                except UpdateError as exc:  # decided meanwhile: the admin's decision stands
+                    if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                        raise
+                    continue
+            out.append(self._entry(i))
+        return out
 
     def done(self, tenant_id: str, entries, outcome: str, message: str = "") -> None:
         if outcome not in (State.SUCCEEDED, State.FAILED):

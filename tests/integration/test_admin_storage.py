@@ -82,3 +82,17 @@ def test_review_queue_conditions(aws_tables):
     export = queue.page("t1", State.WAITING, "export", None, 10)
     assert [h.entry.entity_id for h in export.items] == ["i2"]
     assert queue.count("t2", State.WAITING) == 0
+
+
+def test_review_queue_kept_and_release(aws_tables):
+    queue = ReviewRepo()
+    queue.hold("t1", [_entry(1), _entry(2), _entry(3), _entry(4)])
+    waiting = {h.entry.entity_id: h.entry for h in queue.waiting("t1")}
+    queue.decide("t1", waiting["i1"], State.KEPT, "u1")
+    queue.decide("t1", waiting["i2"], State.CLEARED, "u1")
+    queue.decide("t1", waiting["i3"], State.APPROVED, "u1")
+    assert queue.kept("t1") == [_entry(1)]
+    # Review mode turned off: waiting and kept entries are approved, cleared ones stay cleared.
+    assert sorted(e.entity_id for e in queue.release("t1")) == ["i1", "i3", "i4"]
+    assert queue.count("t1", State.APPROVED) == 3 and queue.count("t1", State.CLEARED) == 1
+    assert queue.count("t1", State.WAITING) == 0 and queue.kept("t1") == []
