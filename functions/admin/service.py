@@ -15,10 +15,12 @@ def service() -> AdminService:
     from shared.data.sync_gate import DynamoSyncGate
     from shared.domain.connections import ScheduleLifecycle
     from shared.domain.sync_requests import SyncRequests
+    from shared.qbdesktop.lists import DesktopCompanies
 
     rt = runtime()
     runs, settings = RunRepo(), SettingsRepo()
     workflows = StepFunctionsStarter(rt.env.onboarding_state_machine_arn, rt.env.sync_state_machine_arn)
     return AdminService(rt.connections, settings, runs, ErrorRepo(), LinkRepo(), rt.quickbooks, workflows,
                         rt.schedules, sync_requests=SyncRequests(DynamoSyncGate(), runs, workflows),
-                        review=ReviewRepo(), tokens=rt.token_store, lifecycle=ScheduleLifecycle(rt.schedules, settings))
+                        review=ReviewRepo(), tokens=rt.token_store, lifecycle=ScheduleLifecycle(rt.schedules, settings),
+                        desktop=DesktopCompanies())

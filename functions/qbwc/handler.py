@@ -8,11 +8,9 @@ import json
 import uuid
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Literal
 from xml.sax.saxutils import escape
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import Conflict, NotFound
 from shared.http import caller, install_error_handlers
@@ -27,27 +25,6 @@ RUN_EVERY_MINUTES = {"every_1h": 60, "every_2h": 120, "every_3h": 180, "daily": 
 logger, metrics, tracer = get_logger(SERVICE), get_metrics(SERVICE), get_tracer(SERVICE)
 app = APIGatewayHttpResolver()
 install_error_handlers(app, SERVICE)
-
-
-class ClassChoice(BaseModel):
-    """WORK's Job Types tab: "Create New Job Class", "None", or an existing QuickBooks class."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    mode: Literal["create", "none", "class"]
-    class_name: str | None = Field(default=None, max_length=159)  # a class FullName (qbd-facts.md lengths)
-
-
-class DesktopSettings(BaseModel):
-    """The Desktop-only choices of WORK's Sync Settings and Job Types tabs (docs/qbdesktop.md)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    sync_invoices: bool = False
-    invoice_account: str | None = None  # "Send inventory items to Invoice Account": an income account's FullName
-    job_locations: bool = False  # "Using Job Locations": invoices go to the site's QuickBooks job
-    sync_payments: bool = False  # payments received under the invoice's customer or job, applied to it
-    job_type_classes: dict[str, ClassChoice] = Field(default_factory=dict)  # platform job type id -> class
-    # "Send Tax Rates to QuickBooks using Vendor": the tax agency (a QuickBooks vendor's Name) of the sales tax items
-    tax_vendor: str | None = Field(default=None, max_length=41)
 
 
 @lru_cache(maxsize=1)
@@ -67,10 +44,8 @@ def _deps():
 
         stored = SettingsRepo().get(tenant_id)
         settings = SyncSettings.model_validate(stored[0]) if stored else default_settings()
-        connection = repo.connection(tenant_id)
-        desktop = dict((connection.state or {}).get("settings") or {}) if connection else {}
         return Drain(DrainDeps(tenant_id=tenant_id, repo=repo, links=LinkRepo(), errors=ErrorRepo(), runs=runs,
-                               platform=rt.fieldservice, settings=settings, desktop=desktop))
+                               platform=rt.fieldservice, settings=settings))
 
     return repo, runs, WebConnectorService(repo, runs, drain_for), drain_for
 
@@ -125,6 +100,7 @@ def connect():
     file_id = "{" + str(uuid.uuid4()).upper() + "}"
     if not repo.create_connection(who.tenant_id, user_name, OWNER_ID, file_id, passwords.hash_password(password)):
         raise Conflict("this tenant already has a QuickBooks Desktop connection; reset its password instead")
+    _deps()[3](who.tenant_id).request_lists()  # the settings API's accounts, classes and vendors, at the first poll
     return Response(201, content_types.APPLICATION_JSON, json.dumps(
         {"user_name": user_name, "password": password, "file_id": file_id,
          "note": "Shown once. Type it into the Web Connector after adding the .qwc file."}))
@@ -157,46 +133,6 @@ def qwc():
             "</RunEveryNMinutes>\n</Scheduler>\n<IsReadOnly>false</IsReadOnly>\n</QBWCXML>\n")
     return Response(200, "application/x-qwc", body,
                     headers={"Content-Disposition": f'attachment; filename="{APP_NAME}.qwc"'})
-
-
-@app.get("/admin/desktop/settings")
-def get_settings():
-    who = caller(app)
-    stored = (_connection(who.tenant_id).state or {}).get("settings") or {}
-    return DesktopSettings.model_validate(stored).model_dump()
-
-
-@app.put("/admin/desktop/settings")
-def put_settings():
-    who = caller(app)
-    connection = _connection(who.tenant_id)
-    settings = DesktopSettings.model_validate(app.current_event.json_body or {})
-    from shared.errors import Unprocessable
-
-    if settings.sync_invoices and not settings.invoice_account:
-        raise Unprocessable("invalid settings", details=[{"field": "invoice_account", "message":
-                            "Choose the QuickBooks income account invoice lines post to."}])
-    if settings.sync_payments and not settings.sync_invoices:  # WORK seed: Payments needs Invoices
-        raise Unprocessable("invalid settings", details=[{"field": "sync_payments", "message":
-                            "Payments sync only with Invoices turned on."}])
-    problems = [{"field": f"job_type_classes.{jt}.class_name", "message": "Choose the QuickBooks class, or "
-                 "'create' or 'none'."} for jt, c in settings.job_type_classes.items()
-                if c.mode == "class" and not c.class_name]
-    if settings.tax_vendor and not settings.sync_invoices:
-        problems.append({"field": "tax_vendor", "message": "Tax rates are sent with invoices, so they need Invoices "
-                         "turned on."})
-    if settings.job_type_classes and not settings.sync_invoices:
-        problems.append({"field": "job_type_classes", "message": "Job Types set the class of synced invoices, "
-                         "so they need Invoices turned on."})
-    if settings.job_type_classes and (connection.state or {}).get("class_tracking") is False:
-        # WORK seed: the Job Types tab is not available without class tracking in QuickBooks Desktop.
-        problems.append({"field": "job_type_classes", "message": "Job Types need class tracking in QuickBooks. "
-                         "Turn on 'Use class tracking for transactions' (Edit > Preferences > Accounting) and let "
-                         "the Web Connector run once."})
-    if problems:
-        raise Unprocessable("invalid settings", details=problems)
-    _deps()[0].update_connection(who.tenant_id, state={**(connection.state or {}), "settings": settings.model_dump()})
-    return settings.model_dump()
 
 
 @app.post("/admin/desktop/onboard")

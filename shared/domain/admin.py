@@ -142,12 +142,17 @@ class AdminService:
     def __init__(self, connections: ConnectionRepo, settings_repo, runs, errors, links, quickbooks: Callable,
                  workflows, schedules, cache: ListCache | None = None, *, sync_requests=None, review=None,
                  tokens=None, lifecycle: ScheduleLifecycle | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), desktop=None):
         self._connections, self._settings, self._runs, self._errors = connections, settings_repo, runs, errors
         self._links, self._quickbooks, self._workflows, self._schedules = links, quickbooks, workflows, schedules
         self._cache = cache or ListCache()
         self._sync_requests, self._review, self._tokens, self._clock = sync_requests, review, tokens, clock
         self._lifecycle = lifecycle or ScheduleLifecycle(schedules, settings_repo)
+        self._desktop = desktop  # QuickBooks Desktop connections (shared/qbdesktop/lists.DesktopCompanies)
+
+    def _desktop_context(self, caller: Caller):
+        """The Desktop company file's context when this tenant syncs through the Web Connector, else None."""
+        return self._desktop.context(caller.tenant_id) if self._desktop is not None else None
 
     def _connected(self, caller: Caller):
         connection = self._connections.get(caller.tenant_id)
@@ -218,16 +223,18 @@ class AdminService:
         from shared.domain.settings import validate_settings
 
         caller.require_admin()
-        self._connected(caller)
+        desktop = self._desktop_context(caller)
+        if desktop is None:
+            self._connected(caller)
         if not isinstance(payload, dict) or not isinstance(payload.get("settings"), dict):
             raise BadRequest('expected {"settings": {...}, "version": N}')
         version = payload.get("version", 0)
         if not isinstance(version, int) or isinstance(version, bool) or version < 0:
             raise BadRequest("version must be the integer returned by GET /admin/settings")
-        settings = validate_settings(payload["settings"], self.quickbooks_context(caller))
+        settings = validate_settings(payload["settings"], desktop or self.quickbooks_context(caller))
         body = settings.model_dump(mode="json")
         new_version = self._settings.put(caller.tenant_id, body, version, caller.subject or caller.tenant_id)
-        connection = self._connections.get(caller.tenant_id)
+        connection = self._connections.get(caller.tenant_id) if desktop is None else None
         if connection is not None:
             self._lifecycle.apply(connection)  # changed with the settings (only once the integration is enabled)
         return {"settings": body, "version": new_version}
@@ -250,6 +257,11 @@ class AdminService:
             automated_sales_tax=bool(prefs.get("TaxPrefs", {}).get("PartnerTaxEnabled")))
 
     def quickbooks_list(self, caller: Caller, kind: str, account_type: str | None = None):
+        desktop = self._desktop.rows(caller.tenant_id, kind) if self._desktop is not None else None
+        if desktop is not None:  # what the Web Connector's last session read (docs/qbdesktop.md)
+            if kind not in ("accounts", "classes", "vendors"):
+                raise NotFound(f"the '{kind}' list is not read from QuickBooks Desktop")
+            return [r for r in desktop if not account_type or r.get("AccountType") == account_type]
         self._connected(caller)
         if kind == "preferences":
             return self._cache.get((caller.tenant_id, kind), lambda: self._quickbooks(caller.tenant_id).preferences())

@@ -164,6 +164,29 @@ def merge(base: dict[str, dict[str, str]], platform: dict[str, Any] | None, quic
     return out
 
 
+def client_update(client: Client, changed: dict[str, Any], settings) -> dict[str, Any]:
+    """The platform's update_client arguments for merged fields (both QuickBooks adapters use it); MissingState when
+    an address without a State cannot be filled."""
+    kwargs: dict[str, Any] = {}
+    if "company" in changed:
+        kwargs["company_name"] = changed["company"]
+    if changed.keys() & {"first", "last", "email", "phone"}:
+        c = client.contact
+        kwargs["contact"] = Contact(first_name=changed.get("first", c.first_name),
+                                    last_name=changed.get("last", c.last_name),
+                                    email=changed.get("email", c.email), phone=changed.get("phone", c.phone))
+    if "address" in changed:
+        addr = changed["address"]
+        if addr:
+            state = resolve_state(addr.get("state"), addr.get("country"), settings)
+            kwargs["billing_address"] = Address(**{**addr, "state": state})
+        else:
+            kwargs["billing_address"] = None
+    if "active" in changed:
+        kwargs["active"] = bool(changed["active"])
+    return kwargs
+
+
 def qbo_time(row: dict) -> datetime | None:
     return parse_qbo_time((row.get("MetaData") or {}).get("LastUpdatedTime"))
 
@@ -371,24 +394,7 @@ class ClientSync:
         return body
 
     def _update_client(self, client: Client, changed: dict[str, Any]) -> None:
-        kwargs: dict[str, Any] = {}
-        if "company" in changed:
-            kwargs["company_name"] = changed["company"]
-        if changed.keys() & {"first", "last", "email", "phone"}:
-            c = client.contact
-            kwargs["contact"] = Contact(first_name=changed.get("first", c.first_name),
-                                        last_name=changed.get("last", c.last_name),
-                                        email=changed.get("email", c.email), phone=changed.get("phone", c.phone))
-        if "address" in changed:
-            addr = changed["address"]
-            if addr:
-                state = resolve_state(addr.get("state"), addr.get("country"), self.d.settings)
-                kwargs["billing_address"] = Address(**{**addr, "state": state})
-            else:
-                kwargs["billing_address"] = None
-        if "active" in changed:
-            kwargs["active"] = bool(changed["active"])
-        self.d.platform.update_client(self.d.tenant_id, client.id, **kwargs)
+        self.d.platform.update_client(self.d.tenant_id, client.id, **client_update(client, changed, self.d.settings))
 
     def _deleted_in_quickbooks(self, link: Link, row: dict) -> None:
         """Never recreated silently: flagged in the error log until the admin relinks or clears it."""

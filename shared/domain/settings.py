@@ -70,6 +70,7 @@ class ItemSettings(_Section):
     direction: Literal["quickbooks_to_platform", "platform_to_quickbooks"] = "quickbooks_to_platform"
     income_account_id: str | None = None
     expense_account_id: str | None = None
+    asset_account_id: str | None = None  # QuickBooks Desktop only: the inventory asset account of Inventory items
 
 
 class InvoiceSettings(_Section):
@@ -80,6 +81,7 @@ class InvoiceSettings(_Section):
     tax_code_id: str | None = None  # QuickBooks TaxCode for TxnTaxCodeRef (without automated sales tax)
     tax_codes_by_region: dict[str, str] = Field(default_factory=dict)  # State/province code -> TaxCode id
     job_locations: bool = False
+    tax_vendor_id: str | None = None  # QuickBooks Desktop only: "Send Tax Rates to QuickBooks using Vendor"
 
     @field_validator("tax_codes_by_region")
     @classmethod
@@ -161,6 +163,8 @@ class QuickBooksContext:
     vendors: Set[str] = frozenset()
     tax_codes: Set[str] = frozenset()  # active TaxCode ids
     automated_sales_tax: bool = False  # Preferences.TaxPrefs.PartnerTaxEnabled
+    desktop: bool = False  # a QuickBooks Desktop company file (its rules differ: _desktop_rules)
+    lists_known: bool = True  # Desktop: the Web Connector has run once, so the lists above are QuickBooks' own
 
 
 def default_settings() -> SyncSettings:
@@ -229,8 +233,25 @@ def _rules(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
         if problem:
             out.append({"field": field_name, "message": problem})
 
-    clients, invoices, payments = s.get("clients"), s.get("invoices"), s.get("payments")
-    items, job_types, schedule = s.get("items"), s.get("job_types"), s.get("schedule")
+    invoices, items, schedule = s.get("invoices"), s.get("items"), s.get("schedule")
+    out.extend(_client_rules(s.get("clients")))
+    out.extend(_schedule_rules(schedule))
+    if ctx.desktop:
+        return out + _desktop_rules(s, ctx)
+    for where, value in (("invoices.tax_vendor_id", invoices and invoices.tax_vendor_id),
+                         ("items.asset_account_id", items and items.asset_account_id)):
+        check(where, "This setting applies to QuickBooks Desktop only; remove it." if value else None)
+    out.extend(_rules_online(s, ctx))
+    return out
+
+
+def _client_rules(clients: ClientSettings | None) -> list[dict]:
+    out: list[dict] = []
+
+    def check(field_name: str, problem: str | None) -> None:
+        if problem:
+            out.append({"field": field_name, "message": problem})
+
     if clients is not None:
         country = _COUNTRY_NAMES[clients.default_country]
         if clients.use_default_state and not clients.default_state:
@@ -239,6 +260,30 @@ def _rules(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
         elif clients.default_state and clients.default_state not in SUBDIVISIONS[clients.default_country]:
             check("clients.default_state", f"'{clients.default_state}' is not a State code in {country}; use the "
                                            "2-letter code, like AZ.")
+    return out
+
+
+def _schedule_rules(schedule: ScheduleSettings | None) -> list[dict]:
+    out: list[dict] = []
+    if schedule is not None:
+        if schedule.frequency == "daily" and not schedule.time:
+            out.append({"field": "schedule.time", "message": "Choose the time of day for the daily sync, on the hour "
+                                                             "or half hour (for example 08:00 or 14:30)."})
+        elif schedule.frequency != "daily" and schedule.time:
+            out.append({"field": "schedule.time", "message": "A time of day only applies to a daily sync; remove "
+                                                             "it, or choose 'daily'."})
+    return out
+
+
+def _rules_online(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
+    out: list[dict] = []
+
+    def check(field_name: str, problem: str | None) -> None:
+        if problem:
+            out.append({"field": field_name, "message": problem})
+
+    invoices, payments = s.get("invoices"), s.get("payments")
+    items, job_types = s.get("items"), s.get("job_types")
     if invoices is not None and invoices.enabled:
         check("invoices.income_account_id", _account_problem(
             ctx, invoices.income_account_id, INCOME_TYPES,
@@ -281,13 +326,97 @@ def _rules(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
             elif mapping.class_id not in ctx.classes:
                 check(where, "This class was not found in QuickBooks; it may have been deleted or made inactive "
                              "there. Choose another class.")
-    if schedule is not None:
-        if schedule.frequency == "daily" and not schedule.time:
-            check("schedule.time", "Choose the time of day for the daily sync, on the hour or half hour (for "
-                                   "example 08:00 or 14:30).")
-        elif schedule.frequency != "daily" and schedule.time:
-            check("schedule.time", "A time of day only applies to a daily sync; remove it, or choose 'daily'.")
     return out
+
+
+def _desktop_rules(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
+    """QuickBooks Desktop (the WORK Desktop seed's Sync Settings and Job Types tabs): one income account for invoice
+    lines, tax rates sent as sales tax items of a tax vendor, payments deposited where QuickBooks defaults unless an
+    account is chosen, Inventory items with their three accounts. Ids are Desktop ListIDs from the lists the Web
+    Connector read at its last run (docs/qbdesktop.md)."""
+    out: list[dict] = []
+
+    def check(field_name: str, problem: str | None) -> None:
+        if problem:
+            out.append({"field": field_name, "message": problem})
+
+    def account(account_id: str | None, kinds: tuple[str, ...], missing: str) -> str | None:
+        if account_id and not ctx.lists_known:
+            return _NOT_READ_YET
+        return _account_problem(ctx, account_id, kinds, missing)
+
+    invoices, payments, items = s.get("invoices"), s.get("payments"), s.get("items")
+    job_types = s.get("job_types")
+    if invoices is not None and invoices.enabled:
+        check("invoices.income_account_id", account(
+            invoices.income_account_id, INCOME_TYPES,
+            "Choose the income account invoice lines post to ('Send inventory items to Invoice Account')."))
+        if invoices.expense_account_id:
+            check("invoices.expense_account_id", "QuickBooks Desktop invoice lines post to one account ('Send "
+                                                 "inventory items to Invoice Account'); remove the expense account.")
+        for where, code in [("invoices.tax_code_id", invoices.tax_code_id),
+                            *((f"invoices.tax_codes_by_region.{r}", c)
+                              for r, c in sorted(invoices.tax_codes_by_region.items()))]:
+            if code:
+                check(where, "QuickBooks Desktop taxes an invoice with a sales tax item and each line's Tax or Non "
+                             "code, not a tax code; remove it (choose tax_mode 'platform' and a tax vendor to send "
+                             "the platform's tax rates).")
+        if invoices.tax_mode == "platform" and not invoices.tax_vendor_id:
+            check("invoices.tax_vendor_id", "Choose the tax vendor the platform's tax rates are sent with ('Send "
+                                            "Tax Rates to QuickBooks using Vendor').")
+        elif invoices.tax_mode != "platform" and invoices.tax_vendor_id:
+            check("invoices.tax_vendor_id", "A tax vendor sends the platform's tax rates, so it needs tax_mode "
+                                            "'platform'; remove it, or choose 'platform'.")
+        elif invoices.tax_vendor_id and not ctx.lists_known:
+            check("invoices.tax_vendor_id", _NOT_READ_YET)
+        elif invoices.tax_vendor_id and invoices.tax_vendor_id not in ctx.vendors:
+            check("invoices.tax_vendor_id", "This vendor was not found in QuickBooks; it may have been deleted or "
+                                            "made inactive there. Choose another vendor.")
+    if payments is not None and payments.enabled:
+        if invoices is not None and not invoices.enabled:
+            check("payments.enabled", "Payments can only sync when Invoices sync too. Turn on Invoices, or turn "
+                                      "off Payments.")
+        if payments.deposit_account_id:  # optional: QuickBooks' own default account otherwise (WORK seed)
+            check("payments.deposit_account_id", account(payments.deposit_account_id, DEPOSIT_TYPES, None))
+    if items is not None and items.enabled and items.direction == "platform_to_quickbooks":
+        check("items.income_account_id", account(items.income_account_id, INCOME_TYPES,
+                                                 "Choose the income account for items sent to QuickBooks."))
+        check("items.expense_account_id", account(
+            items.expense_account_id, ("Cost of Goods Sold",),
+            "Choose the cost of goods sold account: equipment and inventory go to QuickBooks Desktop as Inventory "
+            "items, which need one."))
+        check("items.asset_account_id", account(
+            items.asset_account_id, ("Other Current Asset",),
+            "Choose the inventory asset account: equipment and inventory go to QuickBooks Desktop as Inventory "
+            "items, which need one."))
+    if job_types is not None and job_types.enabled:
+        if not ctx.class_tracking_enabled:
+            check("job_types.enabled", "The Job Types tab is not available: class tracking is off in this QuickBooks "
+                                       "company file. Turn on 'Use class tracking for transactions' (Edit > "
+                                       "Preferences > Accounting) and let the Web Connector run once, or turn off "
+                                       "Job Types.")
+        if invoices is not None and not invoices.enabled:
+            check("job_types.enabled", "Job Types set the class of synced invoices, so they need Invoices turned "
+                                       "on.")
+        for job_type_id, mapping in sorted(job_types.class_mapping.items()):
+            where = f"job_types.class_mapping.{job_type_id}.class_id"
+            if mapping.mode != "class":
+                check(where, "Only a job type mapped to a chosen class takes a class; remove it, or choose "
+                             "'class'." if mapping.class_id else None)
+            elif not mapping.class_id:
+                check(where, "Choose the QuickBooks class for this job type, or choose 'Create New Job Class' or "
+                             "'None'.")
+            elif mapping.class_id not in ctx.classes:
+                check(where, _NOT_READ_YET if not ctx.lists_known else "This class was not found in QuickBooks; it "
+                             "may have been deleted or made inactive there. Choose another class.")
+    if s.get("review_mode"):
+        check("review_mode", "Review mode is not available for QuickBooks Desktop yet: changes sync when the Web "
+                             "Connector runs. Turn it off to save these settings.")
+    return out
+
+
+_NOT_READ_YET = ("QuickBooks Desktop's lists are read when the Web Connector runs, and it has not run yet. Run it "
+                 "once ('Update Selected' in the Web Connector), then save these settings.")
 
 
 def _tax_rules(invoices: InvoiceSettings, ctx: QuickBooksContext) -> list[dict]:

@@ -13,25 +13,39 @@ record is adopted instead of added twice. One write per message set, so every ou
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from shared.data.desktop_repo import DesktopRepo, WorkItem
+from shared.domain import clients as client_rules
 from shared.domain import onboarding_plan, parties
 from shared.domain.records import ErrorEntry, Link
-from shared.qbdesktop import qbxml
+from shared.domain.settings import MissingState
+from shared.qbdesktop import lists, qbxml
 from shared.qbdesktop.phases import PENDING_PHASE
 from shared.qbdesktop.qbxml import Result
 
-# Queue order (the sort key's first part): customers before jobs before invoices before paid status.
-PULL_CUSTOMERS, PLAN_ONBOARDING, CUSTOMER_ADD, JOB_ADD, PLAN_CLIENTS, CUSTOMER_MOD = 10, 20, 30, 40, 44, 45
+# Queue order (the sort key's first part): lists, customers before jobs before items, invoices, paid status.
+PULL_LISTS, PULL_CUSTOMERS, PLAN_ONBOARDING, PLAN_CLIENT_CHANGES = 5, 10, 20, 21
+CUSTOMER_ADD, JOB_ADD, CUSTOMER_MOD = 30, 40, 45
+PULL_ITEMS, PLAN_ITEMS, ITEM_ADD = 46, 47, 48
 ENSURE_ITEM, ENSURE_CLASS, PLAN_INVOICES, ENSURE_TAX, INVOICE_ADD = 50, 52, 55, 57, 60
-PLAN_PAYMENTS, PAYMENT_ADD, PULL_PAID = 64, 65, 70
+PLAN_PAYMENTS, PAYMENT_ADD, PULL_PAYMENTS, PULL_PAID = 64, 65, 68, 70
+# Desktop item types <-> the platform's (IndusTrack seed: "Equipment items ... will synchronize as Inventory items").
+FROM_DESKTOP_ITEM = {"ItemServiceRet": "service", "ItemNonInventoryRet": "non_inventory",
+                     "ItemInventoryRet": "inventory"}
+TO_DESKTOP_ITEM = {"service": "service", "non_inventory": "non_inventory", "inventory": "inventory",
+                   "equipment": "inventory"}
 PAGE_SIZE = 100  # modest pages keep each QuickBooks answer fast (qbd-facts.md "Timeouts")
 MAX_STALE_RETRIES = 3
+# Modified-since queries look back this far before the newest change seen: QuickBooks' TimeModified is local time
+# with an offset, and a change saved during our previous pull must not fall between two cursors (qbd-facts.md).
+OVERLAP = timedelta(minutes=5)
 DESKTOP_ITEM = "Field Service"  # the service item every synced invoice line posts through
-ENTITY = {"client": "qbd_client", "site": "qbd_site", "invoice": "qbd_invoice", "payment": "qbd_payment"}
+ENTITY = {"client": "qbd_client", "site": "qbd_site", "invoice": "qbd_invoice", "payment": "qbd_payment",
+          "item": "qbd_item"}
 GUID_NAMESPACE = uuid.UUID("7a0c4d2e-0b7b-4f59-9a55-3f1f3d0c5e21")
 ZERO = Decimal("0.00")
 
@@ -49,8 +63,8 @@ class DrainDeps:
     errors: Any  # shared.data.repos.ErrorRepo
     runs: Any  # shared.data.repos.RunRepo
     platform: Any  # shared.fieldservice.port.FieldService
-    settings: Any  # shared.domain.settings.SyncSettings
-    desktop: dict = field(default_factory=dict)  # the Desktop settings (docs/qbdesktop.md)
+    settings: Any  # shared.domain.settings.SyncSettings (the one settings API; Desktop's rules in _desktop_rules)
+    now: Any = None  # () -> datetime, for the platform-side cursor (tests pin it)
 
 
 class Drain:
@@ -58,25 +72,48 @@ class Drain:
         self.d = d
 
     # -- planning work ----------------------------------------------------------------------------------------------
+    def _now(self) -> datetime:
+        return self.d.now() if self.d.now else datetime.now(UTC)
+
+    def request_lists(self, run_id: str | None = None) -> None:
+        """Accounts, classes and vendors for the settings API (shared/qbdesktop/lists.py), read every session."""
+        for kind in lists.LIST_QUERIES:
+            self.d.repo.enqueue(self.d.tenant_id, PULL_LISTS, f"list#{kind}", "pull_list", {"list": kind}, run_id)
+
     def request_onboarding(self, run_id: str) -> None:
+        self.request_lists(run_id)
         self.d.repo.enqueue(self.d.tenant_id, PULL_CUSTOMERS, f"customers#{run_id}", "pull_customers",
                             {"page": 0, "rows_chunk": run_id}, run_id)
         self.d.repo.enqueue(self.d.tenant_id, PLAN_ONBOARDING, f"plan#{run_id}", "plan_onboarding", {}, run_id)
 
     def request_sync(self, run_id: str) -> None:
-        if self.d.settings.clients.direction in ("two_way", "platform_master"):
-            self.d.repo.enqueue(self.d.tenant_id, PLAN_CLIENTS, f"clients#{run_id}", "plan_client_status", {},
-                                run_id)
-        if self.d.desktop.get("sync_invoices"):
-            self.d.repo.enqueue(self.d.tenant_id, ENSURE_ITEM, "item#field-service", "ensure_item", {}, run_id)
-            if self.d.desktop.get("job_type_classes"):
-                self.d.repo.enqueue(self.d.tenant_id, ENSURE_CLASS - 1, f"classes#{run_id}", "plan_classes", {},
-                                    run_id)
-            self.d.repo.enqueue(self.d.tenant_id, PLAN_INVOICES, f"invoices#{run_id}", "plan_invoices", {}, run_id)
-            if self.d.desktop.get("sync_payments"):
-                self.d.repo.enqueue(self.d.tenant_id, PLAN_PAYMENTS, f"payments#{run_id}", "plan_payments", {},
-                                    run_id)
-            self.d.repo.enqueue(self.d.tenant_id, PULL_PAID, f"paid#{run_id}", "pull_paid", {}, run_id)
+        """One everyday run: what changed on either side since the cursors (FromModifiedDate in QuickBooks,
+        updated_since on the platform), merged by the same rules as QuickBooks Online."""
+        tenant, s = self.d.tenant_id, self.d.settings
+        cursors = self._state().get("cursors") or {}
+        self.request_lists(run_id)
+        plan_key = f"QBDQ#{PLAN_CLIENT_CHANGES:02d}#changes#{run_id}"
+        self.d.repo.enqueue(tenant, PULL_CUSTOMERS, f"changes#{run_id}", "pull_customers",
+                            {"page": 0, "from_modified": _since(cursors.get("customers")), "plan_key": plan_key},
+                            run_id)
+        self.d.repo.enqueue(tenant, PLAN_CLIENT_CHANGES, f"changes#{run_id}", "plan_client_changes", {}, run_id)
+        if s.items.enabled:
+            if s.items.direction == "quickbooks_to_platform":
+                self.d.repo.enqueue(tenant, PULL_ITEMS, f"items#{run_id}", "pull_items",
+                                    {"from_modified": _since(cursors.get("items"))}, run_id)
+            else:
+                self.d.repo.enqueue(tenant, PLAN_ITEMS, f"items#{run_id}", "plan_items", {}, run_id)
+        if s.invoices.enabled:
+            self.d.repo.enqueue(tenant, ENSURE_ITEM, "item#field-service", "ensure_item", {}, run_id)
+            if s.job_types.enabled:
+                self.d.repo.enqueue(tenant, ENSURE_CLASS - 1, f"classes#{run_id}", "plan_classes", {}, run_id)
+            self.d.repo.enqueue(tenant, PLAN_INVOICES, f"invoices#{run_id}", "plan_invoices", {}, run_id)
+            if s.payments.enabled:
+                self.d.repo.enqueue(tenant, PLAN_PAYMENTS, f"payments#{run_id}", "plan_payments", {}, run_id)
+            self.d.repo.enqueue(tenant, PULL_PAYMENTS, f"payments#{run_id}", "pull_payments",
+                                {"from_modified": _since(cursors.get("payments"))}, run_id)
+            self.d.repo.enqueue(tenant, PULL_PAID, f"paid#{run_id}", "pull_paid",
+                                {"from_modified": _since(cursors.get("invoices"))}, run_id)
 
     # -- one round trip ---------------------------------------------------------------------------------------------
     def next_request(self, ticket: str) -> tuple[WorkItem, str] | None:
@@ -135,7 +172,25 @@ class Drain:
                 return qbxml.customer_query(max_returned=PAGE_SIZE, iterator="Start",
                                             from_modified=p.get("from_modified"))
             return qbxml.customer_query(max_returned=PAGE_SIZE, iterator="Continue", iterator_id=p["iterator_id"])
+        if item.kind == "pull_list":
+            return qbxml.list_query(lists.LIST_QUERIES[p["list"]])
+        if item.kind == "pull_items":
+            if p.get("ticket") != ticket or not p.get("iterator_id"):
+                self.d.repo.update_work(item, payload={**p, "ticket": ticket, "iterator_id": None})
+                return qbxml.item_query(max_returned=PAGE_SIZE, iterator="Start", from_modified=p.get("from_modified"))
+            return qbxml.item_query(max_returned=PAGE_SIZE, iterator="Continue", iterator_id=p["iterator_id"])
+        if item.kind == "item_add":
+            if item.status == "sent" and item.mode == "write":
+                self.d.repo.update_work(item, mode="lookup")  # the reply was lost: look the name up first
+            if item.mode == "lookup":
+                return qbxml.list_query("ItemQuery", full_names=[p["item"]["name"]])
+            self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
+            return qbxml.item_add(**p["item"])
+        if item.kind == "pull_payments":
+            return qbxml.txn_query("ReceivePaymentQuery", from_modified=p.get("from_modified"))
         if item.kind == "pull_paid":
+            if p.get("txn_ids"):
+                return qbxml.txn_query("InvoiceQuery", txn_ids=p["txn_ids"])
             return qbxml.txn_query("InvoiceQuery", paid_only=True, from_modified=p.get("from_modified"))
         if item.kind == "customer_mod":
             if item.mode == "reread":
@@ -160,12 +215,12 @@ class Drain:
                 return qbxml.list_query("ItemQuery", full_names=[DESKTOP_ITEM])
             self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
             return qbxml.item_add("service", DESKTOP_ITEM, desc="Work from the field-service platform",
-                                  account_full_name=self.d.desktop.get("invoice_account"))
+                                  account_id=self.d.settings.invoices.income_account_id)
         if item.kind == "ensure_tax_item":
             if not p.get("looked_up"):
                 return qbxml.list_query("ItemSalesTaxQuery", full_names=[p["name"]])
             self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
-            return qbxml.sales_tax_item_add(p["name"], Decimal(p["rate"]), p["vendor"])
+            return qbxml.sales_tax_item_add(p["name"], Decimal(p["rate"]), vendor_id=p["vendor_id"])
         if item.kind == "ensure_class":
             if not p.get("looked_up"):
                 return qbxml.list_query("ClassQuery", full_names=[p["name"]])
@@ -232,9 +287,12 @@ class Drain:
     _on_job_add = _on_customer_add
 
     def _link_customer(self, item: WorkItem, entity: str, ret: dict) -> None:
+        extra = {"full_name": ret.get("FullName"), "active": ret.get("IsActive") != "false"}
+        if entity == ENTITY["client"]:  # each side's fingerprints from here on (shared.domain.clients)
+            extra["fp"] = {"p": item.payload.get("fp_p") or {}, "q": client_rules.fingerprints(
+                client_rules.compact_customer_values(compact_customer(ret)))}
         self.d.links.put(Link(tenant_id=self.d.tenant_id, entity=entity, fsp_id=item.payload["fsp_id"],
-                              qbo_id=ret["ListID"], sync_token=ret.get("EditSequence"),
-                              extra={"full_name": ret.get("FullName"), "active": ret.get("IsActive") != "false"}))
+                              qbo_id=ret["ListID"], sync_token=ret.get("EditSequence"), extra=extra))
         self.d.errors.resolve(self.d.tenant_id, f"{entity}#{item.payload['fsp_id']}")
         self.d.repo.finish_work(item)
 
@@ -251,7 +309,8 @@ class Drain:
             self.d.repo.update_work(item, payload={**p, "iterator_id": result.iterator_id,
                                                    "page": p.get("page", 0) + 1})
             return
-        plan = self.d.repo.get_work(self.d.tenant_id, f"QBDQ#{PLAN_ONBOARDING:02d}#plan#{item.run_id}")
+        plan = self.d.repo.get_work(self.d.tenant_id,
+                                    p.get("plan_key") or f"QBDQ#{PLAN_ONBOARDING:02d}#plan#{item.run_id}")
         if plan is not None:
             self.d.repo.update_work(plan, payload={"chunk": f"qbd{p.get('attempt', 1)}"})
         self.d.repo.finish_work(item)
@@ -260,6 +319,7 @@ class Drain:
         """Match the pulled QuickBooks customers with the platform's clients (shared.domain rules), then create what
         each side lacks: QuickBooks writes are queued, platform records created now."""
         tenant, run_id = self.d.tenant_id, item.run_id or ""
+        started = self._now()
         qbd = [row for chunk in self.d.runs.chunks(tenant, run_id, item.payload.get("chunk", "qbd1")) for row in chunk]
         clients = [parties.compact_client(c) for c in _all(self.d.platform.list_clients, tenant)]
         sites = [parties.compact_site(s) for s in _all(self.d.platform.list_sites, tenant)]
@@ -268,18 +328,36 @@ class Drain:
                           if link.qbo_id}
         plan = onboarding_plan.plan_onboarding(qbd, clients, sites, existing, self.d.settings, names_taken=[],
                                                existing_sites=existing_sites)
+        self._apply_plan(plan, qbd, clients, existing, run_id)
+        self._save_cursors(customers=_newest(qbd), clients=started.isoformat())
+        self.d.repo.update_connection(tenant, state={**self._state(), "onboarded": True})
+
+    def _apply_plan(self, plan, qbd: list[dict], clients: list[dict], existing: dict, run_id: str) -> None:
+        """The onboarding plan's matches linked (with both sides' fingerprints), QuickBooks writes queued, platform
+        records created now. The everyday run applies its plan for new records the same way."""
+        tenant = self.d.tenant_id
         full_names = {row["id"]: row.get("full_name") for row in qbd}
         rows = {row["id"]: row for row in qbd}
+        by_fsp = {c["id"]: c for c in clients}
+
+        def fp(q: str, f: str) -> dict:
+            if q not in rows or f not in by_fsp:
+                return {}
+            return client_rules.baseline(client_rules.compact_client_values(by_fsp[f]),
+                                         client_rules.compact_customer_values(rows[q]))
+
         links = [Link(tenant_id=tenant, entity=ENTITY["client"], fsp_id=f, qbo_id=q,
                       sync_token=(rows.get(q) or {}).get("sync_token"),
-                      extra={"full_name": full_names.get(q), "active": (rows.get(q) or {}).get("active", True)})
-                 for q, f, _ in plan.matches]
+                      extra={"full_name": full_names.get(q), "active": (rows.get(q) or {}).get("active", True),
+                             "fp": fp(q, f)})
+                 for q, f, _ in plan.matches if q not in existing]
         links += [Link(tenant_id=tenant, entity=ENTITY["site"], fsp_id=f, qbo_id=q,
                        extra={"full_name": full_names.get(q)}) for q, f in plan.site_matches]
         self.d.links.put_many(links)
         for row in plan.to_quickbooks:
             self.d.repo.enqueue(tenant, CUSTOMER_ADD, f"client#{row['fsp_id']}", "customer_add",
-                                {"fsp_id": row["fsp_id"], "customer": desktop_customer(row["customer"])}, run_id)
+                                {"fsp_id": row["fsp_id"], "customer": desktop_customer(row["customer"]),
+                                 "fp_p": row.get("fp_p")}, run_id)
         for row in plan.sites_to_quickbooks:
             self.d.repo.enqueue(tenant, JOB_ADD, f"site#{row['fsp_id']}", "job_add",
                                 {"fsp_id": row["fsp_id"], "client_id": row["client_id"],
@@ -289,9 +367,10 @@ class Drain:
             client = self.d.platform.create_client(tenant, parties.client_draft(row["client"]),
                                                    idempotency_key=f"qbd-{tenant}-client-{row['qbo_id']}")
             created[row["qbo_id"]] = client.id
+            base = {"p": client_rules.fingerprints(client_rules.client_values(client)), "q": row.get("fp_q") or {}}
             self.d.links.put(Link(tenant_id=tenant, entity=ENTITY["client"], fsp_id=client.id, qbo_id=row["qbo_id"],
                                   sync_token=row.get("sync_token"),
-                                  extra={"full_name": full_names.get(row["qbo_id"]), "active": True}))
+                                  extra={"full_name": full_names.get(row["qbo_id"]), "active": True, "fp": base}))
         client_of = {**existing, **{q: f for q, f, _ in plan.matches}, **created}
         for row in plan.sites_to_platform:
             parent = client_of.get(row["parent_qbo_id"])
@@ -305,20 +384,74 @@ class Drain:
             self.d.errors.record(ErrorEntry(tenant_id=tenant, entity=skipped["entity"], entity_id=skipped["id"],
                                             direction=skipped["direction"], code=skipped["code"],
                                             message=skipped["message"], run_id=run_id))
-        self.d.repo.update_connection(tenant, state={**self._state(), "onboarded": True})
 
-    def _local_plan_client_status(self, item: WorkItem) -> None:
-        """A client made inactive on the platform is made inactive in QuickBooks too (IndusTrack seed: "The same is
-        true for IndusTrack to QB sync"); a client never becomes active again by sync."""
-        tenant = self.d.tenant_id
-        links = {link.fsp_id: link for link in self.d.links.all(tenant, ENTITY["client"]) if link.qbo_id}
-        for client in _all(self.d.platform.list_clients, tenant):
-            link = links.get(client.id)
-            if link is None or client.active or (link.extra or {}).get("active") is False:
-                continue
-            self.d.repo.enqueue(tenant, CUSTOMER_MOD, f"inactive#{client.id}", "customer_mod",
-                                {"fsp_id": client.id, "list_id": link.qbo_id, "edit_sequence": link.sync_token or "",
-                                 "changes": {"active": False}}, item.run_id)
+    def _save_cursors(self, **cursors: str | None) -> None:
+        state = self._state()
+        merged = {**(state.get("cursors") or {}), **{k: v for k, v in cursors.items() if v}}
+        self.d.repo.update_connection(self.d.tenant_id, state={**state, "cursors": merged})
+
+    def _local_plan_client_changes(self, item: WorkItem) -> None:
+        """The everyday client sync: QuickBooks customers modified since the cursor (this run's pull) and platform
+        clients updated since its cursor, merged field by field against each link's fingerprints with the rules the
+        QuickBooks Online engine uses (shared.domain.clients.merge: changed on one side goes to the other, changed
+        on both the newest edit wins, the direction decides who may write, our own writes are never echoed).
+        Records new on either side go through the onboarding plan (matched by name and evidence, else created)."""
+        tenant, run_id, settings = self.d.tenant_id, item.run_id or "", self.d.settings
+        started = self._now()
+        cursors = self._state().get("cursors") or {}
+        rows = [row for chunk in self.d.runs.chunks(tenant, run_id, item.payload.get("chunk", "qbd1")) for row in chunk]
+        since = cursors.get("clients")
+        changed = list(_all(self.d.platform.list_clients, tenant,
+                            updated_since=datetime.fromisoformat(since) - OVERLAP)) if since else []
+        by_fsp = {link.fsp_id: link for link in self.d.links.all(tenant, ENTITY["client"]) if link.qbo_id}
+        by_qbo = {link.qbo_id: link for link in by_fsp.values()}
+        top = {row["id"]: row for row in rows if not row["job"]}
+        pairs: dict[str, tuple[Link, Any, dict | None]] = {}
+        for client in changed:
+            if client.id in by_fsp:
+                link = by_fsp[client.id]
+                pairs[link.qbo_id] = (link, client, top.get(link.qbo_id))
+        for qbo_id, row in top.items():
+            if qbo_id in by_qbo and qbo_id not in pairs:
+                pairs[qbo_id] = (by_qbo[qbo_id], None, row)
+        for link, client, row in pairs.values():
+            self._merge_pair(link, client, row, run_id)
+        linked_sites = {link.qbo_id for link in self.d.links.all(tenant, ENTITY["site"]) if link.qbo_id}
+        new_rows = [row for qbo_id, row in top.items() if qbo_id not in by_qbo and qbo_id not in linked_sites]
+        new_clients = [parties.compact_client(c) for c in changed if c.id not in by_fsp]
+        if new_rows or new_clients:
+            plan = onboarding_plan.plan_onboarding(new_rows, new_clients, [], {}, settings,
+                                                   names_taken=[r["name"] for r in rows],
+                                                   existing_sites={})
+            self._apply_plan(plan, new_rows, new_clients, {}, run_id)
+        self._save_cursors(customers=_newest(rows) or cursors.get("customers"), clients=started.isoformat())
+
+    def _merge_pair(self, link: Link, client, row: dict | None, run_id: str) -> None:
+        tenant, settings = self.d.tenant_id, self.d.settings
+        p_values = client_rules.client_values(client) if client is not None else None
+        q_values = client_rules.compact_customer_values(row) if row is not None else None
+        result = client_rules.merge((link.extra or {}).get("fp") or {}, p_values, q_values,
+                                    client.updated_at if client is not None else None,
+                                    _qbd_time(row.get("modified")) if row is not None else None,
+                                    settings.clients.direction)
+        if result.to_platform:
+            current = client if client is not None else self.d.platform.get_client(tenant, link.fsp_id)
+            try:
+                self.d.platform.update_client(tenant, current.id, **client_rules.client_update(
+                    current, result.to_platform, settings))
+            except MissingState as exc:
+                self.d.errors.record(ErrorEntry(tenant_id=tenant, entity="client", entity_id=link.fsp_id,
+                                                direction="to_platform", code=exc.code, message=exc.message,
+                                                run_id=run_id))
+                return
+        if row is not None:
+            link.sync_token = row.get("sync_token")
+        link.extra = {**(link.extra or {}), "fp": {"p": result.platform_fp, "q": result.quickbooks_fp}}
+        if result.to_quickbooks:
+            self.d.repo.enqueue(tenant, CUSTOMER_MOD, f"mod#{link.fsp_id}#{run_id}", "customer_mod",
+                                {"fsp_id": link.fsp_id, "list_id": link.qbo_id, "edit_sequence": link.sync_token or "",
+                                 "changes": desktop_changes(result.to_quickbooks)}, run_id)
+        self.d.links.put(link)
 
     def _on_customer_mod(self, item: WorkItem, result: Result) -> None:
         p = item.payload
@@ -367,9 +500,10 @@ class Drain:
 
     def _local_plan_classes(self, item: WorkItem) -> None:
         """'Create New Job Class': a QuickBooks class named after the job type, looked up first, added if missing."""
-        choices = self.d.desktop.get("job_type_classes") or {}
+        job_types = self.d.settings.job_types
         for job_type in _all(self.d.platform.list_job_types, self.d.tenant_id):
-            if (choices.get(job_type.id) or {}).get("mode") == "create":
+            mapping = job_types.class_mapping.get(job_type.id)
+            if (mapping.mode == "create") if mapping else job_types.always_create_class:
                 self.d.repo.enqueue(self.d.tenant_id, ENSURE_CLASS, f"class#{job_type.id}", "ensure_class",
                                     {"name": qbxml._cut(job_type.name, 31), "fsp_id": job_type.id}, item.run_id)
 
@@ -397,13 +531,17 @@ class Drain:
         classes = {**state.get("job_type_class_names", {}), job_type_id: full_name}
         self.d.repo.update_connection(self.d.tenant_id, state={**state, "job_type_class_names": classes})
 
-    def _class_for(self, job_type_id: str | None) -> str | None:
-        choice = (self.d.desktop.get("job_type_classes") or {}).get(job_type_id or "") or {}
-        if choice.get("mode") == "class":
-            return choice.get("class_name")
-        if choice.get("mode") == "create":
-            return self._state().get("job_type_class_names", {}).get(job_type_id or "")
-        return None
+    def _class_for(self, job_type_id: str | None) -> tuple[str | None, str | None]:
+        """(ListID, FullName) of the invoice's class: a chosen class by id, a created one by the name it got."""
+        job_types = self.d.settings.job_types
+        if not job_types.enabled or not job_type_id:
+            return None, None
+        mapping = job_types.class_mapping.get(job_type_id)
+        if mapping is not None and mapping.mode == "class":
+            return mapping.class_id, None
+        if (mapping.mode == "create") if mapping else job_types.always_create_class:
+            return None, self._state().get("job_type_class_names", {}).get(job_type_id)
+        return None, None
 
     def _local_plan_invoices(self, item: WorkItem) -> None:
         """Ready, non-zero invoices not yet in QuickBooks, under the customer or, with job locations, the job."""
@@ -414,7 +552,7 @@ class Drain:
             if self.d.links.get(tenant, ENTITY["invoice"], invoice.id) is not None:
                 continue
             customer = None
-            if self.d.desktop.get("job_locations") and invoice.site_id:
+            if self.d.settings.invoices.job_locations and invoice.site_id:
                 customer = self.d.links.get(tenant, ENTITY["site"], invoice.site_id)
             customer = customer or self.d.links.get(tenant, ENTITY["client"], invoice.client_id)
             if customer is None or not customer.qbo_id:
@@ -424,14 +562,19 @@ class Drain:
                                                         "after its client does.", run_id=item.run_id))
                 continue
             # Money stays Decimal; the queue stores it as exact decimal strings (JSON has no decimal type).
-            lines = [{"item_full_name": DESKTOP_ITEM, "desc": line.description, "quantity": str(line.quantity),
-                      "rate": str(line.unit_price), "amount": str(line.amount)} for line in invoice.lines]
+            items = self._line_items(invoice, item.run_id)
+            if items is None:
+                continue
+            lines = [{**ref, "desc": line.description, "quantity": str(line.quantity),
+                      "rate": str(line.unit_price), "amount": str(line.amount)}
+                     for line, ref in zip(invoice.lines, items, strict=True)]
             tax_item = self._tax_item_for(invoice, item.run_id)
             if tax_item:
                 for line, source in zip(lines, invoice.lines, strict=True):
                     line["tax_code"] = "Tax" if source.taxable else "Non"
             body = {"customer_list_id": customer.qbo_id, "txn_date": invoice.issued_on.isoformat(),
-                    "class_full_name": self._class_for(invoice.job_type_id),
+                    "class_list_id": self._class_for(invoice.job_type_id)[0],
+                    "class_full_name": self._class_for(invoice.job_type_id)[1],
                     "due_date": invoice.due_on.isoformat() if invoice.due_on else None, "memo": invoice.memo,
                     "external_guid": external_guid(tenant, "invoice", invoice.id), "lines": lines,
                     "sales_tax_item": tax_item}
@@ -442,14 +585,15 @@ class Drain:
         """With a tax vendor chosen, the platform's rate travels as an ItemSalesTax ("Tax 8.6%") whose tax agency is
         that vendor, made once (looked up first) and named on the invoice; taxable lines carry "Tax", others "Non".
         Without one, or on a tax-free invoice, QuickBooks applies the customer's own tax (IndusTrack seed)."""
-        vendor = self.d.desktop.get("tax_vendor")
+        invoices = self.d.settings.invoices
+        vendor = invoices.tax_vendor_id if invoices.tax_mode == "platform" else None
         taxable = sum((line.amount for line in invoice.lines if line.taxable), Decimal("0"))
         if not vendor or not taxable or not invoice.tax_total:
             return None
         rate = (Decimal(invoice.tax_total) * 100 / taxable).quantize(Decimal("0.001")).normalize()
         name = f"Tax {rate}%"
         self.d.repo.enqueue(self.d.tenant_id, ENSURE_TAX, f"tax#{rate}", "ensure_tax_item",
-                            {"name": name, "rate": str(rate), "vendor": vendor}, run_id)
+                            {"name": name, "rate": str(rate), "vendor_id": vendor}, run_id)
         return name
 
     def _on_ensure_tax_item(self, item: WorkItem, result: Result) -> None:
@@ -491,6 +635,109 @@ class Drain:
         self.d.errors.resolve(self.d.tenant_id, f"invoice#{fsp_id}")
         self.d.repo.finish_work(item)
 
+    # -- items ----------------------------------------------------------------------------------------------------
+    def _line_items(self, invoice, run_id: str | None) -> list[dict] | None:
+        """Each line's ItemRef: the line's own item once items sync (linked by the item step), else the one
+        `Field Service` item. An invoice never creates an item: with items flowing from QuickBooks, a line whose item
+        QuickBooks lacks keeps the invoice waiting in the error log; sent to QuickBooks, it waits for the item step."""
+        items = self.d.settings.items
+        refs: list[dict] = []
+        for line in invoice.lines:
+            if not items.enabled or not line.item_id:
+                refs.append({"item_full_name": DESKTOP_ITEM})
+                continue
+            link = self.d.links.get(self.d.tenant_id, ENTITY["item"], line.item_id)
+            if link is None or not link.qbo_id:
+                from_qb = items.direction == "quickbooks_to_platform"
+                self.d.errors.record(ErrorEntry(
+                    tenant_id=self.d.tenant_id, entity="invoice", entity_id=invoice.id, direction="to_quickbooks",
+                    code="item_not_in_quickbooks" if from_qb else "waiting_for_item",
+                    message=("An item on this invoice is not in QuickBooks, and items sync from QuickBooks to the "
+                             "platform. Create the item in QuickBooks (or send items to QuickBooks in the sync "
+                             "settings), then Resync." if from_qb else
+                             "An item on this invoice is not in QuickBooks yet; the invoice syncs after it."),
+                    run_id=run_id))
+                return None
+            refs.append({"item_list_id": link.qbo_id})
+        return refs
+
+    def _on_pull_items(self, item: WorkItem, result: Result) -> None:
+        """QuickBooks -> platform (IndusTrack: "inventory, non-inventory, service, and equipment from QuickBooks"):
+        every item type the platform has, active and inactive, matched by name the first time, then by link."""
+        if not result.ok:
+            self._error(item, str(result.status_code), result.message)
+            self.d.repo.update_work(item, status="failed")
+            return
+        from shared.domain.items import item_key
+        from shared.fieldservice.models import ItemDraft, ItemType
+
+        tenant = self.d.tenant_id
+        rets = [r for r in result.rets if r.get("_ret") in FROM_DESKTOP_ITEM]
+        platform = {item_key(i.name): i for i in _all(self.d.platform.list_items, tenant)} if rets else {}
+        for ret in rets:
+            kind = ItemType(FROM_DESKTOP_ITEM[ret["_ret"]])
+            sale = ret.get("SalesOrPurchase") or {}
+            price = Decimal(ret.get("SalesPrice") or sale.get("Price") or "0")
+            desc = ret.get("SalesDesc") or sale.get("Desc") or None
+            active = ret.get("IsActive", "true") != "false"
+            link = self.d.links.by_qbo(tenant, ENTITY["item"], ret["ListID"])
+            match = platform.get(item_key(ret.get("Name", ""))) if link is None else None
+            if link is not None or match is not None:
+                fsp_id = link.fsp_id if link is not None else match.id
+                self.d.platform.update_item(tenant, fsp_id, name=ret.get("Name", "")[:100], type=kind, price=price,
+                                            description=desc, active=active)
+            else:
+                fsp_id = self.d.platform.create_item(
+                    tenant, ItemDraft(name=ret.get("Name", "")[:100], type=kind, price=price, description=desc,
+                                      active=active), idempotency_key=f"qbd-{tenant}-item-{ret['ListID']}").id
+            self.d.links.put(Link(tenant_id=tenant, entity=ENTITY["item"], fsp_id=fsp_id, qbo_id=ret["ListID"],
+                                  sync_token=ret.get("EditSequence")))
+        self._save_cursors(items=_newest([{"modified": r.get("TimeModified")} for r in rets]))
+        if result.remaining:
+            self.d.repo.update_work(item, payload={**item.payload, "iterator_id": result.iterator_id})
+            return
+        self.d.repo.finish_work(item)
+
+    def _local_plan_items(self, item: WorkItem) -> None:
+        """Platform -> QuickBooks: active platform items not yet in QuickBooks are added (looked up by name first),
+        services and non-inventory with the income account, inventory and equipment as Inventory items with the
+        income, cost of goods sold and asset accounts (IndusTrack seed)."""
+        tenant, items = self.d.tenant_id, self.d.settings.items
+        for platform_item in _all(self.d.platform.list_items, tenant):
+            if not platform_item.active or self.d.links.get(tenant, ENTITY["item"], platform_item.id) is not None:
+                continue
+            kind = TO_DESKTOP_ITEM[str(platform_item.type)]
+            body: dict[str, Any] = {"kind": kind, "name": qbxml._cut(platform_item.name.replace(":", "-"), 31),
+                                    "price": str(platform_item.price), "desc": platform_item.description,
+                                    "taxable": bool(platform_item.taxable)}
+            if kind == "inventory":
+                body.update(income_id=items.income_account_id, cogs_id=items.expense_account_id,
+                            asset_id=items.asset_account_id)
+            else:
+                body["account_id"] = items.income_account_id
+            self.d.repo.enqueue(tenant, ITEM_ADD, f"item#{platform_item.id}", "item_add",
+                                {"fsp_id": platform_item.id, "item": body}, item.run_id)
+
+    def _on_item_add(self, item: WorkItem, result: Result) -> None:
+        if item.mode == "lookup":
+            if result.rets:
+                self._link_item(item, result.rets[0])
+            else:
+                self.d.repo.update_work(item, mode="write", status="pending")
+            return
+        if result.status_code == 0 and result.rets:
+            self._link_item(item, result.rets[0])
+            return
+        self._error(item, str(result.status_code), result.message)
+        self.d.repo.update_work(item, status="failed")
+
+    def _link_item(self, item: WorkItem, ret: dict) -> None:
+        fsp_id = item.payload["fsp_id"]
+        self.d.links.put(Link(tenant_id=self.d.tenant_id, entity=ENTITY["item"], fsp_id=fsp_id, qbo_id=ret["ListID"],
+                              sync_token=ret.get("EditSequence")))
+        self.d.errors.resolve(self.d.tenant_id, f"item#{fsp_id}")
+        self.d.repo.finish_work(item)
+
     def _local_plan_payments(self, item: WorkItem) -> None:
         """Platform payments of synced invoices, received under the invoice's customer or job (where the invoice
         is) and applied to it; above the open balance the rest stays unapplied on the payment (decision 19). No
@@ -508,6 +755,7 @@ class Drain:
             body = {"customer_list_id": invoice.extra["customer_list_id"], "txn_date": payment.paid_on.isoformat(),
                     "ref_number": payment.reference, "total": str(amount),
                     "external_guid": external_guid(tenant, "payment", payment.id), "invoice_txn_id": invoice.qbo_id,
+                    "deposit_account_list_id": self.d.settings.payments.deposit_account_id,
                     "applied": str(min(amount, open_balance))}
             self.d.repo.enqueue(tenant, PAYMENT_ADD, f"payment#{payment.id}", "payment_add",
                                 {"fsp_id": payment.id, "invoice_fsp_id": payment.invoice_id, "payment": body},
@@ -540,15 +788,45 @@ class Drain:
         self.d.errors.resolve(tenant, f"payment#{p['fsp_id']}")
         self.d.repo.finish_work(item)
 
+    def _on_pull_list(self, item: WorkItem, result: Result) -> None:
+        """The settings API's Desktop lists (shared/qbdesktop/lists.py), as this session's QuickBooks has them."""
+        if not result.ok:
+            self._error(item, str(result.status_code), result.message)
+            self.d.repo.update_work(item, status="failed")
+            return
+        kind = item.payload["list"]
+        state = self._state()
+        rows = [lists.list_row(kind, ret) for ret in result.rets]
+        self.d.repo.update_connection(self.d.tenant_id,
+                                      state={**state, "lists": {**(state.get("lists") or {}), kind: rows}})
+        self.d.repo.finish_work(item)
+
+    def _on_pull_payments(self, item: WorkItem, result: Result) -> None:
+        """Payments received or changed in QuickBooks since the cursor: the synced invoices they apply to are read
+        again for their paid status (one InvoiceQuery by TxnID)."""
+        if not result.ok:
+            self._error(item, str(result.status_code), result.message)
+            self.d.repo.update_work(item, status="failed")
+            return
+        txn_ids = sorted({a.get("TxnID") for ret in result.rets for a in ret.get("AppliedToTxnRet", [])
+                          if a.get("TxnID") and self.d.links.by_qbo(self.d.tenant_id, ENTITY["invoice"], a["TxnID"])})
+        if txn_ids:
+            self.d.repo.enqueue(self.d.tenant_id, PULL_PAID, f"paid-by-payment#{item.run_id}", "pull_paid",
+                                {"txn_ids": txn_ids}, item.run_id)
+        self._save_cursors(payments=_newest([{"modified": r.get("TimeModified")} for r in result.rets]))
+        self.d.repo.finish_work(item)
+
     def _on_pull_paid(self, item: WorkItem, result: Result) -> None:
         """Invoices paid in QuickBooks are marked paid on the platform (IndusTrack seed)."""
         if not result.ok:
             self._error(item, str(result.status_code), result.message)
             self.d.repo.update_work(item, status="failed")
             return
+        if not item.payload.get("txn_ids"):
+            self._save_cursors(invoices=_newest([{"modified": r.get("TimeModified")} for r in result.rets]))
         for ret in result.rets:
             link = self.d.links.by_qbo(self.d.tenant_id, ENTITY["invoice"], ret["TxnID"])
-            if link is None:
+            if link is None or ret.get("IsPaid") == "false":
                 continue
             invoice = self.d.platform.get_invoice(self.d.tenant_id, link.fsp_id)
             if str(invoice.status) != "paid":
@@ -557,7 +835,7 @@ class Drain:
 
     # -- errors ---------------------------------------------------------------------------------------------------
     def _error(self, item: WorkItem, code: str, message: str) -> None:
-        entity = {"customer_add": "client", "customer_mod": "client", "job_add": "site",
+        entity = {"customer_add": "client", "customer_mod": "client", "job_add": "site", "item_add": "item",
                   "invoice_add": "invoice", "payment_add": "payment"}.get(item.kind, item.kind)
         entity_id = item.payload.get("fsp_id") or item.key
         self.d.errors.record(ErrorEntry(tenant_id=self.d.tenant_id, entity=entity, entity_id=entity_id,
@@ -589,7 +867,43 @@ def compact_customer(ret: dict) -> dict:
             "last": ret.get("LastName"), "email": ret.get("Email"), "phone": ret.get("Phone"),
             "bill": _address(ret.get("BillAddress")), "ship": _address(ret.get("ShipAddress")),
             "active": ret.get("IsActive", "true") != "false", "job": parent is not None, "parent_id": parent,
-            "level": int(ret.get("Sublevel") or 0)}
+            "level": int(ret.get("Sublevel") or 0), "modified": ret.get("TimeModified")}
+
+
+def desktop_changes(values: dict) -> dict:
+    """Merged client fields (shared.domain.clients FIELDS) as CustomerMod values: only what changed is sent, so a
+    field edited in QuickBooks meanwhile is kept."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "address":
+            out["bill"] = value or {}
+        elif name == "active":
+            out["active"] = bool(value)
+        else:
+            out[name] = value or ""
+    return out
+
+
+def _qbd_time(text: str | None) -> datetime | None:
+    """TimeModified ("2026-11-20T09:15:00-05:00", local time with its offset) as an aware datetime."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _newest(rows: list[dict]) -> str | None:
+    """The newest TimeModified among pulled rows, as QuickBooks wrote it (the next FromModifiedDate's base)."""
+    stamps = [(t, row["modified"]) for row in rows if (t := _qbd_time(row.get("modified"))) is not None]
+    return max(stamps)[1] if stamps else None
+
+
+def _since(cursor: str | None) -> str | None:
+    """FromModifiedDate for a cursor: OVERLAP earlier, in the cursor's own offset (QuickBooks' local time)."""
+    when = _qbd_time(cursor)
+    return (when - OVERLAP).isoformat(timespec="seconds") if when else None
 
 
 def desktop_customer(body: dict) -> dict:

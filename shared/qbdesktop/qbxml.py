@@ -141,11 +141,25 @@ def list_query(op: str, *, full_names: list[str] | None = None, account_types: l
     return rq
 
 
-def item_add(kind: str, name: str, *, price: Decimal | None = None, desc: str | None = None,
+def item_query(*, max_returned: int | None = None, from_modified: str | None = None, iterator: str | None = None,
+               iterator_id: str | None = None, request_id: str | None = None) -> ET.Element:
+    """ItemQuery (every item type, active and inactive) modified since a date, with an iterator."""
+    rq = _rq("ItemQuery", request_id, iterator=iterator, iteratorID=iterator_id)
+    _add(rq, "MaxReturned", max_returned)
+    _add(rq, "ActiveStatus", "All")
+    _add(rq, "FromModifiedDate", from_modified)
+    return rq
+
+
+def item_add(kind: str, name: str, *, price: Decimal | str | None = None, desc: str | None = None,
              account_full_name: str | None = None, income: str | None = None, cogs: str | None = None,
-             asset: str | None = None, taxable: bool | None = None, request_id: str | None = None) -> ET.Element:
+             asset: str | None = None, taxable: bool | None = None, account_id: str | None = None,
+             income_id: str | None = None, cogs_id: str | None = None, asset_id: str | None = None,
+             request_id: str | None = None) -> ET.Element:
     """ItemServiceAdd / ItemNonInventoryAdd with SalesOrPurchase (one account), ItemInventoryAdd with its three
-    accounts (income, cost of goods sold, asset), as IndusTrack's "equipment as inventory" needs."""
+    accounts (income, cost of goods sold, asset), as IndusTrack's "equipment as inventory" needs. Accounts by ListID
+    (`*_id`, what the settings hold) or FullName."""
+    price = Decimal(price) if price is not None else None
     op = {"service": "ItemServiceAdd", "non_inventory": "ItemNonInventoryAdd", "inventory": "ItemInventoryAdd"}[kind]
     rq = _rq(op, request_id)
     add = ET.SubElement(rq, op)
@@ -155,14 +169,14 @@ def item_add(kind: str, name: str, *, price: Decimal | None = None, desc: str | 
     if kind == "inventory":
         _add(add, "SalesDesc", _cut(desc, DESC_MAX))
         _add(add, "SalesPrice", amount(price) if price is not None else None)
-        _ref(add, "IncomeAccountRef", full_name=income)
-        _ref(add, "COGSAccountRef", full_name=cogs)
-        _ref(add, "AssetAccountRef", full_name=asset)
+        _ref(add, "IncomeAccountRef", income_id, income)
+        _ref(add, "COGSAccountRef", cogs_id, cogs)
+        _ref(add, "AssetAccountRef", asset_id, asset)
     else:
         sop = ET.SubElement(add, "SalesOrPurchase")
         _add(sop, "Desc", _cut(desc, DESC_MAX))
         _add(sop, "Price", amount(price) if price is not None else None)
-        _ref(sop, "AccountRef", full_name=account_full_name)
+        _ref(sop, "AccountRef", account_id, account_full_name)
     return rq
 
 
@@ -172,14 +186,14 @@ def class_add(name: str, request_id: str | None = None) -> ET.Element:
     return rq
 
 
-def sales_tax_item_add(name: str, rate_percent: Decimal, vendor_full_name: str,
-                       request_id: str | None = None) -> ET.Element:
+def sales_tax_item_add(name: str, rate_percent: Decimal, vendor_full_name: str | None = None, *,
+                       vendor_id: str | None = None, request_id: str | None = None) -> ET.Element:
     """"Send Tax Rates to QuickBooks using Vendor": an ItemSalesTax whose TaxVendorRef is the tax agency."""
     rq = _rq("ItemSalesTaxAdd", request_id)
     add = ET.SubElement(rq, "ItemSalesTaxAdd")
     _add(add, "Name", _cut(name, 31))
     _add(add, "TaxRate", str(rate_percent))
-    _ref(add, "TaxVendorRef", full_name=vendor_full_name)
+    _ref(add, "TaxVendorRef", vendor_id, vendor_full_name)
     return rq
 
 
@@ -284,6 +298,14 @@ def _to_dict(el: ET.Element) -> Any:
     return out
 
 
+def _ret(el: ET.Element) -> Any:
+    """A Ret aggregate as a dict that keeps its own tag under "_ret" (ItemQuery answers every item type)."""
+    value = _to_dict(el)
+    if isinstance(value, dict):
+        value["_ret"] = el.tag
+    return value
+
+
 class QbxmlParseError(ValueError):
     pass
 
@@ -305,7 +327,7 @@ def parse_response(text: str) -> list[Result]:
         remaining = rs.get("iteratorRemainingCount")
         results.append(Result(operation=rs.tag.removesuffix("Rs"), request_id=rs.get("requestID"), status_code=code,
                               severity=rs.get("statusSeverity", ""), message=rs.get("statusMessage", ""),
-                              rets=[_to_dict(r) for r in rs], iterator_id=rs.get("iteratorID"),
+                              rets=[_ret(r) for r in rs], iterator_id=rs.get("iteratorID"),
                               remaining=int(remaining) if remaining is not None else None))
     return results
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from emulators.qbdesktop.company import Company
-from shared.domain.settings import default_settings
+from shared.domain.settings import SyncSettings
 from shared.fieldservice.models import Address, Client, Contact, Invoice, InvoiceLine, JobType, Page
 from tests.emulators.qbdesktop.helpers import message_set
 from tests.fakes import FakeLinkStore
@@ -53,6 +53,19 @@ class FakePlatform:
     def list_payments(self, tenant_id, cursor=None, **_):
         return Page(items=())
 
+    def get_client(self, tenant_id, client_id):
+        return self.clients[client_id]
+
+    def update_client(self, tenant_id, client_id, **changes):
+        self.clients[client_id] = dataclasses.replace(self.clients[client_id], **changes)
+        return self.clients[client_id]
+
+    def create_client(self, tenant_id, draft, idempotency_key=None):
+        client = Client(id=f"new{len(self.clients)}", company_name=draft.company_name, contact=draft.contact,
+                        billing_address=draft.billing_address, active=True, created_at=NOW, updated_at=NOW)
+        self.clients[client.id] = client
+        return client
+
     def list_job_types(self, tenant_id, cursor=None, **_):
         return Page(items=(JobType(id="jt1", name="Maintenance", active=True, created_at=NOW, updated_at=NOW),
                            JobType(id="jt2", name="Repair", active=True, created_at=NOW, updated_at=NOW)))
@@ -79,9 +92,19 @@ def world(aws_tables):
                              _invoice("d1", "c1", "70.00", status="draft")])
     links = FakeLinkStore()
     deps = DrainDeps(tenant_id=TENANT, repo=repo, links=links, errors=ErrorRepo(), runs=RunRepo(),
-                     platform=platform, settings=default_settings(),
-                     desktop={"sync_invoices": True, "invoice_account": "Services"})
+                     platform=platform, settings=settings(company))
     return Drain(deps), company, platform, links
+
+
+def list_id(company, kind, name):
+    return next(k for k, r in company.lists[kind].items() if (r.findtext("FullName") or r.findtext("Name")) == name)
+
+
+def settings(company, invoices=None, **sections):
+    """The shared settings document as a Desktop tenant saves it: invoice lines post to the Services account."""
+    body = {"invoices": {"enabled": True, "income_account_id": list_id(company, "Account", "Services"),
+                         **(invoices or {})}, **sections}
+    return SyncSettings.model_validate(body)
 
 
 def round_trip(drain, company, ticket="s1", lose_reply=False):
@@ -182,14 +205,21 @@ def test_a_stale_edit_sequence_is_re_read_and_the_mod_retried(world):
     drain, company, platform, links = world
     onboard(drain, company)
     drain_all(drain, company)
-    list_id = links.get(TENANT, "qbd_client", "c1").qbo_id
-    _edit_in_quickbooks(company, list_id, "555-0101")
+    qbd_id = links.get(TENANT, "qbd_client", "c1").qbo_id
     platform.clients["c1"] = dataclasses.replace(platform.clients["c1"], active=False)
     drain.request_sync("qbd-run3")
+    real, edits = company.process, []
+
+    def user_saves_once(request):  # a QuickBooks user saves the customer after our read, before our Mod
+        if "<CustomerModRq" in request and not edits:
+            edits.append(_edit_in_quickbooks(company, qbd_id, "555-0101", real))
+        return real(request)
+
+    company.process = user_saves_once
     sent = drain_all(drain, company)
     mods = [s for s in sent if "<CustomerModRq" in s]
-    assert len(mods) == 2 and any("<CustomerQueryRq" in s and list_id in s for s in sent)
-    ret = company.lists["Customer"][list_id]
+    assert len(mods) == 2 and any("<CustomerQueryRq" in s and qbd_id in s for s in sent)
+    ret = company.lists["Customer"][qbd_id]
     assert (ret.findtext("IsActive"), ret.findtext("Phone")) == ("false", "555-0101")
 
 
@@ -197,14 +227,14 @@ def test_an_edit_sequence_stale_every_time_ends_in_the_error_log_with_3200(world
     drain, company, platform, links = world
     onboard(drain, company)
     drain_all(drain, company)
-    list_id = links.get(TENANT, "qbd_client", "c1").qbo_id
+    qbd_id = links.get(TENANT, "qbd_client", "c1").qbo_id
     platform.clients["c1"] = dataclasses.replace(platform.clients["c1"], active=False)
     drain.request_sync("qbd-run3")
     real = company.process
 
     def busy_user(request):  # someone saves the customer between every read and our Mod
         if "<CustomerModRq" in request:
-            _edit_in_quickbooks(company, list_id, "555-0102", real)
+            _edit_in_quickbooks(company, qbd_id, "555-0102", real)
         return real(request)
 
     monkeypatch.setattr(company, "process", busy_user)
@@ -212,7 +242,7 @@ def test_an_edit_sequence_stale_every_time_ends_in_the_error_log_with_3200(world
     errors = drain.d.errors.list(TENANT)
     assert [(e.entity, e.entity_id, e.code) for e in errors] == [("client", "c1", "3200")]
     assert "out-of-date" in errors[0].message
-    assert company.lists["Customer"][list_id].findtext("IsActive") == "true"
+    assert company.lists["Customer"][qbd_id].findtext("IsActive") == "true"
 
 
 def test_a_customer_pull_restarts_its_iterator_in_a_new_session(world):
@@ -221,6 +251,8 @@ def test_a_customer_pull_restarts_its_iterator_in_a_new_session(world):
         company.process(message_set(f"<CustomerAddRq><CustomerAdd><Name>Q{i:03d}</Name></CustomerAdd>"
                                     "</CustomerAddRq>"))
     drain.request_onboarding("qbd-run1")
+    lists = [round_trip(drain, company, ticket="s1") for _ in range(3)]  # accounts, classes, vendors first
+    assert all("<AccountQueryRq" in r or "<ClassQueryRq" in r or "<VendorQueryRq" in r for r in lists)
     first = round_trip(drain, company, ticket="s1")
     assert 'iterator="Start"' in first
     company.end_session()  # the session ends mid-pull: QuickBooks forgets the iterator
@@ -244,8 +276,8 @@ def test_a_refused_message_set_is_recorded_with_its_hresult_and_not_retried_blin
 def test_job_types_set_the_invoice_class_creating_it_once_when_asked(world):
     drain, company, platform, _ = world
     company.process(message_set("<ClassAddRq><ClassAdd><Name>Service Calls</Name></ClassAdd></ClassAddRq>"))
-    drain.d.desktop["job_type_classes"] = {"jt1": {"mode": "create"},
-                                           "jt2": {"mode": "class", "class_name": "Service Calls"}}
+    drain.d.settings = settings(company, job_types={"enabled": True, "class_mapping": {
+        "jt1": {"mode": "create"}, "jt2": {"mode": "class", "class_id": list_id(company, "Class", "Service Calls")}}})
     platform.invoices = {"a": _invoice("a", "c1", "10.00", job_type_id="jt1"),
                          "b": _invoice("b", "c1", "20.00", job_type_id="jt2"),
                          "c": _invoice("c", "c1", "30.00")}
@@ -262,7 +294,8 @@ def test_job_types_set_the_invoice_class_creating_it_once_when_asked(world):
 def test_a_chosen_tax_vendor_carries_the_platforms_rate_as_a_sales_tax_item(world):
     drain, company, platform, _ = world
     company.process(message_set("<VendorAddRq><VendorAdd><Name>AZ Dept of Revenue</Name></VendorAdd></VendorAddRq>"))
-    drain.d.desktop["tax_vendor"] = "AZ Dept of Revenue"
+    drain.d.settings = settings(company, invoices={
+        "tax_mode": "platform", "tax_vendor_id": list_id(company, "Vendor", "AZ Dept of Revenue")})
     platform.invoices = {"t": _invoice("t", "c1", "100.00", tax="8.60"), "u": _invoice("u", "c1", "50.00", tax="4.30"),
                          "n": _invoice("n", "c1", "10.00")}
     onboard(drain, company)
@@ -276,13 +309,13 @@ def test_a_chosen_tax_vendor_carries_the_platforms_rate_as_a_sales_tax_item(worl
 
 def test_failures_carry_quickbooks_codes_and_a_retry_after_the_fix_creates_each_record_once(world):
     drain, company, platform, _ = world
-    drain.d.desktop["invoice_account"] = "No Such Account"
+    drain.d.settings = settings(company, invoices={"income_account_id": "80000099-1"})  # deleted in QuickBooks
     onboard(drain, company)
     drain_all(drain, company)
     codes = sorted((e.entity, e.code) for e in drain.d.errors.list(TENANT))
     assert codes == [("ensure_item", "3140"), ("invoice", "3140")]  # QuickBooks' own code for both
     assert company.txns["Invoice"] == {}
-    drain.d.desktop["invoice_account"] = "Services"  # the admin fixes the setting, then "Resync"
+    drain.d.settings = settings(company)  # the admin fixes the setting, then "Resync"
     assert drain.retry_failed() == 2
     drain_all(drain, company)
     assert len(company.txns["Invoice"]) == 1 and drain.d.errors.list(TENANT) == []
