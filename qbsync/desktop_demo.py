@@ -73,13 +73,22 @@ def run_desktop(data: Dataset, driver: Driver, stack, say: Callable[[str], None]
         f"{len(driver.platform_records(TENANT, 'clients'))} clients")
     login = driver.admin("POST", "/admin/desktop/connect", TENANT).json()
     qwc = driver.admin("GET", "/admin/desktop/qwc", TENANT).text
-    driver.admin("PUT", "/admin/desktop/settings", TENANT,
-                 json={"sync_invoices": True, "invoice_account": "Services", "sync_payments": True})
-    say(f"D1. Connected: Web Connector user {login['user_name']}, .qwc downloaded, settings saved")
-    run = driver.admin("POST", "/admin/desktop/onboard", TENANT).json()
-    say(f"D2. Onboarding requested: {run['phase']}")
     requests.post(f"{qbd}/_emulator/connector", json={"qwc": qwc, "password": login["password"],
                                                       "app_url_override": f"{stack.gateway_url}/qbwc"}, timeout=30)
+    first = requests.post(f"{qbd}/_emulator/connector/run", timeout=600).json()  # reads accounts, classes, vendors
+    accounts = driver.admin("GET", "/admin/quickbooks/accounts", TENANT).json()["items"]
+    income = next(a["Id"] for a in accounts if a["Name"] == "Services")
+    current = driver.admin("GET", "/admin/settings", TENANT).json()
+    saved = driver.admin("PUT", "/admin/settings", TENANT, json={"version": current["version"], "settings": {
+        **current["settings"], "invoices": {**current["settings"]["invoices"], "enabled": True,
+                                            "income_account_id": income},
+        "payments": {**current["settings"]["payments"], "enabled": True}}})
+    if saved.status_code != 200:
+        problems.append(f"Desktop: settings refused: {saved.text[:300]}")
+    say(f"D1. Connected: Web Connector user {login['user_name']}, .qwc added, first poll {first['outcome']}; "
+        "settings saved on /admin/settings (invoices to 'Services', payments)")
+    run = driver.admin("POST", "/admin/desktop/onboard", TENANT).json()
+    say(f"D2. Onboarding requested: {run['phase']}")
     for n in range(1, MAX_SESSIONS + 1):
         log = requests.post(f"{qbd}/_emulator/connector/run", timeout=600).json()
         trips = sum(1 for c in log["calls"] if c["op"] == "receiveResponseXML")

@@ -24,7 +24,7 @@ BINDING = "{http://developer.intuit.com/}TroubleshootWebServiceFSSoap"
 QBWC_VERSION = "2.3.0.215"  # qbd-facts.md "Callbacks" (clientVersion example)
 MAX_CONNECTION_RETRIES = 2  # PG ch.8: "Don't retry ... more than a couple of times"
 MAX_ROUND_TRIPS = 10_000  # a service that never says 100 would otherwise keep a real QBWC busy forever; we stop
-FAULT_KINDS = {"connection_error", "process_error", "cut_after_apply"}
+FAULT_KINDS = {"connection_error", "process_error", "cut_after_apply", "edit_before"}
 
 
 class ConnectorError(Exception):
@@ -223,6 +223,10 @@ class WebConnector:
         return False
 
     def _process(self, request: str) -> tuple[str, str, str]:
+        edit = self._take("edit_before", request)
+        if edit is not None:  # a QuickBooks user saves a record while the session runs (between our read and write)
+            self.company.process('<?xml version="1.0"?><?qbxml version="13.0"?><QBXML><QBXMLMsgsRq '
+                                 f'onError="stopOnError">{edit.get("qbxml", "")}</QBXMLMsgsRq></QBXML>')
         fault = self._take("process_error", request)
         if fault is not None:
             return "", fault.get("hresult", "0x80040402"), fault.get("message", "Unexpected error. Check the "

@@ -76,14 +76,31 @@ def desktop(local_stack):
     assert qwc.status_code == 200 and qwc.headers["Content-Type"].startswith("application/x-qwc")
     assert "<AppURL>https://" in qwc.text and f"<UserName>{login['user_name']}</UserName>" in qwc.text
     assert "<RunEveryNMinutes>60</RunEveryNMinutes>" in qwc.text
-    settings = driver.admin("PUT", "/admin/desktop/settings", TENANT,
-                            json={"sync_invoices": True, "invoice_account": "Services"})
-    assert settings.status_code == 200, settings.text
+    # Before the Web Connector ever ran, QuickBooks' accounts are unknown: an account id cannot be checked yet.
+    early = put_settings(driver, {"invoices": {"enabled": True, "income_account_id": "80000001-1"}})
+    assert early.status_code == 422 and "Web Connector" in early.text, early.text
     registered = requests.post(f"{qbd}/_emulator/connector", json={
         "qwc": qwc.text, "password": login["password"], "app_url_override": f"{stack.gateway_url}/qbwc"},
         timeout=30)
     assert registered.status_code == 200, registered.text
-    return stack, driver, qbd, login
+    first = session(qbd)  # the first poll reads the accounts, classes and vendors for the settings page
+    assert first["outcome"].startswith("OK"), first
+    accounts = driver.admin("GET", "/admin/quickbooks/accounts", TENANT)
+    assert accounts.status_code == 200, accounts.text
+    ids = {a["Name"]: a["Id"] for a in accounts.json()["items"]} if isinstance(accounts.json(), dict) else \
+        {a["Name"]: a["Id"] for a in accounts.json()}
+    saved = put_settings(driver, {"invoices": {"enabled": True, "income_account_id": ids["Services"]}})
+    assert saved.status_code == 200, saved.text
+    return stack, driver, qbd, login, ids
+
+
+def put_settings(driver, changes):
+    """PUT /admin/settings with `changes` merged section by section into what is saved (the settings page's way)."""
+    current = driver.admin("GET", "/admin/settings", TENANT).json()
+    body = {k: dict(v) if isinstance(v, dict) else v for k, v in current["settings"].items()}
+    for section, values in changes.items():
+        body[section] = {**body.get(section, {}), **values} if isinstance(values, dict) else values
+    return driver.admin("PUT", "/admin/settings", TENANT, json={"settings": body, "version": current["version"]})
 
 
 def session(qbd):
@@ -101,13 +118,13 @@ def customers(qbd):
 
 @step
 def nothing_queued_before_onboarding_is_a_none_answer(desktop):
-    _, _, qbd, _ = desktop
+    _, _, qbd, *_ = desktop
     assert session(qbd)["outcome"] == "No Data Exchange"
 
 
 @step
 def onboarding_through_the_web_connector_brings_both_sides_into_agreement(desktop):
-    _, driver, qbd, _ = desktop
+    _, driver, qbd, *_ = desktop
     run = driver.admin("POST", "/admin/desktop/onboard", TENANT)
     assert run.status_code == 202 and run.json()["phase"] == "Pending until the Web Connector runs"
     log = session(qbd)
@@ -136,7 +153,7 @@ def onboarding_through_the_web_connector_brings_both_sides_into_agreement(deskto
 
 @step
 def a_sync_pushes_only_ready_non_zero_invoices_and_takes_quickbooks_numbers(desktop):
-    _, driver, qbd, _ = desktop
+    _, driver, qbd, *_ = desktop
     log = session(qbd)
     assert log["outcome"].startswith("OK"), log
     invoices = qb_state(qbd)["transactions"]["Invoice"]
@@ -150,7 +167,7 @@ def a_sync_pushes_only_ready_non_zero_invoices_and_takes_quickbooks_numbers(desk
 
 @step
 def a_payment_recorded_in_quickbooks_marks_the_platform_invoice_paid(desktop):
-    _, driver, qbd, _ = desktop
+    _, driver, qbd, *_ = desktop
     (qb_invoice,) = qb_state(qbd)["transactions"]["Invoice"]
     pay = (f"<ReceivePaymentAddRq><ReceivePaymentAdd><CustomerRef><ListID>{qb_invoice['CustomerRef']['ListID']}"
            f"</ListID></CustomerRef><TotalAmount>100.00</TotalAmount><AppliedToTxnAdd><TxnID>{qb_invoice['TxnID']}"
@@ -163,7 +180,7 @@ def a_payment_recorded_in_quickbooks_marks_the_platform_invoice_paid(desktop):
 
 @step
 def a_session_cut_after_quickbooks_applied_an_add_creates_nothing_twice(desktop):
-    stack, driver, qbd, _ = desktop
+    stack, driver, qbd, *_ = desktop
     load = requests.post(f"{stack.fsp_url}/_emulator/tenants/{TENANT}/load",
                          json={"invoices": [_invoice("inv_cut", "cli_bolt", "ready_for_sync", "20.00", "P-4")]},
                          timeout=30)
@@ -189,7 +206,7 @@ def a_session_cut_after_quickbooks_applied_an_add_creates_nothing_twice(desktop)
 
 @step
 def a_session_still_running_makes_the_next_one_busy(desktop):
-    stack, driver, qbd, _ = desktop
+    stack, driver, qbd, *_ = desktop
     requests.post(f"{stack.fsp_url}/_emulator/tenants/{TENANT}/load",
                   json={"invoices": [_invoice("inv_busy", "cli_bolt", "ready_for_sync", "10.00", "P-5")]},
                   timeout=30)
@@ -212,7 +229,7 @@ def a_session_still_running_makes_the_next_one_busy(desktop):
 
 @step
 def a_wrong_password_is_not_a_valid_user_and_changes_nothing(desktop):
-    _, _, qbd, login = desktop
+    _, _, qbd, login, _ = desktop
     before = qb_state(qbd)
     requests.post(f"{qbd}/_emulator/connector/password", json={"password": "wrong"}, timeout=30)
     try:
@@ -226,7 +243,7 @@ def a_wrong_password_is_not_a_valid_user_and_changes_nothing(desktop):
 
 @step
 def quickbooks_not_running_is_reported_and_the_session_ends(desktop):
-    _, driver, qbd, _ = desktop
+    _, driver, qbd, *_ = desktop
     requests.post(f"{qbd}/_emulator/connector/faults", json={"kind": "connection_error"}, timeout=30)
     log = session(qbd)
     assert log["outcome"] == "Could not start QuickBooks."
@@ -237,7 +254,7 @@ def quickbooks_not_running_is_reported_and_the_session_ends(desktop):
 
 @step
 def bad_soap_is_a_fault_and_changes_nothing(desktop):
-    stack, _, qbd, _ = desktop
+    stack, _, qbd, *_ = desktop
     before = qb_state(qbd)
     for body in (b"not xml", b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>',
                  b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
@@ -255,13 +272,15 @@ def a_client_made_inactive_goes_inactive_in_quickbooks_after_a_stale_edit_sequen
     from qbsync.local.stack import FSP_API_KEY
     from shared.fieldservice.http_adapter import HttpFieldService
 
-    stack, driver, qbd, _ = desktop
+    stack, driver, qbd, *_ = desktop
     HttpFieldService(stack.fsp_url, FSP_API_KEY).update_client(TENANT, "cli_bolt", active=False)
     bolt = customers(qbd)["Bolt Plumbing"]
-    # Someone edits Bolt in QuickBooks meanwhile: the EditSequence we hold is out of date.
+    # A QuickBooks user saves Bolt after our session read it and before our Mod: the EditSequence is out of date.
     edit = (f"<CustomerModRq><CustomerMod><ListID>{bolt['ListID']}</ListID><EditSequence>{bolt['EditSequence']}"
             "</EditSequence><Phone>555-0199</Phone></CustomerMod></CustomerModRq>")
-    assert requests.post(f"{qbd}/_emulator/qbxml", data=message_set(edit), timeout=30).status_code == 200
+    fault = requests.post(f"{qbd}/_emulator/connector/faults", json={"kind": "edit_before", "match": "CustomerModRq",
+                                                                     "qbxml": edit}, timeout=30)
+    assert fault.status_code == 201, fault.text
     log = session(qbd)
     assert log["outcome"].startswith("OK"), log
     answers = [c["response"] for c in log["calls"] if c["op"] == "receiveResponseXML"]
@@ -272,13 +291,48 @@ def a_client_made_inactive_goes_inactive_in_quickbooks_after_a_stale_edit_sequen
     assert after["IsActive"] == "false" and after["Phone"] == "555-0199"  # the user's edit kept
     assert session(qbd)["outcome"].startswith("OK")
     assert customers(qbd)["Bolt Plumbing"]["EditSequence"] == after["EditSequence"]  # nothing sent again
+    # The user's QuickBooks edit came back to the platform by the same field merge (FromModifiedDate pull).
+    platform = {c["id"]: c for c in driver.platform_records(TENANT, "clients")}
+    assert platform["cli_bolt"]["contact"]["phone"] == "555-0199" and platform["cli_bolt"]["active"] is False
+
+
+@step
+def a_platform_edit_reaches_quickbooks_and_a_quickbooks_edit_the_platform(desktop):
+    from qbsync.local.stack import FSP_API_KEY
+    from shared.fieldservice.http_adapter import HttpFieldService
+    from shared.fieldservice.models import Address
+
+    stack, driver, qbd, *_ = desktop
+    HttpFieldService(stack.fsp_url, FSP_API_KEY).update_client(
+        TENANT, "cli_acme", billing_address=Address(line1="77 New Rd", city="Tempe", state="AZ", postal_code="85281",
+                                                    country="US"))
+    acme = customers(qbd)["Acme Heating"]
+    edit = (f"<CustomerModRq><CustomerMod><ListID>{acme['ListID']}</ListID><EditSequence>{acme['EditSequence']}"
+            "</EditSequence><Email>billing@acme.example</Email></CustomerMod></CustomerModRq>")
+    assert requests.post(f"{qbd}/_emulator/qbxml", data=message_set(edit), timeout=30).status_code == 200
+    added = ("<CustomerAddRq><CustomerAdd><Name>Zed Pools</Name><CompanyName>Zed Pools</CompanyName><BillAddress>"
+             "<Addr1>2 Pool Ln</Addr1><City>Mesa</City><State>AZ</State><PostalCode>85201</PostalCode></BillAddress>"
+             "</CustomerAdd></CustomerAddRq>")
+    assert requests.post(f"{qbd}/_emulator/qbxml", data=message_set(added), timeout=30).status_code == 200
+    log = session(qbd)
+    assert log["outcome"].startswith("OK"), log
+    sent = [c.get("request", "") for c in log["calls"] if c["op"] == "sendRequestXML"]
+    assert any("<FromModifiedDate>" in r for r in sent if "<CustomerQueryRq" in r)  # only what changed
+    after = customers(qbd)["Acme Heating"]
+    assert after["BillAddress"]["Addr1"] == "77 New Rd" and after["Email"] == "billing@acme.example"
+    clients = driver.platform_records(TENANT, "clients")
+    acme_client = next(c for c in clients if c["id"] == "cli_acme")
+    assert acme_client["contact"]["email"] == "billing@acme.example"
+    assert sum(1 for c in clients if c["company_name"] == "Zed Pools") == 1  # a new QuickBooks customer, once
+    session(qbd)
+    assert sum(1 for c in driver.platform_records(TENANT, "clients") if c["company_name"] == "Zed Pools") == 1
+    assert "Zed Pools" in customers(qbd) and sum(1 for n in customers(qbd) if n.startswith("Zed Pools")) == 1
 
 
 @step
 def a_platform_payment_is_received_under_the_invoices_customer_and_applied_to_it(desktop):
-    stack, driver, qbd, _ = desktop
-    saved = driver.admin("PUT", "/admin/desktop/settings", TENANT,
-                         json={"sync_invoices": True, "invoice_account": "Services", "sync_payments": True})
+    stack, driver, qbd, *_ = desktop
+    saved = put_settings(driver, {"payments": {"enabled": True}})  # deposited where QuickBooks defaults (WORK)
     assert saved.status_code == 200, saved.text
     payment = {"id": "pay_1", "invoice_id": "inv_pay", "client_id": "cli_acme", "amount": "60.00",
                "paid_on": "2026-11-25", "method": "check", "reference": "CHK 1042",
@@ -310,13 +364,20 @@ def a_platform_payment_is_received_under_the_invoices_customer_and_applied_to_it
 
 @step
 def payments_need_invoices_turned_on(desktop):
-    _, driver, _, _ = desktop
-    before = driver.admin("GET", "/admin/desktop/settings", TENANT).json()
-    refused = driver.admin("PUT", "/admin/desktop/settings", TENANT, json={"sync_payments": True})
-    assert refused.status_code == 422 and "sync_payments" in refused.text
-    assert driver.admin("GET", "/admin/desktop/settings", TENANT).json() == before  # nothing changed
-    assert before["sync_payments"] is True and before["invoice_account"] == "Services"
-    unknown = driver.admin("PUT", "/admin/desktop/settings", TENANT, json={"color": "blue"})
+    _, driver, *_, ids = desktop
+    before = driver.admin("GET", "/admin/settings", TENANT).json()
+    refused = put_settings(driver, {"invoices": {"enabled": False}})
+    assert refused.status_code == 422 and "payments.enabled" in refused.text
+    assert driver.admin("GET", "/admin/settings", TENANT).json() == before  # nothing changed
+    assert before["settings"]["payments"]["enabled"] is True
+    assert before["settings"]["invoices"]["income_account_id"] == ids["Services"]
+    # What Desktop cannot act on is refused, saying so: a second invoice account, tax codes, review mode.
+    for changes, field in (({"invoices": {"expense_account_id": ids["Job Expenses"]}}, "invoices.expense_account_id"),
+                           ({"invoices": {"tax_code_id": "TAX"}}, "invoices.tax_code_id"),
+                           ({"review_mode": True}, "review_mode")):
+        answer = put_settings(driver, changes)
+        assert answer.status_code == 422 and field in answer.text, answer.text
+    unknown = put_settings(driver, {"color": "blue"})
     assert unknown.status_code == 422
     retried = driver.admin("POST", "/admin/desktop/retry", TENANT)
     assert retried.status_code == 200 and retried.json() == {"requeued": 0, "phase": "Up to date"}
@@ -324,25 +385,47 @@ def payments_need_invoices_turned_on(desktop):
 
 @step
 def job_types_are_refused_while_quickbooks_has_class_tracking_off(desktop):
-    _, driver, qbd, _ = desktop
-    choice = {"sync_invoices": True, "invoice_account": "Services", "job_type_classes": {"jt1": {"mode": "create"}}}
+    _, driver, qbd, *_ = desktop
+    choice = {"job_types": {"enabled": True, "class_mapping": {"jt1": {"mode": "create"}}}}
     assert driver.admin("GET", "/admin/desktop/status", TENANT).json()["job_types_available"] is True
     requests.post(f"{qbd}/_emulator/preferences", json={"class_tracking": False}, timeout=30)
     try:
         session(qbd)  # the first call of a session carries the preferences
         assert driver.admin("GET", "/admin/desktop/status", TENANT).json()["job_types_available"] is False
-        refused = driver.admin("PUT", "/admin/desktop/settings", TENANT, json=choice)
+        refused = put_settings(driver, choice)
         assert refused.status_code == 422 and "class tracking" in refused.text
     finally:
         requests.post(f"{qbd}/_emulator/preferences", json={"class_tracking": True}, timeout=30)
     session(qbd)
-    assert driver.admin("PUT", "/admin/desktop/settings", TENANT, json=choice).status_code == 200
+    assert put_settings(driver, choice).status_code == 200
+
+
+@step
+def equipment_goes_to_quickbooks_as_an_inventory_item_with_its_accounts(desktop):
+    stack, driver, qbd, *_, ids = desktop
+    item = {"id": "itm_comp", "name": "Compressor X", "type": "equipment", "description": "Compressor",
+            "sku": None, "price": "900.00", "cost": None, "taxable": True, "active": True,
+            "created_at": "2026-11-20T00:00:00Z", "updated_at": "2026-11-20T00:00:00Z"}
+    load = requests.post(f"{stack.fsp_url}/_emulator/tenants/{TENANT}/load", json={"items": [item]}, timeout=30)
+    assert load.status_code in (200, 201), load.text
+    saved = put_settings(driver, {"items": {"enabled": True, "direction": "platform_to_quickbooks",
+                                            "income_account_id": ids["Sales"],
+                                            "expense_account_id": ids["Cost of Goods Sold"],
+                                            "asset_account_id": ids["Inventory Asset"]}})
+    assert saved.status_code == 200, saved.text
+    assert session(qbd)["outcome"].startswith("OK")
+    items = {i["FullName"]: i for i in qb_state(qbd)["lists"]["Item"]}
+    compressor = items["Compressor X"]
+    assert (compressor["IncomeAccountRef"]["FullName"], compressor["COGSAccountRef"]["FullName"],
+            compressor["AssetAccountRef"]["FullName"]) == ("Sales", "Cost of Goods Sold", "Inventory Asset")
+    session(qbd)
+    assert sum(1 for i in qb_state(qbd)["lists"]["Item"] if i["FullName"] == "Compressor X") == 1
 
 
 
 @step
 def the_web_connector_scheduler_polls_on_its_own(desktop):
-    _, _, qbd, _ = desktop
+    _, _, qbd, *_ = desktop
     before = requests.get(f"{qbd}/_emulator/connector", timeout=30).json()["sessions_run"]
     on = requests.post(f"{qbd}/_emulator/connector/schedule", json={"every_seconds": 1}, timeout=30).json()
     assert on["scheduled"] is True

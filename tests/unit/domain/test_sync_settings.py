@@ -276,3 +276,60 @@ def test_tax_codes_are_checked_against_quickbooks_and_refused_under_automated_sa
     accepted = validate_settings({**VALID, "invoices": {**VALID["invoices"], "tax_code_id": None,
                                                         "tax_codes_by_region": {}}}, ast)
     assert accepted.invoices.tax_mode == "platform"  # AST: the stated amount is honoured, no code needed
+
+
+# -- QuickBooks Desktop (WORK Desktop seed: Sync Settings, Job Types, Scheduler) ----------------------------------
+
+DESKTOP = QuickBooksContext(
+    accounts={"8000000A-1": ("Services", "Income", True), "8000000B-1": ("Cost of Goods Sold", "Cost of Goods Sold",
+                                                                          True),
+              "80000004-1": ("Inventory Asset", "Other Current Asset", True), "80000003-1": ("Checking", "Bank", True)},
+    classes={"80000020-1"}, class_tracking_enabled=True, vendors={"80000030-1"}, desktop=True)
+DESKTOP_VALID = {
+    "invoices": {"enabled": True, "income_account_id": "8000000A-1", "job_locations": True, "tax_mode": "platform",
+                 "tax_vendor_id": "80000030-1"},
+    "payments": {"enabled": True},
+    "items": {"enabled": True, "direction": "platform_to_quickbooks", "income_account_id": "8000000A-1",
+              "expense_account_id": "8000000B-1", "asset_account_id": "80000004-1"},
+    "job_types": {"enabled": True, "class_mapping": {"jt_1": {"mode": "class", "class_id": "80000020-1"}}},
+    "schedule": {"frequency": "every_2h"},
+}
+
+
+def _desktop_problems(payload, ctx=DESKTOP):
+    with pytest.raises(SettingsInvalid) as caught:
+        validate_settings(payload, ctx)
+    return {p["field"]: p["message"] for p in caught.value.details}
+
+
+def test_desktop_settings_use_one_invoice_account_a_tax_vendor_and_inventory_accounts():
+    saved = validate_settings(DESKTOP_VALID, DESKTOP)
+    assert saved.invoices.tax_vendor_id == "80000030-1" and saved.payments.deposit_account_id is None
+
+
+def test_desktop_refuses_what_it_cannot_act_on_and_names_the_seeds_settings():
+    payload = copy.deepcopy(DESKTOP_VALID)
+    payload["invoices"].update(expense_account_id="8000000B-1", tax_code_id="TAX", tax_vendor_id=None)
+    payload["review_mode"] = True
+    problems = _desktop_problems(payload)
+    assert "one account" in problems["invoices.expense_account_id"]
+    assert "sales tax item" in problems["invoices.tax_code_id"]
+    assert "Send Tax Rates to QuickBooks using Vendor" in problems["invoices.tax_vendor_id"]
+    assert "QuickBooks Desktop" in problems["review_mode"]
+
+
+def test_desktop_class_tracking_off_makes_job_types_unavailable():
+    ctx = QuickBooksContext(accounts=DESKTOP.accounts, vendors=DESKTOP.vendors, classes=DESKTOP.classes,
+                            class_tracking_enabled=False, desktop=True)
+    assert "class tracking" in _desktop_problems(DESKTOP_VALID, ctx)["job_types.enabled"]
+
+
+def test_desktop_ids_before_the_web_connector_ever_ran_are_refused_until_it_has():
+    problems = _desktop_problems(DESKTOP_VALID, QuickBooksContext(desktop=True, lists_known=False,
+                                                                  class_tracking_enabled=True))
+    assert "Web Connector" in problems["invoices.income_account_id"]
+
+
+def test_desktop_only_settings_are_refused_for_quickbooks_online():
+    problems = _problems(_with({"invoices.tax_vendor_id": "56", "items.asset_account_id": "4"}), CTX)
+    assert set(problems) >= {"invoices.tax_vendor_id", "items.asset_account_id"}

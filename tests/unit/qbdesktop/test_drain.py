@@ -4,7 +4,7 @@ conditional semantics, a platform fake, and the Desktop emulator's company file 
 Connector runs it; a "lost reply" is a processed request whose answer is dropped."""
 
 import dataclasses
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -320,3 +320,172 @@ def test_failures_carry_quickbooks_codes_and_a_retry_after_the_fix_creates_each_
     drain_all(drain, company)
     assert len(company.txns["Invoice"]) == 1 and drain.d.errors.list(TENANT) == []
     assert drain.retry_failed() == 0
+
+
+def _customer_row(company, name):
+    return next(r for r in company.lists["Customer"].values() if r.findtext("FullName") == name)
+
+
+def test_everyday_runs_ask_quickbooks_only_for_what_changed_since_the_cursor(world):
+    drain, company, _, _ = world
+    onboard(drain, company)
+    first = drain_all(drain, company)  # nothing seen in QuickBooks before this run: everything is read
+    assert "<FromModifiedDate>" not in next(s for s in first if "<CustomerQueryRq" in s)
+    drain.request_sync("qbd-run3")
+    sent = drain_all(drain, company)
+    pull = next(s for s in sent if "<CustomerQueryRq" in s)
+    cursor = drain._state()["cursors"]["customers"]
+    assert "<FromModifiedDate>" in pull and "<ReceivePaymentQueryRq" in "".join(sent)
+    # The look-back is five minutes before the newest change QuickBooks reported, in its own offset.
+    since = datetime.fromisoformat(pull.split("<FromModifiedDate>")[1].split("<")[0])
+    assert datetime.fromisoformat(cursor) - since == timedelta(minutes=5)
+
+
+def test_a_quickbooks_edit_reaches_the_platform_and_is_not_echoed_back(world):
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    qbd_id = links.get(TENANT, "qbd_client", "c1").qbo_id
+    _edit_in_quickbooks(company, qbd_id, "555-0123")
+    drain.request_sync("qbd-run3")
+    sent = drain_all(drain, company)
+    assert platform.clients["c1"].contact.phone == "555-0123"
+    assert not any("<CustomerModRq" in s for s in sent)  # nothing went back to QuickBooks
+    drain.request_sync("qbd-run4")
+    assert not any("<CustomerModRq" in s for s in drain_all(drain, company))
+
+
+def test_a_platform_edit_reaches_quickbooks_and_only_that_field_is_sent(world):
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    contact = dataclasses.replace(platform.clients["c1"].contact, email="office@acme.example")
+    platform.clients["c1"] = dataclasses.replace(platform.clients["c1"], contact=contact,
+                                                 updated_at=datetime.now(UTC))
+    drain.request_sync("qbd-run3")
+    (mod,) = [s for s in drain_all(drain, company) if "<CustomerModRq" in s]
+    assert "<Email>office@acme.example</Email>" in mod and "<Phone>" not in mod and "<Name>" not in mod
+    ret = company.lists["Customer"][links.get(TENANT, "qbd_client", "c1").qbo_id]
+    assert ret.findtext("Email") == "office@acme.example"
+    assert links.get(TENANT, "qbd_client", "c1").sync_token == ret.findtext("EditSequence")
+
+
+def test_quickbooks_master_keeps_platform_edits_out_of_quickbooks(world):
+    drain, company, platform, _ = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    drain.d.settings = settings(company, clients={"direction": "quickbooks_master"})
+    platform.clients["c1"] = dataclasses.replace(platform.clients["c1"], active=False, updated_at=datetime.now(UTC))
+    drain.request_sync("qbd-run3")
+    assert not any("<CustomerModRq" in s for s in drain_all(drain, company))
+
+
+def test_a_customer_added_in_quickbooks_after_onboarding_becomes_a_client_once(world):
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    company.process(message_set("<CustomerAddRq><CustomerAdd><Name>Zed Pools</Name><CompanyName>Zed Pools"
+                                "</CompanyName><BillAddress><Addr1>2 Pool Ln</Addr1><City>Mesa</City><State>AZ</State>"
+                                "<PostalCode>85201</PostalCode></BillAddress></CustomerAdd></CustomerAddRq>"))
+    drain.request_sync("qbd-run3")
+    drain_all(drain, company)
+    drain.request_sync("qbd-run4")
+    drain_all(drain, company)
+    created = [c for c in platform.clients.values() if c.company_name == "Zed Pools"]
+    assert len(created) == 1
+    assert links.get(TENANT, "qbd_client", created[0].id).qbo_id == _customer_row(company, "Zed Pools").findtext(
+        "ListID")
+
+
+class ItemPlatform(FakePlatform):
+    def __init__(self, *args, items=()):
+        super().__init__(*args)
+        self.items = {i.id: i for i in items}
+
+    def list_items(self, tenant_id, cursor=None, **_):
+        return Page(items=tuple(self.items.values()))
+
+    def create_item(self, tenant_id, draft, idempotency_key=None):
+        from shared.fieldservice.models import Item
+
+        item = Item(id=f"it{len(self.items)}", name=draft.name, type=draft.type, description=draft.description,
+                    sku=None, price=draft.price, cost=None, taxable=draft.taxable, active=draft.active,
+                    created_at=NOW, updated_at=NOW)
+        self.items[item.id] = item
+        return item
+
+    def update_item(self, tenant_id, item_id, **changes):
+        self.items[item_id] = dataclasses.replace(self.items[item_id], **changes)
+        return self.items[item_id]
+
+
+def _platform_item(iid, name, kind, price="100.00"):
+    from shared.fieldservice.models import Item, ItemType
+
+    return Item(id=iid, name=name, type=ItemType(kind), description=name, sku=None, price=Decimal(price),
+                cost=None, taxable=False, active=True, created_at=NOW, updated_at=NOW)
+
+
+def _with_item_line(invoice, item_id):
+    line = dataclasses.replace(invoice.lines[0], item_id=item_id)
+    return dataclasses.replace(invoice, lines=(line,))
+
+
+def test_items_sent_to_quickbooks_equipment_as_inventory_with_its_three_accounts(world):
+    drain, company, platform, links = world
+    platform.__class__ = ItemPlatform
+    platform.items = {i.id: i for i in (_platform_item("eq1", "Compressor", "equipment", "900.00"),
+                                        _platform_item("sv1", "Labor", "service", "80.00"))}
+    platform.invoices = {"i1": _with_item_line(_invoice("i1", "c1", "900.00"), "eq1")}
+    drain.d.settings = settings(company, items={
+        "enabled": True, "direction": "platform_to_quickbooks",
+        "income_account_id": list_id(company, "Account", "Sales"),
+        "expense_account_id": list_id(company, "Account", "Cost of Goods Sold"),
+        "asset_account_id": list_id(company, "Account", "Inventory Asset")})
+    onboard(drain, company)
+    drain_all(drain, company)
+    by_name = {r.findtext("Name"): r for r in company.lists["Item"].values()}
+    compressor, labor = by_name["Compressor"], by_name["Labor"]
+    assert compressor.tag == "ItemInventoryRet" and labor.tag == "ItemServiceRet"
+    assert (compressor.findtext("IncomeAccountRef/FullName"), compressor.findtext("COGSAccountRef/FullName"),
+            compressor.findtext("AssetAccountRef/FullName")) == ("Sales", "Cost of Goods Sold", "Inventory Asset")
+    assert labor.findtext("SalesOrPurchase/AccountRef/FullName") == "Sales"
+    (invoice,) = company.txns["Invoice"].values()
+    assert invoice.findtext("InvoiceLineRet/ItemRef/FullName") == "Compressor"
+
+
+def test_items_from_quickbooks_reach_the_platform_and_invoices_never_create_items(world):
+    drain, company, platform, _ = world
+    platform.__class__ = ItemPlatform
+    platform.items = {"own": _platform_item("own", "Platform Only", "service")}
+    company.process(message_set(
+        "<ItemServiceAddRq><ItemServiceAdd><Name>Tune-up</Name><SalesOrPurchase><Price>75.00</Price><AccountRef>"
+        "<FullName>Services</FullName></AccountRef></SalesOrPurchase></ItemServiceAdd></ItemServiceAddRq>"))
+    platform.invoices = {"i1": _with_item_line(_invoice("i1", "c1", "50.00"), "own")}
+    drain.d.settings = settings(company, items={"enabled": True, "direction": "quickbooks_to_platform"})
+    onboard(drain, company)
+    drain_all(drain, company)
+    names = {i.name: i for i in platform.items.values()}
+    assert names["Tune-up"].price == Decimal("75.00") and str(names["Tune-up"].type) == "service"
+    item_names = sorted(r.findtext("Name") for r in company.lists["Item"].values())
+    assert "Platform Only" not in item_names and company.txns["Invoice"] == {}
+    (error,) = [e for e in drain.d.errors.list(TENANT) if e.entity == "invoice"]
+    assert error.code == "item_not_in_quickbooks"
+
+
+def test_a_payment_received_in_quickbooks_is_found_by_the_payments_query(world):
+    drain, company, platform, _ = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    (txn_id,) = company.txns["Invoice"]
+    customer = company.txns["Invoice"][txn_id].findtext("CustomerRef/ListID")
+    company.process(message_set(
+        f"<ReceivePaymentAddRq><ReceivePaymentAdd><CustomerRef><ListID>{customer}</ListID></CustomerRef>"
+        f"<TotalAmount>50.00</TotalAmount><AppliedToTxnAdd><TxnID>{txn_id}</TxnID><PaymentAmount>50.00"
+        "</PaymentAmount></AppliedToTxnAdd></ReceivePaymentAdd></ReceivePaymentAddRq>"))
+    drain.request_sync("qbd-run3")
+    sent = drain_all(drain, company)
+    assert any(f"<TxnID>{txn_id}</TxnID>" in s and "<InvoiceQueryRq" in s for s in sent)
+    assert platform.invoices["i1"].status == "paid"
+    drain.request_sync("qbd-run4")  # from now on only payments changed since the newest one seen
+    assert any("<ReceivePaymentQueryRq" in s and "<FromModifiedDate>" in s for s in drain_all(drain, company))
