@@ -86,11 +86,30 @@ class Drain:
                             {"page": 0, "rows_chunk": run_id}, run_id)
         self.d.repo.enqueue(self.d.tenant_id, PLAN_ONBOARDING, f"plan#{run_id}", "plan_onboarding", {}, run_id)
 
+    def sync_due(self) -> bool:
+        """Whether this poll starts an everyday run. The Web Connector polls every N minutes and cannot run at a time
+        of day, so "Sync data daily at" polls every 30 minutes (the .qwc) and runs once the day's time, in the
+        schedule's time zone, has passed since the last run."""
+        schedule = self.d.settings.schedule
+        if schedule.frequency != "daily" or not schedule.time:
+            return True
+        from zoneinfo import ZoneInfo
+
+        now = self._now().astimezone(ZoneInfo(schedule.timezone))
+        hours, minutes = (int(part) for part in schedule.time.split(":"))
+        slot = now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+        if slot > now:
+            slot -= timedelta(days=1)
+        last = self._state().get("last_sync_at")
+        return last is None or datetime.fromisoformat(last) < slot
+
     def request_sync(self, run_id: str) -> None:
         """One everyday run: what changed on either side since the cursors (FromModifiedDate in QuickBooks,
         updated_since on the platform), merged by the same rules as QuickBooks Online."""
         tenant, s = self.d.tenant_id, self.d.settings
-        cursors = self._state().get("cursors") or {}
+        state = self._state()
+        cursors = state.get("cursors") or {}
+        self.d.repo.update_connection(tenant, state={**state, "last_sync_at": self._now().isoformat()})
         self.request_lists(run_id)
         plan_key = f"QBDQ#{PLAN_CLIENT_CHANGES:02d}#changes#{run_id}"
         self.d.repo.enqueue(tenant, PULL_CUSTOMERS, f"changes#{run_id}", "pull_customers",

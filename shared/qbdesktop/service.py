@@ -59,7 +59,11 @@ class WebConnectorService:
             if not (connection and (connection.state or {}).get("onboarded")):
                 self.runs.release_lock(tenant, LOCK, ticket)
                 return [ticket, "none"]
-            # The Web Connector's own schedule is the Desktop schedule: each poll with nothing queued is a sync run.
+            # The Web Connector's own schedule is the Desktop schedule: each poll with nothing queued is a sync run
+            # (a daily sync: the first poll after the day's time).
+            if not drain.sync_due():
+                self.runs.release_lock(tenant, LOCK, ticket)
+                return [ticket, "none"]
             run_id = f"qbd-sync-{ticket[:13]}"
             drain.request_sync(run_id)
             if drain.remaining() == 0:

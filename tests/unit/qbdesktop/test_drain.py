@@ -489,3 +489,25 @@ def test_a_payment_received_in_quickbooks_is_found_by_the_payments_query(world):
     assert platform.invoices["i1"].status == "paid"
     drain.request_sync("qbd-run4")  # from now on only payments changed since the newest one seen
     assert any("<ReceivePaymentQueryRq" in s and "<FromModifiedDate>" in s for s in drain_all(drain, company))
+
+
+@pytest.mark.parametrize(("last", "now", "due"), [
+    (None, "2026-11-02T06:00:00-07:00", True),  # never ran
+    ("2026-11-01T08:05:00-07:00", "2026-11-02T07:30:00-07:00", False),  # today's 08:00 not reached yet
+    ("2026-11-01T08:05:00-07:00", "2026-11-02T08:00:00-07:00", True),  # the first poll at or after 08:00
+    ("2026-11-02T08:00:00-07:00", "2026-11-02T08:30:00-07:00", False),  # already ran today
+])
+def test_a_daily_sync_runs_at_the_first_poll_after_its_time_in_its_zone(world, last, now, due):
+    drain, company, _, _ = world
+    drain.d.settings = settings(company, schedule={"frequency": "daily", "time": "08:00",
+                                                   "timezone": "America/Phoenix"})
+    drain.d.now = lambda: datetime.fromisoformat(now)
+    if last:
+        drain.d.repo.update_connection(TENANT, state={"last_sync_at": last})
+    assert drain.sync_due() is due
+
+
+def test_an_hourly_schedule_syncs_at_every_poll(world):
+    drain, *_ = world
+    drain.d.repo.update_connection(TENANT, state={"last_sync_at": datetime.now(UTC).isoformat()})
+    assert drain.sync_due() is True
