@@ -151,6 +151,28 @@ def onboard():
     return Response(202, content_types.APPLICATION_JSON, json.dumps(run.public()))
 
 
+@app.post("/admin/desktop/sync")
+def sync_now():
+    """WORK's "Sync Now" for Desktop: an everyday run queued for the next poll (a daily schedule's time does not
+    apply to it). A Desktop run still waiting covers the request, as on QuickBooks Online."""
+    who = caller(app)
+    connection = _connection(who.tenant_id)
+    if not (connection.state or {}).get("onboarded"):
+        raise Conflict("onboard first: POST /admin/desktop/onboard, then let the Web Connector run")
+    from shared.domain.records import SyncRun
+
+    _, runs, _, drain_for = _deps()
+    waiting = next((r for r in runs.history(who.tenant_id, limit=20)
+                    if r.run_id.startswith("qbd-") and r.status in ("pending", "running")), None)
+    if waiting is not None:
+        return Response(202, content_types.APPLICATION_JSON, json.dumps({**waiting.public(), "started": False}))
+    run = SyncRun(tenant_id=who.tenant_id, run_id=f"qbd-sync-{uuid.uuid4().hex[:12]}", kind="sync",
+                  status="pending", started_at=datetime.now(UTC), phase=PENDING_PHASE)
+    runs.create(run)
+    drain_for(who.tenant_id).request_sync(run.run_id)
+    return Response(202, content_types.APPLICATION_JSON, json.dumps({**run.public(), "started": True}))
+
+
 @app.post("/admin/desktop/retry")
 def retry():
     who = caller(app)

@@ -424,6 +424,28 @@ def equipment_goes_to_quickbooks_as_an_inventory_item_with_its_accounts(desktop)
 
 
 @step
+def a_daily_sync_waits_for_its_time_and_sync_now_queues_a_run_for_the_next_poll(desktop):
+    _, driver, qbd, *_ = desktop
+    assert put_settings(driver, {"schedule": {"frequency": "daily", "time": "06:30",
+                                              "timezone": "America/Phoenix"}}).status_code == 200
+    try:
+        qwc = driver.admin("GET", "/admin/desktop/qwc", TENANT).text
+        assert "<RunEveryNMinutes>30</RunEveryNMinutes>" in qwc  # QBWC cannot run at a time of day: it polls
+        assert session(qbd)["outcome"] == "No Data Exchange"  # a sync already ran since today's 06:30
+        queued = driver.admin("POST", "/admin/desktop/sync", TENANT)
+        assert queued.status_code == 202 and queued.json()["started"] is True, queued.text
+        assert queued.json()["phase"] == "Pending until the Web Connector runs"
+        again = driver.admin("POST", "/admin/desktop/sync", TENANT).json()
+        assert again["started"] is False and again["run_id"] == queued.json()["run_id"]
+        assert session(qbd)["outcome"].startswith("OK")
+        run = driver.admin("GET", f"/admin/sync-runs/{queued.json()['run_id']}", TENANT).json()
+        assert run["status"] == "succeeded", run
+    finally:
+        assert put_settings(driver, {"schedule": {"frequency": "every_1h", "time": None,
+                                                  "timezone": "UTC"}}).status_code == 200
+
+
+@step
 def the_web_connector_scheduler_polls_on_its_own(desktop):
     _, _, qbd, *_ = desktop
     before = requests.get(f"{qbd}/_emulator/connector", timeout=30).json()["sessions_run"]
