@@ -277,28 +277,53 @@ def test_job_types_tab_is_absent_without_class_tracking_and_keyboard_moves_betwe
     assert page.get_by_role("tab", name="Scheduler").get_attribute("aria-selected") == "true"
 
 
-REVIEW = {"import": [{"id": "qbo-customer-7", "entity": "customer", "name": "Carefree Lawns", "change": "updated"}],
-          "export": [{"id": "fsp-invoice-1", "entity": "invoice", "name": "Invoice 1001", "change": "new"},
-                     {"id": "fsp-invoice-2", "entity": "invoice", "name": "Invoice 1002", "change": "new"}],
-          "waiting": 3}
+def _held(entity_id, side, entity, name, change):
+    return {"id": f"{side}-{entity}-{entity_id}", "side": side, "entity": entity, "entity_id": entity_id,
+            "name": name, "change": change, "checked": True, "state": "waiting", "held_at": "2026-11-02T10:00:00+00:00",
+            "decided_at": None}
+
+
+AS_OF = "2026-11-02T10:05:00+00:00"
+REVIEW = {"import": [_held("7", "import", "customer", "Carefree Lawns", "update")],
+          "export": [_held("inv-1", "export", "invoice", "Invoice 1001", "create"),
+                     _held("inv-2", "export", "invoice", "Invoice 1002", "create")]}
 
 
 @pytest.mark.parametrize("rule", ["keep", "clear"])
 def test_sync_wizard_approves_checked_with_one_rule_for_the_unchecked(local_stack, page, rule):
-    """The wizard against issue 13's review routes as it describes them (answered here by the test, since the
-    routes are not on main yet): everything checked by default, the badge counts what waits, and Approve Checked
-    sends the checked ids with the chosen rule for all unchecked ones."""
+    """The wizard against the admin API's review routes, in their documented shapes (docs/admin-api.md; answered
+    here by the test so that the lists are fixed): everything checked by default, the badge counts what waits,
+    Approve Checked sends the checked ids with the chosen rule for all unchecked ones and the lists' as_of, and the
+    pending, successful and failed syncs are shown. The same screen against the real stack's engine:
+    tests/integration/test_review_mode.py."""
+    from urllib.parse import parse_qs, urlparse
+
     stack, driver = local_stack
     tenant = f"t-web-review-{rule}"
     realm = _setup(driver, tenant, f"Review {rule}", class_tracking=False, clients=5)
     approvals: list[dict] = []
 
     def review(route):
+        url = urlparse(route.request.url)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if route.request.method == "POST":
             approvals.append(json.loads(route.request.post_data))
-            route.fulfill(status=200, json={"approved": len(approvals[-1]["ids"])})
+            route.fulfill(status=200, json={"approved": len(approvals[-1]["checked"]), "cleared": 0, "kept": 0,
+                                            "not_waiting": []})
+        elif url.path.endswith("/count"):
+            route.fulfill(status=200, json={"waiting": 3, "pending": 1})
+        elif url.path.endswith("/pending"):
+            approved = {**_held("c9", "export", "customer", "Oak Tree Care", "update"), "state": "approved"}
+            route.fulfill(status=200, json={"side": None, "items": [approved], "next_cursor": None, "as_of": AS_OF})
+        elif url.path.endswith("/results"):
+            rows = [] if query["outcome"] == "succeeded" else [
+                {"id": "export-invoice-inv-0", "side": "export", "entity": "invoice", "entity_id": "inv-0",
+                 "name": "Invoice 1000", "change": "create", "outcome": "failed",
+                 "message": "6140: Duplicate Document Number Error", "at": AS_OF}]
+            route.fulfill(status=200, json={"items": rows, "next_cursor": None})
         else:
-            route.fulfill(status=200, json=REVIEW)
+            route.fulfill(status=200, json={"side": query["side"], "items": REVIEW[query["side"]],
+                                            "next_cursor": None, "as_of": AS_OF})
 
     def enabled_connection(route):
         response = route.fetch()
@@ -306,15 +331,17 @@ def test_sync_wizard_approves_checked_with_one_rule_for_the_unchecked(local_stac
         body["onboarding"] = {"enabled": True, "run_id": None}
         route.fulfill(response=response, json=body)
 
-    page.route(re.compile(r".*/admin/review(/approve)?$"), review)
+    page.route(re.compile(r".*/admin/review(/[a-z]+)?(\?.*)?$"), review)
     _connect(page, stack, tenant, realm)
     page.route(re.compile(r".*/admin/connection$"), enabled_connection)
     page.goto(f"{stack.gateway_url}/app/#/review")  # the token stays with the tab
     page.reload()  # boots again, now reading the enabled connection
     page.get_by_role("heading", name=re.compile("Sync wizard")).wait_for()
-    assert page.locator("#nav .badge").inner_text() == "3"
+    page.locator("#nav .badge").filter(has_text="3").wait_for()
     boxes = page.locator(".review-list input[type=checkbox]")
     assert boxes.count() == 3 and all(boxes.nth(i).is_checked() for i in range(3))
+    assert "Oak Tree Care" in page.locator("#review-pending").locator("..").inner_text()
+    assert "6140: Duplicate Document Number Error" in page.locator("#review-failed").locator("..").inner_text()
     page.get_by_role("checkbox", name=re.compile("Invoice 1002")).uncheck()
     page.get_by_label("Unchecked entries").select_option(rule)
     if rule == "clear":
@@ -323,4 +350,5 @@ def test_sync_wizard_approves_checked_with_one_rule_for_the_unchecked(local_stac
     expected = " Unchecked entries were cleared." if rule == "clear" else \
         " Unchecked entries will show again after the next sync."
     page.locator("#main").get_by_text(f"2 approved; they are pending until the next sync.{expected}").wait_for()
-    assert approvals == [{"ids": ["qbo-customer-7", "fsp-invoice-1"], "unchecked": rule}]
+    assert approvals == [{"checked": ["import-customer-7", "export-invoice-inv-1"], "unchecked": rule,
+                          "as_of": AS_OF}]
