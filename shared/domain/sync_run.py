@@ -378,13 +378,13 @@ class SyncEngine:
 
         found = []
         for entry in self.d.errors.list(self.d.tenant_id):
-            if entry.entity != entity or entry.entity_id in already:
+            if entry.entity != entity:
                 continue
-            if not (entry.code.startswith("waiting_for_") or entry.retry_requested):
+            if entry.retry_requested and review is not None:
+                review.retried(entity, entry.entity_id)
+            if entry.entity_id in already or not (entry.code.startswith("waiting_for_") or entry.retry_requested):
                 continue
             if entry.retry_requested:
-                if review is not None:
-                    review.retried(entity, entry.entity_id)
                 clear_refusal(self.d.links, self.d.tenant_id, entity, entry.entity_id)
                 self.d.errors.clear_retry(self.d.tenant_id, entry.key)
             try:

@@ -336,3 +336,33 @@ def test_an_address_client_change_is_one_entry_named_for_the_client():
     w.tick()
     w.run()
     assert {k: e.name for k, e in w.waiting().items()} == {("export", "c1"): "Acme Plumbing"}
+
+
+def test_an_admins_retry_from_the_error_log_syncs_without_another_review():
+    from shared.domain.records import ErrorEntry
+
+    w = World()
+    _, row = w.linked_pair("c1", "Acme Plumbing")
+    w.tick()
+    w.platform.update_client("t1", "c1", contact=Contact(phone="555-0199"))
+    w.tick(10)
+    w.errors.record(ErrorEntry("t1", "client", "c1", "to_quickbooks", "6000", "refused", retry_requested=True))
+    w.run()
+    assert w.books.rows["Customer"][row["Id"]]["PrimaryPhone"]["FreeFormNumber"] == "555-0199"
+    assert w.waiting() == {}
+
+
+def test_items_flowing_to_quickbooks_are_held_on_their_first_pass_and_sync_once_approved():
+    from shared.fieldservice.models import Item, ItemType
+
+    w = World(items={"enabled": True, "direction": "platform_to_quickbooks", "income_account_id": "79",
+                     "expense_account_id": "80"})
+    w.platform.items["i1"] = Item("i1", "Drain Clean", ItemType.SERVICE, None, None, Decimal("95.00"), None, True,
+                                  True, T0, T0)
+    w.tick()
+    w.run()
+    assert w.books.rows["Item"] == {} and {k: e.change for k, e in w.waiting().items()} == {("export", "i1"): "create"}
+    w.decide(State.APPROVED)
+    w.run()
+    assert [r["Name"] for r in w.books.rows["Item"].values()] == ["Drain Clean"]
+    assert w.results("succeeded") == ["i1"] and w.waiting() == {}
