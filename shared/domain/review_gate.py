@@ -69,12 +69,14 @@ def entries_from_rows(rows: Sequence[dict]) -> list[ReviewEntry]:
 
 class ReviewGate:
     def __init__(self, deps: Any, queue: ReviewQueue | None, log: RunLog, approved: Sequence[ReviewEntry],
-                 prefs: Callable[[], Any] | None = None):
+                 prefs: Callable[[], Any] | None = None, conflicts: Sequence[Sequence[str]] | None = None):
         self.d, self.queue, self.log = deps, queue, log
         self.holding = bool(deps.settings.review_mode) and queue is not None
         self._approved = {(e.side, e.entity, e.entity_id): e for e in approved}
         self._retried: set[tuple[str, str]] = set()
         self._prefs = prefs
+        # Records in an onboarding conflict: the clients step holds them itself until the admin resolves it.
+        self._conflict_qbo, self._conflict_fsp = (set(conflicts[0]), set(conflicts[1])) if conflicts else (set(), set())
 
     @property
     def active(self) -> bool:
@@ -229,8 +231,8 @@ class ReviewGate:
             name = parties.compact_client(client)["name"] or client.id
             entry = ReviewEntry("export", "customer", client.id, name, "update", _version(fps))
             if link is None or not link.qbo_id:
-                out.append(ReviewEntry(**{**asdict(entry), "change": "create"}) if to_qbo and client.active
-                           else None)
+                new = to_qbo and client.active and client.id not in self._conflict_fsp
+                out.append(ReviewEntry(**{**asdict(entry), "change": "create"}) if new else None)
                 continue
             if link.state != "linked" or link.extra.get("deleted_in_quickbooks") or not to_qbo:
                 out.append(None)
@@ -253,8 +255,8 @@ class ReviewGate:
             entry = ReviewEntry("import", "customer", row["Id"], row.get("DisplayName") or row["Id"], "update",
                                 _version(fps))
             if link is None:
-                active = row.get("Active", True) is not False
-                out.append(ReviewEntry(**{**asdict(entry), "change": "create"}) if to_fsp and active else None)
+                new = to_fsp and row.get("Active", True) is not False and row["Id"] not in self._conflict_qbo
+                out.append(ReviewEntry(**{**asdict(entry), "change": "create"}) if new else None)
                 continue
             if (link.state != "linked" or link.extra.get("deleted_in_quickbooks") or not to_fsp
                     or row.get("SyncToken") == link.sync_token):
@@ -345,12 +347,12 @@ class ReviewGate:
                 continue
             customer = customers.get(inv.client_id)
             if customer is None or not customer.qbo_id:
-                fp = _version([status, str(inv.total), [(ln.item_id, str(ln.amount)) for ln in inv.lines]])
-            else:
-                fp = judge._fingerprint(inv, customers, sites)
-                if linked and fp in (link.fingerprint, link.extra.get("refused")):  # type: ignore[union-attr]
-                    out.append(None)
-                    continue
+                out.append(None)  # waiting for its client: recorded as such, nothing is written
+                continue
+            fp = judge._fingerprint(inv, customers, sites)
+            if linked and fp in (link.fingerprint, link.extra.get("refused")):  # type: ignore[union-attr]
+                out.append(None)
+                continue
             out.append(ReviewEntry("export", "invoice", inv.id, name, "update" if linked else "create", fp))
         return out
 
@@ -383,6 +385,7 @@ class ReviewGate:
         from shared.domain.tax import money
 
         links = self.d.links.get_many(self.d.tenant_id, "payment", [p.id for p in payments])
+        invoices = self.d.links.get_many(self.d.tenant_id, "invoice", {p.invoice_id for p in payments})
         out: list[ReviewEntry | None] = []
         for p in payments:
             link = links.get(p.id)
@@ -398,6 +401,11 @@ class ReviewGate:
             fp = _fp(p)
             if linked and fp in (link.fingerprint, link.extra.get("refused")):  # type: ignore[union-attr]
                 out.append(None)
+                continue
+            invoice = invoices.get(p.invoice_id)
+            if not linked and (invoice is None or invoice.state != "linked" or not invoice.qbo_id
+                               or invoice.extra.get("voided") or invoice.extra.get("gone")):
+                out.append(None)  # waiting for its invoice: recorded as such, nothing is written
                 continue
             out.append(ReviewEntry("export", "payment", p.id, name, "update" if linked else "create", fp))
         return out

@@ -66,13 +66,16 @@ class SyncEngine:
     def _log(self, state: dict) -> StateRunLog:
         return StateRunLog(self.d.tenant_id, state, self.d.errors)
 
-    def _review(self, state: dict, log: StateRunLog | None = None) -> ReviewGate:
-        """This pass's review gate: the approved entries taken in `start` (none stored when there were none)."""
+    def _review(self, state: dict, log: StateRunLog | None = None,
+                conflicts: list[list[str]] | None = None) -> ReviewGate:
+        """This pass's review gate: the approved entries taken in `start` (none stored when there were none);
+        `conflicts`: the [QuickBooks ids, platform ids] onboarding conflicts hold, for the customer steps."""
         approved: list = []
         if state.get("review_approved"):
             approved = entries_from_rows([row for chunk in self.d.runs.chunks(
                 self.d.tenant_id, state["run_id"], f"approved{state.get('pass', 0)}") for row in chunk])
-        return ReviewGate(self.d, self.review, log or self._log(state), approved, prefs=lambda: self._prefs(state))
+        return ReviewGate(self.d, self.review, log or self._log(state), approved, prefs=lambda: self._prefs(state),
+                          conflicts=conflicts)
 
     def _renew(self, state: dict) -> None:
         self.gate.renew(self.d.tenant_id, state["run_id"], SYNC_LEASE_S)
@@ -110,9 +113,12 @@ class SyncEngine:
                 fsp.update(conflict.get("fsp_ids", []))
         return [sorted(qbo), sorted(fsp)]
 
-    def _client_sync(self, state: dict, log) -> ClientSync:
-        held = next(iter(self.d.runs.chunks(self.d.tenant_id, state["run_id"], f"held{state.get('pass', 0)}")),
+    def _conflicts(self, state: dict) -> list[list[str]]:
+        return next(iter(self.d.runs.chunks(self.d.tenant_id, state["run_id"], f"held{state.get('pass', 0)}")),
                     [[], []])
+
+    def _client_sync(self, state: dict, log, held: list[list[str]] | None = None) -> ClientSync:
+        held = held if held is not None else self._conflicts(state)
         return ClientSync(self.d, log, self._create_customers(state, "customer", "client"),
                           held_qbo=frozenset(held[0]), held_fsp=frozenset(held[1]))
 
@@ -186,14 +192,15 @@ class SyncEngine:
                                                                       for k in CHANGE_KINDS))
         state["qbo_read_at"] = _iso(changes.read_at)
         state["pass"] = state.get("pass", 0) + 1
-        self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"held{state['pass']}", 0, self._held())
+        conflicts = self._held()
+        self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"held{state['pass']}", 0, conflicts)
         approved = ReviewGate.snapshot(self.d, self.review)
         state["review_approved"] = len(approved)
         if approved:
             self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"approved{state['pass']}", 0,
                                   entries_to_rows(approved))
         log = self._log(state)
-        review = self._review(state, log)
+        review = self._review(state, log, conflicts)
         for entity in CHANGE_KINDS:
             rows = changes.of(entity)
             log.count(f"quickbooks_{entity.lower()}_changes", len(rows))
@@ -272,8 +279,9 @@ class SyncEngine:
         cursor = state.get("cursor") or {}
         log = self._log(state)
         customers = self._cdc_rows(state, "Customer")
-        clients = self._client_sync(state, log)
-        review = self._review(state, log)
+        conflicts = self._conflicts(state)
+        clients = self._client_sync(state, log, conflicts)
+        review = self._review(state, log, conflicts)
         if cursor.get("step", "platform") == "platform":
             page = self._page(state, "clients", self.d.platform.list_clients)
             log.count("platform_client_changes", len(page.items))

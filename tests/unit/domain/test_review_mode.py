@@ -305,13 +305,16 @@ def test_invoices_and_payments_are_held_by_number_and_amount_and_a_synced_versio
     fp = InvoiceSync(w.gate().d, FakeRunLog(), prefs=MoneyPrefs())._fingerprint(synced, {"cli_1": Link(
         "t1", "customer", "cli_1", "58")}, {})
     w.links.put(Link("t1", "invoice", "inv_3", "130", fingerprint=fp))
-    through = w.gate().admit("export", "invoice", [new, draft, synced])
-    assert [i.id for i in through] == ["inv_2", "inv_3"]  # a draft never syncs; an unchanged version is an echo
+    waiting = w.platform.put_invoice("inv_4", client_id="cli_9")  # its client is not in QuickBooks
+    through = w.gate().admit("export", "invoice", [new, draft, synced, waiting])
+    # A draft never syncs, an unchanged version is an echo, one waiting for its client is only recorded.
+    assert [i.id for i in through] == ["inv_2", "inv_3", "inv_4"]
     (held,) = w.queue.waiting("t1")
     assert (held.entry.name, held.entry.change) == ("Invoice 1001", "create")
-    payment = w.platform.put_payment("pay_1", "inv_1", "40.00")
-    assert w.gate().admit("export", "payment", [payment]) == []
-    assert any(h.entry.name == f"Payment {Decimal('40.00')} on invoice inv_1" for h in w.queue.waiting("t1"))
+    payment = w.platform.put_payment("pay_1", "inv_3", "40.00")
+    waiting = w.platform.put_payment("pay_2", "inv_1", "10.00")  # its invoice is not in QuickBooks: nothing written
+    assert w.gate().admit("export", "payment", [payment, waiting]) == [waiting]
+    assert any(h.entry.name == f"Payment {Decimal('40.00')} on invoice inv_3" for h in w.queue.waiting("t1"))
     approved = ReviewEntry("export", "invoice", "inv_1", "Invoice 1001", "create", held.entry.version)
     assert [i.id for i in w.gate([approved]).admit("export", "invoice", [])] == ["inv_1"]  # re-read when approved
 
