@@ -831,6 +831,17 @@ class FakeRunStore:
         return [rows for (r, n, _), rows in sorted(self.chunks_by_name.items()) if r == run_id and n == name]
 
 
+class FakeWorkflows:
+    """Step Functions as SyncRequests sees it: every start recorded as (kind, tenant, run id, input extras)."""
+
+    def __init__(self):
+        self.started: list[tuple] = []
+
+    def start(self, kind, tenant_id, run_id, extra=None):
+        self.started.append((kind, tenant_id, run_id, extra))
+        return run_id
+
+
 class FakeErrorLog:
     def __init__(self):
         self.entries: dict[str, object] = {}

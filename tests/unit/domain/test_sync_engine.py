@@ -22,6 +22,7 @@ from tests.fakes import (
     FakePlatform,
     FakeRunStore,
     FakeSyncGate,
+    FakeWorkflows,
 )
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -366,13 +367,8 @@ def test_a_hint_at_any_task_boundary_of_a_running_sync_is_applied_before_the_run
     w.linked_pair("c1", company="Acme Plumbing", phone="602-555-0100")
     w.tick()
     engine = w.engine()
-    flows = []
-
-    class Flows:
-        def start(self, kind, tenant_id, run_id, extra=None):
-            flows.append(run_id)
-
-    requests = SyncRequests(w.gate, w.runs, Flows())
+    workflows = FakeWorkflows()
+    requests = SyncRequests(w.gate, w.runs, workflows)
     w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
     state, step, passes = {"tenant_id": "t1", "run_id": "r1"}, 0, 0
     while True:
@@ -387,7 +383,7 @@ def test_a_hint_at_any_task_boundary_of_a_running_sync_is_applied_before_the_run
             w.platform.update_client("t1", "c1", contact=client.contact.__class__(phone="602-555-0777"))
             covered = requests.request("t1", "webhook")
             if name == "finish":  # the run already ended: the request starts the next one, nothing is dropped
-                assert covered.started and flows == [covered.run.run_id]
+                assert covered.started and [r for _, _, r, _ in workflows.started] == [covered.run.run_id]
                 return
             assert not covered.started and covered.run.run_id == "r1"  # the running run covers it
         if name in ("sync_clients", "sync_sites", "push_invoices", "push_payments") and not state["cursor"]["done"]:
@@ -400,7 +396,7 @@ def test_a_hint_at_any_task_boundary_of_a_running_sync_is_applied_before_the_run
             continue
         step += 1
         state = {**state, "cursor": {"done": False}}
-    assert w.runs.get("t1", "r1").status == "succeeded" and not flows
+    assert w.runs.get("t1", "r1").status == "succeeded" and not workflows.started
     row = w.books.rows["Customer"][w.links.get("t1", "customer", "c1").qbo_id]
     assert row["PrimaryPhone"]["FreeFormNumber"] == "602-555-0777"
     assert w.gate.read("t1").holder is None

@@ -1,31 +1,11 @@
 """Sync requests: no request fails or is dropped; a running run covers requests made while it runs."""
 
 from shared.domain.sync_requests import SyncRequests
-from tests.fakes import FakeSyncGate
-
-
-class Runs:
-    def __init__(self):
-        self.items = {}
-
-    def create(self, run):
-        self.items[run.run_id] = run
-
-    def get(self, tenant_id, run_id):
-        return self.items.get(run_id)
-
-
-class Flows:
-    def __init__(self):
-        self.started = []
-
-    def start(self, kind, tenant_id, run_id, extra=None):
-        self.started.append((kind, tenant_id, run_id, extra))
-        return run_id
+from tests.fakes import FakeRunStore, FakeSyncGate, FakeWorkflows
 
 
 def test_a_request_with_no_run_going_starts_one_and_one_during_a_run_is_covered_by_it():
-    gate, runs, flows = FakeSyncGate(), Runs(), Flows()
+    gate, runs, flows = FakeSyncGate(), FakeRunStore(), FakeWorkflows()
     requests = SyncRequests(gate, runs, flows)
     first = requests.request("t1", "sync_now")
     assert first.started and flows.started == [("sync", "t1", first.run.run_id, {"trigger": "sync_now"})]
@@ -36,7 +16,7 @@ def test_a_request_with_no_run_going_starts_one_and_one_during_a_run_is_covered_
 
 
 def test_requests_racing_past_a_free_gate_each_start_a_run_and_the_second_folds_at_its_first_task():
-    gate, runs, flows = FakeSyncGate(), Runs(), Flows()
+    gate, runs, flows = FakeSyncGate(), FakeRunStore(), FakeWorkflows()
     requests = SyncRequests(gate, runs, flows)
     a, b = requests.request("t1", "webhook"), requests.request("t1", "webhook")
     assert a.started and b.started and a.run.run_id != b.run.run_id

@@ -1,4 +1,5 @@
-"""Fakes for the webhook path: a FIFO queue with SQS's deduplication window, a ledger, runs and workflows."""
+"""Fakes for the webhook path: a FIFO queue with SQS's deduplication window and a ledger; runs and workflows come
+from tests/fakes.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from shared.domain.connections import Connection, Status
 from shared.domain.hints import HintApplier, HintIntake
 from shared.domain.platform_hints import platform_verifier
 from shared.domain.sync_requests import SyncRequests
-from tests.fakes import FakeConnections, FakeSyncGate
+from tests.fakes import FakeConnections, FakeRunStore, FakeSyncGate, FakeWorkflows
 
 TOKEN, MASTER = "verifier-token", "master-secret"
 
@@ -51,31 +52,12 @@ class Ledger:
         self.items[key] = max(at, self.items.get(key, at))
 
 
-class Runs:
-    def __init__(self):
-        self.items = {}
-
-    def create(self, run):
-        self.items[run.run_id] = run
-
-    def get(self, tenant_id, run_id):
-        return self.items.get(run_id)
-
-
-class Flows:
-    def __init__(self):
-        self.started = []
-
-    def start(self, kind, tenant_id, run_id, extra=None):
-        self.started.append((kind, tenant_id, run_id, extra))
-        return run_id
-
 
 class World:
     def __init__(self):
         self.connections = FakeConnections()
         self.queue, self.ledger, self.gate = FifoQueue(), Ledger(), FakeSyncGate()
-        self.runs, self.flows = Runs(), Flows()
+        self.runs, self.flows = FakeRunStore(), FakeWorkflows()
         self.requests = SyncRequests(self.gate, self.runs, self.flows)
         self.intake = HintIntake(self.connections, self.queue, TOKEN, platform_verifier(MASTER))
         self.applier = HintApplier(self.connections, self.ledger, self.requests)
