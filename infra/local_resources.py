@@ -145,3 +145,18 @@ def state_machines(template: Template) -> list[dict[str, Any]]:
 
 def schedule_groups(template: Template) -> list[str]:
     return [res["Properties"]["Name"] for _, res in _resources(template, "AWS::Scheduler::ScheduleGroup")]
+
+
+def queue_consumers(template: Template) -> list[dict[str, Any]]:
+    """Each SQS event source mapping: its queue's logical id, handler, batch size and maximum concurrency (how many
+    batches Lambda hands to the function at once; for a FIFO queue, at most one batch per message group)."""
+    handlers = {logical_id: res["Properties"]["Handler"] for logical_id, res in _resources(template,
+                                                                                         "AWS::Lambda::Function")}
+    out = []
+    for _, res in _resources(template, "AWS::Lambda::EventSourceMapping"):
+        props = res["Properties"]
+        queue = props["EventSourceArn"]["Fn::GetAtt"][0]
+        out.append({"queue": queue, "handler": handlers[props["FunctionName"]["Ref"]],
+                    "batch_size": props.get("BatchSize", 10),
+                    "max_concurrency": (props.get("ScalingConfig") or {}).get("MaximumConcurrency", 1000)})
+    return out

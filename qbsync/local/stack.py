@@ -59,6 +59,7 @@ class LocalStack:
         self._threads: list[threading.Thread] = []
         self.qbo_app = self.fsp_app = self.qbd_app = None
         self.resources: dict = {}
+        self.consumers: list[dict] = []
 
     def _port(self, offset: int) -> int:
         return 0 if self.port == 0 else self.port + offset
@@ -162,6 +163,7 @@ class LocalStack:
         from infra.synth import synth_template
 
         template = synth_template(stage="local", bundle=False)
+        self.consumers = local_resources.queue_consumers(template)
         ddb = boto3.client("dynamodb")
         env: dict[str, str] = {}
         for table in local_resources.dynamodb_tables(template):
@@ -212,40 +214,57 @@ class LocalStack:
         self.resources["env"] = env
 
     def _start_workers(self) -> None:
-        """The SQS event source mapping: drain the hints queue into the worker handler, as Lambda's poller does."""
+        """The SQS event source mapping: drain the hints queue into the worker handler as Lambda's poller does, with
+        up to the mapping's maximum concurrency of batches in flight. One batch at a time would hold every other
+        message group behind one company's burst (a receive hands out the oldest visible messages first); Lambda
+        keeps taking other groups' batches while one group's is in flight."""
         queue_url = os.environ.get("QUEUE_HINTS_URL")
         if not queue_url:
             return
-        thread = threading.Thread(target=self._poll, args=(queue_url,), name="hints-poller", daemon=True)
+        [consumer] = self.consumers
+        thread = threading.Thread(target=self._poll, args=(queue_url, consumer), name="hints-poller", daemon=True)
         thread.start()
         self._threads.append(thread)
 
-    def _poll(self, queue_url: str) -> None:
+    def _poll(self, queue_url: str, consumer: dict) -> None:
         import boto3
 
         sqs = boto3.client("sqs")
+        slots = threading.BoundedSemaphore(consumer["max_concurrency"])
         while not self._stop.is_set():
+            if not slots.acquire(timeout=1):
+                continue
             try:
-                msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                           AttributeNames=["All"]).get("Messages", [])
+                msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=consumer["batch_size"],
+                                           WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
             except Exception:  # noqa: BLE001 - Lambda's poller keeps polling through errors too
+                slots.release()
                 logging.getLogger(__name__).warning("polling the hints queue failed; retrying", exc_info=True)
                 self._stop.wait(1)
                 continue
             if not msgs:
+                slots.release()
                 continue
+            threading.Thread(target=self._deliver, args=(sqs, queue_url, consumer, msgs, slots),
+                             name="hints-worker", daemon=True).start()
+
+    def _deliver(self, sqs, queue_url: str, consumer: dict, msgs: list[dict], slots: threading.Semaphore) -> None:
+        """One invocation of the worker with one received batch; what it did not report as failed is deleted."""
+        try:
             event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
                                   "attributes": m.get("Attributes", {}), "eventSource": "aws:sqs",
                                   "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:hints"} for m in msgs]}
             try:
-                result = lambdas.invoke("functions.webhooks.worker.handler", event, "webhooks-worker") or {}
+                result = lambdas.invoke(consumer["handler"], event, "webhooks-worker") or {}
             except Exception:  # noqa: BLE001 - the messages stay on the queue and are redelivered, as on Lambda
                 logging.getLogger(__name__).exception("hints worker failed; messages will be redelivered")
-                continue
+                return
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             for m in msgs:
                 if m["MessageId"] not in failed:
                     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+        finally:
+            slots.release()
 
     def stop(self) -> None:
         self._stop.set()

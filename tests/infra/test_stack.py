@@ -177,6 +177,10 @@ def test_worker_drains_the_hints_queue_with_partial_batch_failures(template):
     assert props["EventSourceArn"] == {"Fn::GetAtt": ["HintsQueue", "Arn"]}
     assert props["BatchSize"] == 10
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # The local stack drains the queue with the same batch size and as many batches in flight.
+    assert local_resources.queue_consumers(template) == [{
+        "queue": "HintsQueue", "handler": "functions.webhooks.worker.handler", "batch_size": 10,
+        "max_concurrency": props["ScalingConfig"]["MaximumConcurrency"]}]
 
 
 # --- functions ----------------------------------------------------------------------------------------------------

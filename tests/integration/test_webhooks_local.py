@@ -77,3 +77,42 @@ def test_a_customer_edited_in_quickbooks_reaches_the_platform(onboarded):
     assert r.status_code == 200, r.text
     assert _wait(lambda: any(c.get("company_name") == new_name
                              for c in driver.platform_records("t-hooks", "clients")), 30)
+
+
+def test_one_companys_backlog_does_not_hold_another_companys_hints_behind_it(local_stack, monkeypatch):
+    """Issue 12, fairness: a burst in one message group is applied in order, one batch at a time, while other groups'
+    batches keep being handed to the worker (Lambda's event source polls a FIFO queue concurrently, one batch per
+    group in flight). With one batch at a time, the quiet company's hint would wait behind the whole backlog."""
+    from functions.webhooks import worker
+    from shared.aws.hints_queue import SqsHintQueue
+    from shared.domain.hints import Applied, messages
+    from shared.quickbooks.webhooks import ChangeHint
+    from shared.runtime import runtime
+
+    applied: list[tuple[str, str, float]] = []
+
+    class SlowForTheBusyCompany:
+        def apply(self, tenant_id, batch):
+            if tenant_id == "t-busy":
+                time.sleep(1.0)
+            applied.extend([(tenant_id, h.entity_id, time.monotonic()) for m in batch for h in m.hints])
+            return Applied([h for m in batch for h in m.hints], [])
+
+    monkeypatch.setattr(worker, "applier", lambda: SlowForTheBusyCompany())
+
+    def hint(tenant, n):
+        return ChangeHint("fieldservice", tenant, "client", f"c{n}", "updated", "2026-12-01T10:00:00Z",
+                          f"e-{tenant}-{n}")
+
+    queue = SqsHintQueue(runtime().env.queue_hints_url)
+    busy = [m for n in range(60) for m in messages("t-busy", "fieldservice", [hint("t-busy", n)])]
+    for i in range(0, len(busy), 10):
+        queue.send(busy[i:i + 10])
+    sent = time.monotonic()
+    queue.send(messages("t-quiet", "fieldservice", [hint("t-quiet", 1)]))
+
+    assert _wait(lambda: any(t == "t-quiet" for t, _, _ in applied), 30)
+    quiet_at = next(at for t, _, at in applied if t == "t-quiet")
+    assert quiet_at - sent < 4, "the quiet company's hint waited behind the busy company's backlog"
+    assert _wait(lambda: sum(t == "t-busy" for t, _, _ in applied) == 60, 60)
+    assert [e for t, e, _ in applied if t == "t-busy"] == [f"c{n}" for n in range(60)]  # the group kept its order
