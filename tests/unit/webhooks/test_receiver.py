@@ -81,6 +81,12 @@ HOSTILE_QBO = {
     "cloudevent bad type": json.dumps([{"specversion": "1.0", "id": "e", "type": "qbo.customer.exploded.v1",
                                         "intuitentityid": "1", "intuitaccountid": "r1"}]).encode(),
     "overlong id": classic("r1", {"name": "Customer", "id": "9" * 5000, "operation": "Update"}),
+    "too many notifications": json.dumps({"eventNotifications": [
+        {"realmId": "r1", "dataChangeEvent": {"entities": [{"name": "Customer", "id": "1", "operation": "Update"}]}}
+        for _ in range(101)]}).encode(),
+    "cloudevents as a huge array": json.dumps([{"specversion": "1.0", "id": f"e{i}", "type": "qbo.customer.updated.v1",
+                                               "intuitentityid": "1", "intuitaccountid": "r1"}
+                                              for i in range(1001)]).encode(),
 }
 
 
@@ -128,6 +134,8 @@ SIGNED_BAD_PLATFORM = {
     "unknown type": event(kind="invoice.exploded"),
     "two tenants": b'{"tenant_id":"t1","id":"e","type":"invoice.ready","created_at":"x","data":{"object":{"id":"i"}},'
                    b'"tenant_id":"t2"}',
+    "object id not a string": b'{"tenant_id":"t1","id":"e","type":"invoice.ready","created_at":"x","data":'
+                              b'{"object":{"id":{"nested":"x"}}}}',
 }
 
 
