@@ -24,7 +24,7 @@ from typing import Any
 
 from shared.domain import matching, parties
 from shared.domain.names import normalize_email, normalize_phone, quickbooks_display_name
-from shared.domain.records import Link
+from shared.domain.records import Link, links_by_qbo
 from shared.domain.run_log import RunLog
 from shared.domain.settings import MissingState, resolve_state
 from shared.fieldservice.errors import FieldServiceError
@@ -278,18 +278,7 @@ class ClientSync:
         self.flush()
 
     def _links_by_qbo(self, qbo_ids: list[str]) -> dict[str, Link]:
-        if not qbo_ids:
-            return {}
-        if len(qbo_ids) > 50:  # one paged read of every link beats a GSI query per row
-            wanted = set(qbo_ids)
-            return {lk.qbo_id: lk for lk in self.d.links.all(self.d.tenant_id, "customer")
-                    if lk.qbo_id in wanted}
-        found = {}
-        for qbo_id in qbo_ids:
-            link = self.d.links.by_qbo(self.d.tenant_id, "customer", qbo_id)
-            if link is not None:
-                found[qbo_id] = link
-        return found
+        return links_by_qbo(self.d.links, self.d.tenant_id, "customer", qbo_ids)
 
     # Linked pairs ---------------------------------------------------------------------------------------------
     def _merge_linked(self, link: Link, client: Client | None, row: dict | None, current: Client | None = None) -> None:

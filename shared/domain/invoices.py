@@ -23,7 +23,7 @@ from typing import Any
 
 from shared.domain.attempts import Attempts, Batch, Write, in_flight, new_attempt_id
 from shared.domain.onboarding import Deps, request_id
-from shared.domain.records import Link
+from shared.domain.records import Link, links_by_qbo
 from shared.domain.run_log import RunLog
 from shared.domain.tax import money, plan_tax
 from shared.quickbooks.errors import QuickBooksError
@@ -305,8 +305,9 @@ class InvoiceSync:
         from shared.quickbooks.adapter import invoice_state
 
         t = self.d.tenant_id
+        links = links_by_qbo(self.d.links, t, "invoice", [str(row["Id"]) for row in rows])
         for row in rows:
-            link = self.d.links.by_qbo(t, "invoice", str(row["Id"]))
+            link = links.get(str(row["Id"]))
             if link is None or link.state != "linked":
                 continue
             state = invoice_state(row)

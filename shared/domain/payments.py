@@ -22,7 +22,7 @@ from typing import Any
 
 from shared.domain.attempts import Attempts, Batch, Write, in_flight, new_attempt_id
 from shared.domain.onboarding import Deps, request_id
-from shared.domain.records import Link
+from shared.domain.records import Link, links_by_qbo
 from shared.domain.run_log import RunLog
 from shared.domain.tax import money
 from shared.fieldservice.models import PaymentDraft as PlatformPaymentDraft
@@ -189,9 +189,10 @@ class PaymentSync:
 
         t = self.d.tenant_id
         touched: set[str] = set()
-        for row in rows:
-            state = payment_state(row)
-            link = self.d.links.by_qbo(t, "payment", state.qbo_id)
+        states = [payment_state(row) for row in rows]
+        links = links_by_qbo(self.d.links, t, "payment", [s.qbo_id for s in states])
+        for state in states:
+            link = links.get(state.qbo_id)
             if link is not None and (link.state != "linked" or in_flight(link)):
                 continue  # our own write still settling
             if state.deleted:

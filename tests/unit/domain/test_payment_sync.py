@@ -129,3 +129,16 @@ def test_a_quickbooks_payment_deleted_there_is_deleted_on_the_platform():
     w.payments().quickbooks_changed([w.qb.payment_row(qbo_payment)])
     w.payments().quickbooks_changed([{"Id": qbo_payment, "status": "Deleted"}])
     assert w.platform.invoices["inv_1"].balance == Decimal("216.00")
+
+
+def test_many_of_our_own_payments_coming_back_are_looked_up_in_one_paged_read(monkeypatch):
+    w = _synced("10000.00")
+    ids = [f"pay_{i:03d}" for i in range(60)]
+    for i in ids:
+        w.platform.put_payment(i, "inv_1", "10.00")
+    w.pay(*ids)
+    queries = []
+    real = w.links.by_qbo
+    monkeypatch.setattr(w.links, "by_qbo", lambda *a: queries.append(a) or real(*a))
+    w.payments().quickbooks_changed([w.qb.payment_row(w.links.get("t1", "payment", i).qbo_id) for i in ids])
+    assert queries == [] and len(w.platform.payments) == 60
