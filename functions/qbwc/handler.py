@@ -31,7 +31,7 @@ install_error_handlers(app, SERVICE)
 @lru_cache(maxsize=1)
 def _deps():
     from shared.data.desktop_repo import DesktopRepo
-    from shared.data.repos import ErrorRepo, LinkRepo, RunRepo
+    from shared.data.repos import ErrorRepo, LinkRepo, ReviewRepo, RunRepo
     from shared.qbdesktop.service import WebConnectorService
     from shared.runtime import runtime
 
@@ -46,7 +46,7 @@ def _deps():
         stored = SettingsRepo().get(tenant_id)
         settings = SyncSettings.model_validate(stored[0]) if stored else default_settings()
         return Drain(DrainDeps(tenant_id=tenant_id, repo=repo, links=LinkRepo(), errors=ErrorRepo(), runs=runs,
-                               platform=rt.fieldservice, settings=settings))
+                               platform=rt.fieldservice, settings=settings, review=ReviewRepo()))
 
     return repo, runs, WebConnectorService(repo, runs, drain_for), drain_for
 

@@ -332,8 +332,9 @@ def _rules_online(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
 def _desktop_rules(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
     """QuickBooks Desktop (the WORK Desktop seed's Sync Settings and Job Types tabs): one income account for invoice
     lines, tax rates sent as sales tax items of a tax vendor, payments deposited where QuickBooks defaults unless an
-    account is chosen, Inventory items with their three accounts. Ids are Desktop ListIDs from the lists the Web
-    Connector read at its last run (docs/qbdesktop.md)."""
+    account is chosen, Inventory items with their three accounts; review mode holds Desktop changes as well
+    (shared/qbdesktop/drain.py). Ids are Desktop ListIDs from the lists the Web Connector read at its last run
+    (docs/qbdesktop.md)."""
     out: list[dict] = []
 
     def check(field_name: str, problem: str | None) -> None:
@@ -409,9 +410,6 @@ def _desktop_rules(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
             elif mapping.class_id not in ctx.classes:
                 check(where, _NOT_READ_YET if not ctx.lists_known else "This class was not found in QuickBooks; it "
                              "may have been deleted or made inactive there. Choose another class.")
-    if s.get("review_mode"):
-        check("review_mode", "Review mode is not available for QuickBooks Desktop yet: changes sync when the Web "
-                             "Connector runs. Turn it off to save these settings.")
     return out
 
 

@@ -12,6 +12,8 @@ record is adopted instead of added twice. One write per message set, so every ou
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +24,7 @@ from shared.data.desktop_repo import DesktopRepo, WorkItem
 from shared.domain import clients as client_rules
 from shared.domain import onboarding_plan, parties
 from shared.domain.records import ErrorEntry, Link
+from shared.domain.review import ReviewEntry
 from shared.domain.settings import MissingState
 from shared.qbdesktop import lists, qbxml
 from shared.qbdesktop.phases import PENDING_PHASE
@@ -65,6 +68,7 @@ class DrainDeps:
     platform: Any  # shared.fieldservice.port.FieldService
     settings: Any  # shared.domain.settings.SyncSettings (the one settings API; Desktop's rules in _desktop_rules)
     now: Any = None  # () -> datetime, for the platform-side cursor (tests pin it)
+    review: Any = None  # shared.domain.review.ReviewQueue: review mode's queue (the admin API's Sync Wizard)
 
 
 class Drain:
@@ -74,6 +78,62 @@ class Drain:
     # -- planning work ----------------------------------------------------------------------------------------------
     def _now(self) -> datetime:
         return self.d.now() if self.d.now else datetime.now(UTC)
+
+    # -- review mode ----------------------------------------------------------------------------------------------
+    def _review_start(self, run_id: str) -> list[ReviewEntry]:
+        """At the start of an everyday run (as the engine's ReviewGate.snapshot): kept entries back in the lists,
+        and the approved entries this run syncs (with review mode off, whatever still waits is released)."""
+        queue = self.d.review
+        if queue is None:
+            return []
+        if not self.d.settings.review_mode:
+            approved = queue.release(self.d.tenant_id)
+        else:
+            kept = queue.kept(self.d.tenant_id)
+            if kept:
+                queue.hold(self.d.tenant_id, kept)
+            approved = queue.approved(self.d.tenant_id)
+        state = self._state()
+        self.d.repo.update_connection(self.d.tenant_id, state={**state, "review": {
+            "run_id": run_id, "approved": [dict(vars(e)) for e in approved]}})
+        return approved
+
+    def _approved_keys(self) -> set[tuple[str, str, str]]:
+        review = self._state().get("review") or {}
+        return {(e["side"], e["entity"], e["entity_id"]) for e in review.get("approved", [])}
+
+    def _admit(self, approved: set, side: str, entity: str, entity_id: str, name: str, change: str,
+               parts: Any) -> bool:
+        """Review mode's one rule for Desktop: a change goes ahead if approved (or review mode is off), else it is
+        held in the Sync Wizard (`version` = a fingerprint of the change) and nothing is written. A held change is
+        found again when approved: invoices, payments and items to QuickBooks are planned from the platform every
+        run; clients, items and paid status are re-read by id at the next run (request_sync)."""
+        if (side, entity, entity_id) in approved or not self.d.settings.review_mode or self.d.review is None:
+            return True
+        version = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self.d.review.hold(self.d.tenant_id, [ReviewEntry(side, entity, entity_id, (name or entity_id)[:200],
+                                                          change, version)])
+        return False
+
+    def _review_report(self, run_id: str) -> None:
+        """At the end of the run: each approved entry succeeded, or failed with its record's open error-log entry
+        (QuickBooks' own code and message)."""
+        state = self._state()
+        review = state.get("review") or {}
+        if self.d.review is None or review.get("run_id") != run_id or not review.get("approved"):
+            return
+        open_errors = {e.entity_id: e for e in self.d.errors.list(self.d.tenant_id)}
+        succeeded = []
+        for row in review["approved"]:
+            entry = ReviewEntry(**row)
+            error = open_errors.get(entry.entity_id)
+            if error is None:
+                succeeded.append(entry)
+            else:
+                self.d.review.done(self.d.tenant_id, [entry], "failed", f"{error.code}: {error.message}")
+        if succeeded:
+            self.d.review.done(self.d.tenant_id, succeeded, "succeeded")
+        self.d.repo.update_connection(self.d.tenant_id, state={**state, "review": {}})
 
     def request_lists(self, run_id: str | None = None) -> None:
         """Accounts, classes and vendors for the settings API (shared/qbdesktop/lists.py), read every session."""
@@ -110,12 +170,26 @@ class Drain:
         state = self._state()
         cursors = state.get("cursors") or {}
         self.d.repo.update_connection(tenant, state={**state, "last_sync_at": self._now().isoformat()})
+        approved = self._review_start(run_id)
         self.request_lists(run_id)
         plan_key = f"QBDQ#{PLAN_CLIENT_CHANGES:02d}#changes#{run_id}"
         self.d.repo.enqueue(tenant, PULL_CUSTOMERS, f"changes#{run_id}", "pull_customers",
                             {"page": 0, "from_modified": _since(cursors.get("customers")), "plan_key": plan_key},
                             run_id)
         self.d.repo.enqueue(tenant, PLAN_CLIENT_CHANGES, f"changes#{run_id}", "plan_client_changes", {}, run_id)
+        # Approved changes whose record the cursors have passed are read again by id (clients in the plan step).
+        customers = sorted(e.entity_id for e in approved if e.side == "import" and e.entity == "customer")
+        if customers:
+            self.d.repo.enqueue(tenant, PULL_CUSTOMERS, f"approved#{run_id}", "pull_customers",
+                                {"list_ids": customers, "plan_key": plan_key, "plan_field": "approved_chunk",
+                                 "chunk": "approved"}, run_id)
+        items = sorted(e.name for e in approved if e.side == "import" and e.entity == "item")
+        if items and s.items.enabled and s.items.direction == "quickbooks_to_platform":
+            self.d.repo.enqueue(tenant, PULL_ITEMS, f"approved-items#{run_id}", "pull_items", {"full_names": items},
+                                run_id)
+        paid = sorted(e.entity_id for e in approved if e.side == "import" and e.entity == "invoice")
+        if paid and s.invoices.enabled:
+            self.d.repo.enqueue(tenant, PULL_PAID, f"approved-paid#{run_id}", "pull_paid", {"txn_ids": paid}, run_id)
         if s.items.enabled:
             if s.items.direction == "quickbooks_to_platform":
                 self.d.repo.enqueue(tenant, PULL_ITEMS, f"items#{run_id}", "pull_items",
@@ -166,6 +240,7 @@ class Drain:
             if len(mine) > failed:
                 self.d.runs.progress(tenant, run.run_id, PENDING_PHASE, run.percent)
                 continue
+            self._review_report(run.run_id)
             errors = sum(1 for e in self.d.errors.list(tenant) if e.run_id == run.run_id)
             self.d.runs.finish(tenant, run.run_id, "succeeded",
                                {"counts": {"quickbooks_requests_last_session": requests_done,
@@ -184,6 +259,8 @@ class Drain:
 
     def _request_for(self, item: WorkItem, ticket: str):
         p = item.payload
+        if item.kind == "pull_customers" and p.get("list_ids"):
+            return qbxml.customer_query(list_ids=p["list_ids"])
         if item.kind == "pull_customers":
             if p.get("ticket") != ticket or not p.get("iterator_id"):  # iterators die with the session: restart
                 self.d.repo.update_work(item, payload={**p, "ticket": ticket, "page": 0, "iterator_id": None,
@@ -193,6 +270,8 @@ class Drain:
             return qbxml.customer_query(max_returned=PAGE_SIZE, iterator="Continue", iterator_id=p["iterator_id"])
         if item.kind == "pull_list":
             return qbxml.list_query(lists.LIST_QUERIES[p["list"]])
+        if item.kind == "pull_items" and p.get("full_names"):
+            return qbxml.list_query("ItemQuery", full_names=p["full_names"])
         if item.kind == "pull_items":
             if p.get("ticket") != ticket or not p.get("iterator_id"):
                 self.d.repo.update_work(item, payload={**p, "ticket": ticket, "iterator_id": None})
@@ -322,8 +401,8 @@ class Drain:
             return
         p = item.payload
         rows = [compact_customer(r) for r in result.rets]
-        self.d.runs.put_chunk(self.d.tenant_id, item.run_id or "", f"qbd{p.get('attempt', 1)}", p.get("page", 0),
-                              rows)
+        chunk = p.get("chunk") or f"qbd{p.get('attempt', 1)}"
+        self.d.runs.put_chunk(self.d.tenant_id, item.run_id or "", chunk, p.get("page", 0), rows)
         if result.remaining:
             self.d.repo.update_work(item, payload={**p, "iterator_id": result.iterator_id,
                                                    "page": p.get("page", 0) + 1})
@@ -331,7 +410,7 @@ class Drain:
         plan = self.d.repo.get_work(self.d.tenant_id,
                                     p.get("plan_key") or f"QBDQ#{PLAN_ONBOARDING:02d}#plan#{item.run_id}")
         if plan is not None:
-            self.d.repo.update_work(plan, payload={"chunk": f"qbd{p.get('attempt', 1)}"})
+            self.d.repo.update_work(plan, payload={**plan.payload, p.get("plan_field", "chunk"): chunk})
         self.d.repo.finish_work(item)
 
     def _local_plan_onboarding(self, item: WorkItem) -> None:
@@ -419,9 +498,17 @@ class Drain:
         started = self._now()
         cursors = self._state().get("cursors") or {}
         rows = [row for chunk in self.d.runs.chunks(tenant, run_id, item.payload.get("chunk", "qbd1")) for row in chunk]
+        approved = self._approved_keys()
+        if item.payload.get("approved_chunk"):  # approved QuickBooks changes, read again by ListID
+            seen = {row["id"] for row in rows}
+            rows += [row for chunk in self.d.runs.chunks(tenant, run_id, item.payload["approved_chunk"])
+                     for row in chunk if row["id"] not in seen]
         since = cursors.get("clients")
         changed = list(_all(self.d.platform.list_clients, tenant,
                             updated_since=datetime.fromisoformat(since) - OVERLAP)) if since else []
+        known = {c.id for c in changed}
+        changed += [self.d.platform.get_client(tenant, fsp_id) for side, entity, fsp_id in sorted(approved)
+                    if side == "export" and entity == "customer" and fsp_id not in known]
         by_fsp = {link.fsp_id: link for link in self.d.links.all(tenant, ENTITY["client"]) if link.qbo_id}
         by_qbo = {link.qbo_id: link for link in by_fsp.values()}
         top = {row["id"]: row for row in rows if not row["job"]}
@@ -434,25 +521,42 @@ class Drain:
             if qbo_id in by_qbo and qbo_id not in pairs:
                 pairs[qbo_id] = (by_qbo[qbo_id], None, row)
         for link, client, row in pairs.values():
-            self._merge_pair(link, client, row, run_id)
+            self._merge_pair(link, client, row, run_id, approved)
         linked_sites = {link.qbo_id for link in self.d.links.all(tenant, ENTITY["site"]) if link.qbo_id}
         new_rows = [row for qbo_id, row in top.items() if qbo_id not in by_qbo and qbo_id not in linked_sites]
+        rows_by_id = {row["id"]: row for row in new_rows}
         new_clients = [parties.compact_client(c) for c in changed if c.id not in by_fsp]
         if new_rows or new_clients:
             plan = onboarding_plan.plan_onboarding(new_rows, new_clients, [], {}, settings,
                                                    names_taken=[r["name"] for r in rows],
                                                    existing_sites={})
+            plan.to_quickbooks = [r for r in plan.to_quickbooks if self._admit(
+                approved, "export", "customer", r["fsp_id"], r["customer"].get("DisplayName"), "create", r["customer"])]
+            plan.to_platform = [r for r in plan.to_platform if self._admit(
+                approved, "import", "customer", r["qbo_id"], (rows_by_id.get(r["qbo_id"]) or {}).get("name"),
+                "create", r["client"])]
             self._apply_plan(plan, new_rows, new_clients, {}, run_id)
         self._save_cursors(customers=_newest(rows) or cursors.get("customers"), clients=started.isoformat())
 
-    def _merge_pair(self, link: Link, client, row: dict | None, run_id: str) -> None:
+    def _merge_pair(self, link: Link, client, row: dict | None, run_id: str, approved: set) -> None:
         tenant, settings = self.d.tenant_id, self.d.settings
         p_values = client_rules.client_values(client) if client is not None else None
         q_values = client_rules.compact_customer_values(row) if row is not None else None
-        result = client_rules.merge((link.extra or {}).get("fp") or {}, p_values, q_values,
+        base = (link.extra or {}).get("fp") or {}
+        result = client_rules.merge(base, p_values, q_values,
                                     client.updated_at if client is not None else None,
                                     _qbd_time(row.get("modified")) if row is not None else None,
                                     settings.clients.direction)
+        name = (client.display_name if client is not None else None) or (row or {}).get("name") or link.fsp_id
+        for side, changes, entity_id in (("export", result.to_quickbooks, link.fsp_id),
+                                         ("import", result.to_platform, link.qbo_id)):
+            if changes and not self._admit(approved, side, "customer", entity_id, name, "update", changes):
+                for field_name in changes:  # held: both sides keep their fingerprint, so the change stays found
+                    for fp, side_base in ((result.platform_fp, base.get("p") or {}),
+                                          (result.quickbooks_fp, base.get("q") or {})):
+                        if field_name in side_base:
+                            fp[field_name] = side_base[field_name]
+                changes.clear()
         if result.to_platform:
             current = client if client is not None else self.d.platform.get_client(tenant, link.fsp_id)
             try:
@@ -564,7 +668,7 @@ class Drain:
 
     def _local_plan_invoices(self, item: WorkItem) -> None:
         """Ready, non-zero invoices not yet in QuickBooks, under the customer or, with job locations, the job."""
-        tenant = self.d.tenant_id
+        tenant, approved = self.d.tenant_id, self._approved_keys()
         for invoice in _all(self.d.platform.list_invoices, tenant, status="ready_for_sync"):
             if Decimal(invoice.total).quantize(ZERO) == ZERO:
                 continue  # $0 invoices are not synced (IndusTrack seed)
@@ -597,6 +701,8 @@ class Drain:
                     "due_date": invoice.due_on.isoformat() if invoice.due_on else None, "memo": invoice.memo,
                     "external_guid": external_guid(tenant, "invoice", invoice.id), "lines": lines,
                     "sales_tax_item": tax_item}
+            if not self._admit(approved, "export", "invoice", invoice.id, invoice.number, "create", body):
+                continue
             self.d.repo.enqueue(tenant, INVOICE_ADD, f"invoice#{invoice.id}", "invoice_add",
                                 {"fsp_id": invoice.id, "invoice": body}, item.run_id)
 
@@ -692,6 +798,7 @@ class Drain:
 
         tenant = self.d.tenant_id
         rets = [r for r in result.rets if r.get("_ret") in FROM_DESKTOP_ITEM]
+        approved = self._approved_keys()
         platform = {item_key(i.name): i for i in _all(self.d.platform.list_items, tenant)} if rets else {}
         for ret in rets:
             kind = ItemType(FROM_DESKTOP_ITEM[ret["_ret"]])
@@ -701,6 +808,9 @@ class Drain:
             active = ret.get("IsActive", "true") != "false"
             link = self.d.links.by_qbo(tenant, ENTITY["item"], ret["ListID"])
             match = platform.get(item_key(ret.get("Name", ""))) if link is None else None
+            if not self._admit(approved, "import", "item", ret["ListID"], ret.get("FullName") or ret.get("Name"),
+                               "update" if link or match else "create", [ret.get("Name"), str(price), desc, active]):
+                continue
             if link is not None or match is not None:
                 fsp_id = link.fsp_id if link is not None else match.id
                 self.d.platform.update_item(tenant, fsp_id, name=ret.get("Name", "")[:100], type=kind, price=price,
@@ -711,7 +821,8 @@ class Drain:
                                       active=active), idempotency_key=f"qbd-{tenant}-item-{ret['ListID']}").id
             self.d.links.put(Link(tenant_id=tenant, entity=ENTITY["item"], fsp_id=fsp_id, qbo_id=ret["ListID"],
                                   sync_token=ret.get("EditSequence")))
-        self._save_cursors(items=_newest([{"modified": r.get("TimeModified")} for r in rets]))
+        if not item.payload.get("full_names"):
+            self._save_cursors(items=_newest([{"modified": r.get("TimeModified")} for r in rets]))
         if result.remaining:
             self.d.repo.update_work(item, payload={**item.payload, "iterator_id": result.iterator_id})
             return
@@ -721,7 +832,7 @@ class Drain:
         """Platform -> QuickBooks: active platform items not yet in QuickBooks are added (looked up by name first),
         services and non-inventory with the income account, inventory and equipment as Inventory items with the
         income, cost of goods sold and asset accounts (IndusTrack seed)."""
-        tenant, items = self.d.tenant_id, self.d.settings.items
+        tenant, items, approved = self.d.tenant_id, self.d.settings.items, self._approved_keys()
         for platform_item in _all(self.d.platform.list_items, tenant):
             if not platform_item.active or self.d.links.get(tenant, ENTITY["item"], platform_item.id) is not None:
                 continue
@@ -734,6 +845,8 @@ class Drain:
                             asset_id=items.asset_account_id)
             else:
                 body["account_id"] = items.income_account_id
+            if not self._admit(approved, "export", "item", platform_item.id, platform_item.name, "create", body):
+                continue
             self.d.repo.enqueue(tenant, ITEM_ADD, f"item#{platform_item.id}", "item_add",
                                 {"fsp_id": platform_item.id, "item": body}, item.run_id)
 
@@ -762,7 +875,7 @@ class Drain:
         is) and applied to it; above the open balance the rest stays unapplied on the payment (decision 19). No
         DepositToAccountRef: QuickBooks' own default, Undeposited Funds ("the account already selected in your
         QuickBooks settings", WORK seed)."""
-        tenant = self.d.tenant_id
+        tenant, approved = self.d.tenant_id, self._approved_keys()
         for payment in _all(self.d.platform.list_payments, tenant):
             if payment.deleted_at is not None or self.d.links.get(tenant, ENTITY["payment"], payment.id) is not None:
                 continue
@@ -776,6 +889,9 @@ class Drain:
                     "external_guid": external_guid(tenant, "payment", payment.id), "invoice_txn_id": invoice.qbo_id,
                     "deposit_account_list_id": self.d.settings.payments.deposit_account_id,
                     "applied": str(min(amount, open_balance))}
+            if not self._admit(approved, "export", "payment", payment.id, payment.reference or str(amount), "create",
+                               body):
+                continue
             self.d.repo.enqueue(tenant, PAYMENT_ADD, f"payment#{payment.id}", "payment_add",
                                 {"fsp_id": payment.id, "invoice_fsp_id": payment.invoice_id, "payment": body},
                                 item.run_id)
@@ -841,6 +957,7 @@ class Drain:
             self._error(item, str(result.status_code), result.message)
             self.d.repo.update_work(item, status="failed")
             return
+        approved = self._approved_keys()
         if not item.payload.get("txn_ids"):
             self._save_cursors(invoices=_newest([{"modified": r.get("TimeModified")} for r in result.rets]))
         for ret in result.rets:
@@ -848,7 +965,8 @@ class Drain:
             if link is None or ret.get("IsPaid") == "false":
                 continue
             invoice = self.d.platform.get_invoice(self.d.tenant_id, link.fsp_id)
-            if str(invoice.status) != "paid":
+            if str(invoice.status) != "paid" and self._admit(approved, "import", "invoice", ret["TxnID"],
+                                                             ret.get("RefNumber"), "update", {"paid": ret["TxnID"]}):
                 self.d.platform.update_invoice(self.d.tenant_id, link.fsp_id, status="paid")
         self.d.repo.finish_work(item)
 

@@ -371,10 +371,9 @@ def payments_need_invoices_turned_on(desktop):
     assert driver.admin("GET", "/admin/settings", TENANT).json() == before  # nothing changed
     assert before["settings"]["payments"]["enabled"] is True
     assert before["settings"]["invoices"]["income_account_id"] == ids["Services"]
-    # What Desktop cannot act on is refused, saying so: a second invoice account, tax codes, review mode.
+    # What Desktop cannot act on is refused, saying so: a second invoice account, tax codes.
     for changes, field in (({"invoices": {"expense_account_id": ids["Job Expenses"]}}, "invoices.expense_account_id"),
-                           ({"invoices": {"tax_code_id": "TAX"}}, "invoices.tax_code_id"),
-                           ({"review_mode": True}, "review_mode")):
+                           ({"invoices": {"tax_code_id": "TAX"}}, "invoices.tax_code_id")):
         answer = put_settings(driver, changes)
         assert answer.status_code == 422 and field in answer.text, answer.text
     unknown = put_settings(driver, {"color": "blue"})
@@ -421,6 +420,50 @@ def equipment_goes_to_quickbooks_as_an_inventory_item_with_its_accounts(desktop)
     session(qbd)
     assert sum(1 for i in qb_state(qbd)["lists"]["Item"] if i["FullName"] == "Compressor X") == 1
 
+
+
+@step
+def review_mode_holds_desktop_changes_until_approved_in_the_sync_wizard(desktop):
+    from qbsync.local.stack import FSP_API_KEY
+    from shared.fieldservice.http_adapter import HttpFieldService
+
+    stack, driver, qbd, *_ = desktop
+    assert put_settings(driver, {"review_mode": True}).status_code == 200
+    try:
+        fsp = HttpFieldService(stack.fsp_url, FSP_API_KEY)
+        acme = fsp.get_client(TENANT, "cli_acme")
+        fsp.update_client(TENANT, "cli_acme", contact=type(acme.contact)(
+            first_name=acme.contact.first_name, last_name=acme.contact.last_name, email="wizard@acme.example",
+            phone=acme.contact.phone))
+        load = requests.post(f"{stack.fsp_url}/_emulator/tenants/{TENANT}/load",
+                             json={"invoices": [_invoice("inv_rev", "cli_acme", "ready_for_sync", "15.00", "P-9")]},
+                             timeout=30)
+        assert load.status_code in (200, 201), load.text
+        before = qb_state(qbd)
+        assert session(qbd)["outcome"].startswith("OK")
+        state = qb_state(qbd)
+        assert state["lists"]["Customer"] == before["lists"]["Customer"]  # nothing written while held
+        assert len(state["transactions"]["Invoice"]) == len(before["transactions"]["Invoice"])
+        export = driver.admin("GET", "/admin/review?side=export", TENANT).json()
+        names = {e["name"]: e for e in export["items"]}
+        assert {"Acme Heating", "P-9"} <= set(names) and all(e["checked"] for e in export["items"]), export
+        assert driver.admin("GET", "/admin/review/count", TENANT).json()["waiting"] >= 2
+        approve = driver.admin("POST", "/admin/review/approve", TENANT, json={
+            "checked": [names["P-9"]["id"]], "unchecked": "keep", "as_of": export["as_of"]})
+        assert approve.status_code == 200, approve.text
+        assert session(qbd)["outcome"].startswith("OK")  # the next poll syncs what was approved, once
+        invoices = qb_state(qbd)["transactions"]["Invoice"]
+        assert sum(1 for i in invoices if i["Subtotal"] == "30.00" and i["CustomerRef"]["FullName"] ==
+                   "Acme Heating") == 1
+        assert customers(qbd)["Acme Heating"].get("Email") != "wizard@acme.example"  # kept, not approved
+        results = driver.admin("GET", "/admin/review/results?outcome=succeeded", TENANT).json()["items"]
+        assert [r["name"] for r in results if r["entity"] == "invoice"] == ["P-9"]
+        again = driver.admin("GET", "/admin/review?side=export", TENANT).json()["items"]
+        assert "Acme Heating" in {e["name"] for e in again}  # "Keep checked": back at the next run
+    finally:
+        assert put_settings(driver, {"review_mode": False}).status_code == 200
+    assert session(qbd)["outcome"].startswith("OK")  # turned off: what waited is released and synced
+    assert customers(qbd)["Acme Heating"]["Email"] == "wizard@acme.example"
 
 
 @step

@@ -310,12 +310,11 @@ def test_desktop_settings_use_one_invoice_account_a_tax_vendor_and_inventory_acc
 def test_desktop_refuses_what_it_cannot_act_on_and_names_the_seeds_settings():
     payload = copy.deepcopy(DESKTOP_VALID)
     payload["invoices"].update(expense_account_id="8000000B-1", tax_code_id="TAX", tax_vendor_id=None)
-    payload["review_mode"] = True
     problems = _desktop_problems(payload)
     assert "one account" in problems["invoices.expense_account_id"]
     assert "sales tax item" in problems["invoices.tax_code_id"]
     assert "Send Tax Rates to QuickBooks using Vendor" in problems["invoices.tax_vendor_id"]
-    assert "QuickBooks Desktop" in problems["review_mode"]
+    assert "review_mode" not in problems  # review mode holds Desktop changes too
 
 
 def test_desktop_class_tracking_off_makes_job_types_unavailable():

@@ -511,3 +511,129 @@ def test_an_hourly_schedule_syncs_at_every_poll(world):
     drain, *_ = world
     drain.d.repo.update_connection(TENANT, state={"last_sync_at": datetime.now(UTC).isoformat()})
     assert drain.sync_due() is True
+
+
+# -- review mode (SingleOps' Sync Wizard) on Desktop --------------------------------------------------------------
+
+def _reviewing(drain, company):
+    from tests.fakes import FakeReviewQueue
+
+    drain.d.review = FakeReviewQueue()
+    drain.d.settings = settings(company, review_mode=True)
+    return drain.d.review
+
+
+def _changes_on_both_sides(drain, company, platform, links):
+    onboard(drain, company)
+    drain_all(drain, company)
+    qbd_id = links.get(TENANT, "qbd_client", "c1").qbo_id
+    _edit_in_quickbooks(company, qbd_id, "555-0777")  # QuickBooks -> platform
+    contact = dataclasses.replace(platform.clients["c1"].contact, email="new@acme.example")  # platform -> QuickBooks
+    platform.clients["c1"] = dataclasses.replace(platform.clients["c1"], contact=contact, updated_at=datetime.now(UTC))
+    platform.invoices["i2"] = _invoice("i2", "c1", "75.00")  # a new ready invoice
+    return qbd_id
+
+
+def _run(drain, run_id):
+    """An everyday run as the Web Connector's authenticate starts one (its run record, then its work)."""
+    from shared.domain.records import SyncRun
+
+    drain.d.runs.create(SyncRun(tenant_id=TENANT, run_id=run_id, kind="sync", status="running",
+                                started_at=datetime.now(UTC), phase="Web Connector session"))
+    drain.request_sync(run_id)
+
+
+def _waiting(queue):
+    return sorted((h.entry.side, h.entry.entity, h.entry.entity_id) for h in queue.waiting(TENANT))
+
+
+def test_review_mode_holds_every_desktop_change_and_writes_nothing(world):
+    drain, company, platform, links = world
+    qbd_id = _changes_on_both_sides(drain, company, platform, links)
+    queue = _reviewing(drain, company)
+    before = company.snapshot()
+    drain.request_sync("qbd-run3")
+    sent = drain_all(drain, company)
+    assert not any("<CustomerModRq" in s or "<InvoiceAddRq" in s for s in sent)
+    assert company.snapshot()["lists"]["Customer"] == before["lists"]["Customer"]
+    assert len(company.txns["Invoice"]) == 1 and platform.clients["c1"].contact.phone is None
+    assert _waiting(queue) == [("export", "customer", "c1"), ("export", "invoice", "i2"),
+                               ("import", "customer", qbd_id)]
+    assert {h.entry.name for h in queue.waiting(TENANT)} >= {"Acme Heating", "i2"}
+
+
+def test_approved_desktop_changes_sync_once_at_the_next_run_with_their_newest_state(world):
+    from shared.domain.review import State
+
+    drain, company, platform, links = world
+    qbd_id = _changes_on_both_sides(drain, company, platform, links)
+    queue = _reviewing(drain, company)
+    drain.request_sync("qbd-run3")
+    drain_all(drain, company)
+    for held in queue.waiting(TENANT):
+        queue.decide(TENANT, held.entry, State.APPROVED, "admin")
+    # changed again after the approval: the newest email is what goes
+    contact = dataclasses.replace(platform.clients["c1"].contact, email="newest@acme.example")
+    platform.clients["c1"] = dataclasses.replace(platform.clients["c1"], contact=contact, updated_at=datetime.now(UTC))
+    _run(drain, "qbd-run4")
+    drain_all(drain, company)
+    drain.settle_runs(0)
+    ret = company.lists["Customer"][qbd_id]
+    assert ret.findtext("Email") == "newest@acme.example" and platform.clients["c1"].contact.phone == "555-0777"
+    assert len(company.txns["Invoice"]) == 2
+    assert sorted(r.outcome for _, r in queue.log) == ["succeeded"] * 3
+    drain.request_sync("qbd-run5")  # synced once: nothing more is held or written
+    sent = drain_all(drain, company)
+    assert not any("<CustomerModRq" in s or "<InvoiceAddRq" in s for s in sent) and _waiting(queue) == []
+
+
+def test_kept_entries_come_back_and_cleared_ones_stay_away_until_they_change(world):
+    from shared.domain.review import State
+
+    drain, company, platform, links = world
+    qbd_id = _changes_on_both_sides(drain, company, platform, links)
+    queue = _reviewing(drain, company)
+    drain.request_sync("qbd-run3")
+    drain_all(drain, company)
+    for held in queue.waiting(TENANT):
+        queue.decide(TENANT, held.entry, State.KEPT if held.entry.side == "import" else State.CLEARED, "admin")
+    _run(drain, "qbd-run4")
+    drain_all(drain, company)
+    assert _waiting(queue) == [("import", "customer", qbd_id)]  # kept: back in the list; cleared: gone
+    assert company.lists["Customer"][qbd_id].findtext("Email") != "new@acme.example"
+
+
+def test_review_mode_turned_off_releases_and_syncs_what_waited(world):
+    drain, company, platform, links = world
+    qbd_id = _changes_on_both_sides(drain, company, platform, links)
+    queue = _reviewing(drain, company)
+    drain.request_sync("qbd-run3")
+    drain_all(drain, company)
+    drain.d.settings = settings(company)  # review mode off
+    _run(drain, "qbd-run4")
+    drain_all(drain, company)
+    drain.settle_runs(0)
+    assert company.lists["Customer"][qbd_id].findtext("Email") == "new@acme.example"
+    assert platform.clients["c1"].contact.phone == "555-0777" and len(company.txns["Invoice"]) == 2
+    assert _waiting(queue) == []
+
+
+def test_an_approved_change_quickbooks_refuses_is_failed_with_its_code_and_in_the_error_log(world):
+    from shared.domain.review import State
+
+    drain, company, platform, links = world
+    _changes_on_both_sides(drain, company, platform, links)
+    queue = _reviewing(drain, company)
+    drain.request_sync("qbd-run3")
+    drain_all(drain, company)
+    for held in queue.waiting(TENANT):
+        if held.entry.entity == "invoice":
+            queue.decide(TENANT, held.entry, State.APPROVED, "admin")
+    drain.d.settings = settings(company, invoices={"income_account_id": "80000099-1"}, review_mode=True)
+    company.lists["Item"].clear()  # the Field Service item is gone, and its account is now a deleted one
+    _run(drain, "qbd-run4")
+    drain_all(drain, company)
+    drain.settle_runs(0)
+    (failed,) = [r for _, r in queue.log if r.entry.entity == "invoice"]
+    assert failed.outcome == "failed" and failed.message.startswith("3140")
+    assert any(e.entity == "invoice" and e.entity_id == "i2" and e.code == "3140" for e in drain.d.errors.list(TENANT))
