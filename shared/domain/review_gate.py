@@ -270,7 +270,8 @@ class ReviewGate:
         from shared.domain.sites import SiteSync, _site_fingerprint
 
         links = self.d.links.get_many(self.d.tenant_id, "site", [s.id for s in sites])
-        judge, clients = SiteSync(self.d, _Quiet(), lambda rows: 0), {}
+        judge = SiteSync(self.d, _Quiet(), lambda rows: 0)
+        clients: dict[str, dict | None] = {}
         out: list[ReviewEntry | None] = []
         for site in sites:
             row = judge._compact(site, clients)
@@ -336,10 +337,10 @@ class ReviewGate:
                 out.append(None)  # an attempt already under way (approved earlier): its resend settles it
                 continue
             if status == "void":
-                void = linked and not link.extra.get("voided") and not link.extra.get("gone")  # type: ignore[union-attr]
+                void = linked and not link.extra.get("voided") and not link.extra.get("gone")
                 out.append(ReviewEntry("export", "invoice", inv.id, name, "void", "void") if void else None)
                 continue
-            if status not in SYNCABLE or (linked and (link.extra.get("voided") or link.extra.get("gone"))):  # type: ignore[union-attr]
+            if status not in SYNCABLE or (linked and (link.extra.get("voided") or link.extra.get("gone"))):
                 out.append(None)
                 continue
             if not linked and (status != "ready_for_sync" or money(inv.total) == ZERO):
@@ -350,7 +351,7 @@ class ReviewGate:
                 out.append(None)  # waiting for its client: recorded as such, nothing is written
                 continue
             fp = judge._fingerprint(inv, customers, sites)
-            if linked and fp in (link.fingerprint, link.extra.get("refused")):  # type: ignore[union-attr]
+            if linked and fp in (link.fingerprint, link.extra.get("refused")):
                 out.append(None)
                 continue
             out.append(ReviewEntry("export", "invoice", inv.id, name, "update" if linked else "create", fp))
@@ -399,7 +400,7 @@ class ReviewGate:
                 out.append(ReviewEntry("export", "payment", p.id, name, "delete", "deleted") if linked else None)
                 continue
             fp = _fp(p)
-            if linked and fp in (link.fingerprint, link.extra.get("refused")):  # type: ignore[union-attr]
+            if linked and fp in (link.fingerprint, link.extra.get("refused")):
                 out.append(None)
                 continue
             invoice = invoices.get(p.invoice_id)

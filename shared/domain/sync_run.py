@@ -200,7 +200,7 @@ class SyncEngine:
             self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"approved{state['pass']}", 0,
                                   entries_to_rows(approved))
         log = self._log(state)
-        review = self._review(state, log, conflicts)
+        review = ReviewGate(self.d, self.review, log, approved, prefs=lambda: self._prefs(state), conflicts=conflicts)
         for entity in CHANGE_KINDS:
             rows = changes.of(entity)
             log.count(f"quickbooks_{entity.lower()}_changes", len(rows))
