@@ -40,7 +40,8 @@ def tenant(local_stack):
     realm = driver.create_realm("Admin Alpha Plumbing")
     driver.create_tenant(A)
     driver.connect(A, realm)
-    driver.settings(A, demo_settings(driver, A))
+    # Review mode on, as it is wherever entries wait (with it off, the next run releases them and syncs them).
+    driver.settings(A, {**demo_settings(driver, A), "review_mode": True})
     onboarding = driver.enable(A)
     realm_b = driver.create_realm("Admin Beta Electric")
     driver.create_tenant(B)
