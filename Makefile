@@ -55,6 +55,7 @@ bench: install
 	$(PY) -m bench
 	$(PY) -m bench.steady_state
 	$(PY) -m bench.webhooks
+	$(PY) -m bench.fairness
 
 clean:
 	rm -rf $(VENV) cdk.out build .pytest_cache

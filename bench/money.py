@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import sys
-import tempfile
 import time
 from collections import Counter
 from decimal import Decimal
@@ -110,28 +108,15 @@ def _synced_clients(driver, realm: str, tenant: str) -> list[str]:
 
 
 def run(n_invoices: int, seed: int) -> dict:
+    from bench.stack import bench_stack
     from emulators.datagen.generator import generate
-    from qbsync.demo import demo_settings
-    from qbsync.local.driver import Driver
-    from qbsync.local.stack import FSP_API_KEY, LocalStack
 
     rng = random.Random(seed)
     data = generate(seed=seed, clients=400, invoices_per_client=0.0)
     items = [i for i in data.fieldservice["items"] if i.get("active", True)]
-    with tempfile.TemporaryDirectory(prefix="qbsync-bench-money-") as state_dir, \
-            LocalStack(port=0, state_dir=state_dir, persist=False) as stack:
-        driver = Driver(stack.urls(), state_dir, FSP_API_KEY, stack.resources["secret"]["fsp_webhook_master_secret"],
-                        timeout_s=3600, poll_s=1.0)
-        driver.http.put(f"{stack.qbo_url}/_emulator/limits", json={"enabled": False}).raise_for_status()
-        os.environ.update({"QBO_REQUESTS_PER_MINUTE": "1000000", "QBO_BATCHES_PER_MINUTE": "1000000"})
-        stack.qbo_app.configure_webhooks(None)
-        stack.fsp_app.configure_webhooks(None)
-        realm = driver.create_realm("Bench Money Plumbing")
-        driver.load_quickbooks(realm, data.quickbooks_json())
-        driver.create_tenant("bench-money", data.fieldservice)
-        driver.connect("bench-money", realm)
-        driver.settings("bench-money", demo_settings(driver, "bench-money"))
-        assert driver.enable("bench-money")["status"] == "succeeded"
+    with bench_stack(prefix="qbsync-bench-money-", limits="off") as bench:
+        driver = bench.driver
+        realm = bench.tenant("bench-money", "Bench Money Plumbing", data)
         clients = _synced_clients(driver, realm, "bench-money")[:300]
         invoices = [_invoice(i, clients[i % len(clients)], items, rng) for i in range(n_invoices)]
         payments = _payments(invoices)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -70,26 +68,14 @@ def _change_both_sides(driver, realm: str, tenant: str) -> int:
 
 
 def run(clients: int, seed: int) -> dict:
+    from bench.stack import bench_stack
     from emulators.datagen.generator import generate
-    from qbsync.demo import demo_settings
-    from qbsync.local.driver import Driver
-    from qbsync.local.stack import FSP_API_KEY, LocalStack
 
     data = generate(seed=seed, clients=clients, quickbooks_customers=clients, sub_customer_share=0.2)
-    with tempfile.TemporaryDirectory(prefix="qbsync-bench-") as state_dir, \
-            LocalStack(port=0, state_dir=state_dir, persist=False) as stack:
-        driver = Driver(stack.urls(), state_dir, FSP_API_KEY, stack.resources["secret"]["fsp_webhook_master_secret"],
-                        timeout_s=3600, poll_s=1.0)
-        driver.http.put(f"{stack.qbo_url}/_emulator/limits", json={"enabled": False}).raise_for_status()
-        os.environ.update({"QBO_REQUESTS_PER_MINUTE": "1000000", "QBO_BATCHES_PER_MINUTE": "1000000"})
-        # Webhooks off: this measures what a scheduled run costs; bench/webhooks.py measures the webhook path.
-        stack.qbo_app.configure_webhooks(None)
-        stack.fsp_app.configure_webhooks(None)
-        realm = driver.create_realm("Steady Heating & Cooling")
-        driver.load_quickbooks(realm, data.quickbooks_json())
-        driver.create_tenant("steady", data.fieldservice)
-        driver.connect("steady", realm)
-        driver.settings("steady", demo_settings(driver, "steady"))
+    # Webhooks off: this measures what a scheduled run costs; bench/webhooks.py measures the webhook path.
+    with bench_stack(limits="off") as bench:
+        driver, stack = bench.driver, bench.stack
+        realm = bench.tenant("steady", "Steady Heating & Cooling", data, onboard=False)
         onboarding = driver.enable("steady")
         # The first runs after onboarding push the ready invoices and see onboarding's own writes come back.
         settle = _measure(driver, stack, "steady")

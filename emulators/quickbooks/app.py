@@ -135,7 +135,8 @@ class QuickBooksEmulator:
         return response(environ, start_response)
 
     def _public(self, request: Request, environ) -> Response:
-        path, entry = request.path, {"method": request.method, "path": request.path, "realm": None}
+        path, entry = request.path, {"method": request.method, "path": request.path, "realm": None,
+                                     "started": time.time()}
         response = None
         try:
             if path.rstrip("/") in ("/.well-known/openid_configuration", "/.well-known/openid_sandbox_configuration"):
@@ -646,9 +647,19 @@ class QuickBooksEmulator:
                 self.clock.advance(float(body.get("advance_seconds", 0)))
                 return _json(200, {"now": self.clock(), "offset_seconds": self.clock.offset})
             case ["requests"] if method == "GET":
+                realm = request.args.get("realm")
                 with self._log_lock:
+                    log = [e for e in self._log if realm is None or e.get("realm") == realm]
                     return _json(200, {"counts": dict(self._counts), "total": sum(
-                        v for k, v in self._counts.items() if k != "batch_items"), "log": list(self._log)})
+                        v for k, v in self._counts.items() if k != "batch_items"), "log": log,
+                        "log_size": self._log.maxlen})
+            case ["requests"] if method == "PUT":
+                size = int(body["log_size"])
+                if not 1 <= size <= 1_000_000:
+                    raise ControlError(400, "log_size must be 1..1000000")
+                with self._log_lock:
+                    self._log = deque(self._log, maxlen=size)
+                return _json(200, {"log_size": size})
             case ["requests"] if method == "DELETE":
                 self._clear_log()
                 return _json(200, {"ok": True})

@@ -102,7 +102,7 @@ def test_preferences_clock_requests_and_reset():
         assert counts["companyinfo"] == 1 and counts["preferences"] == 1 and counts["token"] == 1
         assert log["total"] == len(log["log"]) and {"method", "path", "status", "realm", "kind"} <= set(log["log"][0])
         control(url, "DELETE", "requests")
-        assert control(url, "GET", "requests")[1] == {"counts": {}, "total": 0, "log": []}
+        assert control(url, "GET", "requests")[1] == {"counts": {}, "total": 0, "log": [], "log_size": 1000}
         status, minted = control(url, "POST", f"realms/{realm}/tokens", json={})
         assert status == 200 and minted["expires_in"] == 3600
         assert requests.get(f"{url}/v3/company/{realm}/preferences", timeout=5,
@@ -110,6 +110,31 @@ def test_preferences_clock_requests_and_reset():
         assert control(url, "POST", "reset")[0] == 200
         assert control(url, "GET", "realms")[1]["data"] == []
         assert control(url, "GET", "nowhere")[0] == 404
+    finally:
+        server.stop()
+        app.close()
+
+
+def test_the_request_log_is_kept_per_realm_with_start_and_end_and_can_grow():
+    app = create_app()
+    server = start(app, 0)
+    url = server.url
+    try:
+        first, second = new_realm(url), new_realm(url)
+        a, b = connect(url, first), connect(url, second)
+        assert control(url, "PUT", "requests", json={"log_size": 3})[1] == {"log_size": 3}
+        for _ in range(3):
+            a.adapter.count("Customer")
+        b.adapter.count("Customer")
+        log = control(url, "GET", "requests")[1]
+        assert log["log_size"] == 3 and len(log["log"]) == 3 and log["counts"]["query"] == 4  # counts keep all
+        assert control(url, "PUT", "requests", json={"log_size": 1000})[1] == {"log_size": 1000}
+        assert control(url, "PUT", "requests", json={"log_size": 0})[0] == 400
+        for _ in range(3):
+            a.adapter.count("Customer")
+        mine = control(url, "GET", "requests", params={"realm": first})[1]["log"]
+        assert {e["realm"] for e in mine} == {first} and len(mine) == 5  # 2 of the 3 kept were its, then 3 more
+        assert all(e["started"] <= e["at"] for e in mine)
     finally:
         server.stop()
         app.close()
