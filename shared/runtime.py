@@ -110,7 +110,8 @@ class Runtime:
         access, realm = self.token_service.access(tenant_id)
         qb, recorder = quickbooks_client(self.intuit_app, access_token=access, realm_id=realm)
         return QuickBooksAdapter(qb, recorder, realm, on_auth_failed=lambda: self.token_service.distrust(tenant_id),
-                                 pace=lambda kind: self.pacer.before(realm, kind))
+                                 pace=lambda kind: self.pacer.before(realm, kind),
+                                 concurrent=lambda want: self.pacer.concurrent(realm, want))
 
     @cached_property
     def pacer(self):

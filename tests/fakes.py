@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -693,11 +694,19 @@ class FakeBooks:
         fields = {k: v for k, v in body.items() if k not in ("Id", "SyncToken", "sparse")}
         return dict(self.edit(entity, body["Id"], **fields))
 
+    def concurrent(self, want):
+        return nullcontext(1)
+
     def create(self, entity, body, request_id):
+        from shared.quickbooks.errors import DuplicateName
+
         self.calls.append("create")
         self._take_fault()
         if request_id in self.answers:
             return self.answers[request_id]
+        if entity == "Customer" and any(c["DisplayName"].casefold() == body["DisplayName"].casefold()
+                                        for c in self.rows["Customer"].values()):
+            raise DuplicateName("6240", "Duplicate Name Exists Error", "The name supplied already exists.", 400)
         row = dict(self.add(entity, body))
         self.answers[request_id] = row
         return row

@@ -8,7 +8,12 @@ DynamoDB has no max() in update expressions, so the two sides of it are two cond
 The store remembers the last tat it saw per key and picks the side that tat predicts; a company being paced stays
 "in turn", an idle one "now", so one call is the rule. A wrong guess fails its condition and DynamoDB returns the
 item as it is (ReturnValuesOnConditionCheckFailure=ALL_OLD), which settles the side (or the over-long wait, with
-nothing written) for the one retry. PynamoDB's Model.update cannot ask for that old item, so this uses boto3."""
+nothing written) for the one retry. PynamoDB's Model.update cannot ask for that old item, so this uses boto3.
+
+Concurrency slots (pacing.Pacer.concurrent) are one item per company, `PACE#{realm}#slots`, with one attribute per
+slot (`s0`..`s7`) holding the end of its lease. Taking slots is one UpdateItem that sets the chosen ones, on the
+condition that each is absent or expired; a wrong guess gets the item back the same way and picks from what it
+shows is free. Giving them back removes only the slots still holding our own lease end."""
 
 from __future__ import annotations
 
@@ -59,23 +64,57 @@ class DynamoPaceStore:
                      {":tat": _n(tat), ":now": _n(now), ":exp": {"N": str(int(now) + KEEP_S)}})
         return tat
 
+    def lease_slots(self, key: str, want: int, now: float, until: float, slots: int) -> list[int]:
+        free = list(range(slots))  # first guess: an idle company
+        for _ in range(MAX_ATTEMPTS):
+            chosen = free[:want]
+            if not chosen:
+                return []
+            names = {f"#s{i}": f"s{i}" for i in chosen}
+            try:
+                self._update(key, "SET " + ", ".join(f"#s{i} = :until" for i in chosen) + ", expiration = :exp",
+                             " AND ".join(f"(attribute_not_exists(#s{i}) OR #s{i} < :now)" for i in chosen),
+                             {":until": _n(until), ":now": _n(now), ":exp": {"N": str(int(until) + KEEP_S)}}, names)
+                return chosen
+            except _Moved as moved:
+                held = moved.item or {}
+                free = [i for i in range(slots) if f"s{i}" not in held or float(held[f"s{i}"]["N"]) < now]
+        return []
+
+    def release_slots(self, key: str, taken: list[int], until: float) -> None:
+        # All at once (they were taken together, with the same lease end); one by one only if a lease ran out
+        # and another caller took that slot, which stays theirs.
+        if not taken:
+            return
+        for group in (taken, *([i] for i in taken)):
+            names = {f"#s{i}": f"s{i}" for i in group}
+            try:
+                self._update(key, "REMOVE " + ", ".join(names), " AND ".join(f"{n} = :until" for n in names),
+                             {":until": _n(until)}, names, returns="NONE")
+                if group is taken:
+                    return
+            except _Moved:
+                continue
+
     @staticmethod
-    def _update(key: str, update: str, condition: str, values: dict) -> dict:
+    def _update(key: str, update: str, condition: str, values: dict, names: dict | None = None,
+                returns: str = "UPDATED_NEW") -> dict:
         try:
             return client("dynamodb").update_item(
                 TableName=PaceItem.Meta.table_name, Key={"id": {"S": f"PACE#{key}"}}, UpdateExpression=update,
-                ConditionExpression=condition, ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD")["Attributes"]
+                ConditionExpression=condition, ExpressionAttributeValues=values, ReturnValues=returns,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD", **({"ExpressionAttributeNames": names} if names
+                                                                   else {})).get("Attributes", {})
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
             old = exc.response.get("Item") or {}
-            raise _Moved(float(old["tat"]["N"]) if "tat" in old else None) from None
+            raise _Moved(float(old["tat"]["N"]) if "tat" in old else None, old) from None
 
 
 class _Moved(Exception):  # noqa: N818 - control flow inside reserve, never raised out of it
-    """The item is not on the side we guessed; `tat` is what it holds now (None: no item)."""
+    """The item is not on the side we guessed; `tat` is what it holds now (None: no item), `item` all of it."""
 
-    def __init__(self, tat: float | None):
+    def __init__(self, tat: float | None, item: dict | None = None):
         super().__init__(tat)
-        self.tat = tat
+        self.tat, self.item = tat, item

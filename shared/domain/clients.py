@@ -465,9 +465,8 @@ class ClientSync:
                     state = None  # QuickBooks takes an address without a State; only the platform requires one
             rows.append({"fsp_id": client.id, "customer": parties.customer_body(compact, display, state),
                          "fp_p": fingerprints(client_values(client))})
-        for i in range(0, len(rows), MAX_BATCH):
-            created = self._create_in_batches(rows[i:i + MAX_BATCH])
-            self.log.count("customers_created_in_quickbooks", created)
+        if rows:  # in both lanes when there are many (Onboarding._create_in_batches)
+            self.log.count("customers_created_in_quickbooks", self._create_in_batches(rows))
         for row in rows:
             self.log.resolved("client", row["fsp_id"])
 

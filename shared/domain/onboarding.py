@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.domain import parties
+from shared.domain import lanes, parties
 from shared.domain.clients import (
     baseline,
     client_values,
@@ -25,11 +25,13 @@ from shared.domain.clients import (
 )
 from shared.domain.records import ErrorEntry, Link
 from shared.fieldservice.errors import FieldServiceError
-from shared.quickbooks.errors import QuickBooksError
-from shared.quickbooks.port import MAX_BATCH, MAX_PAGE, BatchOp
+from shared.quickbooks.errors import QuickBooksError, refused
+from shared.quickbooks.port import MAX_PAGE, BatchOp
 from shared.tasks import failure_of
 
-BATCHES_PER_TASK = 20  # 600 creates per Lambda invocation: well inside the timeout, one checkpoint per 20 batches
+# Creates per Lambda invocation: 20 batches of 30 and the 260 singles beside them at the sustained share
+# (shared/domain/lanes.py), about 35 s at QuickBooks' limits: well inside the timeout, one checkpoint per task.
+ROWS_PER_TASK = 860
 PLATFORM_CREATES_PER_TASK = 500
 PHASES = {  # phase -> (start %, end %)
     "loading_quickbooks": (0, 20), "loading_platform": (20, 35), "matching": (35, 45),
@@ -175,61 +177,99 @@ class Onboarding:
         cursor = state["cursor"]
         todo = self._rows(state, "to_qbo")
         index = cursor.get("index", 0)
-        qb = self.d.quickbooks()
-        for _ in range(BATCHES_PER_TASK):
-            batch = todo[index:index + MAX_BATCH]
-            if not batch:
-                break
-            self._create_customer_batch(state, qb, batch)
-            index += len(batch)
+        end = min(len(todo), index + ROWS_PER_TASK)
+        if end > index:  # the first task finds the company's budget fresh, later ones mid-way (lanes.split)
+            self._create_customer_batch(state, self.d.quickbooks(), todo[index:end], from_idle=index == 0)
+        index = end
         state["cursor"] = {**cursor, "index": index, "done": index >= len(todo)}
         self._progress(state, "creating_in_quickbooks", index / max(1, len(todo)))
         return state
 
-    def _create_customer_batch(self, state: dict, qb, batch: list[dict]) -> None:
-        created = self._create_in_batches(state, qb, "customer", "client", batch)
+    def _create_customer_batch(self, state: dict, qb, batch: list[dict], from_idle: bool = True) -> None:
+        created = self._create_in_batches(state, qb, "customer", "client", batch, from_idle)
         self._count(state, "customers_created_in_quickbooks", created)
 
-    def _create_in_batches(self, state: dict, qb, entity: str, error_entity: str, rows: list[dict]) -> int:
-        """Create QuickBooks customers for `rows` ({fsp_id, customer}) without ever creating one twice.
+    def _create_in_batches(self, state: dict, qb, entity: str, error_entity: str, rows: list[dict],
+                           from_idle: bool = True) -> int:
+        """Create QuickBooks customers for `rows` ({fsp_id, customer}) without ever creating one twice, in both of
+        QuickBooks' lanes when the set is large (shared/domain/lanes.py: batches of 30 and single creates beside
+        them, on as many threads as the company's concurrency slots this task holds).
 
-        Intent is recorded first (pending links carrying the batch's `requestid`). A re-run that forms the same
-        batch resends the same id and QuickBooks replays its first answer; a row left pending by a batch of other
-        members is looked up by the DisplayName we sent before it is created again."""
+        Intent is recorded first (pending links carrying the piece's `requestid`). A re-run forms the same pieces
+        from the same rows, resends the same ids and QuickBooks replays its first answer; a row left pending by a
+        piece of other members is looked up by the DisplayName we sent before it is created again."""
+        work = lanes.split(rows, from_idle)
+        created = 0
+
+        def record(outcome: tuple[int, list[tuple[str, dict]]]) -> None:
+            nonlocal created
+            linked, failed = outcome
+            created += linked
+            for fsp_id, fault in failed:
+                self._error(state, error_entity, fsp_id, "to_quickbooks", fault.get("code", ""),
+                            fault.get("message", ""), fault.get("detail", ""))
+
+        with qb.concurrent(lanes.PARALLEL if len(work) > 1 else 1) as workers:
+            lanes.run_lanes(work, lambda piece: self._create_piece(qb, entity, piece), record, workers)
+        return created
+
+    def _create_piece(self, qb, entity: str, piece: lanes.Work) -> tuple[int, list[tuple[str, dict]]]:
+        """One batch or one single create: (records linked, [(fsp_id, QuickBooks' fault)] refused). Safe on a
+        worker thread: it writes links only; the caller records errors and counts.
+
+        Rows handed to it are unlinked when the run chose them (the onboarding plan, a sync run's new clients), so
+        a row already linked was linked by an earlier attempt of the same task, whose counts died with it: it is
+        counted as created here, once, and not sent again."""
+        rows = list(piece.rows)
+        lane = "batch" if piece.lane == "batch" else "single"
         existing = self.d.links.get_many(self.d.tenant_id, entity, [r["fsp_id"] for r in rows])
+        before = len(rows)
         rows = [r for r in rows if not (existing.get(r["fsp_id"]) and existing[r["fsp_id"]].qbo_id)]
+        earlier = before - len(rows)
         if not rows:
-            return 0
-        rid = request_id(self.d.tenant_id, f"{entity}-batch", *sorted(r["fsp_id"] for r in rows))
+            return earlier, []
+        rid = request_id(self.d.tenant_id, f"{entity}-{lane}", *sorted(r["fsp_id"] for r in rows))
         stale = [r for r in rows if r["fsp_id"] in existing and existing[r["fsp_id"]].request_id != rid]
         linked = self._recover_pending(qb, entity, stale)
         done = {link.fsp_id for link in linked}
         rows = [r for r in rows if r["fsp_id"] not in done]
+        failed: list[tuple[str, dict]] = []
         if rows:
-            rid = request_id(self.d.tenant_id, f"{entity}-batch", *sorted(r["fsp_id"] for r in rows))
+            rid = request_id(self.d.tenant_id, f"{entity}-{lane}", *sorted(r["fsp_id"] for r in rows))
             self.d.links.put_many(Link(self.d.tenant_id, entity, r["fsp_id"], request_id=rid, state="pending")
                                   for r in rows)
-            ops = [BatchOp(bid=str(i), operation="create", entity="Customer", body=r["customer"])
-                   for i, r in enumerate(rows)]
-            for result in qb.batch(ops, request_id=rid):
-                row = rows[int(result.bid)]
-                if result.entity is not None:
+            for row, customer, fault in self._send(qb, lane, rows, rid):
+                if customer is not None:
                     extra = {}
                     if entity == "customer":  # what each side holds now: the baseline for the everyday merge
-                        extra = {"fp": {"p": row.get("fp_p") or {}, "q": fingerprints(customer_values(result.entity))}}
-                    linked.append(Link(self.d.tenant_id, entity, row["fsp_id"], result.entity["Id"],
-                                       sync_token=result.entity.get("SyncToken"), extra=extra))
+                        extra = {"fp": {"p": row.get("fp_p") or {}, "q": fingerprints(customer_values(customer))}}
+                    linked.append(Link(self.d.tenant_id, entity, row["fsp_id"], customer["Id"],
+                                       sync_token=customer.get("SyncToken"), extra=extra))
                     continue
-                fault = result.fault or {}
                 recovered = self._recover_duplicate(qb, entity, row, fault)
                 if recovered is not None:
                     linked.append(recovered)
                     continue
                 self.d.links.clear(self.d.tenant_id, entity, row["fsp_id"])
-                self._error(state, error_entity, row["fsp_id"], "to_quickbooks", fault.get("code", ""),
-                            fault.get("message", ""), fault.get("detail", ""))
+                failed.append((row["fsp_id"], fault))
         self.d.links.put_many(linked)
-        return len(linked)
+        return earlier + len(linked), failed
+
+    @staticmethod
+    def _send(qb, lane: str, rows: list[dict], rid: str):
+        """(row, customer created or None, QuickBooks' fault or {}) for each row: one batch, or one create whose
+        refusal for the record itself comes back as its fault (throttling and outages raise: the task retries)."""
+        if lane == "single":
+            try:
+                return [(rows[0], qb.create("Customer", rows[0]["customer"], request_id=rid), {})]
+            except QuickBooksError as exc:
+                if not refused(exc):
+                    raise
+                return [(rows[0], None, {"code": exc.code, "message": exc.message, "detail": exc.detail})]
+        ops = [BatchOp(bid=str(i), operation="create", entity="Customer", body=r["customer"])
+               for i, r in enumerate(rows)]
+        return [(rows[int(result.bid)], result.entity, result.fault or {})
+                for result in qb.batch(ops, request_id=rid)]
 
     def _recover_pending(self, qb, entity: str, rows: list[dict]) -> list[Link]:
         from shared.quickbooks.adapter import quote
@@ -297,8 +337,8 @@ class Onboarding:
                 state["cursor"] = {**cursor, "index": end, "done": False}
         else:
             todo = self._rows(state, "sites_to_qbo")
-            end = min(len(todo), index + BATCHES_PER_TASK * MAX_BATCH)
-            self._sites_to_quickbooks(state, todo[index:end])
+            end = min(len(todo), index + ROWS_PER_TASK)
+            self._sites_to_quickbooks(state, todo[index:end], from_idle=False)  # after the customers' creates
             state["cursor"] = {**cursor, "index": end, "done": end >= len(todo)}
         self._progress(state, "sites", 0.5 if step == "to_fsp" else 1.0)
         return state
@@ -323,7 +363,7 @@ class Onboarding:
         self.d.links.put_many(linked)
         self._count(state, "sites_created_on_platform", len(linked))
 
-    def _sites_to_quickbooks(self, state: dict, rows: list[dict]) -> None:
+    def _sites_to_quickbooks(self, state: dict, rows: list[dict], from_idle: bool = True) -> None:
         qb = self.d.quickbooks()
         parents = self.d.links.get_many(self.d.tenant_id, "customer", [r["client_id"] for r in rows])
         ready = []
@@ -334,8 +374,7 @@ class Onboarding:
                             "The site's client is not in QuickBooks yet, so the site cannot become a sub-customer.")
                 continue
             ready.append({**row, "customer": {**row["customer"], "ParentRef": {"value": parent.qbo_id}}})
-        created = sum(self._create_in_batches(state, qb, "site", "site", ready[i:i + MAX_BATCH])
-                      for i in range(0, len(ready), MAX_BATCH))
+        created = self._create_in_batches(state, qb, "site", "site", ready, from_idle)
         self._count(state, "sub_customers_created_in_quickbooks", created)
 
     def summarize(self, state: dict) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -57,10 +58,17 @@ def quote(value: str) -> str:
 
 class QuickBooksAdapter:
     def __init__(self, qb: QuickBooks, recorder: StatusRecorder, realm_id: str,
-                 on_auth_failed: Callable[[], None] | None = None, pace: Callable[[str], None] | None = None):
+                 on_auth_failed: Callable[[], None] | None = None, pace: Callable[[str], None] | None = None,
+                 concurrent: Callable[[int], AbstractContextManager[int]] | None = None):
         self._qb, self._status, self.realm_id = qb, recorder, realm_id
         self._on_auth_failed = on_auth_failed
         self._pace = pace or (lambda kind: None)
+        self._concurrent = concurrent
+
+    def concurrent(self, want: int) -> AbstractContextManager[int]:
+        """How many calls may be in flight at once for this company while the block runs (pacing.Pacer.concurrent;
+        1 without a pacer)."""
+        return self._concurrent(want) if self._concurrent is not None else nullcontext(1)
 
     def _url(self, path: str) -> str:
         return f"{self._qb.api_url}/company/{self.realm_id}/{path}"

@@ -51,10 +51,20 @@ def auth_client(app: IntuitApp, *, access_token: str | None = None, refresh_toke
 
 class StatusRecorder:
     """A requests response hook: python-quickbooks turns QuickBooks' XML 429 body into a generic 'Error reading json
-    response' (code 10000); the recorded status lets the adapter classify the failure by type instead of text."""
+    response' (code 10000); the recorded status lets the adapter classify the failure by type instead of text.
+    Kept per thread: the lanes (shared/domain/lanes.py) send on several threads through one client, and a hook runs
+    on the thread that sent the request."""
 
     def __init__(self) -> None:
-        self.last_status: int | None = None
+        self._local = threading.local()
+
+    @property
+    def last_status(self) -> int | None:
+        return getattr(self._local, "status", None)
+
+    @last_status.setter
+    def last_status(self, status: int | None) -> None:
+        self._local.status = status
 
     def __call__(self, response, *args, **kwargs):
         self.last_status = response.status_code

@@ -4,18 +4,28 @@ QuickBooks allows 500 requests a minute per company and app, and 40 batch reques
 the 500 too); over that it answers 429 and asks for a 60 s wait (qbo-facts.md, Limits). Every call first reserves a
 slot with the generic cell rate algorithm (GCRA): one "theoretical arrival time" per company and limit, kept in
 DynamoDB so all containers share it. Interval and burst are chosen so that no 60-second window, wherever it starts,
-can hold more calls than the limit: with burst b the sustained rate is (limit - b) per minute."""
+can hold more calls than the limit: with burst b the sustained rate is (limit - b) per minute.
+
+QuickBooks also allows at most 10 requests in flight per company. Code that sends on several threads at once
+(shared/domain/lanes.py) first leases that many of the company's concurrency slots for the task
+(`Pacer.concurrent`): one conditional write to take them and one to give them back, not one per call. Slots are
+leases with an expiry, so a task that dies gives its slots back by time. Of the 10, LEASED_SLOTS can be leased;
+the rest stay for the callers that send one call at a time (an admin page, a task without lanes)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
 from shared.quickbooks.errors import Throttled
 
 WINDOW_S = 60.0
+CONCURRENT = 10  # requests in flight per company and app (qbo-facts.md, Limits)
+LEASED_SLOTS = 8  # of CONCURRENT, what tasks sending in parallel may hold; 2 stay for one-call-at-a-time callers
+SLOT_LEASE_S = 900.0  # a Lambda's longest run: a dead task's slots come back by then at the latest
 
 
 @dataclass(frozen=True)
@@ -51,12 +61,36 @@ class PaceStore(Protocol):
     def reserve(self, key: str, now: float, limit: Limit, max_wait_s: float) -> float | None:
         """Reserve the next slot atomically; the wait before it, or None (nothing reserved) if over max_wait_s."""
 
+    def lease_slots(self, key: str, want: int, now: float, until: float, slots: int) -> list[int]:
+        """Take up to `want` of slots 0..slots-1 that are free (never leased, or their lease ended before `now`)
+        until `until`, atomically; the slots taken (possibly none)."""
+
+    def release_slots(self, key: str, taken: list[int], until: float) -> None:
+        """Give back slots this caller leased (a slot whose lease ran out and was taken by another stays theirs)."""
+
 
 class Pacer:
     def __init__(self, store: PaceStore, limits: tuple[Limit, ...], max_wait_s: float = 20.0,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
         self._store, self._limits, self._max_wait = store, limits, max_wait_s
         self._clock, self._sleep = clock, sleep
+
+    @contextmanager
+    def concurrent(self, realm_id: str, want: int) -> Iterator[int]:
+        """How many calls this task may have in flight for the company at once: up to `want` leased slots for as
+        long as the block runs, at least 1 (a caller with no slot sends one call at a time, as every other
+        caller does)."""
+        want = max(0, min(want, LEASED_SLOTS))
+        if want <= 1:
+            yield 1
+            return
+        until = self._clock() + SLOT_LEASE_S
+        taken = self._store.lease_slots(f"{realm_id}#slots", want, self._clock(), until, LEASED_SLOTS)
+        try:
+            yield max(1, len(taken))
+        finally:
+            if taken:
+                self._store.release_slots(f"{realm_id}#slots", taken, until)
 
     def before(self, realm_id: str, kind: str) -> None:
         """Block until this call may go; a wait longer than `max_wait_s` becomes Throttled, so a state machine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -59,6 +60,10 @@ class QuickBooksPort(Protocol):
                sparse: bool = True) -> dict[str, Any]: ...
     def batch(self, ops: list[BatchOp], request_id: str) -> list[BatchResult]: ...
     def cdc(self, entities: list[str], changed_since: str) -> dict[str, list[dict[str, Any]]]: ...
+    def concurrent(self, want: int) -> AbstractContextManager[int]:
+        """How many calls this task may have in flight for the company at once while the block runs (at least 1,
+        at most `want`): QuickBooks allows 10 per company across every caller."""
+        ...
 
     # -- questions the sync engine asks (the adapter owns the query language) ---------------------------------
     def changes_since(self, entities: Sequence[str], since: datetime) -> Changes:

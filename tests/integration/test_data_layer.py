@@ -236,3 +236,33 @@ def test_a_new_container_pays_one_extra_call_once_and_an_over_long_wait_writes_n
     assert first.reserve("realm-1#batch", now, batch, max_wait_s=5.0) is None
     assert dynamodb_calls == ["UpdateItem"]
     assert float(PaceItem.get("PACE#realm-1#batch").tat) == tat  # nothing reserved
+
+
+def test_concurrency_slots_are_leased_to_one_caller_each_and_come_back(aws_tables, dynamodb_calls):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.data.pace_store import DynamoPaceStore
+
+    now, until = 1_800_000_000.0, 1_800_000_900.0
+    # Three containers at once, each wanting 5 of the company's 8 leasable slots: never more than 8 between them,
+    # never one slot twice.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        taken = list(pool.map(lambda _: DynamoPaceStore().lease_slots("realm-1#slots", 5, now, until, 8), range(3)))
+    flat = [slot for got in taken for slot in got]
+    assert len(flat) == len(set(flat)) == 8 and set(flat) == set(range(8))
+    assert DynamoPaceStore().lease_slots("realm-1#slots", 2, now + 1, until, 8) == []  # all held
+    assert DynamoPaceStore().lease_slots("realm-2#slots", 2, now, until, 8) == [0, 1]  # another company
+    first = max(taken, key=len)  # 5: the first to write; the others took what was left
+    rest = sorted(set(flat) - set(first))
+    dynamodb_calls.clear()
+    DynamoPaceStore().release_slots("realm-1#slots", first, until)
+    assert dynamodb_calls == ["UpdateItem"]  # taken together, given back together
+    again = DynamoPaceStore().lease_slots("realm-1#slots", 8, now + 2, until + 2, 8)
+    assert sorted(again) == sorted(first)
+    # A dead task's lease runs out: its slots can be taken again, and its late release takes nothing from the new
+    # holder.
+    later = now + 901
+    reclaimed = DynamoPaceStore().lease_slots("realm-1#slots", 8, later, later + 900, 8)
+    assert sorted(reclaimed) == rest
+    DynamoPaceStore().release_slots("realm-1#slots", rest, until)
+    assert DynamoPaceStore().lease_slots("realm-1#slots", 8, later + 1, later + 900, 8) == []

@@ -155,6 +155,34 @@ def test_a_crash_after_quickbooks_accepted_a_batch_creates_no_duplicate(local_st
     assert batches[0]["status"] == 500 and batches[1].get("replayed")  # the retry sent the same requestid
 
 
+def test_a_crash_after_quickbooks_accepted_a_single_create_creates_no_duplicate(local_stack):
+    """Enough creates for the single-request lane beside the batches (shared/domain/lanes.py), on several
+    threads: a single create that QuickBooks committed before the connection dropped is replayed by requestid."""
+    _, driver = local_stack
+    data = generate(seed=6, clients=300, quickbooks_customers=60)
+    realm = _setup(driver, "t-lanes", data, company="Lanes Plumbing")
+    driver.connect("t-lanes", realm)
+    driver.settings("t-lanes", demo_settings(driver, "t-lanes"))
+    fault = {"realm": realm, "path_contains": "/customer", "method": "POST", "kind": "after_commit", "status": 500,
+             "count": 1}
+    driver.http.post(f"{driver.urls['quickbooks']}/_emulator/faults", json=fault).raise_for_status()
+    before = _before(driver, realm, "t-lanes")
+    onboarding = driver.enable("t-lanes")
+    assert onboarding["status"] == "succeeded", onboarding
+    counts = onboarding["summary"]["counts"]
+    after = driver.quickbooks_entities(realm, "Customer")
+    created = counts["customers_created_in_quickbooks"] + counts.get("sub_customers_created_in_quickbooks", 0)
+    assert len(after) == before["customers"] + created
+    names = [c["DisplayName"].casefold() for c in after]
+    assert len(names) == len(set(names))
+    errors = driver.admin("GET", "/admin/errors", "t-lanes").json()["items"]
+    assert not [e for e in errors if e["code"] == "6240"]
+    log = [r for r in driver.quickbooks_requests()["log"] if r.get("realm") == realm]
+    singles = [r for r in log if r["kind"] == "create"]
+    assert [r for r in log if r["kind"] == "batch"] and len(singles) > 10  # both lanes carried creates
+    assert singles[0]["status"] == 500 and any(r.get("replayed") for r in singles[1:])  # replayed by requestid
+
+
 def test_fifty_lambdas_at_token_expiry_cause_one_refresh_at_intuit(local_stack):
     from concurrent.futures import ThreadPoolExecutor
 

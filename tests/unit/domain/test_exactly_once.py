@@ -1,43 +1,87 @@
 """Exactly-once creation in QuickBooks when a task dies after QuickBooks accepted a batch (fakes, no network)."""
 
+import threading
+import time
+from contextlib import contextmanager
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.onboarding import Deps, Onboarding
 from shared.domain.records import Link
-from shared.quickbooks.errors import Unavailable
+from shared.quickbooks.errors import DuplicateName, Unavailable
 from shared.quickbooks.port import BatchResult
 
 
 class FakeQuickBooks:
     """QuickBooks' side of the contract that matters here: unique DisplayNames (6240) and `requestid` replay, which
-    it may forget (Intuit does not document how long it keeps them)."""
+    it may forget (Intuit does not document how long it keeps them), in both lanes (batch and single create), from
+    several threads at once."""
 
-    def __init__(self):
+    def __init__(self, workers: int = 1):
         self.customers: dict[str, dict] = {}
-        self.answers: dict[str, list[BatchResult]] = {}
-        self.crash_after_commit = 0
+        self.answers: dict[str, object] = {}
+        self.crash_after_commit = 0  # the next N calls write, then the connection drops before the answer
+        self.crash_on_call: int | None = None  # or: only the call with this number (1-based) does
+        self.calls: list[str] = []
+        self.workers, self.in_flight, self.most_in_flight = workers, 0, 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def concurrent(self, want):
+        yield min(want, self.workers)
+
+    def _add(self, body):
+        if any(c["DisplayName"].casefold() == body["DisplayName"].casefold() for c in self.customers.values()):
+            return None
+        customer = {**body, "Id": str(len(self.customers) + 1), "SyncToken": "0"}
+        self.customers[customer["Id"]] = customer
+        return customer
+
+    def _call(self, kind, request_id, write):
+        with self._lock:
+            self.calls.append(kind)
+            number = len(self.calls)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(0.001)  # long enough for other lanes' threads to overlap
+            with self._lock:
+                if request_id in self.answers:
+                    answer = self.answers[request_id]
+                else:
+                    answer = self.answers[request_id] = write()
+                crash = self.crash_after_commit > 0 or self.crash_on_call == number
+                if self.crash_after_commit:
+                    self.crash_after_commit -= 1
+            if crash:
+                raise Unavailable("10000", "connection dropped", "", None)
+            if isinstance(answer, DuplicateName):
+                raise answer
+            return answer
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
     def batch(self, ops, request_id):
-        if request_id in self.answers:
-            return self.answers[request_id]
-        results = []
-        for op in ops:
-            name = op.body["DisplayName"]
-            if any(c["DisplayName"].casefold() == name.casefold() for c in self.customers.values()):
-                results.append(BatchResult(op.bid, fault={"code": "6240", "message": "Duplicate Name Exists Error"}))
-                continue
-            customer = {**op.body, "Id": str(len(self.customers) + 1), "SyncToken": "0"}
-            self.customers[customer["Id"]] = customer
-            results.append(BatchResult(op.bid, entity=customer))
-        self.answers[request_id] = results
-        if self.crash_after_commit:
-            self.crash_after_commit -= 1
-            raise Unavailable("10000", "connection dropped", "", None)
-        return results
+        def write():
+            results = []
+            for op in ops:
+                customer = self._add(op.body)
+                results.append(BatchResult(op.bid, entity=customer) if customer else
+                               BatchResult(op.bid, fault={"code": "6240", "message": "Duplicate Name Exists Error"}))
+            return results
+        return self._call("batch", request_id, write)
+
+    def create(self, entity, body, request_id):
+        def write():
+            return self._add(body) or DuplicateName("6240", "Duplicate Name Exists Error", "", 400)
+        return self._call("create", request_id, write)
 
     def query_page(self, entity, where, start=1, size=1000):
+        with self._lock:
+            self.calls.append("query")
         names = {part.strip().strip("'") for part in where.split("(", 1)[1].rstrip(")").split(",")}
         return [c for c in self.customers.values() if c["DisplayName"] in names]
 
@@ -47,7 +91,7 @@ class FakeQuickBooks:
 
 class FakeLinks:
     def __init__(self):
-        self.rows: dict[str, Link] = {}
+        self.rows: dict[str, Link] = {}  # dict operations are atomic: safe from the lanes' threads
 
     def get_many(self, tenant_id, entity, fsp_ids):
         return {i: self.rows[i] for i in fsp_ids if i in self.rows}
@@ -113,3 +157,49 @@ def test_a_rerun_with_other_batch_members_or_a_forgotten_requestid_still_creates
     linked = {fsp: link.qbo_id for fsp, link in links.rows.items() if link.qbo_id}
     assert len(set(linked.values())) == len(linked) == len(rerun)  # one QuickBooks customer per client
     assert not [e for e in errors.entries if e.code == "6240"]
+
+
+def test_a_large_set_goes_in_both_lanes_on_several_threads_and_each_record_once():
+    from shared.domain import lanes
+
+    qb, links, errors = FakeQuickBooks(workers=4), FakeLinks(), FakeErrors()
+    engine, rows = _engine(qb, links, errors), _rows(430)  # 12 batches of 30 and 70 single creates
+    assert _create(engine, qb, rows) == 430
+    assert qb.calls.count("batch") == 12 and qb.calls.count("create") == 70 == lanes.singles_for(430)
+    assert 1 < qb.most_in_flight <= 4  # the lanes overlapped, never beyond the slots the task was given
+    assert len(qb.customers) == 430 and {link.qbo_id for link in links.rows.values()} == set(qb.customers)
+    assert all(link.state == "linked" for link in links.rows.values())
+    # A retried task finds them linked (by its own first attempt): counted once more as this task's, sent never.
+    assert _create(engine, qb, rows) == 430 and len(qb.calls) == 82
+
+
+def test_a_small_set_stays_in_batches():
+    qb, links, errors = FakeQuickBooks(workers=4), FakeLinks(), FakeErrors()
+    assert _create(_engine(qb, links, errors), qb, _rows(150)) == 150
+    assert qb.calls == ["batch"] * 5
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=151, max_value=260), st.integers(min_value=1, max_value=40), st.booleans(),
+       st.integers(min_value=0, max_value=150), st.sampled_from([1, 3]))
+def test_a_crash_in_either_lane_replays_without_a_duplicate(n, crash_on, forget, dropped, workers):
+    """A call (batch or single) that wrote and then lost its answer, the rest of the task stopped or not, then a
+    re-run: with the same pieces or other members, with QuickBooks remembering the request ids or not."""
+    from shared.domain import lanes
+
+    qb, links, errors = FakeQuickBooks(workers=workers), FakeLinks(), FakeErrors()
+    engine, rows = _engine(qb, links, errors), _rows(n)
+    qb.crash_on_call = 1 + crash_on % lanes.calls(n)  # one of the task's calls, batch or single
+    with pytest.raises(Unavailable):
+        _create(engine, qb, rows)
+    qb.crash_on_call = None
+    if forget:
+        qb.forget_request_ids()
+    _create(engine, qb, rows)  # the task retried as it was
+    rerun = [r for i, r in enumerate(rows) if i != dropped] + _rows(n + 2)[n:]  # then membership changed
+    _create(engine, qb, rerun)
+    names = [c["DisplayName"] for c in qb.customers.values()]
+    assert len(names) == len(set(names)) == n + 2
+    linked = {fsp: link.qbo_id for fsp, link in links.rows.items() if link.qbo_id}
+    assert len(set(linked.values())) == len(linked) == n + 2  # one QuickBooks customer per client
+    assert not errors.entries
