@@ -15,6 +15,7 @@ Pure decisions live in `merge`; `ClientSync` applies them through the two ports,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.domain import matching, parties
+from shared.domain import lanes, matching, parties
 from shared.domain.names import normalize_email, normalize_phone, quickbooks_display_name
 from shared.domain.records import Link, links_by_qbo
 from shared.domain.run_log import RunLog
@@ -31,7 +32,7 @@ from shared.fieldservice.errors import FieldServiceError
 from shared.fieldservice.models import Address, Client, Contact
 from shared.quickbooks import errors as qbo_errors
 from shared.quickbooks.errors import refused
-from shared.quickbooks.port import MAX_BATCH, BatchOp
+from shared.quickbooks.port import BatchOp
 from shared.quickbooks.times import parse_qbo_time
 
 FIELDS = ("company", "first", "last", "email", "phone", "address", "active")
@@ -314,9 +315,7 @@ class ClientSync:
             if token is None:  # linked before SyncTokens were kept: one read to learn it
                 token = self.d.quickbooks().read("Customer", link.qbo_id).get("SyncToken")
             body = self._customer_update(link.qbo_id or "", token or "", result.to_quickbooks)
-            self._pending.append(_Pending(link, body, new_fp, changed, retried))
-            if len(self._pending) >= MAX_BATCH:
-                self.flush()
+            self._pending.append(_Pending(link, body, new_fp, changed, retried))  # sent by the page's flush
             return
         self._settled(link, token, new_fp)
 
@@ -327,31 +326,51 @@ class ClientSync:
         self.log.resolved("customer", link.qbo_id or "")
 
     def flush(self) -> None:
-        """Send the queued QuickBooks updates, 30 to a batch. The batch's requestid is derived from its members and
-        their SyncTokens, so a crash-retry replays QuickBooks' first answer; a stale SyncToken (5010) is re-read and
+        """Send the queued QuickBooks updates: 30 to a batch, and when there are many, single updates beside the
+        batches (shared/domain/lanes.py). Each request's requestid is derived from its members and their
+        SyncTokens, so a crash-retry replays QuickBooks' first answer; a stale SyncToken (5010) is re-read and
         merged again once."""
+        while self._pending:
+            pending, self._pending = self._pending, []
+            qb = self.d.quickbooks()
+            work = lanes.split(pending)
+            with qb.concurrent(lanes.PARALLEL if len(work) > 1 else 1) as workers:
+                lanes.run_lanes(work, functools.partial(self._send_updates, qb), self._updated, workers)
+
+    def _send_updates(self, qb, piece: lanes.Work) -> list[tuple[_Pending, dict | None, dict]]:
+        """(pending, customer as updated or None, QuickBooks' fault) for each member; on a worker thread."""
         from shared.domain.onboarding import request_id
 
-        while self._pending:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            ops = [BatchOp(str(i), "update", "Customer", p.body) for i, p in enumerate(batch)]
-            rid = request_id(self.d.tenant_id, "customer-update",
-                             *sorted(f"{p.link.fsp_id}:{p.body['SyncToken']}" for p in batch))
-            for result in self.d.quickbooks().batch(ops, request_id=rid):
-                pending = batch[int(result.bid)]
-                if result.entity is not None:
-                    self.log.count("customers_updated_in_quickbooks")
-                    self._settled(pending.link, result.entity.get("SyncToken"), pending.fp)
-                    continue
-                fault = result.fault or {}
-                error = qbo_errors.classify(fault.get("code", ""), fault.get("message", ""), fault.get("detail", ""))
-                if isinstance(error, qbo_errors.StaleObject) and not pending.retried:
-                    self._stale(pending)
-                elif refused(error) or isinstance(error, qbo_errors.StaleObject):
-                    self.log.error("client", pending.link.fsp_id, "to_quickbooks", error.code, error.message,
-                                   error.detail)
-                else:
-                    raise error  # throttling or an outage inside the batch: the run pauses and this replays
+        members: list[_Pending] = list(piece.rows)
+        if piece.lane == "single":
+            member = members[0]
+            rid = request_id(self.d.tenant_id, "customer-update-single",
+                             f"{member.link.fsp_id}:{member.body['SyncToken']}")
+            try:
+                return [(member, qb.update("Customer", member.body, request_id=rid), {})]
+            except qbo_errors.QuickBooksError as exc:
+                if not (refused(exc) or isinstance(exc, qbo_errors.StaleObject)):
+                    raise  # throttling or an outage: the run pauses and this replays
+                return [(member, None, {"code": exc.code, "message": exc.message, "detail": exc.detail})]
+        ops = [BatchOp(str(i), "update", "Customer", p.body) for i, p in enumerate(members)]
+        rid = request_id(self.d.tenant_id, "customer-update",
+                         *sorted(f"{p.link.fsp_id}:{p.body['SyncToken']}" for p in members))
+        return [(members[int(r.bid)], r.entity, r.fault or {}) for r in qb.batch(ops, request_id=rid)]
+
+    def _updated(self, results: list[tuple[_Pending, dict | None, dict]]) -> None:
+        for pending, customer, fault in results:
+            if customer is not None:
+                self.log.count("customers_updated_in_quickbooks")
+                self._settled(pending.link, customer.get("SyncToken"), pending.fp)
+                continue
+            error = qbo_errors.classify(fault.get("code", ""), fault.get("message", ""), fault.get("detail", ""))
+            if isinstance(error, qbo_errors.StaleObject) and not pending.retried:
+                self._stale(pending)
+            elif refused(error) or isinstance(error, qbo_errors.StaleObject):
+                self.log.error("client", pending.link.fsp_id, "to_quickbooks", error.code, error.message,
+                               error.detail)
+            else:
+                raise error  # throttling or an outage inside the batch: the run pauses and this replays
 
     def _stale(self, pending: _Pending) -> None:
         """Edited in QuickBooks since we read it: merge again against what QuickBooks holds now."""

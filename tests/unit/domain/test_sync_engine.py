@@ -400,3 +400,44 @@ def test_a_hint_at_any_task_boundary_of_a_running_sync_is_applied_before_the_run
     row = w.books.rows["Customer"][w.links.get("t1", "customer", "c1").qbo_id]
     assert row["PrimaryPhone"]["FreeFormNumber"] == "602-555-0777"
     assert w.gate.read("t1").holder is None
+
+
+def test_many_updates_go_in_both_lanes_and_a_stale_sync_token_in_either_is_re_read_and_merged():
+    from shared.domain import lanes
+
+    w = World()
+    rows = {f"c{n:03d}": w.linked_pair(f"c{n:03d}", company=f"Company {n:03d}")[1] for n in range(200)}
+    w.tick()
+    for n, fsp_id in enumerate(rows):
+        w.platform.update_client("t1", fsp_id, company_name=f"Company {n:03d} LLC")
+    w.tick()
+    # Every 10th customer is edited in QuickBooks while the run is under way, just before our first write of it
+    # (in whichever lane it goes): that write is answered 5010.
+    racing = {row["Id"] for n, row in enumerate(rows.values()) if n % 10 == 0}
+    real_update, real_batch = w.books.update, w.books.batch
+
+    def edited_first(qbo_id):
+        if qbo_id in racing:
+            racing.discard(qbo_id)
+            w.books.edit("Customer", qbo_id, PrimaryEmailAddr={"Address": "books@example.com"})
+
+    def update(entity, body, request_id=None, sparse=True):
+        edited_first(body["Id"])
+        return real_update(entity, body, request_id, sparse)
+
+    def batch(ops, request_id):
+        for op in ops:
+            edited_first(op.body["Id"])
+        return real_batch(ops, request_id)
+
+    w.books.update, w.books.batch = update, batch
+    w.books.calls.clear()
+    run = w.run()
+    assert all(w.books.rows["Customer"][row["Id"]]["CompanyName"] == f"Company {n:03d} LLC"
+               for n, row in enumerate(rows.values()))
+    assert not racing and not w.errors.open()
+    assert run.summary["counts"]["customers_updated_in_quickbooks"] == 200
+    assert w.books.calls.count("update") >= lanes.singles_for(200) > 0  # the single lane carried some
+    assert w.books.calls.count("read") == 20  # each raced one re-read once, in whichever lane it went
+    assert all(w.books.rows["Customer"][row["Id"]].get("PrimaryEmailAddr") == {"Address": "books@example.com"}
+               for n, row in enumerate(rows.values()) if n % 10 == 0)  # their QuickBooks edit was kept
