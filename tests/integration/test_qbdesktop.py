@@ -363,6 +363,34 @@ def a_platform_payment_is_received_under_the_invoices_customer_and_applied_to_it
 
 
 @step
+def with_job_locations_an_invoice_and_its_payment_go_under_the_sites_quickbooks_job(desktop):
+    stack, driver, qbd, *_ = desktop
+    assert put_settings(driver, {"invoices": {"job_locations": True}}).status_code == 200
+    try:
+        clients = {c["company_name"]: c for c in driver.platform_records(TENANT, "clients")}
+        carefree = clients["Carefree"]["id"]
+        north = next(s for s in driver.platform_records(TENANT, "sites")
+                     if s["client_id"] == carefree and s["address"]["line1"] == "9 North Rd")
+        invoice = {**_invoice("inv_job", carefree, "ready_for_sync", "40.00", "P-7"), "site_id": north["id"]}
+        payment = {"id": "pay_job", "invoice_id": "inv_job", "client_id": carefree, "amount": "80.00",
+                   "paid_on": "2026-11-26", "method": "check", "reference": "CHK 2001",
+                   "created_at": "2026-11-26T00:00:00Z", "updated_at": "2026-11-26T00:00:00Z"}
+        load = requests.post(f"{stack.fsp_url}/_emulator/tenants/{TENANT}/load",
+                             json={"invoices": [invoice], "payments": [payment]}, timeout=30)
+        assert load.status_code in (200, 201), load.text
+        assert session(qbd)["outcome"].startswith("OK")
+        if not any(p.get("RefNumber") == "CHK 2001" for p in qb_state(qbd)["transactions"]["ReceivePayment"]):
+            assert session(qbd)["outcome"].startswith("OK")  # the payment follows its invoice's link
+        state = qb_state(qbd)["transactions"]
+        (qb_invoice,) = [i for i in state["Invoice"] if i["Subtotal"] == "80.00"]
+        assert qb_invoice["CustomerRef"]["FullName"] == "Carefree:North Yard"  # "Using Job Locations" (WORK)
+        (qb_payment,) = [p for p in state["ReceivePayment"] if p.get("RefNumber") == "CHK 2001"]
+        assert qb_payment["CustomerRef"]["FullName"] == "Carefree:North Yard"  # the payment under the job
+    finally:
+        assert put_settings(driver, {"invoices": {"job_locations": False}}).status_code == 200
+
+
+@step
 def payments_need_invoices_turned_on(desktop):
     _, driver, *_, ids = desktop
     before = driver.admin("GET", "/admin/settings", TENANT).json()
