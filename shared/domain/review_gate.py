@@ -143,9 +143,10 @@ class ReviewGate:
         platform page merged carries our SyncToken by now and is left alone, any other is merged."""
         if not self.holding:
             return list(customers), platform_since
+        links = self._by_qbo("customer", [r["Id"] for r in customers])
         out = []
         for row in customers:
-            link = self.d.links.by_qbo(self.d.tenant_id, "customer", row["Id"])
+            link = links.get(str(row["Id"]))
             if link is not None and row.get("status") != "Deleted" and link.sync_token != row.get("SyncToken"):
                 row = self.d.quickbooks().read("Customer", row["Id"])
             out.append(row)
@@ -215,6 +216,19 @@ class ReviewGate:
         return None
 
     # -- what each step would do (no side effects) ---------------------------------------------------------------
+    def _by_qbo(self, entity: str, qbo_ids: Sequence[str]) -> dict[str, Any]:
+        """Links by QuickBooks id: one paged read of the kind's links beyond 50 ids (a GSI query each below), as the
+        steps do."""
+        wanted = {str(i) for i in qbo_ids}
+        if len(wanted) > 50:
+            return {lk.qbo_id: lk for lk in self.d.links.all(self.d.tenant_id, entity) if lk.qbo_id in wanted}
+        found = {}
+        for qbo_id in wanted:
+            link = self.d.links.by_qbo(self.d.tenant_id, entity, qbo_id)
+            if link is not None:
+                found[qbo_id] = link
+        return found
+
     def _direction(self) -> tuple[bool, bool]:
         d = self.d.settings.clients.direction
         return d in ("two_way", "platform_master"), d in ("two_way", "quickbooks_master")
@@ -245,12 +259,13 @@ class ReviewGate:
         from shared.domain.clients import FIELDS, customer_values, fingerprints
 
         _, to_fsp = self._direction()
+        links = self._by_qbo("customer", [r["Id"] for r in rows])
         out: list[ReviewEntry | None] = []
         for row in rows:
             if row.get("status") == "Deleted" or (row.get("Job") and (row.get("ParentRef") or {}).get("value")):
                 out.append(None)  # flagged in the error log, or a job (sites go platform -> QuickBooks only)
                 continue
-            link = self.d.links.by_qbo(self.d.tenant_id, "customer", row["Id"])
+            link = links.get(str(row["Id"]))
             fps = fingerprints(customer_values(row))
             entry = ReviewEntry("import", "customer", row["Id"], row.get("DisplayName") or row["Id"], "update",
                                 _version(fps))
@@ -304,12 +319,13 @@ class ReviewGate:
     def _import_items(self, rows: Sequence[dict]) -> list[ReviewEntry | None]:
         from shared.domain.items import TO_PLATFORM_TYPE
 
+        links = self._by_qbo("item", [r["Id"] for r in rows])
         out: list[ReviewEntry | None] = []
         for row in rows:
             if row.get("status") == "Deleted" or not row.get("Name") or row.get("Type") not in TO_PLATFORM_TYPE:
                 out.append(None)
                 continue
-            link = self.d.links.by_qbo(self.d.tenant_id, "item", row["Id"])
+            link = links.get(str(row["Id"]))
             out.append(ReviewEntry("import", "item", row["Id"], row["Name"], "create" if link is None else "update",
                                    _version([row.get(k) for k in ("Name", "Type", "UnitPrice", "PurchaseCost",
                                                                   "Taxable", "Description")])))
@@ -361,9 +377,10 @@ class ReviewGate:
         from shared.domain.invoices import ZERO
         from shared.quickbooks.adapter import invoice_state
 
+        links = self._by_qbo("invoice", [r["Id"] for r in rows])
         out: list[ReviewEntry | None] = []
         for row in rows:
-            link = self.d.links.by_qbo(self.d.tenant_id, "invoice", str(row["Id"]))
+            link = links.get(str(row["Id"]))
             if link is None or link.state != "linked" or row.get("status") == "Deleted":
                 out.append(None)
                 continue
@@ -415,11 +432,12 @@ class ReviewGate:
         from shared.domain.attempts import in_flight
         from shared.quickbooks.adapter import payment_state
 
-        t = self.d.tenant_id
+        states = [payment_state(row) for row in rows]
+        links = self._by_qbo("payment", [s.qbo_id for s in states])
+        invoices = self._by_qbo("invoice", [i for s in states for i, _ in s.applied])
         out: list[ReviewEntry | None] = []
-        for row in rows:
-            state = payment_state(row)
-            link = self.d.links.by_qbo(t, "payment", state.qbo_id)
+        for row, state in zip(rows, states, strict=True):
+            link = links.get(state.qbo_id)
             version = f"{state.qbo_id}:{row.get('SyncToken', '')}"
             payer = (row.get("CustomerRef") or {}).get("name") or "QuickBooks"
             name = f"Payment {row.get('TotalAmt', '')} from {payer}"
@@ -433,8 +451,7 @@ class ReviewGate:
             if link is not None and (link.sync_token == state.sync_token or link.extra.get("origin") != "quickbooks"):
                 out.append(None)
                 continue
-            applies = any(amount > 0 and self.d.links.by_qbo(t, "invoice", invoice_id) is not None
-                          for invoice_id, amount in state.applied)
+            applies = any(amount > 0 and invoice_id in invoices for invoice_id, amount in state.applied)
             out.append(ReviewEntry("import", "payment", state.qbo_id, name, "create" if link is None else "update",
                                    version) if applies else None)
         return out

@@ -369,3 +369,16 @@ def test_items_flowing_to_quickbooks_are_held_on_their_first_pass_and_sync_once_
     w.run()
     assert [r["Name"] for r in w.books.rows["Item"].values()] == ["Drain Clean"]
     assert w.results("succeeded") == ["i1"] and w.waiting() == {}
+
+
+def test_many_quickbooks_changes_are_judged_from_one_read_of_the_links():
+    w = World()
+    pairs = [w.linked_pair(f"c{i}", f"Company {i}") for i in range(55)]
+    w.tick()
+    for _, row in pairs[:5]:
+        w.books.edit("Customer", row["Id"], PrimaryPhone={"FreeFormNumber": "555-0999"})
+    w.books.edit("Customer", pairs[5][1]["Id"], Notes="not a synced field")  # a change that syncs nothing
+    w.tick()
+    w.run()
+    assert sorted(k[1] for k in w.waiting()) == sorted(row["Id"] for _, row in pairs[:5])
+    assert w.writes() == []
