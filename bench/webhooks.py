@@ -378,7 +378,7 @@ def fairness(tenants: int, noisy_changes: int, quiet_changes: int, alone_sample:
                     (0, interleaved[noisy_changes // 4:])]
         _watch(bench, companies, together, timeout_s=180, schedule=schedule)
         made_s = time.monotonic() - started
-        _watch(bench, companies, loud, timeout_s=600)
+        _watch(bench, companies, loud, timeout_s=300)
         noisy_done_s = time.monotonic() - started
         result = {"tenants": tenants, "noisy_changes": noisy_changes, "quiet_changes_each": quiet_changes,
                   "measured_alone": min(alone_sample, len(quiet)),
