@@ -36,16 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "cost") and "onboarding" in results:
         results["cost"] = cost.run(results)
         cost.report(results["cost"])
-        results["throughput"] = tp = onboarding.throughput(results)
-        print(f"throughput: {tp['quickbooks_writes']:,} QuickBooks writes projected {tp['projected_s']} s against "
-              f"the bound {tp['bound_s']} s ({tp['writes_per_minute_bound']}/min on both lanes; we use "
-              f"{'+'.join(tp['lanes_used'])}: +{tp['over_bound_pct']}%); calls {tp['calls']} vs bound "
-              f"{tp['call_bound']}")
+        results.setdefault("throughput", {})["onboarding"] = tp = onboarding.throughput(results)
+        onboarding.report_throughput("onboarding", tp)
     if args.only in (None, "money"):
         measured = money.run(1000, seed=11)
         money.report(measured)
         results.update(measured)
         ok = ok and all(r["status"] == "succeeded" for r in measured["money"]["runs"])
+        results.setdefault("throughput", {})["money"] = money.throughput(measured)
+        for tp in results["throughput"]["money"]:
+            onboarding.report_throughput(f"money push ({tp['run']})", tp)
     out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"written to {out}")
     return 0 if ok else 1

@@ -155,6 +155,20 @@ def run(n_invoices: int, seed: int) -> dict:
                       "duplicates_in_quickbooks": len(notes) - len(set(notes))}}
 
 
+def throughput(result: dict) -> list[dict]:
+    """Each run's pushes against QuickBooks' throughput bound (bench.onboarding.lane_figures): invoices and payments
+    go in the batch lane only (docs/scale.md says why)."""
+    from bench.onboarding import lane_figures
+
+    out = []
+    for run in result["money"]["runs"]:
+        api = run["quickbooks_api"]
+        batches, singles = api["by_kind"].get("batch", 0), api["by_kind"].get("create", 0)
+        out.append({"run": run["run"], **lane_figures(api["writes"], batches, singles,
+                                                      api["calls"] - batches - singles, api["lower_bound"])})
+    return out
+
+
 def report(result: dict) -> None:
     money = result["money"]
     print(f"money: {money['dataset']}")

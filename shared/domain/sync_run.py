@@ -97,7 +97,11 @@ class SyncEngine:
     def _create_customers(self, state: dict, entity: str, error_entity: str):
         qb = self.d.quickbooks()
         onboarding = self._onboarding(state)
-        return lambda rows: onboarding._create_in_batches(state, qb, entity, error_entity, rows)
+        # The first page of a run finds the company's QuickBooks budget fresh; later pages find it being spent,
+        # where the single lane's sustained share is larger (lanes.split). A pure function of the cursor, so a
+        # retried task forms the same requests.
+        from_idle = not (state.get("cursor") or {}).get("next")
+        return lambda rows: onboarding._create_in_batches(state, qb, entity, error_entity, rows, from_idle)
 
     def _held(self) -> list[list[str]]:
         """Records in an onboarding conflict the admin has not resolved: neither matched nor created until then,
