@@ -97,3 +97,21 @@ def test_the_pacing_table_and_every_function_are_watched_for_throttling(prod_tem
 def test_sync_and_onboarding_runs_are_standard_workflows(prod_template):
     machines = resources(prod_template, "AWS::StepFunctions::StateMachine").values()
     assert [m["Properties"]["StateMachineType"] for m in machines] == ["STANDARD", "STANDARD"]
+
+
+def test_concurrency_slot_leases_outlive_every_task_and_a_task_of_lanes_fits_its_timeout(prod_template):
+    """A task holds its company's QuickBooks concurrency slots while it runs (pacing.Pacer.concurrent): the lease
+    must not end before the Lambda that holds it can (or two tasks could hold one slot), and an onboarding task's
+    creates at QuickBooks' pace (20 batches and the singles beside them, lanes.split) must end well inside it."""
+    import math
+
+    from shared.domain import lanes
+    from shared.domain.onboarding import ROWS_PER_TASK
+    from shared.quickbooks.pacing import SLOT_LEASE_S
+
+    timeouts = {logical_id: fn["Properties"]["Timeout"]
+                for logical_id, fn in resources(prod_template, "AWS::Lambda::Function").items()}
+    assert max(timeouts.values()) <= SLOT_LEASE_S
+    singles = lanes.singles_for(ROWS_PER_TASK, from_idle=False)
+    paced = lanes.paced_seconds(math.ceil((ROWS_PER_TASK - singles) / 30), singles, from_idle=False)
+    assert paced < timeouts["OnboardFunction"] / 4
