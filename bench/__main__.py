@@ -1,7 +1,8 @@
 """`make bench`: every benchmark in one run, printed and written to bench/results.json (docs/benchmarks.md).
 
 Cold start first (fresh interpreters, nothing else running in this process), then the onboarding run on the local
-stack, then the cost model over the onboarding figures, then the money run (bench/money.py);
+stack, then the cost model and the throughput figures (bench/onboarding.lane_figures) over the onboarding figures,
+then the money run (bench/money.py) and its pushes' throughput; bench/fairness.py runs on its own (make bench);
 `--only coldstart|onboarding|cost|money` runs one, keeping the others' last figures in the file."""
 
 from __future__ import annotations

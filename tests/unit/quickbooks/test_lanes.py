@@ -126,3 +126,22 @@ def test_paced_lanes_stay_within_the_limits_and_beat_the_batch_lane_alone(n):
     assert two_lanes >= 60 * (n - 5 * 30 - 10) / lanes.WRITES_PER_MINUTE_BOUND
     if n >= 2000:
         assert two_lanes <= 60 * n / 1505
+
+
+def test_the_status_of_the_last_response_is_kept_per_thread():
+    """The lanes share one client; a 429 seen on one thread must not classify another thread's failure."""
+    from shared.quickbooks.client import StatusRecorder
+
+    recorder, seen, ready = StatusRecorder(), {}, threading.Barrier(2, timeout=5)
+
+    def send(status):
+        recorder(type("Response", (), {"status_code": status})())
+        ready.wait()  # both have recorded before either reads
+        seen[status] = recorder.last_status
+
+    threads = [threading.Thread(target=send, args=(s,)) for s in (429, 200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {429: 429, 200: 200} and recorder.last_status is None  # this thread sent nothing
