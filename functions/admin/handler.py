@@ -82,7 +82,7 @@ def quickbooks_list(kind: Annotated[Literal["accounts", "classes", "vendors", "t
                                     Path()],
                     type: Annotated[str | None, Query(max_length=64)] = None  # noqa: A002
                     ) -> m.QuickBooksList | dict[str, Any]:
-    rows = service().quickbooks_list(_who(), kind, type)
+    rows = service().quickbooks_list(_who(), kind, type, fresh=True)  # the page shows QuickBooks as it is now
     return {"items": rows} if isinstance(rows, list) else rows
 
 

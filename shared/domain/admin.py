@@ -44,14 +44,16 @@ def new_run_id(kind: str) -> str:
 
 
 class ListCache:
-    """QuickBooks lists for the settings page, read live and kept briefly per container."""
+    """QuickBooks lists for the settings page, kept briefly per container. The page's own reads are always live
+    (`fresh`: an account added or class tracking turned on in QuickBooks shows at the next page load); the settings
+    save that follows validates against what the page was shown, without reading every list again."""
 
     def __init__(self, ttl_s: float = LIST_CACHE_S, clock: Callable[[], float] = time.monotonic):
         self._ttl, self._clock, self._data = ttl_s, clock, {}
 
-    def get(self, key: tuple, load: Callable[[], Any]) -> Any:
+    def get(self, key: tuple, load: Callable[[], Any], fresh: bool = False) -> Any:
         hit = self._data.get(key)
-        if hit and hit[0] > self._clock():
+        if hit and hit[0] > self._clock() and not fresh:
             return hit[1]
         value = load()
         self._data[key] = (self._clock() + self._ttl, value)
@@ -256,7 +258,7 @@ class AdminService:
             vendors={v["Id"] for v in vendors}, tax_codes={c["Id"] for c in tax_codes},
             automated_sales_tax=bool(prefs.get("TaxPrefs", {}).get("PartnerTaxEnabled")))
 
-    def quickbooks_list(self, caller: Caller, kind: str, account_type: str | None = None):
+    def quickbooks_list(self, caller: Caller, kind: str, account_type: str | None = None, fresh: bool = False):
         desktop = self._desktop.rows(caller.tenant_id, kind) if self._desktop is not None else None
         if desktop is not None:  # what the Web Connector's last session read (docs/qbdesktop.md)
             if kind not in ("accounts", "classes", "vendors"):
@@ -264,12 +266,13 @@ class AdminService:
             return [r for r in desktop if not account_type or r.get("AccountType") == account_type]
         self._connected(caller)
         if kind == "preferences":
-            return self._cache.get((caller.tenant_id, kind), lambda: self._quickbooks(caller.tenant_id).preferences())
+            return self._cache.get((caller.tenant_id, kind), lambda: self._quickbooks(caller.tenant_id).preferences(),
+                                   fresh)
         if kind not in QBO_LISTS:
             raise NotFound(f"unknown QuickBooks list '{kind}'")
         entity, where = QBO_LISTS[kind]
         rows = self._cache.get((caller.tenant_id, kind),
-                               lambda: list(self._quickbooks(caller.tenant_id).query_all(entity, where)))
+                               lambda: list(self._quickbooks(caller.tenant_id).query_all(entity, where)), fresh)
         if account_type:
             rows = [r for r in rows if r.get("AccountType") == account_type]
         return rows
@@ -371,7 +374,9 @@ class AdminService:
         self._links.clear(caller.tenant_id, entity, fsp_id)
         key = f"{entity}#{fsp_id}"
         if self._errors.get(caller.tenant_id, key) is not None:
-            self._errors.resolve(caller.tenant_id, key)
+            # Its entry stays open, marked for the next run: nothing else would bring an unchanged record back, and
+            # without the link that run creates it in QuickBooks (and resolves the entry once it is there).
+            self._errors.request_retry(caller.tenant_id, key)
         return {"cleared": key}
 
     # -- review mode (the Sync Wizard) -------------------------------------------------------------------------

@@ -14,6 +14,19 @@ const PHASES = {
 };
 const STATUS = { running: "Running", succeeded: "Finished", failed: "Failed" };
 const KIND = { onboarding: "Onboarding", sync: "Sync" };
+// The onboarding summary's counts (docs/onboarding.md, "What the summary counts") in the seeds' words.
+const COUNTS = {
+  quickbooks_customers_loaded: "QuickBooks customers read", platform_clients_loaded: "Clients read",
+  platform_sites_loaded: "Sites read", clients_matched: "Clients matched to QuickBooks customers",
+  sites_matched: "Sites matched to sub-customers", conflicts: "Conflicts to resolve",
+  customers_created_in_quickbooks: "Customers created in QuickBooks", clients_created_on_platform: "Clients created",
+  sites_created_on_platform: "Sites created", sub_customers_created_in_quickbooks: "Sub-customers created in QuickBooks",
+  skipped: "Skipped (see the error log)", errors: "Errors (see the error log)",
+  inactive_not_copied: "Inactive records not copied", names_adjusted_for_quickbooks: "Names adjusted for QuickBooks",
+  quickbooks_projects_left_alone: "QuickBooks projects left alone",
+  jobs_of_unlinked_customers: "Jobs of customers not linked", sites_of_inactive_customers_left_alone:
+    "Sites of inactive customers left alone",
+};
 
 function phaseText(run) {
   if (run.status === "succeeded") return "Complete";
@@ -31,8 +44,10 @@ function countsList(run) {
   const counts = (run.summary && run.summary.counts) || run.counts;
   const entries = Object.entries(counts || {}).filter(([, v]) => typeof v === "number");
   if (!entries.length) return h("p", { class: "hint" }, "Nothing counted yet.");
-  return h("dl", { class: "counts" }, entries.sort().map(([k, v]) => [h("dt", {}, k.replaceAll("_", " ")),
-    h("dd", {}, String(v))]));
+  const label = (k) => COUNTS[k] || k.replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase())
+    .replace("quickbooks", "QuickBooks");
+  return h("dl", { class: "counts" }, entries.map(([k, v]) => [label(k), v])
+    .sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]));
 }
 
 function progressBlock(label) {
@@ -49,7 +64,7 @@ function schedule(settings) {
 }
 
 function tokenHealth(connection) {
-  const health = connection.token_health;
+  const health = connection.token;
   const needs = connection.status === "needs_reconnect" || Boolean(health && health.reconnect_needed);
   const status = h("p", { class: "status", role: "status" });
   const reconnect = h("button", { type: "button", class: "primary" }, "Reconnect to QuickBooks");
@@ -65,9 +80,11 @@ function tokenHealth(connection) {
   });
   let text;
   if (needs) text = "QuickBooks needs you to reconnect before the sync can continue. Syncing is paused until then.";
-  else if (health && typeof health.days_until_reconnect === "number") {
-    text = `Connection healthy: a reconnect will be needed in ${health.days_until_reconnect} days.`;
-  } else text = "Connection health (days until a reconnect is needed) is not available yet.";
+  else if (health && typeof health.days_until_hard_expiry === "number") {
+    const days = health.days_until_hard_expiry;
+    text = `Connection healthy: QuickBooks will ask you to reconnect in ${days} day${days === 1 ? "" : "s"}` +
+      (health.hard_expires_at ? ` (${when(health.hard_expires_at)}).` : ".");
+  } else text = "QuickBooks has not said when a reconnect will be needed; the next sync asks.";
   return h("section", { class: needs ? "card warn" : "card", "aria-labelledby": "health-title" },
     h("h2", { id: "health-title" }, "Connection"),
     h("p", {}, `Connected to ${connection.company_name || "QuickBooks"}`,
@@ -120,19 +137,23 @@ export async function integrationScreen(root, { isCurrent }) {
     syncBar.el, syncStatus, summaryBody);
 
   function renderSummary(run, all) {
-    const errors = connection.unsynced_entities || 0;
+    const now = app.connection || connection; // refreshed after every run this page watched
+    const errors = (now.counts && now.counts.unsynced) || 0;
+    const paused = now.schedule && now.schedule.state !== "ENABLED";
     replace(summaryBody,
       h("dl", { class: "facts" },
-        h("dt", {}, "Last sync"), h("dd", {}, all.length ? `${when(all[0].started_at)} (${STATUS[all[0].status] ||
-          all[0].status})` : "never"),
+        h("dt", {}, "Last sync"), h("dd", {}, now.last_sync_at ? when(now.last_sync_at) : all.length
+          ? `${when(all[0].started_at)} (${STATUS[all[0].status] || all[0].status})` : "never"),
+        h("dt", {}, "Next sync"), h("dd", {}, paused ? "paused until QuickBooks is reconnected"
+          : now.next_sync_at ? when(now.next_sync_at) : "not scheduled"),
         h("dt", {}, "Schedule"), h("dd", {}, schedule(settings)),
         h("dt", {}, "Records that could not sync"), h("dd", {}, String(errors), " ",
           errors ? h("a", { href: "#/unsynced" }, "Review unsynced entities") : null)),
       run && run.status !== "running" ? h("p", {}, h("strong", {}, "Onboarding result: "),
         run.status === "succeeded" ? "complete; the Activity Log below shows what was matched and created."
           : "stopped with an error; see the Activity Log below.") : null,
-      (connection.needs_attention || []).length ? [h("h3", {}, "Needs attention"),
-        h("ul", {}, connection.needs_attention.map((a) => h("li", {}, a.message)))] : null);
+      (now.needs_attention || []).length ? [h("h3", {}, "Needs attention"),
+        h("ul", {}, now.needs_attention.map((a) => h("li", {}, a.message)))] : null);
   }
 
   function renderHistory(all) {
@@ -142,7 +163,9 @@ export async function integrationScreen(root, { isCurrent }) {
         h("th", { scope: "col" }, t)))),
       h("tbody", {}, all.map((r) => h("tr", { dataset: { run: r.run_id } },
         h("td", {}, when(r.started_at)), h("td", {}, r.finished_at ? when(r.finished_at) : "\u2014"),
-        h("td", {}, KIND[r.kind] || r.kind), h("td", {}, STATUS[r.status] || r.status),
+        h("td", {}, KIND[r.kind] || r.kind),
+        h("td", {}, r.summary && r.summary.folded_into ? "Covered by the run already going"
+          : STATUS[r.status] || r.status),
         h("td", {}, `${r.percent || 0}%`))))))
       : h("p", {}, "No syncs yet."));
   }
@@ -156,6 +179,7 @@ export async function integrationScreen(root, { isCurrent }) {
         replace(block.text, error.message);
         return null;
       }
+      if (run.summary && run.summary.folded_into) return run; // covered by another run: the caller follows it
       block.bar.value = run.status === "succeeded" ? 100 : run.percent || 0;
       replace(block.text, `${phaseText(run)}: ${block.bar.value}%`);
       if (done) done(run);
@@ -172,15 +196,20 @@ export async function integrationScreen(root, { isCurrent }) {
       const run = await post("/admin/sync");
       syncBar.el.hidden = false;
       announce("Sync started.");
-      const finished = await watch(run.run_id, syncBar);
+      let finished = await watch(run.run_id, syncBar);
+      // A request that met a run already going is covered by that run (summary.folded_into): follow it.
+      while (finished && finished.summary && finished.summary.folded_into) {
+        finished = await watch(finished.summary.folded_into, syncBar);
+      }
       if (finished) {
-        replace(syncStatus, finished.status === "succeeded" ? "Sync finished." : `Sync ${STATUS[finished.status] ||
-          finished.status}.`);
-        announce(syncStatus.textContent);
+        // The summary and history show the finished run before the status says so.
         await refreshConnection();
         const all = (await get("/admin/sync-runs")).items;
         renderSummary(null, all);
         renderHistory(all);
+        replace(syncStatus, finished.status === "succeeded" ? "Sync finished." : `Sync ${STATUS[finished.status] ||
+          finished.status}.`);
+        announce(syncStatus.textContent);
       }
     } catch (error) {
       replace(syncStatus, h("span", { class: "error-text" }, error instanceof ApiError ? error.message : String(error)));

@@ -87,7 +87,8 @@ export async function unsyncedScreen(root) {
         text: "Do this only if the record was deleted or made inactive in QuickBooks. The link between the two " +
           "records is removed, and the next sync creates the record in QuickBooks again." });
       if (!ok) return;
-      if (await act(`${label}: QuickBooks ID cleared.`, () => post(
+      if (await act(`${label}: QuickBooks ID cleared. The next sync creates it in QuickBooks again; select ` +
+        "Resync to do it now.", () => post(
         `/admin/links/${encodeURIComponent(e.entity)}/${encodeURIComponent(e.entity_id)}/clear`, { confirm: true }))) {
         row.classList.add("done");
         clear.disabled = true;
