@@ -880,9 +880,6 @@ class FakeErrorLog:
         if entry is not None:
             entry.retry_requested = False
 
-    def get(self, tenant_id, key):
-        return self.entries.get(key)
-
     def request_retry(self, tenant_id, key):
         entry = self.entries.get(key)
         if entry is None or entry.resolved:
