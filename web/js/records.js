@@ -1,6 +1,6 @@
 // The error log (on screen, and as Excel or CSV), the unsynced entities with Resync, Clear ID and Dismiss, and
 // the onboarding conflicts to resolve.
-import { ApiError, download, get, notYet, post } from "./api.js";
+import { ApiError, download, get, post } from "./api.js";
 import { announce, confirmDialog, h, replace, when } from "./dom.js";
 import { refreshConnection } from "./app.js";
 
@@ -51,16 +51,10 @@ export async function errorLogScreen(root) {
 }
 
 export async function unsyncedScreen(root) {
-  let data;
-  try {
-    data = await get("/admin/unsynced");
-  } catch (error) {
-    if (!(await notYet(error, "/admin/unsynced"))) throw error;
-    data = await get("/admin/errors"); // today's error log holds the same entries
-  }
+  const data = await get("/admin/errors"); // open entries an admin has not dismissed
   const status = h("p", { class: "status", role: "status" });
 
-  async function act(what, run, route) {
+  async function act(what, run) {
     replace(status);
     try {
       await run();
@@ -68,8 +62,7 @@ export async function unsyncedScreen(root) {
       announce(what);
       return true;
     } catch (error) {
-      const text = route && await notYet(error, route) ? "This action is not available yet." : error.message;
-      replace(status, h("span", { class: "error-text" }, text));
+      replace(status, h("span", { class: "error-text" }, error.message));
       return false;
     }
   }
@@ -99,7 +92,7 @@ export async function unsyncedScreen(root) {
       "Dismiss");
     dismiss.addEventListener("click", async () => {
       if (await act(`${label} dismissed until it fails again.`, () => post(
-        `/admin/errors/${encodeURIComponent(e.id)}/dismiss`), "/admin/errors/{key}/dismiss")) row.remove();
+        `/admin/errors/${encodeURIComponent(e.id)}/dismiss`))) row.remove();
     });
     row.append(
       h("td", {}, label, e.name ? h("span", { class: "detail" }, e.name) : null),
