@@ -346,7 +346,7 @@ def fairness(tenants: int, noisy_changes: int, quiet_changes: int, alone_sample:
 
     with bench_stack(prefix="bench-fairness-", limits="off", webhooks=True, poll_s=0.5) as bench:
         companies: dict[str, Company] = {}
-        noisy = _company(bench, "t-noisy", generate(seed=900, clients=noisy_changes * 7 // 10,
+        noisy = _company(bench, "t-noisy", generate(seed=900, clients=noisy_changes * 6 // 5,
                                                       sub_customer_share=0.0, invoices_per_client=0.0))
         companies[noisy.tenant] = noisy
         quiet = []
