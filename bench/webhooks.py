@@ -167,6 +167,8 @@ def _webhooks(bench, on: bool) -> None:
     """Both emulators' webhook delivery on (to the gateway) or off: a company's set-up (onboarding and the run
     after it) is not measured, and with delivery on, its thousands of our own writes come back as hints."""
     stack = bench.stack
+    if on:  # what QuickBooks queued meanwhile is the set-up's own writes: dropped, as if never subscribed
+        stack.qbo_app.webhooks.reset()
     stack.qbo_app.configure_webhooks(f"{stack.gateway_url}/webhooks/quickbooks" if on else None)
     stack.fsp_app.configure_webhooks(f"{stack.gateway_url}/webhooks/fieldservice" if on else None)
 
