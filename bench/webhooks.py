@@ -280,19 +280,26 @@ def _note_visible(bench, companies: dict[str, Company], changes: list[Change]) -
 
 def _watch(bench, companies: dict[str, Company], changes: list[Change], timeout_s: float,
            schedule: list[tuple[float, list[Change]]] | None = None) -> None:
-    """Make the scheduled changes at their times (seconds from now), and watch until every change is visible on the
-    other side or `timeout_s` after the last one was made."""
-    start, queue = time.monotonic(), sorted(schedule or [], key=lambda s: s[0])
+    """Make the scheduled changes at their times (seconds from now) on another thread, as users would, while this
+    one watches; until every change is visible on the other side or `timeout_s` after the last one was made."""
+    import threading
+
+    def make() -> None:
+        start = time.monotonic()
+        for at, batch in sorted(schedule or [], key=lambda s: s[0]):
+            time.sleep(max(0.0, at - (time.monotonic() - start)))
+            for change in batch:
+                _make(bench, companies[change.tenant], change)
+
+    maker = threading.Thread(target=make, name="bench-changes", daemon=True)
+    maker.start()
     deadline = None
     while True:
-        while queue and time.monotonic() - start >= queue[0][0]:
-            for change in queue.pop(0)[1]:
-                _make(bench, companies[change.tenant], change)
-        if not queue and deadline is None:
+        if not maker.is_alive() and deadline is None:
             deadline = time.monotonic() + timeout_s
         _note_deliveries(bench, changes)
         _note_visible(bench, companies, changes)
-        if not queue and all(c.seen_at is not None and c.delivered_at is not None for c in changes):
+        if deadline is not None and all(c.seen_at is not None and c.delivered_at is not None for c in changes):
             return
         if deadline is not None and time.monotonic() > deadline:
             return
