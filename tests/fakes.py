@@ -231,9 +231,9 @@ class FakeRunLog:
     def count(self, key, n=1):
         self.counts[key] = self.counts.get(key, 0) + n
 
-    def error(self, entity, entity_id, direction, code, message, detail=""):
+    def error(self, entity, entity_id, direction, code, message, detail="", waits_for=""):
         self.errors[(entity, entity_id)] = {"code": str(code), "message": message, "detail": detail,
-                                            "direction": direction}
+                                            "direction": direction, "waits_for": waits_for}
 
     def resolved(self, entity, entity_id):
         self.errors.pop((entity, entity_id), None)
@@ -668,6 +668,13 @@ class FakeBooks:
                     if datetime.fromisoformat(r["MetaData"]["LastUpdatedTime"]) >= since] for e in entities}
         return self._changes_type(rows, self.clock())
 
+    def money_prefs(self):
+        from shared.quickbooks.port import MoneyPrefs
+
+        self.calls.append("preferences")
+        return MoneyPrefs(custom_txn_numbers=True, automated_sales_tax=False, class_per_txn=False,
+                          class_per_line=False)
+
     def customers_named(self, names):
         self.calls.append("query")
         wanted = {n.casefold() for n in names}
@@ -752,6 +759,8 @@ class FakePlatform:
         self.clients: dict = {}
         self.sites: dict = {}
         self.items: dict = {}
+        self.invoices: dict = {}
+        self.payments: dict = {}
         self.keys: dict[str, str] = {}
         self.calls: list[str] = []
 
@@ -775,9 +784,27 @@ class FakePlatform:
     def list_items(self, tenant_id, *, updated_since=None, cursor=None, limit=100):
         return self._list(self.items, updated_since, cursor, limit)
 
+    def list_invoices(self, tenant_id, *, status=None, updated_since=None, cursor=None, limit=100):
+        return self._list(self.invoices, updated_since, cursor, limit)
+
+    def list_payments(self, tenant_id, *, updated_since=None, cursor=None, limit=100, include_deleted=False):
+        return self._list(self.payments, updated_since, cursor, limit)
+
     def get_client(self, tenant_id, client_id):
         self.calls.append("get")
         return self.clients[client_id]
+
+    def get_site(self, tenant_id, site_id):
+        self.calls.append("get_site")
+        return self.sites[site_id]
+
+    def get_invoice(self, tenant_id, invoice_id):
+        self.calls.append("get_invoice")
+        return self.invoices[invoice_id]
+
+    def get_payment(self, tenant_id, payment_id):
+        self.calls.append("get_payment")
+        return self.payments[payment_id]
 
     def add_client(self, client_id, company=None, first=None, last=None, email=None, phone=None, address=None,
                    active=True):

@@ -165,6 +165,7 @@ class ErrorItem(_Base):
     name = UnicodeAttribute(null=True)
     dismissed = NumberAttribute(null=True)  # 1: hidden from the unsynced list until it fails again
     retry = NumberAttribute(null=True)  # 1: an admin asked to resync it; the engine re-attempts and clears it
+    waits_for = UnicodeAttribute(null=True)  # "{link entity}#{platform id}" a waiting_for_* entry waits on
 
 
 class ReviewItem(_Base):

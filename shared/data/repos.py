@@ -159,6 +159,7 @@ class ErrorRepo:
             ErrorItem.run_id.set(e.run_id or ""), ErrorItem.resolved.set(0), ErrorItem.ttl.remove(),
             ErrorItem.dismissed.remove(),  # failing again brings a dismissed entry back
             *([ErrorItem.name.set(e.name)] if e.name else []),
+            ErrorItem.waits_for.set(e.waits_for) if e.waits_for else ErrorItem.waits_for.remove(),
         ])
         return e
 
@@ -181,7 +182,7 @@ class ErrorRepo:
                           code=i.code, message=i.message, detail=i.detail or "", first_at=i.first_at,
                           last_at=i.last_at, attempts=int(i.attempts), run_id=i.run_id or None,
                           resolved=bool(i.resolved), name=i.name or "", dismissed=bool(i.dismissed),
-                          retry_requested=bool(i.retry))
+                          retry_requested=bool(i.retry), waits_for=i.waits_for or "")
 
     def list(self, tenant_id: str, include_resolved: bool = False) -> list[ErrorEntry]:
         """Open entries (all entries with `include_resolved`), dismissed ones included: the engine works from this."""

@@ -70,6 +70,12 @@ class InvoiceSync:
             self._prefs = self._qb().money_prefs()
         return self._prefs
 
+    @property
+    def prefs_read(self) -> MoneyPrefs | None:
+        """The preferences, if this sync needed them (given or read); None if it wrote nothing that depends on
+        them."""
+        return self._prefs
+
     # -- platform -> QuickBooks -----------------------------------------------------------------------------------
     def push(self, invoices: Sequence[Any]) -> None:
         if not self.d.settings.invoices.enabled or not invoices:
@@ -118,7 +124,7 @@ class InvoiceSync:
         if customer is None or not customer.qbo_id:
             self.log.error("invoice", inv.id, "to_quickbooks", "waiting_for_client",
                            f"Waiting for client {inv.client_id}: it has no QuickBooks customer yet. The invoice "
-                           "syncs as soon as its client does.")
+                           "syncs as soon as its client does.", waits_for=f"customer#{inv.client_id}")
             return None
         fp = self._fingerprint(inv, customers, sites)
         if not linked:

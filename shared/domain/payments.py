@@ -88,7 +88,8 @@ class PaymentSync:
         if invoice is None or invoice.state != "linked" or not invoice.qbo_id:
             self.log.error("payment", p.id, "to_quickbooks", "waiting_for_invoice",
                            f"Waiting for invoice {p.invoice_id}: it is not in QuickBooks yet (not ready for sync, "
-                           "or waiting itself). The payment syncs as soon as its invoice does.")
+                           "or waiting itself). The payment syncs as soon as its invoice does.",
+                           waits_for=f"invoice#{p.invoice_id}")
             return None
         if invoice.extra.get("voided") or invoice.extra.get("gone"):
             self.log.error("payment", p.id, "to_quickbooks", "invoice_void_in_quickbooks",

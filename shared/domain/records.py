@@ -47,6 +47,9 @@ class ErrorEntry:
     name: str = ""  # what the admin recognises (display name, invoice number), when the step knows it
     dismissed: bool = False  # hidden from the unsynced list until it fails again
     retry_requested: bool = False  # an admin asked to resync it; the next run re-attempts it
+    # What a `waiting_for_*` entry waits on, as "{link entity}#{platform id}" (its client's customer, its invoice):
+    # the run re-attempts it only once that record is in QuickBooks, instead of re-reading it every run.
+    waits_for: str = ""
 
     @property
     def key(self) -> str:

@@ -17,7 +17,7 @@ class ErrorLog(Protocol):
 class RunLog(Protocol):
     def count(self, key: str, n: int = 1) -> None: ...
     def error(self, entity: str, entity_id: str, direction: str, code: str, message: str,
-              detail: str = "") -> None: ...
+              detail: str = "", waits_for: str = "") -> None: ...
     def resolved(self, entity: str, entity_id: str) -> None: ...
 
 
@@ -36,9 +36,10 @@ class StateRunLog:
         if n:
             self.counts[key] = self.counts.get(key, 0) + n
 
-    def error(self, entity: str, entity_id: str, direction: str, code: str, message: str, detail: str = "") -> None:
+    def error(self, entity: str, entity_id: str, direction: str, code: str, message: str, detail: str = "",
+              waits_for: str = "") -> None:
         self._errors.record(ErrorEntry(self._tenant_id, entity, entity_id, direction, str(code), message,
-                                       detail or "", run_id=self._state.get("run_id")))
+                                       detail or "", run_id=self._state.get("run_id"), waits_for=waits_for))
         self.count("errors")
 
     def resolved(self, entity: str, entity_id: str) -> None:

@@ -49,7 +49,8 @@ class SiteSync:
                 continue
             parent = parents.get(site.client_id)
             if parent is None or not parent.qbo_id:
-                self.log.error("site", site.id, "to_quickbooks", "waiting_for_client", WAITING_FOR_CLIENT)
+                self.log.error("site", site.id, "to_quickbooks", "waiting_for_client", WAITING_FOR_CLIENT,
+                               waits_for=f"customer#{site.client_id}")
                 continue
             if site.active:
                 new_rows.append((row, parent.qbo_id))

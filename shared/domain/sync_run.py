@@ -314,7 +314,11 @@ class SyncEngine:
             return state
         page = self._page(state, "sites", self.d.platform.list_sites)
         log = self._log(state)
-        sites = self._review(state, log).admit("export", "site", page.items, refetch=not cursor.get("next"))
+        review = self._review(state, log)
+        sites = list(page.items)
+        if not cursor.get("next"):
+            sites += self._waiting(state, "site", self.d.platform.get_site, {s.id for s in sites}, review)
+        sites = review.admit("export", "site", sites, refetch=not cursor.get("next"))
         SiteSync(self.d, log, self._create_customers(state, "site", "site")).apply(sites)
         state["cursor"] = {**cursor, "next": page.next_cursor, "done": not page.next_cursor}
         self._progress(state, "sites", 50)
@@ -323,8 +327,6 @@ class SyncEngine:
     def push_invoices(self, state: dict) -> dict:
         """Platform invoices changed since the cursor, page by page; on the first page also the invoices that wait
         on another record (their client) or that an admin asked to retry, since neither changed by itself."""
-        from shared.domain.invoices import InvoiceSync
-
         self._renew(state)
         cursor = state.get("cursor") or {}
         if not self.d.settings.invoices.enabled:
@@ -338,14 +340,15 @@ class SyncEngine:
             invoices += self._waiting(state, "invoice", self.d.platform.get_invoice, {i.id for i in invoices},
                                       review)
         invoices = review.admit("export", "invoice", invoices, refetch=not cursor.get("next"))
-        InvoiceSync(self.d, self._log(state), prefs=self._prefs(state)).push(invoices)
+        sync = self._invoice_sync(state, self._log(state))
+        sync.push(invoices)
+        self._keep_prefs(state, sync)
         state["cursor"] = {**cursor, "next": page.next_cursor, "done": not page.next_cursor}
         return state
 
     def push_payments(self, state: dict) -> dict:
         """Platform payments changed since the cursor (deletions included), then what QuickBooks changed in
         invoices and payments (this pass's CDC rows): payments entered there, balances, voids."""
-        from shared.domain.invoices import InvoiceSync
         from shared.domain.payments import PaymentSync
 
         self._renew(state)
@@ -366,13 +369,24 @@ class SyncEngine:
                 return state
             PaymentSync(self.d, log).quickbooks_changed(self._cdc_rows(state, "Payment"))
         if self.d.settings.invoices.enabled:
-            InvoiceSync(self.d, log, prefs=self._prefs(state)).quickbooks_changed(self._cdc_rows(state, "Invoice"))
+            sync = self._invoice_sync(state, log)
+            sync.quickbooks_changed(self._cdc_rows(state, "Invoice"))
+            self._keep_prefs(state, sync)
         state["cursor"] = {**cursor, "done": True}
         self._progress(state, "payments", 95)
         return state
 
+    def _invoice_sync(self, state: dict, log):
+        """QuickBooks' money preferences are read at most once per pass, and only by a pass that writes money: the
+        first InvoiceSync that needs them reads them, and the state keeps them for the tasks after it."""
+        from shared.domain.invoices import InvoiceSync
+        from shared.quickbooks.port import MoneyPrefs
+
+        cached = state.get("money_prefs")
+        return InvoiceSync(self.d, log, prefs=MoneyPrefs(**cached) if cached else None)
+
     def _prefs(self, state: dict):
-        """QuickBooks' money preferences once per pass, kept in the state for the tasks after the first."""
+        """The money preferences for whoever must have them now (review mode judging an invoice), kept for the pass."""
         from dataclasses import asdict
 
         from shared.quickbooks.port import MoneyPrefs
@@ -381,29 +395,53 @@ class SyncEngine:
             state["money_prefs"] = asdict(self.d.quickbooks().money_prefs())
         return MoneyPrefs(**state["money_prefs"])
 
+    def _keep_prefs(self, state: dict, sync) -> None:
+        from dataclasses import asdict
+
+        if sync.prefs_read is not None:
+            state["money_prefs"] = asdict(sync.prefs_read)
+
     def _waiting(self, state: dict, entity: str, fetch, already: set[str], review: ReviewGate | None = None) -> list:
-        """Records with an open error entry that no change of their own will bring back: waiting on another record,
-        or retried by an admin. A retried record that QuickBooks refused may go again (with a new request id); the
-        admin's Retry is a decision, so review mode does not hold it again."""
+        """Records with an open error entry that no change of their own will bring back: waiting on another record
+        that is now in QuickBooks, or retried by an admin. A retried record that QuickBooks refused may go again
+        (with a new request id); the admin's Retry is a decision, so review mode does not hold it again. One still
+        waiting is not re-read: a quiet run costs no platform reads."""
         from shared.domain.attempts import clear_refusal
         from shared.fieldservice.errors import FieldServiceError
 
+        entries = [e for e in self.d.errors.list(self.d.tenant_id) if e.entity == entity]
+        if review is not None:
+            for entry in entries:
+                if entry.retry_requested:
+                    review.retried(entity, entry.entity_id)
+        entries = [e for e in entries if e.entity_id not in already
+                   and (e.code.startswith("waiting_for_") or e.retry_requested)]
+        ready = self._dependencies_ready([e.waits_for for e in entries if e.waits_for and not e.retry_requested])
         found = []
-        for entry in self.d.errors.list(self.d.tenant_id):
-            if entry.entity != entity:
-                continue
-            if entry.retry_requested and review is not None:
-                review.retried(entity, entry.entity_id)
-            if entry.entity_id in already or not (entry.code.startswith("waiting_for_") or entry.retry_requested):
-                continue
+        for entry in entries:
             if entry.retry_requested:
                 clear_refusal(self.d.links, self.d.tenant_id, entity, entry.entity_id)
                 self.d.errors.clear_retry(self.d.tenant_id, entry.key)
+            elif entry.waits_for and entry.waits_for not in ready:
+                continue
             try:
                 found.append(fetch(self.d.tenant_id, entry.entity_id))
             except FieldServiceError as exc:
                 self._log(state).error(entity, entry.entity_id, "to_quickbooks", exc.code, str(exc))
         return found
+
+    def _dependencies_ready(self, keys: list[str]) -> set[str]:
+        """Of "{link entity}#{platform id}" keys, those whose record is linked to a QuickBooks record now."""
+        by_entity: dict[str, set[str]] = {}
+        for key in keys:
+            kind, _, fsp_id = key.partition("#")
+            by_entity.setdefault(kind, set()).add(fsp_id)
+        ready = set()
+        for kind, ids in by_entity.items():
+            for fsp_id, link in self.d.links.get_many(self.d.tenant_id, kind, sorted(ids)).items():
+                if link.state == "linked" and link.qbo_id:
+                    ready.add(f"{kind}#{fsp_id}")
+        return ready
 
     def finish(self, state: dict) -> dict:
         """Move every cursor past what this pass applied, then give the gate up; if a change was noted meanwhile,

@@ -98,6 +98,15 @@ def test_error_log_upsert_counts_attempts_and_resolves(aws_tables):
     assert repo.list("t1") == [] and repo.list("t1", include_resolved=True)[0].resolved
 
 
+def test_a_waiting_entry_keeps_what_it_waits_for_until_it_fails_for_another_reason(aws_tables):
+    repo = ErrorRepo()
+    repo.record(ErrorEntry("t1", "payment", "p-1", "to_quickbooks", "waiting_for_invoice", "Waiting",
+                           waits_for="invoice#inv-1"))
+    assert repo.list("t1")[0].waits_for == "invoice#inv-1"
+    repo.record(ErrorEntry("t1", "payment", "p-1", "to_quickbooks", "6000", "A business validation error"))
+    assert repo.list("t1")[0].waits_for == ""
+
+
 def test_pending_link_keeps_first_request_id(aws_tables):
     repo = LinkRepo()
     first = repo.put_pending(Link("t1", "customer", "c1", request_id="req-1", state="pending"))

@@ -80,6 +80,7 @@ def test_a_payment_waiting_for_its_invoice_says_so_and_syncs_when_the_invoice_do
     w.platform.put_payment("pay_1", "inv_1", "50.00")
     w.pay("pay_1")
     assert w.log.errors[("payment", "pay_1")]["code"] == "waiting_for_invoice"
+    assert w.log.errors[("payment", "pay_1")]["waits_for"] == "invoice#inv_1"  # what the run waits on
     w.platform.put_invoice("inv_1", status="ready_for_sync")
     w.push("inv_1")
     w.pay("pay_1")

@@ -72,7 +72,7 @@ class World:
         state = engine.start({"tenant_id": "t1", "run_id": run_id})
         while not state["stop"]:
             state = engine.sync_items({**state, "cursor": {"done": False}})
-            for step in ("sync_clients", "sync_sites"):
+            for step in ("sync_clients", "sync_sites", "push_invoices", "push_payments"):
                 state = {**state, "cursor": {"done": False}}
                 while not state["cursor"]["done"]:
                     state = getattr(engine, step)(state)
@@ -352,6 +352,50 @@ def test_a_new_site_becomes_a_sub_customer_with_its_clients_state_and_a_site_of_
     job = next(r for r in w.books.rows["Customer"].values() if r.get("Job"))
     assert job["ParentRef"] == {"value": row["Id"]} and job["ShipAddr"]["CountrySubDivisionCode"] == "AZ"
     assert w.errors.open()["site#s2"].code == "waiting_for_client"
+
+
+def test_a_waiting_record_is_re_read_only_once_what_it_waits_for_is_in_quickbooks():
+    """A quiet run costs no platform reads for records still waiting; the one whose dependency synced goes again,
+    and a site waiting for its client is never left stuck."""
+    from shared.fieldservice.models import Site
+
+    w = World()
+    # QuickBooks is the master, so the new client is not created there and its site waits for it.
+    w.settings = SyncSettings.model_validate({"clients": {"direction": "quickbooks_master"},
+                                              "sites": {"enabled": True}})
+    w.platform.add_client("c2", company="Later Plumbing")
+    w.platform.sites["s1"] = Site("s1", "c2", "Yard", Address("9 Dock Rd", None, "Mesa", "AZ", "85201", "US"),
+                                  None, True, w.now, w.now)
+    w.tick()
+    w.run()
+    assert w.errors.open()["site#s1"].code == "waiting_for_client"
+    assert w.errors.open()["site#s1"].waits_for == "customer#c2"
+    w.tick()
+    w.platform.sites["s2"] = Site("s2", "c2", "Shed", Address("2 Elm", None, "Mesa", "AZ", "85201", "US"), None,
+                                  True, w.now, w.now)  # a later change moves the sites cursor past s1
+    w.tick()
+    w.platform.calls.clear()
+    w.run("r2")
+    assert "get_site" not in w.platform.calls  # s1 still waits: not re-read
+    row = w.books.add("Customer", {"DisplayName": "Later Plumbing", "Active": True})
+    w.links.put(Link("t1", "customer", "c2", row["Id"], sync_token=row["SyncToken"]))
+    w.tick()
+    w.run("r3")
+    assert w.platform.calls.count("get_site") == 1 and not w.errors.open()
+    jobs = [r for r in w.books.rows["Customer"].values() if r.get("Job")]
+    assert len(jobs) == 2 and {j["ParentRef"]["value"] for j in jobs} == {row["Id"]}
+
+
+def test_a_run_with_nothing_to_push_reads_no_quickbooks_preferences():
+    w = World()
+    w.settings = SyncSettings.model_validate({"invoices": {"enabled": True}, "payments": {"enabled": True}})
+    w.linked_pair("c1", company="Acme Plumbing")
+    w.tick()
+    w.run()
+    w.tick()
+    w.books.calls.clear()
+    w.run("r2")
+    assert w.books.calls == ["cdc"]
 
 
 STEPS = ("start", "sync_items", "sync_clients", "sync_sites", "push_invoices", "push_payments", "finish")
