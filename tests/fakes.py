@@ -744,11 +744,6 @@ class FakeBooks:
         self.answers[request_id] = results
         return results
 
-    def query_page(self, entity, where, start=1, size=1000, order_by="Id"):
-        self.calls.append("query")
-        names = {part.strip().strip("'") for part in where.split("(", 1)[1].split(")")[0].split(",")}
-        return [dict(c) for c in self.rows[entity].values() if c.get("DisplayName") in names]
-
 
 class FakePlatform:
     """The platform's clients and sites: lists by (updated_at, id) with inclusive `updated_since`, idempotent

@@ -18,13 +18,7 @@ from shared.domain.review import HeldEntry, ReviewEntry, State
 from shared.errors import BadRequest, Conflict, NeedsReconnect, NotConnected, NotFound
 
 LIST_CACHE_S = 60
-QBO_LISTS = {
-    "accounts": ("Account", "Active = true"),
-    "classes": ("Class", "Active = true"),
-    "vendors": ("Vendor", "Active = true"),
-    "tax-codes": ("TaxCode", "Active = true"),
-    "items": ("Item", "Active = true"),
-}
+QBO_LISTS = {"accounts": "Account", "classes": "Class", "vendors": "Vendor", "tax-codes": "TaxCode", "items": "Item"}
 
 
 ERROR_FIELDS = ["entity", "entity_id", "direction", "code", "message", "detail", "attempts", "first_at", "last_at",
@@ -270,9 +264,9 @@ class AdminService:
                                    fresh)
         if kind not in QBO_LISTS:
             raise NotFound(f"unknown QuickBooks list '{kind}'")
-        entity, where = QBO_LISTS[kind]
+        entity = QBO_LISTS[kind]
         rows = self._cache.get((caller.tenant_id, kind),
-                               lambda: list(self._quickbooks(caller.tenant_id).query_all(entity, where)), fresh)
+                               lambda: list(self._quickbooks(caller.tenant_id).every(entity)), fresh)
         if account_type:
             rows = [r for r in rows if r.get("AccountType") == account_type]
         return rows

@@ -276,11 +276,9 @@ class InvoiceSync:
     def _item_for(self, qb, line) -> str:
         if line.item_id in self._items:
             return self._items[line.item_id]
-        from shared.quickbooks.adapter import quote
-
         item = self.d.platform.get_item(self.d.tenant_id, line.item_id)
         name = item.name.replace(":", "-")[:100]
-        found = qb.query_page("Item", f"Name = {quote(name)}", 1, 1)
+        found = qb.items_by([], [name])
         if found:
             qbo_id = found[0]["Id"]
         elif self.d.settings.items.enabled and self.d.settings.items.direction == "quickbooks_to_platform":

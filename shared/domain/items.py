@@ -44,7 +44,7 @@ class ItemSync:
 
     def run_all(self) -> dict[str, int]:
         """The first pass in a direction: every item on both sides, matched by name."""
-        qbo = {item_key(i["Name"]): i for i in self.quickbooks.query_all("Item")}
+        qbo = {item_key(i["Name"]): i for i in self.quickbooks.every("Item")}
         fsp = {item_key(i.name): i for i in iter_all(self.platform.list_items, self.tenant_id, limit=1000)}
         if self.settings.direction == "platform_to_quickbooks":
             return self._to_quickbooks(qbo, fsp)

@@ -99,7 +99,7 @@ class Onboarding:
         cursor = state["cursor"]
         start, page = cursor.get("start", 1), cursor.get("page", 0)
         # Inactive customers too: inactive maps to inactive, and an inactive name still blocks a DisplayName.
-        rows = self.d.quickbooks().query_page("Customer", "Active IN (true, false)", start, MAX_PAGE)
+        rows = self.d.quickbooks().customers_page(start, MAX_PAGE)
         self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], "qbo", page,
                               [parties.compact_customer(r) for r in rows])
         self._count(state, "quickbooks_customers_loaded", len(rows))
@@ -112,7 +112,7 @@ class Onboarding:
         """Vendor and employee names also block a customer DisplayName (6240), inactive ones included."""
         qb = self.d.quickbooks()
         return [r.get("DisplayName", "") for entity in ("Vendor", "Employee")
-                for r in qb.query_all(entity, "Active IN (true, false)")]
+                for r in qb.every(entity, include_inactive=True)]
 
     def load_platform_clients(self, state: dict) -> dict:
         cursor = state["cursor"]
@@ -272,14 +272,8 @@ class Onboarding:
                 for result in qb.batch(ops, request_id=rid)]
 
     def _recover_pending(self, qb, entity: str, rows: list[dict]) -> list[Link]:
-        from shared.quickbooks.adapter import quote
-
-        found: dict[str, dict] = {}
-        names = sorted({r["customer"]["DisplayName"] for r in rows})
-        for i in range(0, len(names), 100):
-            where = "DisplayName IN (" + ", ".join(quote(n) for n in names[i:i + 100]) + ")"
-            for customer in qb.query_page("Customer", where, 1, MAX_PAGE):
-                found[customer.get("DisplayName", "").casefold()] = customer
+        found = {c.get("DisplayName", "").casefold(): c
+                 for c in qb.customers_named(sorted({r["customer"]["DisplayName"] for r in rows}))}
         links = []
         for row in rows:
             hit = found.get(row["customer"]["DisplayName"].casefold())
@@ -359,7 +353,9 @@ class Onboarding:
                                         parties.site_draft(row, parent_fsp_id))
             if created is None:
                 continue
-            linked.append(Link(self.d.tenant_id, "site", created.id, row["qbo_id"]))
+            # What QuickBooks holds for the job, so the first sync compares against it without reading it again.
+            linked.append(Link(self.d.tenant_id, "site", created.id, row["qbo_id"], sync_token=row.get("sync_token"),
+                               extra={"held": row["held"]} if row.get("held") else {}))
         self.d.links.put_many(linked)
         self._count(state, "sites_created_on_platform", len(linked))
 

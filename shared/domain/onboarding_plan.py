@@ -24,7 +24,8 @@ class Plan:
     site_matches: list[tuple[str, str]] = field(default_factory=list)  # (qbo_id, fsp_site_id)
     to_quickbooks: list[dict] = field(default_factory=list)  # {fsp_id, customer}
     to_platform: list[dict] = field(default_factory=list)  # {qbo_id, client, sync_token}
-    sites_to_platform: list[dict] = field(default_factory=list)  # {qbo_id, parent_qbo_id, name, address, active}
+    # {qbo_id, parent_qbo_id, name, address, active, sync_token, held: what QuickBooks holds (ship_key, active)}
+    sites_to_platform: list[dict] = field(default_factory=list)
     sites_to_quickbooks: list[dict] = field(default_factory=list)  # {fsp_id, client_id, customer}
     conflicts: list[dict] = field(default_factory=list)  # {kind, qbo_ids, fsp_ids, reason}
     skipped: list[dict] = field(default_factory=list)  # error-log entries: {id, entity, direction, code, message}
@@ -178,7 +179,9 @@ def _plan_sites(plan: Plan, jobs: list[dict], sites: list[dict], by_qbo: dict, q
         country = parties.country_code(ship.get("country"), settings.clients.default_country)
         plan.sites_to_platform.append({"qbo_id": job["id"], "parent_qbo_id": parent["id"],
                                        "name": job["name"][:200], "active": job["active"],
-                                       "address": {**ship, "state": state, "country": country}})
+                                       "address": {**ship, "state": state, "country": country},
+                                       "sync_token": job.get("sync_token"),
+                                       "held": {"ship_key": key, "active": bool(job["active"])}})
 
     for client_id, client_sites in sorted(sites_by_client.items()):
         if client_id not in fsp_linked and not any(r["fsp_id"] == client_id for r in plan.to_quickbooks):

@@ -110,12 +110,15 @@ class SiteSync:
 
     def _update(self, link: Link, row: dict, retried: bool = False) -> None:
         if link.fingerprint is None or link.sync_token is None:
-            # Linked by onboarding, before fingerprints: learn what QuickBooks holds; write only if it differs.
-            current = self.d.quickbooks().read("Customer", link.qbo_id)
-            link.sync_token = current.get("SyncToken")
-            held = parties.compact_customer(current)
-            if (parties.address_key(held.get("ship")) == parties.address_key(row["address"])
-                    and held["active"] == bool(row["active"])):
+            # Linked by onboarding, before fingerprints: compare with what QuickBooks holds (kept by onboarding for
+            # the sites it created, else read once); write only if it differs.
+            held = link.extra.get("held") if link.sync_token is not None else None
+            if held is None:
+                current = self.d.quickbooks().read("Customer", link.qbo_id or "")
+                link.sync_token = current.get("SyncToken")
+                compact = parties.compact_customer(current)
+                held = {"ship_key": parties.address_key(compact.get("ship")), "active": bool(compact["active"])}
+            if held["ship_key"] == parties.address_key(row["address"]) and held["active"] == bool(row["active"]):
                 link.fingerprint = _site_fingerprint(row)
                 self.d.links.put(link)
                 return

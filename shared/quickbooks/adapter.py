@@ -119,6 +119,12 @@ class QuickBooksAdapter:
                 return
             start += MAX_PAGE
 
+    def customers_page(self, start: int, size: int = MAX_PAGE) -> list[dict]:
+        return self.query_page("Customer", "Active IN (true, false)", start, size)
+
+    def every(self, entity: str, include_inactive: bool = False) -> Iterator[dict]:
+        return self.query_all(entity, "Active IN (true, false)" if include_inactive else "Active = true")
+
     def count(self, entity: str, where: str = "") -> int:
         clause = f" WHERE {where}" if where else ""
         return int(self._query(f"SELECT COUNT(*) FROM {entity}{clause}").get("totalCount", 0))

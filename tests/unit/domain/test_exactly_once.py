@@ -79,11 +79,11 @@ class FakeQuickBooks:
             return self._add(body) or DuplicateName("6240", "Duplicate Name Exists Error", "", 400)
         return self._call("create", request_id, write)
 
-    def query_page(self, entity, where, start=1, size=1000):
+    def customers_named(self, names):
         with self._lock:
             self.calls.append("query")
-        names = {part.strip().strip("'") for part in where.split("(", 1)[1].rstrip(")").split(",")}
-        return [c for c in self.customers.values() if c["DisplayName"] in names]
+        wanted = {n.casefold() for n in names}
+        return [c for c in self.customers.values() if c["DisplayName"].casefold() in wanted]
 
     def forget_request_ids(self):
         self.answers.clear()

@@ -59,6 +59,9 @@ def test_job_locations_become_sites_never_clients(books):
     assert {(s["qbo_customer_id"], s["fsp_site_id"]) for s in data.expectations["site_matches"]} <= set(
         plan.site_matches)
     assert not site_side & projects
+    by_id = {r["id"]: r for r in qbo}
+    for row in plan.sites_to_platform:  # what QuickBooks holds, so the first sync need not read each job again
+        assert row["sync_token"] == by_id[row["qbo_id"]]["sync_token"] and row["held"]["ship_key"]
 
 
 def test_ambiguous_candidates_are_reported_and_left_alone(books):

@@ -354,6 +354,29 @@ def test_a_new_site_becomes_a_sub_customer_with_its_clients_state_and_a_site_of_
     assert w.errors.open()["site#s2"].code == "waiting_for_client"
 
 
+def test_a_site_onboarding_created_from_a_job_is_compared_with_what_onboarding_kept_not_read_again():
+    from shared.domain import parties
+    from shared.domain.run_log import StateRunLog
+    from shared.domain.sites import SiteSync
+    from shared.fieldservice.models import Site
+
+    w = World()
+    w.settings = SyncSettings.model_validate({"sites": {"enabled": True}})
+    w.linked_pair("c1", company="Acme Plumbing")
+    yard = Address("9 Dock Rd", None, "Mesa", "AZ", "85201", "US")
+    job = w.books.add("Customer", {"DisplayName": "Acme Plumbing:Yard", "Job": True, "Active": True})
+    for site_id, line1 in (("s1", "9 Dock Rd"), ("s2", "1 Other St")):  # s2: moved on the platform since
+        w.platform.sites[site_id] = Site(site_id, "c1", "Yard", yard, None, True, w.now, w.now)
+        held = {"ship_key": parties.address_key({"line1": line1, "postal_code": "85201"}), "active": True}
+        w.links.put(Link("t1", "site", site_id, job["Id"], sync_token=job["SyncToken"], extra={"held": held}))
+    w.books.calls.clear()
+    deps = Deps("t1", lambda: w.books, w.platform, w.links, w.runs, w.errors, w.settings, w.connections)
+    SiteSync(deps, StateRunLog("t1", {"run_id": "r1"}, w.errors), lambda rows: 0).apply(
+        [w.platform.sites["s1"], w.platform.sites["s2"]])
+    assert "read" not in w.books.calls and w.books.calls.count("update") == 1
+    assert w.books.rows["Customer"][job["Id"]]["ShipAddr"]["Line1"] == "9 Dock Rd"
+
+
 def test_a_waiting_record_is_re_read_only_once_what_it_waits_for_is_in_quickbooks():
     """A quiet run costs no platform reads for records still waiting; the one whose dependency synced goes again,
     and a site waiting for its client is never left stuck."""
