@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: install browser demo test lint unit integration infra synth bench local lock clean
+.PHONY: install browser demo test lint typecheck unit integration infra synth bench local lock clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ local: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# The domain's seams (shared/domain/ports.py) against the composition root: files are listed in pyproject.toml.
+typecheck: install
+	$(VENV)/bin/mypy
+
 unit: install
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider
 
@@ -46,6 +50,7 @@ browser:
 # pytest exits 5 when it collects nothing; that is a failure here, never a pass.
 test: install browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 
 synth: install

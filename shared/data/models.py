@@ -134,7 +134,7 @@ class RunItem(_Base):
     status = UnicodeAttribute()
     phase = UnicodeAttribute(null=True)
     percent = NumberAttribute(default=0)
-    counts = MapAttribute(null=True)
+    counts: MapAttribute = MapAttribute(null=True)
     summary = JSONAttribute(null=True)
     started_at = UTCDateTimeAttribute()
     finished_at = UTCDateTimeAttribute(null=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import gzip
 import json
 import time
@@ -167,7 +168,9 @@ class ErrorRepo:
         """Mark an entity's failure resolved (it synced, or its link was cleared); False if it had none."""
         try:
             ErrorItem(_tenant(tenant_id), f"ERR#{key}").update(
-                actions=[ErrorItem.resolved.set(1), ErrorItem.ttl.set(timedelta(seconds=RESOLVED_ERROR_TTL_S)),
+                actions=[ErrorItem.resolved.set(1),
+                         # TTLAttribute takes a timedelta (from now); PynamoDB's annotation says datetime only.
+                         ErrorItem.ttl.set(timedelta(seconds=RESOLVED_ERROR_TTL_S)),  # type: ignore[arg-type]
                          ErrorItem.retry.remove()],
                 condition=ErrorItem.pk.exists() & (ErrorItem.resolved == 0))
         except UpdateError as exc:
@@ -216,7 +219,7 @@ class ErrorRepo:
         except ErrorItem.DoesNotExist:
             return None
 
-    def _flag(self, tenant_id: str, key: str, actions: list, open_only: bool = True) -> bool:
+    def _flag(self, tenant_id: str, key: str, actions: builtins.list, open_only: bool = True) -> bool:
         condition = ErrorItem.pk.exists() & (ErrorItem.resolved == 0) if open_only else ErrorItem.pk.exists()
         try:
             ErrorItem(_tenant(tenant_id), f"ERR#{key}").update(actions=actions, condition=condition)
@@ -235,7 +238,7 @@ class ErrorRepo:
         """"Resync": the next run re-attempts this record; False if the entry is not open."""
         return self._flag(tenant_id, key, [ErrorItem.retry.set(1), ErrorItem.dismissed.remove()])
 
-    def retry_requested(self, tenant_id: str) -> list[ErrorEntry]:
+    def retry_requested(self, tenant_id: str) -> builtins.list[ErrorEntry]:  # `list` is a method here
         """Open entries an admin asked to resync, for the engine to re-attempt."""
         return [self._to_domain(tenant_id, i) for i in ErrorItem.query(
             _tenant(tenant_id), ErrorItem.sk.startswith("ERR#"),

@@ -43,7 +43,8 @@ class ListCache:
     save that follows validates against what the page was shown, without reading every list again."""
 
     def __init__(self, ttl_s: float = LIST_CACHE_S, clock: Callable[[], float] = time.monotonic):
-        self._ttl, self._clock, self._data = ttl_s, clock, {}
+        self._ttl, self._clock = ttl_s, clock
+        self._data: dict[tuple[str, str], tuple[float, Any]] = {}
 
     def get(self, key: tuple, load: Callable[[], Any], fresh: bool = False) -> Any:
         hit = self._data.get(key)

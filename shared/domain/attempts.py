@@ -15,9 +15,12 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.records import Link
+
+if TYPE_CHECKING:
+    from shared.domain.ports import LinkStore
 from shared.quickbooks.port import MAX_BATCH
 
 
@@ -41,6 +44,13 @@ class Write:
     bid: str = ""
     extra: dict = field(default_factory=dict)  # what the domain needs to build the draft (e.g. applied amounts)
 
+    @property
+    def planned(self) -> Link:
+        """The link carrying this write's attempt: every write has one once `Attempts.batches` planned it."""
+        if self.link is None:
+            raise RuntimeError(f"write {self.key} was sent before Attempts.batches recorded its attempt")
+        return self.link
+
 
 @dataclass
 class Batch:
@@ -54,7 +64,7 @@ def in_flight(link: Link | None) -> dict | None:
 
 
 class Attempts:
-    def __init__(self, links: Any, tenant_id: str, entity: str, new_id: Callable[[], str] = new_attempt_id):
+    def __init__(self, links: LinkStore, tenant_id: str, entity: str, new_id: Callable[[], str] = new_attempt_id):
         self._links, self._tenant_id, self._entity, self._new_id = links, tenant_id, entity, new_id
 
     def batches(self, fresh: list[Write], resend: list[Write]) -> list[Batch]:
@@ -90,7 +100,7 @@ class Attempts:
         return replace(link, request_id=None, extra=extra, **changes)
 
 
-def clear_refusal(links: Any, tenant_id: str, entity: str, fsp_id: str) -> bool:
+def clear_refusal(links: LinkStore, tenant_id: str, entity: str, fsp_id: str) -> bool:
     """What the admin's Retry means for an invoice or payment: the version QuickBooks refused may be sent again (the
     next sync run re-attempts it, with a new request id). False when there was no refusal to clear."""
     link = links.get(tenant_id, entity, fsp_id)

@@ -144,24 +144,26 @@ def merge(base: dict[str, dict[str, str]], platform: dict[str, Any] | None, quic
             bq[name] = q_fp
         if not (p_changed or q_changed):
             continue
+        # A side that changed has a fingerprint; the winner below is always such a side.
+        p_now, q_now = p_fp or "", q_fp or ""
         if p_changed and q_changed:
-            if p_fp == q_fp:  # the same edit on both sides
-                bp[name] = bq[name] = p_fp
+            if p_now == q_now:  # the same edit on both sides
+                bp[name] = bq[name] = p_now
                 continue
             winner = "platform" if platform_newer else "quickbooks"
             out.conflicts.append({"field": name, "winner": winner})
         else:
             winner = "platform" if p_changed else "quickbooks"
-        if winner == "platform":
-            bp[name] = p_fp
+        if winner == "platform" and platform is not None:
+            bp[name] = p_now
             if direction != "quickbooks_master":  # QuickBooks is the master: the platform's edit stays there
-                out.to_quickbooks[name] = platform[name]  # type: ignore[index]
-                bq[name] = p_fp
-        else:
-            bq[name] = q_fp
+                out.to_quickbooks[name] = platform[name]
+                bq[name] = p_now
+        elif quickbooks is not None:
+            bq[name] = q_now
             if direction != "platform_master":
-                out.to_platform[name] = quickbooks[name]  # type: ignore[index]
-                bp[name] = q_fp
+                out.to_platform[name] = quickbooks[name]
+                bp[name] = q_now
     return out
 
 
@@ -459,7 +461,7 @@ class ClientSync:
         existing = {r.get("DisplayName", "").casefold(): r
                     for r in self.d.quickbooks().customers_named([w["name"] for w in wanted.values() if w["name"]])}
         taken = set(existing)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for client in clients:
             compact = wanted[client.id]
             hit = existing.get((compact["name"] or "").casefold())

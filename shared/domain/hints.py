@@ -191,7 +191,8 @@ class HintApplier:
                 continue
             if key not in newest:
                 newest[key] = self._ledger.seen_at(tenant_id, *key)
-            if newest[key] is not None and at <= newest[key]:
+            last = newest[key]
+            if last is not None and at <= last:
                 duplicates.append(hint)
                 continue
             fresh.append(hint)

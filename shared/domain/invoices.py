@@ -102,22 +102,22 @@ class InvoiceSync:
         self._send(self._attempts.batches(fresh, resend), customers, sites, retry_stale=True)
 
     def _plan(self, inv: Any, link: Link | None, customers: dict, sites: dict) -> Write | None:
-        linked = link is not None and link.state == "linked" and link.qbo_id
+        linked = link if link is not None and link.state == "linked" and link.qbo_id else None
         status = _status(inv)
         if status == "void":
-            if linked and not link.extra.get("voided") and not link.extra.get("gone"):
-                return Write(inv.id, "void", "void", inv, link)
-            if not linked:
+            if linked is not None and not linked.extra.get("voided") and not linked.extra.get("gone"):
+                return Write(inv.id, "void", "void", inv, linked)
+            if linked is None:
                 self.log.resolved("invoice", inv.id)  # a void invoice no longer waits for anything
             return None
         if status not in SYNCABLE:
             return None
-        if linked and (link.extra.get("voided") or link.extra.get("gone")):
+        if linked is not None and (linked.extra.get("voided") or linked.extra.get("gone")):
             self.log.count("invoices_gone_in_quickbooks_skipped")
             return None
-        if not linked and status != "ready_for_sync":
+        if linked is None and status != "ready_for_sync":
             return None  # created only once someone marked it ready; a paid one keeps syncing once linked
-        if not linked and money(inv.total) == ZERO:
+        if linked is None and money(inv.total) == ZERO:
             self.log.count("invoices_skipped_zero")
             return None
         customer = customers.get(inv.client_id)
@@ -127,15 +127,15 @@ class InvoiceSync:
                            "syncs as soon as its client does.", waits_for=f"customer#{inv.client_id}")
             return None
         fp = self._fingerprint(inv, customers, sites)
-        if not linked:
+        if linked is None:
             return Write(inv.id, "create", fp, inv, link if link and link.state == "linked" else None)
-        if fp == link.fingerprint:
+        if fp == linked.fingerprint:
             self.log.count("invoices_unchanged")
             return None
-        if fp == link.extra.get("refused"):
+        if fp == linked.extra.get("refused"):
             self.log.count("invoices_refused_unchanged")  # one entry per refused version, no retry loop
             return None
-        return Write(inv.id, "update", fp, inv, link)
+        return Write(inv.id, "update", fp, inv, linked)
 
     def _customer_ref(self, inv: Any, customers: dict, sites: dict) -> str:
         site = sites.get(inv.site_id) if inv.site_id else None
@@ -164,7 +164,7 @@ class InvoiceSync:
         return self._regions[key]
 
     def _draft(self, w: Write, customers: dict, sites: dict) -> InvoiceDraft:
-        inv, link = w.subject, w.link
+        inv, link = w.subject, w.planned
         if w.op == "void":
             return InvoiceDraft(w.bid, qbo_id=link.qbo_id, sync_token=link.sync_token, void=True)
         qb, prefs = self._qb(), self.prefs()
@@ -199,29 +199,31 @@ class InvoiceSync:
                 continue
             by_bid = {w.bid: w for w in batch.writes}
             for result in qb.push_invoices(drafts, batch.request_id):
-                w = by_bid.get(result.bid)
-                if w is None:
+                answered = by_bid.get(result.bid)
+                if answered is None:
                     continue  # a replayed answer for a member not in this resend; it settles when it comes back
                 if result.invoice is not None:
-                    self._accepted(w, result.invoice)
-                elif result.fault is not None and result.fault.code == STALE and w.op != "create" and retry_stale:
-                    stale.append(w)
+                    self._accepted(answered, result.invoice)
+                elif (result.fault is not None and result.fault.code == STALE and answered.op != "create"
+                      and retry_stale):
+                    stale.append(answered)
                 else:
-                    self._refused(w, result.fault or Fault("unknown", "QuickBooks gave no answer for this item"))
+                    self._refused(answered, result.fault or Fault("unknown",
+                                                                  "QuickBooks gave no answer for this item"))
         if stale:
             self._retry_stale(stale, customers, sites)
 
     def _retry_stale(self, writes: list[Write], customers: dict, sites: dict) -> None:
         """5010: someone changed the invoice in QuickBooks since we last saw it (a payment moves its balance too).
         Re-read the SyncTokens (one query for up to 1,000) and send the same version again as a new attempt."""
-        current = self._qb().open_balances([w.link.qbo_id for w in writes])
+        current = self._qb().open_balances([w.planned.qbo_id for w in writes])
         again = []
         for w in writes:
-            state = current.get(w.link.qbo_id)
+            state = current.get(w.planned.qbo_id)
             if state is None:
                 self._refused(w, Fault("610", "Object Not Found: the invoice is no longer in QuickBooks"))
                 continue
-            link = Attempts.settled(w.link, sync_token=state.sync_token)
+            link = Attempts.settled(w.planned, sync_token=state.sync_token)
             self.d.links.put(link)
             again.append(Write(w.key, w.op, w.fp, w.subject, link))
         self._send(self._attempts.batches(again, []), customers, sites, retry_stale=False)
@@ -229,11 +231,11 @@ class InvoiceSync:
     def _accepted(self, w: Write, state: InvoiceState) -> None:
         inv = w.subject
         if w.op == "void":
-            self.d.links.put(Attempts.settled(w.link, sync_token=state.sync_token, extra={"voided": True}))
+            self.d.links.put(Attempts.settled(w.planned, sync_token=state.sync_token, extra={"voided": True}))
             self.log.resolved("invoice", inv.id)
             self.log.count("invoices_voided_in_quickbooks")
             return
-        link = Attempts.settled(w.link, qbo_id=state.qbo_id, sync_token=state.sync_token, fingerprint=w.fp,
+        link = Attempts.settled(w.planned, qbo_id=state.qbo_id, sync_token=state.sync_token, fingerprint=w.fp,
                                 state="linked",
                                 extra={"doc_number": state.doc_number, "total": str(state.total),
                                        "tax": str(state.tax), "balance": str(state.balance),
@@ -254,7 +256,7 @@ class InvoiceSync:
         if w.op == "create":
             self.d.links.clear(self.d.tenant_id, "invoice", inv.id)
         else:
-            self.d.links.put(Attempts.settled(w.link, extra={"refused": w.fp}))
+            self.d.links.put(Attempts.settled(w.planned, extra={"refused": w.fp}))
         detail = fault.detail
         fix = FIXES.get(fault.code)
         if fault.code == DUPLICATE_NUMBER:
@@ -291,7 +293,7 @@ class InvoiceSync:
             settings = self.d.settings.invoices
             # Equipment maps to inventory in the seeds, but Inventory needs quantity tracking and an asset account
             # the platform does not own; non-inventory keeps the income/expense posting without stock levels.
-            body = {"Name": name, "Type": "Service" if item.type == "service" else "NonInventory",
+            body: dict[str, Any] = {"Name": name, "Type": "Service" if item.type == "service" else "NonInventory",
                     "IncomeAccountRef": {"value": settings.income_account_id},
                     "ExpenseAccountRef": {"value": settings.expense_account_id}, "Taxable": bool(item.taxable)}
             if getattr(item, "price", None) is not None:

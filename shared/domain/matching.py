@@ -143,9 +143,9 @@ def match_parties(qbo: Iterable[Party], fsp: Iterable[Party]) -> MatchResult:
 
     matches = []
     for q, options in score[0].items():
-        f = _best(options)
-        if f is not None and _best(score[1][f]) == q:
-            matches.append(Match(q, f, ("name", *eligible[(q, f)])))
+        best = _best(options)
+        if best is not None and _best(score[1][best]) == q:
+            matches.append(Match(q, best, ("name", *eligible[(q, best)])))
     matches.sort(key=lambda m: (_id_order(m.qbo_id), _id_order(m.fsp_id)))
 
     matched = ({m.qbo_id for m in matches}, {m.fsp_id for m in matches})
@@ -164,7 +164,8 @@ def _conflicts(s: _Sides, matched: tuple[set[str], set[str]], contradicted: set[
             node = parent[node]
         return node
 
-    left = tuple({pid for pid in s.parties[side] if pid not in matched[side]} for side in (0, 1))
+    left = ({pid for pid in s.parties[0] if pid not in matched[0]},
+            {pid for pid in s.parties[1] if pid not in matched[1]})
     for key in sorted(s.holders):
         members = [(side, pid) for side in (0, 1) for pid in s.holders[key][side] if pid in left[side]]
         if any(side == 0 for side, _ in members) and any(side == 1 for side, _ in members):

@@ -10,9 +10,6 @@ as gzip'd snapshot chunks in the sync-runs table. Every step can be re-run after
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from shared.domain import lanes, parties
 from shared.domain.clients import (
@@ -23,6 +20,7 @@ from shared.domain.clients import (
     customer_values,
     fingerprints,
 )
+from shared.domain.ports import Deps
 from shared.domain.records import ErrorEntry, Link
 from shared.fieldservice.errors import FieldServiceError
 from shared.quickbooks.errors import QuickBooksError, refused
@@ -53,18 +51,6 @@ def separate_pair(link: Link) -> tuple[str, str]:
 def request_id(*parts: str) -> str:
     """A deterministic QuickBooks `requestid` (at most 50 characters; 36 inside a batch)."""
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:36]
-
-
-@dataclass
-class Deps:
-    tenant_id: str
-    quickbooks: Callable[[], Any]  # -> QuickBooksPort, built lazily (tokens are refreshed on demand)
-    platform: Any  # FieldService port
-    links: Any
-    runs: Any
-    errors: Any
-    settings: Any  # SyncSettings
-    connections: Any
 
 
 class Onboarding:

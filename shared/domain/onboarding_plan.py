@@ -78,7 +78,8 @@ def plan_onboarding(qbo: list[dict], clients: list[dict], sites: list[dict], exi
     result = matching.match_parties([_party(c, c.get("bill")) for c in free_qbo],
                                     [_party(c, c.get("address")) for c in free_fsp])
     plan.matches.extend((m.qbo_id, m.fsp_id, tuple(m.evidence)) for m in result.matches)
-    in_conflict_qbo, in_conflict_fsp = set(), set()
+    in_conflict_qbo: set[str] = set()
+    in_conflict_fsp: set[str] = set()
     for conflict in result.conflicts:
         if all((q, f) in separate for q in conflict.qbo_ids for f in conflict.fsp_ids):
             _note(plan, "conflicts_kept_separate")

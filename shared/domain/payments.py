@@ -68,22 +68,23 @@ class PaymentSync:
             write = self._plan(p, link, invoices)
             if write is not None:
                 fresh.append(write)
-        targets = {invoices[w.subject.invoice_id].qbo_id for w in fresh + resend if w.subject.invoice_id in invoices}
+        targets = {invoices[w.subject.invoice_id].qbo_id or "" for w in fresh + resend
+                   if w.subject.invoice_id in invoices}
         balances = self._qb().open_balances(sorted(targets)) if targets else {}
         self._send(self._attempts.batches(fresh, resend), invoices, balances, retry_stale=True)
 
     def _plan(self, p: Any, link: Link | None, invoices: dict) -> Write | None:
-        linked = link is not None and link.state == "linked" and link.qbo_id
+        linked = link if link is not None and link.state == "linked" and link.qbo_id else None
         if p.deleted_at is not None:
-            if linked:
-                return Write(p.id, "delete", "deleted", p, link)
+            if linked is not None:
+                return Write(p.id, "delete", "deleted", p, linked)
             self.log.resolved("payment", p.id)
             return None
         fp = _fp(p)
-        if linked:
-            if fp == link.fingerprint or fp == link.extra.get("refused"):
+        if linked is not None:
+            if fp == linked.fingerprint or fp == linked.extra.get("refused"):
                 return None
-            return Write(p.id, "update", fp, p, link)
+            return Write(p.id, "update", fp, p, linked)
         invoice = invoices.get(p.invoice_id)
         if invoice is None or invoice.state != "linked" or not invoice.qbo_id:
             self.log.error("payment", p.id, "to_quickbooks", "waiting_for_invoice",
@@ -113,7 +114,7 @@ class PaymentSync:
         return self._methods[key]
 
     def _draft(self, w: Write, invoices: dict, balances: dict[str, InvoiceState]) -> PaymentDraft:
-        p, link = w.subject, w.link
+        p, link = w.subject, w.planned
         if w.op == "delete":
             return PaymentDraft(w.bid, qbo_id=link.qbo_id, sync_token=link.sync_token, delete=True)
         invoice = invoices[p.invoice_id]
@@ -155,8 +156,8 @@ class PaymentSync:
         if stale:
             again = []
             for w in stale:
-                current = self._qb().read("Payment", w.link.qbo_id)
-                link = Attempts.settled(w.link, sync_token=str(current.get("SyncToken")))
+                current = self._qb().read("Payment", w.planned.qbo_id)
+                link = Attempts.settled(w.planned, sync_token=str(current.get("SyncToken")))
                 self.d.links.put(link)
                 again.append(Write(w.key, w.op, w.fp, w.subject, link))
             self._send(self._attempts.batches(again, []), invoices, balances, retry_stale=False)
@@ -169,7 +170,7 @@ class PaymentSync:
             self.log.count("payments_deleted_in_quickbooks")
             return
         assert state is not None
-        self.d.links.put(Attempts.settled(w.link, qbo_id=state.qbo_id, sync_token=state.sync_token, fingerprint=w.fp,
+        self.d.links.put(Attempts.settled(w.planned, qbo_id=state.qbo_id, sync_token=state.sync_token, fingerprint=w.fp,
                                           state="linked",
                                           extra={"applied": w.extra.get("applied", "0"), "refused": None}))
         self.log.resolved("payment", p.id)
@@ -180,7 +181,7 @@ class PaymentSync:
         if w.op == "create":
             self.d.links.clear(self.d.tenant_id, "payment", p.id)
         else:
-            self.d.links.put(Attempts.settled(w.link, extra={"refused": w.fp}))
+            self.d.links.put(Attempts.settled(w.planned, extra={"refused": w.fp}))
         self.log.error("payment", p.id, "to_quickbooks", fault.code, fault.message, fault.detail)
         self.log.count("payments_refused_by_quickbooks")
 

@@ -150,7 +150,7 @@ def _time_zones() -> frozenset[str]:
 
 @cache
 def _adapter(name: str) -> TypeAdapter:
-    return TypeAdapter(SyncSettings.model_fields[name].annotation)
+    return TypeAdapter(SyncSettings.model_fields[name].annotation or Any)
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ _PLAIN = {
 }
 
 
-def _plain(where: str, error: dict) -> str:
+def _plain(where: str, error: Any) -> str:  # a pydantic ErrorDetails
     kind = error["type"]
     if where == "clients.enabled":
         return "Clients always sync: invoices and payments need their QuickBooks customer, so this stays on."
@@ -208,7 +208,7 @@ def _a(noun: str) -> str:
 
 
 def _account_problem(ctx: QuickBooksContext, account_id: str | None, kinds: tuple[str, ...],
-                     missing: str) -> str | None:
+                     missing: str | None) -> str | None:
     if not account_id:
         return missing
     found = ctx.accounts.get(account_id)
@@ -341,7 +341,7 @@ def _desktop_rules(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
         if problem:
             out.append({"field": field_name, "message": problem})
 
-    def account(account_id: str | None, kinds: tuple[str, ...], missing: str) -> str | None:
+    def account(account_id: str | None, kinds: tuple[str, ...], missing: str | None) -> str | None:
         if account_id and not ctx.lists_known:
             return _NOT_READ_YET
         return _account_problem(ctx, account_id, kinds, missing)

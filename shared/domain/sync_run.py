@@ -118,8 +118,9 @@ class SyncEngine:
         return [sorted(qbo), sorted(fsp)]
 
     def _conflicts(self, state: dict) -> list[list[str]]:
-        return next(iter(self.d.runs.chunks(self.d.tenant_id, state["run_id"], f"held{state.get('pass', 0)}")),
-                    [[], []])
+        chunks = self.d.runs.chunks(self.d.tenant_id, state["run_id"], f"held{state.get('pass', 0)}")
+        held: list[list[str]] = next(iter(chunks), [[], []])
+        return held
 
     def _client_sync(self, state: dict, log, held: list[list[str]] | None = None) -> ClientSync:
         held = held if held is not None else self._conflicts(state)
@@ -135,7 +136,8 @@ class SyncEngine:
 
     def _seen(self, state: dict, kind: str, moment: datetime) -> None:
         newest = state.setdefault("newest", {})
-        if kind not in newest or _at(newest[kind]) < moment:
+        last = _at(newest.get(kind))
+        if last is None or last < moment:
             newest[kind] = _iso(moment)
 
     def _page(self, state: dict, kind: str, lister, **filters):
@@ -254,7 +256,7 @@ class SyncEngine:
                 if direction == "to_quickbooks":
                     fsp_changed = list(iter_all(self.d.platform.list_items, self.d.tenant_id, limit=1000))
                 else:
-                    qbo_changed = review.admit("import", "item", self.d.quickbooks().query_all("Item"))
+                    qbo_changed = review.admit("import", "item", list(self.d.quickbooks().every("Item")))
             if direction == "to_quickbooks":
                 fsp_changed = review.admit("export", "item", fsp_changed)
             counts = sync.run(qbo_changed, fsp_changed)
@@ -452,7 +454,8 @@ class SyncEngine:
             for kind in CHANGE_KINDS:
                 self.cursors.put(self.d.tenant_id, f"qbo:{kind}", read_at - CURSOR_OVERLAP)
         for kind, newest in (state.get("newest") or {}).items():
-            self.cursors.put(self.d.tenant_id, kind, _at(newest))
+            if (at := _at(newest)) is not None:
+                self.cursors.put(self.d.tenant_id, kind, at)
         if state.get("reconcile"):
             self.cursors.put(self.d.tenant_id, "reconciled", self.clock())
         if state.get("items_full") and self.d.settings.items.enabled:
