@@ -508,3 +508,29 @@ def test_many_updates_go_in_both_lanes_and_a_stale_sync_token_in_either_is_re_re
     assert w.books.calls.count("read") == 20  # each raced one re-read once, in whichever lane it went
     assert all(w.books.rows["Customer"][row["Id"]].get("PrimaryEmailAddr") == {"Address": "books@example.com"}
                for n, row in enumerate(rows.values()) if n % 10 == 0)  # their QuickBooks edit was kept
+
+
+def test_many_links_by_quickbooks_id_are_one_read_of_the_kind_and_a_few_are_one_query_each():
+    from shared.domain.records import BY_QBO_QUERIES_AT_MOST, links_by_qbo
+
+    class Counting(FakeLinkStore):
+        def __init__(self):
+            super().__init__()
+            self.reads: list[str] = []
+
+        def by_qbo(self, tenant_id, entity, qbo_id):
+            self.reads.append("by_qbo")
+            return super().by_qbo(tenant_id, entity, qbo_id)
+
+        def all(self, tenant_id, entity):
+            self.reads.append("all")
+            return super().all(tenant_id, entity)
+
+    links = Counting()
+    for n in range(BY_QBO_QUERIES_AT_MOST + 10):
+        links.put(Link("t1", "invoice", f"inv{n}", f"q{n}"))
+    many = links_by_qbo(links, "t1", "invoice", [f"q{n}" for n in range(BY_QBO_QUERIES_AT_MOST + 10)] + ["q-none"])
+    assert links.reads == ["all"] and len(many) == BY_QBO_QUERIES_AT_MOST + 10 and many["q3"].fsp_id == "inv3"
+    links.reads.clear()
+    few = links_by_qbo(links, "t1", "invoice", ["q1", "q2", "q-none"])
+    assert links.reads == ["by_qbo"] * 3 and set(few) == {"q1", "q2"}
