@@ -488,6 +488,36 @@ class Company:
         self.txns["Invoice"][txn_id] = updated
         return updated
 
+    def _txn_void(self, rq: etree._Element) -> list[etree._Element]:
+        """TxnVoidRq for an invoice: the record stays with its number and customer, every amount becomes zero and
+        the memo says VOID (sources in docs/emulator-qbdesktop.md). Other transaction types are not modelled, nor
+        QuickBooks' refusal to void an invoice whose linked transactions are in use."""
+        txn_type, txn_id = rq.findtext("TxnVoidType") or "", rq.findtext("TxnID") or ""
+        if txn_type != "Invoice":
+            raise StatusError(3250, f"This feature is not enabled or not available in this version of QuickBooks. "
+                                    f"(the emulator voids invoices only, not {txn_type})")
+        ret = self.txns["Invoice"].get(txn_id)
+        if ret is None:
+            raise not_found(txn_id)
+        for line in ret.findall("InvoiceLineRet"):
+            for tag in ("Quantity", "Amount"):
+                if line.find(tag) is not None:
+                    _set(line, tag, "0" if tag == "Quantity" else "0.00")
+        memo = ret.findtext("Memo") or ""
+        if not memo.startswith("VOID:"):
+            _set(ret, "Memo", f"VOID: {memo}".strip())
+        self._touch(ret)
+        self._invoice_totals(ret)
+        self._keep_schema_fields(ret)
+        out = []
+        for tag, text in (("TxnVoidType", "Invoice"), ("TxnID", txn_id), ("TimeCreated", ret.findtext("TimeCreated")),
+                          ("TimeModified", ret.findtext("TimeModified")), ("RefNumber", ret.findtext("RefNumber"))):
+            if text:
+                el = etree.Element(tag)
+                el.text = text
+                out.append(el)
+        return out
+
     def _payment_add(self, add: etree._Element) -> etree._Element:
         ret = copy.deepcopy(add)
         ret.tag = "ReceivePaymentRet"
@@ -688,6 +718,8 @@ class Company:
             return [self._invoice_mod(rq.find(op))], OK, {}
         if op == "ReceivePaymentAdd":
             return [self._payment_add(rq.find(op))], OK, {}
+        if op == "TxnVoid":
+            return self._txn_void(rq), OK, {}
         if op in LIST_QUERIES:
             kind, ret_tag = LIST_QUERIES[op]
             return self._paged(rq, lambda: self._query_lists(kind, ret_tag, rq))

@@ -105,9 +105,24 @@ class Schedule(_Out):
     state: str = Field(description="ENABLED | DISABLED (paused while a reconnect is needed)")
 
 
+class DesktopState(_Out):
+    """A QuickBooks Desktop connection's Web Connector side (docs/qbdesktop.md)."""
+
+    phase: str = Field(description='"Pending until the Web Connector runs" while work waits for a poll, else '
+                                   '"Up to date"')
+    last_session_at: str | None = Field(description="when the Web Connector last polled")
+    last_error: str | None = Field(description="the last connector or company-file problem, e.g. QuickBooks not open")
+    queued_requests: int = Field(description="QuickBooks requests waiting for the next poll")
+    failed_requests: int = Field(description="requests QuickBooks refused (in the error log; POST "
+                                             "/admin/desktop/retry)")
+    file_id: str
+
+
 class ConnectionStatus(_Out):
     tenant_id: str
     status: Literal["connected", "needs_reconnect", "disconnected", "not_connected"]
+    quickbooks: Literal["online", "desktop"] = Field("online", description="desktop: synced through the Web "
+                                                                           "Connector (then `desktop` is set)")
     realm_id: str | None = None
     company_name: str | None = None
     connected_since: str | None = None
@@ -121,6 +136,7 @@ class ConnectionStatus(_Out):
     needs_attention: list[Attention]
     token: TokenHealth | None = None
     schedule: Schedule | None = None
+    desktop: DesktopState | None = None
 
 
 class Disconnected(_Out):

@@ -17,12 +17,11 @@ from shared.http import caller, install_error_handlers
 from shared.observability import bind_correlation, get_logger, get_metrics, get_tracer
 from shared.qbdesktop import passwords, soap
 from shared.qbdesktop.phases import PENDING_PHASE
+from shared.qbdesktop.schedule import RUN_EVERY_MINUTES
 
 SERVICE = "qbwc"
 OWNER_ID = "{6B1C3A52-8E4F-4F0B-9C61-2F1D7E5A9B34}"  # one per application, never per file (qbd-facts.md QWC)
 APP_NAME = "qbsync"
-# "daily" polls every 30 minutes and syncs at the first poll after the chosen time (Drain.sync_due).
-RUN_EVERY_MINUTES = {"every_1h": 60, "every_2h": 120, "every_3h": 180, "daily": 30}
 logger, metrics, tracer = get_logger(SERVICE), get_metrics(SERVICE), get_tracer(SERVICE)
 app = APIGatewayHttpResolver()
 install_error_handlers(app, SERVICE)

@@ -163,6 +163,9 @@ class AdminService:
                   "pending": self._review.count(caller.tenant_id, State.APPROVED) if self._review else 0,
                   "waiting_for_review": self._review.count(caller.tenant_id, State.WAITING) if self._review else 0}
         connection = self._connections.get(caller.tenant_id)
+        desktop = self._desktop.status(caller.tenant_id) if connection is None and self._desktop else None
+        if desktop is not None:
+            return self._desktop_connection(caller.tenant_id, desktop, counts)
         if connection is None:
             return {"status": "not_connected", "tenant_id": caller.tenant_id, "counts": counts,
                     "unsynced_entities": counts["unsynced"], "needs_attention": []}
@@ -183,6 +186,47 @@ class AdminService:
         body["schedule"] = ({k: schedule[k] for k in ("expression", "timezone", "state")} if schedule else None)
         body["next_sync_at"] = _iso(next_run_at(schedule, self._clock()))
         return body
+
+    def _desktop_connection(self, tenant_id: str, desktop: dict, counts: dict) -> dict:
+        """A Desktop-only tenant answers as an Online one does (docs/qbdesktop.md): connected, its company, last and
+        next sync, the counts, and "Pending until the Web Connector runs" (SingleOps) while work waits for a poll."""
+        from shared.qbdesktop.phases import PENDING_PHASE
+        from shared.qbdesktop.schedule import next_sync_at
+
+        # Run ids are random, so the history's key order is not time order: newest first by start.
+        history = sorted((r for r in self._runs.history(tenant_id, limit=200) if r.run_id.startswith("qbd-")),
+                         key=lambda r: r.started_at, reverse=True)
+        finished = next((r for r in history if r.finished_at is not None), None)
+        onboarding = next((r for r in history if r.kind == "onboarding"), None)
+        stored = self._settings.get(tenant_id)
+        schedule = dict((stored[0] if stored else {}).get("schedule") or {})
+        waiting = desktop["queued"] > 0 or any(r.status in ("pending", "running") for r in history)
+        attention = []
+        if waiting:
+            attention.append({"kind": "desktop_pending", "message": PENDING_PHASE})
+        if desktop["last_error"]:
+            attention.append({"kind": "desktop_error", "message": desktop["last_error"]})
+        if counts["unsynced"]:
+            attention.append({"kind": "unsynced",
+                              "message": f"{counts['unsynced']} record(s) could not sync; see Unsynced entities"})
+        if counts["waiting_for_review"]:
+            attention.append({"kind": "review", "message": f"{counts['waiting_for_review']} change(s) wait for "
+                                                           "approval in the Sync Wizard"})
+        return {"tenant_id": tenant_id, "status": "connected", "quickbooks": "desktop", "realm_id": None,
+                "company_name": desktop["company_name"], "connected_since": _iso(desktop["connected_since"]),
+                "disconnected_at": None, "last_sync_at": _iso(finished.finished_at) if finished else None,
+                "next_sync_at": _iso(next_sync_at(schedule, desktop["last_session_at"], self._clock())),
+                "last_run": history[0].public() if history else None,
+                "onboarding": {"enabled": desktop["onboarded"], "run_id": onboarding.run_id if onboarding else None,
+                               "status": onboarding.status if onboarding else None,
+                               "phase": onboarding.phase if onboarding else None,
+                               "percent": onboarding.percent if onboarding else None},
+                "counts": counts, "unsynced_entities": counts["unsynced"], "needs_attention": attention,
+                "token": None, "schedule": None,
+                "desktop": {"phase": PENDING_PHASE if waiting else "Up to date",
+                            "last_session_at": _iso(desktop["last_session_at"]), "last_error": desktop["last_error"],
+                            "queued_requests": desktop["queued"], "failed_requests": desktop["failed"],
+                            "file_id": desktop["file_id"]}}
 
     def _onboarding_progress(self, tenant_id: str, onboarding: dict | None) -> dict | None:
         if not onboarding:

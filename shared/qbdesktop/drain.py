@@ -34,7 +34,7 @@ from shared.qbdesktop.qbxml import Result
 PULL_LISTS, PULL_CUSTOMERS, PLAN_ONBOARDING, PLAN_CLIENT_CHANGES = 5, 10, 20, 21
 CUSTOMER_ADD, JOB_ADD, CUSTOMER_MOD = 30, 40, 45
 PULL_ITEMS, PLAN_ITEMS, ITEM_ADD = 46, 47, 48
-ENSURE_ITEM, ENSURE_CLASS, PLAN_INVOICES, ENSURE_TAX, INVOICE_ADD = 50, 52, 55, 57, 60
+ENSURE_ITEM, ENSURE_CLASS, PLAN_INVOICES, ENSURE_TAX, INVOICE_ADD, INVOICE_MOD = 50, 52, 55, 57, 60, 62
 PLAN_PAYMENTS, PAYMENT_ADD, PULL_PAYMENTS, PULL_PAID = 64, 65, 68, 70
 # Desktop item types <-> the platform's (IndusTrack seed: "Equipment items ... will synchronize as Inventory items").
 FROM_DESKTOP_ITEM = {"ItemServiceRet": "service", "ItemNonInventoryRet": "non_inventory",
@@ -51,6 +51,12 @@ ENTITY = {"client": "qbd_client", "site": "qbd_site", "invoice": "qbd_invoice", 
           "item": "qbd_item"}
 GUID_NAMESPACE = uuid.UUID("7a0c4d2e-0b7b-4f59-9a55-3f1f3d0c5e21")
 ZERO = Decimal("0.00")
+
+
+def invoice_fingerprint(body: dict) -> str:
+    """What QuickBooks was (or would be) sent for an invoice, less the marker: equal means nothing to send."""
+    parts = {k: v for k, v in body.items() if k != "external_guid"}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 def external_guid(tenant_id: str, kind: str, fsp_id: str) -> str:
@@ -297,6 +303,13 @@ class Drain:
             # now, 3200 comes back, and the re-read below finds the change already there.
             self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
             return qbxml.customer_mod(p["list_id"], p["edit_sequence"], p["changes"])
+        if item.kind == "invoice_mod":
+            if item.mode == "reread":
+                return qbxml.txn_query("InvoiceQuery", txn_ids=[p["txn_id"]])
+            # As for customer_mod: a Mod whose answer was lost is sent again; if QuickBooks applied it, 3200 comes
+            # back, the invoice is re-read, and the same full replacement is sent with the new EditSequence.
+            self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
+            return qbxml.invoice_mod(p["txn_id"], p["edit_sequence"], p["invoice"])
         if item.status == "sent" and item.mode == "write":
             self.d.repo.update_work(item, mode="lookup")  # the reply to our write was lost: look before re-adding
         if item.kind in ("customer_add", "job_add"):
@@ -329,6 +342,11 @@ class Drain:
                 return qbxml.txn_query("InvoiceQuery", customer_list_id=p["invoice"]["customer_list_id"])
             self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
             return qbxml.invoice_add(p["invoice"])
+        if item.kind == "invoice_void":
+            if item.mode == "lookup":  # the void's answer was lost: voided already if QuickBooks shows it at zero
+                return qbxml.txn_query("InvoiceQuery", txn_ids=[p["txn_id"]], include_lines=True)
+            self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
+            return qbxml.txn_void("Invoice", p["txn_id"])
         if item.kind == "payment_add":
             if item.mode == "lookup":
                 return qbxml.txn_query("ReceivePaymentQuery", customer_list_id=p["payment"]["customer_list_id"])
@@ -667,44 +685,91 @@ class Drain:
         return None, None
 
     def _local_plan_invoices(self, item: WorkItem) -> None:
-        """Ready, non-zero invoices not yet in QuickBooks, under the customer or, with job locations, the job."""
+        """Ready, non-zero invoices not yet in QuickBooks, under the customer or, with job locations, the job; then
+        the synced invoices the platform changed since the last run (as QuickBooks Online's InvoiceSync): an edit
+        goes as an InvoiceMod when its fingerprint differs from the version sent, a platform void as a TxnVoid."""
         tenant, approved = self.d.tenant_id, self._approved_keys()
+        started = self._now()
         for invoice in _all(self.d.platform.list_invoices, tenant, status="ready_for_sync"):
             if Decimal(invoice.total).quantize(ZERO) == ZERO:
                 continue  # $0 invoices are not synced (IndusTrack seed)
             if self.d.links.get(tenant, ENTITY["invoice"], invoice.id) is not None:
                 continue
-            customer = None
-            if self.d.settings.invoices.job_locations and invoice.site_id:
-                customer = self.d.links.get(tenant, ENTITY["site"], invoice.site_id)
-            customer = customer or self.d.links.get(tenant, ENTITY["client"], invoice.client_id)
-            if customer is None or not customer.qbo_id:
-                self.d.errors.record(ErrorEntry(tenant_id=tenant, entity="invoice", entity_id=invoice.id,
-                                                direction="to_quickbooks", code="customer_not_synced",
-                                                message="The invoice's client is not in QuickBooks yet; it syncs "
-                                                        "after its client does.", run_id=item.run_id))
+            body = self._invoice_body(invoice, item.run_id)
+            if body is None:
                 continue
-            # Money stays Decimal; the queue stores it as exact decimal strings (JSON has no decimal type).
-            items = self._line_items(invoice, item.run_id)
-            if items is None:
-                continue
-            lines = [{**ref, "desc": line.description, "quantity": str(line.quantity),
-                      "rate": str(line.unit_price), "amount": str(line.amount)}
-                     for line, ref in zip(invoice.lines, items, strict=True)]
-            tax_item = self._tax_item_for(invoice, item.run_id)
-            if tax_item:
-                for line, source in zip(lines, invoice.lines, strict=True):
-                    line["tax_code"] = "Tax" if source.taxable else "Non"
-            body = {"customer_list_id": customer.qbo_id, "txn_date": invoice.issued_on.isoformat(),
-                    "class_list_id": self._class_for(invoice.job_type_id)[0],
-                    "class_full_name": self._class_for(invoice.job_type_id)[1],
-                    "due_date": invoice.due_on.isoformat() if invoice.due_on else None, "memo": invoice.memo,
-                    "external_guid": external_guid(tenant, "invoice", invoice.id), "lines": lines,
-                    "sales_tax_item": tax_item}
+            body["external_guid"] = external_guid(tenant, "invoice", invoice.id)
             if not self._admit(approved, "export", "invoice", invoice.id, invoice.number, "create", body):
                 continue
             self.d.repo.enqueue(tenant, INVOICE_ADD, f"invoice#{invoice.id}", "invoice_add",
                                 {"fsp_id": invoice.id, "invoice": body}, item.run_id)
+        since = (self._state().get("cursors") or {}).get("platform_invoices")
+        changed = _all(self.d.platform.list_invoices, tenant,
+                       updated_since=datetime.fromisoformat(since) - OVERLAP if since else None)
+        for invoice in changed:
+            self._plan_invoice_change(invoice, item.run_id, approved)
+        self._save_cursors(platform_invoices=started.isoformat())
+
+    def _invoice_body(self, invoice, run_id: str | None) -> dict | None:
+        """The invoice as QuickBooks Desktop gets it (InvoiceAdd or InvoiceMod values), or None while its customer
+        or an item is not in QuickBooks yet (recorded in the error log)."""
+        tenant = self.d.tenant_id
+        customer = None
+        if self.d.settings.invoices.job_locations and invoice.site_id:
+            customer = self.d.links.get(tenant, ENTITY["site"], invoice.site_id)
+        customer = customer or self.d.links.get(tenant, ENTITY["client"], invoice.client_id)
+        if customer is None or not customer.qbo_id:
+            self.d.errors.record(ErrorEntry(tenant_id=tenant, entity="invoice", entity_id=invoice.id,
+                                            direction="to_quickbooks", code="customer_not_synced",
+                                            message="The invoice's client is not in QuickBooks yet; it syncs "
+                                                    "after its client does.", run_id=run_id))
+            return None
+        # Money stays Decimal; the queue stores it as exact decimal strings (JSON has no decimal type).
+        items = self._line_items(invoice, run_id)
+        if items is None:
+            return None
+        lines = [{**ref, "desc": line.description, "quantity": str(line.quantity),
+                  "rate": str(line.unit_price), "amount": str(line.amount)}
+                 for line, ref in zip(invoice.lines, items, strict=True)]
+        tax_item = self._tax_item_for(invoice, run_id)
+        if tax_item:
+            for line, source in zip(lines, invoice.lines, strict=True):
+                line["tax_code"] = "Tax" if source.taxable else "Non"
+        class_list_id, class_full_name = self._class_for(invoice.job_type_id)
+        return {"customer_list_id": customer.qbo_id, "txn_date": invoice.issued_on.isoformat(),
+                "class_list_id": class_list_id, "class_full_name": class_full_name,
+                "due_date": invoice.due_on.isoformat() if invoice.due_on else None, "memo": invoice.memo,
+                "lines": lines, "sales_tax_item": tax_item}
+
+    def _plan_invoice_change(self, invoice, run_id: str | None, approved: set) -> None:
+        """A synced invoice changed on the platform: voided -> TxnVoid once; otherwise an InvoiceMod when what
+        QuickBooks would get differs from the version it has (the link's fingerprint), one per version."""
+        tenant = self.d.tenant_id
+        link = self.d.links.get(tenant, ENTITY["invoice"], invoice.id)
+        if link is None or not link.qbo_id or (link.extra or {}).get("voided"):
+            return
+        status = str(getattr(invoice.status, "value", invoice.status))
+        if status == "void":
+            if self._admit(approved, "export", "invoice", invoice.id, invoice.number, "void", {"void": link.qbo_id}):
+                self.d.repo.enqueue(tenant, INVOICE_MOD, f"invoice-void#{invoice.id}", "invoice_void",
+                                    {"fsp_id": invoice.id, "txn_id": link.qbo_id}, run_id)
+            return
+        if status not in ("ready_for_sync", "paid"):
+            return
+        body = self._invoice_body(invoice, run_id)
+        if body is None:
+            return
+        fp = invoice_fingerprint(body)
+        sent = (link.extra or {}).get("fp")
+        if sent is None:  # linked before edits were followed: what QuickBooks has now is this version's baseline
+            link.extra = {**(link.extra or {}), "fp": fp}
+            self.d.links.put(link)
+            return
+        if fp == sent or not self._admit(approved, "export", "invoice", invoice.id, invoice.number, "update", body):
+            return
+        self.d.repo.enqueue(tenant, INVOICE_MOD, f"invoice-mod#{invoice.id}#{fp}", "invoice_mod",
+                            {"fsp_id": invoice.id, "txn_id": link.qbo_id, "edit_sequence": link.sync_token or "",
+                             "invoice": body, "fp": fp}, run_id)
 
     def _tax_item_for(self, invoice, run_id: str | None) -> str | None:
         """With a tax vendor chosen, the platform's rate travels as an ItemSalesTax ("Tax 8.6%") whose tax agency is
@@ -754,9 +819,61 @@ class Drain:
         self.d.links.put(Link(tenant_id=self.d.tenant_id, entity=ENTITY["invoice"], fsp_id=fsp_id,
                               qbo_id=ret["TxnID"], sync_token=ret.get("EditSequence"),
                               extra={"ref_number": ret.get("RefNumber"), "open": ret.get("BalanceRemaining"),
-                                     "customer_list_id": (ret.get("CustomerRef") or {}).get("ListID")}))
+                                     "customer_list_id": (ret.get("CustomerRef") or {}).get("ListID"),
+                                     "fp": invoice_fingerprint(item.payload["invoice"])}))
         # "the invoice number ... will change and will match the invoice number in QuickBooks" (IndusTrack seed)
         self.d.platform.update_invoice(self.d.tenant_id, fsp_id, external_number=ret.get("RefNumber"))
+        self.d.errors.resolve(self.d.tenant_id, f"invoice#{fsp_id}")
+        self.d.repo.finish_work(item)
+
+    def _on_invoice_mod(self, item: WorkItem, result: Result) -> None:
+        p = item.payload
+        if item.mode == "reread":
+            if not result.rets:
+                self._error(item, str(result.status_code), result.message)
+                self.d.repo.update_work(item, status="failed")
+                return
+            self.d.repo.update_work(item, mode="write", status="pending",
+                                    payload={**p, "edit_sequence": result.rets[0].get("EditSequence")})
+            return
+        if result.status_code == 0 and result.rets:
+            ret = result.rets[0]
+            link = self.d.links.get(self.d.tenant_id, ENTITY["invoice"], p["fsp_id"])
+            if link is not None:
+                link.sync_token = ret.get("EditSequence")
+                link.extra = {**(link.extra or {}), "fp": p["fp"], "open": ret.get("BalanceRemaining"),
+                              "customer_list_id": (ret.get("CustomerRef") or {}).get("ListID")}
+                self.d.links.put(link)
+            self.d.errors.resolve(self.d.tenant_id, f"invoice#{p['fsp_id']}")
+            self.d.repo.finish_work(item)
+            return
+        if result.status_code == qbxml.STALE_EDIT_SEQUENCE and item.attempts < MAX_STALE_RETRIES:
+            self.d.repo.update_work(item, mode="reread", status="pending")  # edited meanwhile: re-read, retry
+            return
+        self._error(item, str(result.status_code), result.message)
+        self.d.repo.update_work(item, status="failed")
+
+    def _on_invoice_void(self, item: WorkItem, result: Result) -> None:
+        if item.mode == "lookup":
+            ret = result.rets[0] if result.status_code == 0 and result.rets else None
+            if ret is not None and Decimal(ret.get("Subtotal") or "0") == ZERO \
+                    and Decimal(ret.get("BalanceRemaining") or "0") == ZERO:
+                self._voided(item)
+            else:
+                self.d.repo.update_work(item, mode="write", status="pending")
+            return
+        if result.status_code == 0:
+            self._voided(item)
+            return
+        self._error(item, str(result.status_code), result.message)
+        self.d.repo.update_work(item, status="failed")
+
+    def _voided(self, item: WorkItem) -> None:
+        fsp_id = item.payload["fsp_id"]
+        link = self.d.links.get(self.d.tenant_id, ENTITY["invoice"], fsp_id)
+        if link is not None:
+            link.extra = {**(link.extra or {}), "voided": True, "open": "0.00"}
+            self.d.links.put(link)
         self.d.errors.resolve(self.d.tenant_id, f"invoice#{fsp_id}")
         self.d.repo.finish_work(item)
 
@@ -882,6 +999,8 @@ class Drain:
             invoice = self.d.links.get(tenant, ENTITY["invoice"], payment.invoice_id)
             if invoice is None or not (invoice.extra or {}).get("customer_list_id"):
                 continue  # its invoice syncs first; the payment follows in a later run
+            if (invoice.extra or {}).get("voided"):
+                continue  # QuickBooks does not apply a payment to a voided invoice
             open_balance = Decimal((invoice.extra or {}).get("open") or "0")
             amount = Decimal(payment.amount)
             body = {"customer_list_id": invoice.extra["customer_list_id"], "txn_date": payment.paid_on.isoformat(),
@@ -962,8 +1081,8 @@ class Drain:
             self._save_cursors(invoices=_newest([{"modified": r.get("TimeModified")} for r in result.rets]))
         for ret in result.rets:
             link = self.d.links.by_qbo(self.d.tenant_id, ENTITY["invoice"], ret["TxnID"])
-            if link is None or ret.get("IsPaid") == "false":
-                continue
+            if link is None or ret.get("IsPaid") == "false" or (link.extra or {}).get("voided"):
+                continue  # a voided invoice's zero balance is not a payment
             invoice = self.d.platform.get_invoice(self.d.tenant_id, link.fsp_id)
             if str(invoice.status) != "paid" and self._admit(approved, "import", "invoice", ret["TxnID"],
                                                              ret.get("RefNumber"), "update", {"paid": ret["TxnID"]}):
@@ -973,7 +1092,8 @@ class Drain:
     # -- errors ---------------------------------------------------------------------------------------------------
     def _error(self, item: WorkItem, code: str, message: str) -> None:
         entity = {"customer_add": "client", "customer_mod": "client", "job_add": "site", "item_add": "item",
-                  "invoice_add": "invoice", "payment_add": "payment"}.get(item.kind, item.kind)
+                  "invoice_add": "invoice", "invoice_mod": "invoice", "invoice_void": "invoice",
+                  "payment_add": "payment"}.get(item.kind, item.kind)
         entity_id = item.payload.get("fsp_id") or item.key
         self.d.errors.record(ErrorEntry(tenant_id=self.d.tenant_id, entity=entity, entity_id=entity_id,
                                         direction="to_quickbooks", code=code, message=message, run_id=item.run_id))

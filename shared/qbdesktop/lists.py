@@ -62,3 +62,17 @@ class DesktopCompanies:
         if connection is None:
             return None
         return list(((connection.state or {}).get("lists") or {}).get(kind) or [])
+
+    def status(self, tenant_id: str) -> dict | None:
+        """The connection as `GET /admin/connection` reports it for a Desktop tenant, None without one: the company
+        the last session saw, when the connector last polled, its last error, and the work still queued for it."""
+        connection = self._connection(tenant_id)
+        if connection is None:
+            return None
+        queued = self._repo.work(tenant_id, include_failed=True)
+        state = connection.state or {}
+        return {"company_name": connection.company_name, "connected_since": connection.created_at,
+                "last_session_at": connection.last_session_at, "last_error": connection.last_error,
+                "onboarded": bool(state.get("onboarded")), "file_id": connection.file_id,
+                "queued": sum(1 for w in queued if w.status != "failed"),
+                "failed": sum(1 for w in queued if w.status == "failed")}

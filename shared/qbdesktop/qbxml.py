@@ -224,6 +224,41 @@ def invoice_add(inv: dict, request_id: str | None = None) -> ET.Element:
     return rq
 
 
+def invoice_mod(txn_id: str, edit_sequence: str, inv: dict, request_id: str | None = None) -> ET.Element:
+    """The invoice as the platform has it now (`inv` as for invoice_add), over QuickBooks' copy: every line goes as a
+    new InvoiceLineMod (TxnLineID -1), and the lines a Mod that sends lines leaves out are deleted (qbd-facts.md
+    "InvoiceMod"), so QuickBooks ends with exactly the platform's lines. RefNumber is QuickBooks' and not sent."""
+    rq = _rq("InvoiceMod", request_id)
+    mod = ET.SubElement(rq, "InvoiceMod")
+    _add(mod, "TxnID", txn_id)
+    _add(mod, "EditSequence", edit_sequence)
+    _ref(mod, "CustomerRef", inv["customer_list_id"])
+    _ref(mod, "ClassRef", inv.get("class_list_id"), inv.get("class_full_name"))
+    _add(mod, "TxnDate", inv.get("txn_date"))
+    _add(mod, "DueDate", inv.get("due_date"))
+    _ref(mod, "ItemSalesTaxRef", full_name=inv.get("sales_tax_item"))
+    _add(mod, "Memo", _cut(inv.get("memo"), MEMO_MAX))
+    for line in inv["lines"]:
+        el = ET.SubElement(mod, "InvoiceLineMod")
+        _add(el, "TxnLineID", "-1")
+        _ref(el, "ItemRef", line.get("item_list_id"), line.get("item_full_name"))
+        _add(el, "Desc", _cut(line.get("desc"), DESC_MAX))
+        _add(el, "Quantity", str(line["quantity"]) if line.get("quantity") is not None else None)
+        _add(el, "Rate", str(line["rate"]) if line.get("rate") is not None else None)
+        _ref(el, "ClassRef", line.get("class_list_id"))
+        _add(el, "Amount", amount(Decimal(line["amount"])))
+        _ref(el, "SalesTaxCodeRef", full_name=line.get("tax_code"))
+    return rq
+
+
+def txn_void(txn_type: str, txn_id: str, request_id: str | None = None) -> ET.Element:
+    """TxnVoidRq {TxnVoidType, TxnID}: the transaction stays, its amounts become zero (qbXML 13.0 ops)."""
+    rq = _rq("TxnVoid", request_id)
+    _add(rq, "TxnVoidType", txn_type)
+    _add(rq, "TxnID", txn_id)
+    return rq
+
+
 def txn_query(op: str, *, txn_ids: list[str] | None = None, customer_list_id: str | None = None,
               from_modified: str | None = None, paid_only: bool = False, include_lines: bool = False,
               request_id: str | None = None) -> ET.Element:

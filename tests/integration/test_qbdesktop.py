@@ -205,6 +205,29 @@ def a_session_cut_after_quickbooks_applied_an_add_creates_nothing_twice(desktop)
 
 
 @step
+def a_platform_edit_after_sync_and_a_platform_void_reach_the_quickbooks_invoice(desktop):
+    _, driver, qbd, *_ = desktop
+    txn_id = next(i for i in qb_state(qbd)["transactions"]["Invoice"]
+                  if i["CustomerRef"]["FullName"] == "Bolt Plumbing")["TxnID"]
+    invoice = next(i for i in driver.platform_records(TENANT, "invoices") if i["id"] == "inv_cut")
+    line = {**invoice["lines"][0], "unit_price": "35.00", "amount": "70.00"}
+    driver.platform_put(TENANT, "invoices", {**invoice, "lines": [line], "subtotal": "70.00", "total": "70.00",
+                                             "balance": "70.00", "memo": "second visit"})
+    assert session(qbd)["outcome"].startswith("OK")
+    edited = next(i for i in qb_state(qbd)["transactions"]["Invoice"] if i["TxnID"] == txn_id)
+    assert (edited["Subtotal"], edited["Memo"]) == ("70.00", "second visit"), edited
+    assert len(qb_state(qbd)["transactions"]["Invoice"]) == 2  # the same invoice changed, nothing added
+    invoice = next(i for i in driver.platform_records(TENANT, "invoices") if i["id"] == "inv_cut")
+    driver.platform_put(TENANT, "invoices", {**invoice, "status": "void"})
+    assert session(qbd)["outcome"].startswith("OK")
+    voided = next(i for i in qb_state(qbd)["transactions"]["Invoice"] if i["TxnID"] == txn_id)
+    assert voided["Subtotal"] == "0.00" and voided["Memo"].startswith("VOID:"), voided
+    assert voided["RefNumber"] == edited["RefNumber"]
+    platform = next(i for i in driver.platform_records(TENANT, "invoices") if i["id"] == "inv_cut")
+    assert platform["status"] == "void"  # the voided invoice's zero balance did not mark it paid
+
+
+@step
 def a_session_still_running_makes_the_next_one_busy(desktop):
     stack, driver, qbd, *_ = desktop
     requests.post(f"{stack.fsp_url}/_emulator/tenants/{TENANT}/load",
@@ -492,6 +515,28 @@ def review_mode_holds_desktop_changes_until_approved_in_the_sync_wizard(desktop)
         assert put_settings(driver, {"review_mode": False}).status_code == 200
     assert session(qbd)["outcome"].startswith("OK")  # turned off: what waited is released and synced
     assert customers(qbd)["Acme Heating"]["Email"] == "wizard@acme.example"
+
+
+@step
+def the_connection_status_answers_for_a_desktop_tenant_as_for_online(desktop):
+    _, driver, qbd, *_ = desktop
+    queued = driver.admin("POST", "/admin/desktop/sync", TENANT)
+    assert queued.status_code == 202, queued.text
+    status = driver.admin("GET", "/admin/connection", TENANT)
+    assert status.status_code == 200, status.text
+    body = status.json()
+    assert body["status"] == "connected" and body["quickbooks"] == "desktop"
+    assert body["company_name"] == qb_state(qbd)["company_name"]  # what the company file itself is called
+    assert body["desktop"]["phase"] == "Pending until the Web Connector runs"
+    assert {"kind": "desktop_pending", "message": "Pending until the Web Connector runs"} in body["needs_attention"]
+    assert body["onboarding"]["enabled"] is True and body["onboarding"]["status"] == "succeeded"
+    assert set(body["counts"]) == {"unsynced", "pending", "waiting_for_review"}
+    assert body["counts"]["unsynced"] >= 1  # the missing-state customer waits in the error log
+    assert session(qbd)["outcome"].startswith("OK")
+    after = driver.admin("GET", "/admin/connection", TENANT).json()
+    assert after["desktop"]["phase"] == "Up to date" and after["desktop"]["queued_requests"] == 0
+    assert after["last_run"]["run_id"] == queued.json()["run_id"] and after["last_run"]["status"] == "succeeded"
+    assert after["last_sync_at"] is not None and after["next_sync_at"] > after["desktop"]["last_session_at"]
 
 
 @step

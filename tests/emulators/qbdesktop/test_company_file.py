@@ -209,3 +209,19 @@ def test_state_survives_a_restart_through_the_state_file(tmp_path):
         assert [c["Name"] for c in again.state()["lists"]["Customer"]] == ["Kept"]
     finally:
         again.close()
+
+
+def test_a_voided_invoice_keeps_its_number_with_every_amount_zero(desk):
+    setup_sales(desk)
+    invoice = desk.ok(INVOICE.format(ref=""))
+    txn_id = invoice.findtext("TxnID")
+    rs = desk.one(f"<TxnVoidRq><TxnVoidType>Invoice</TxnVoidType><TxnID>{txn_id}</TxnID></TxnVoidRq>")
+    assert rs[0].text == "Invoice" and rs[1].text == txn_id
+    after = desk.one(f"<InvoiceQueryRq><TxnID>{txn_id}</TxnID><IncludeLineItems>true</IncludeLineItems>"
+                     "</InvoiceQueryRq>")[0]
+    assert after.findtext("RefNumber") == invoice.findtext("RefNumber")
+    assert after.findtext("Subtotal") == "0.00" and after.findtext("BalanceRemaining") == "0.00"
+    assert after.findtext("Memo").startswith("VOID:")
+    assert after.findtext("EditSequence") != invoice.findtext("EditSequence")
+    missing = desk.qbxml("<TxnVoidRq><TxnVoidType>Invoice</TxnVoidType><TxnID>9-9</TxnID></TxnVoidRq>")
+    assert missing[0].get("statusCode") == "3120"

@@ -637,3 +637,118 @@ def test_an_approved_change_quickbooks_refuses_is_failed_with_its_code_and_in_th
     (failed,) = [r for _, r in queue.log if r.entry.entity == "invoice"]
     assert failed.outcome == "failed" and failed.message.startswith("3140")
     assert any(e.entity == "invoice" and e.entity_id == "i2" and e.code == "3140" for e in drain.d.errors.list(TENANT))
+
+
+# -- invoices after sync: edits as InvoiceMod, voids as TxnVoid -----------------------------------------------------
+def _synced_invoice(drain, company, links):
+    onboard(drain, company)
+    drain_all(drain, company)
+    txn_id = links.get(TENANT, "qbd_invoice", "i1").qbo_id
+    return txn_id, company.txns["Invoice"][txn_id]
+
+
+def _edit_invoice(platform, iid, price):
+    amount = Decimal(price)
+    invoice = platform.invoices[iid]
+    line = dataclasses.replace(invoice.lines[0], unit_price=amount, amount=amount)
+    platform.invoices[iid] = dataclasses.replace(invoice, lines=(line,), subtotal=amount, total=amount, balance=amount,
+                                                 memo="extra visit")
+
+
+def test_a_platform_edit_after_sync_reaches_quickbooks_as_invoice_mod_with_its_edit_sequence(world):
+    drain, company, platform, links = world
+    txn_id, before = _synced_invoice(drain, company, links)
+    edit_sequence = before.findtext("EditSequence")
+    drain.request_sync("qbd-run3")
+    assert not any("<InvoiceModRq" in s for s in drain_all(drain, company))  # nothing changed: nothing sent
+    _edit_invoice(platform, "i1", "80.00")
+    drain.request_sync("qbd-run4")
+    mods = [s for s in drain_all(drain, company) if "<InvoiceModRq" in s]
+    assert len(mods) == 1 and f"<TxnID>{txn_id}</TxnID>" in mods[0]
+    assert f"<EditSequence>{edit_sequence}</EditSequence>" in mods[0]
+    after = company.txns["Invoice"][txn_id]
+    assert (after.findtext("Subtotal"), after.findtext("Memo")) == ("80.00", "extra visit")
+    assert len(after.findall("InvoiceLineRet")) == 1 and len(company.txns["Invoice"]) == 1
+    assert after.findtext("RefNumber") == before.findtext("RefNumber")  # QuickBooks' number stays
+    assert links.get(TENANT, "qbd_invoice", "i1").sync_token == after.findtext("EditSequence")
+    drain.request_sync("qbd-run5")
+    assert not any("<InvoiceModRq" in s for s in drain_all(drain, company))  # that version is in QuickBooks
+
+
+def test_a_stale_invoice_edit_sequence_is_re_read_and_the_mod_retried(world):
+    drain, company, platform, links = world
+    txn_id, _ = _synced_invoice(drain, company, links)
+    _edit_invoice(platform, "i1", "80.00")
+    drain.request_sync("qbd-run3")
+    real = company.process
+    edits = []
+
+    def user_saves_once(request):  # a QuickBooks user saves the invoice after our read, before our Mod
+        if "<InvoiceModRq" in request and not edits:
+            ret = company.txns["Invoice"][txn_id]
+            edits.append(real(message_set(f"<InvoiceModRq><InvoiceMod><TxnID>{txn_id}</TxnID><EditSequence>"
+                                          f"{ret.findtext('EditSequence')}</EditSequence><DueDate>2026-12-31"
+                                          "</DueDate></InvoiceMod></InvoiceModRq>")))
+        return real(request)
+
+    company.process = user_saves_once
+    sent = drain_all(drain, company)
+    mods = [s for s in sent if "<InvoiceModRq" in s]
+    assert len(mods) == 2 and any("<InvoiceQueryRq" in s and txn_id in s for s in sent)
+    assert company.txns["Invoice"][txn_id].findtext("Subtotal") == "80.00"
+    assert drain.d.errors.get(TENANT, "invoice#i1") is None or drain.d.errors.get(TENANT, "invoice#i1").resolved
+
+
+def test_an_invoice_stale_every_time_ends_in_the_error_log_with_3200(world, monkeypatch):
+    from shared.qbdesktop import drain as drain_module
+
+    drain, company, platform, links = world
+    txn_id, _ = _synced_invoice(drain, company, links)
+    _edit_invoice(platform, "i1", "80.00")
+    drain.request_sync("qbd-run3")
+    link = links.get(TENANT, "qbd_invoice", "i1")
+    monkeypatch.setattr(drain_module.qbxml, "txn_query", lambda *a, **k: drain_module.qbxml._rq("InvoiceQuery"))
+    real = company.process
+
+    def always_stale(request):
+        if "<InvoiceModRq" in request:
+            return real(request.replace(f"<EditSequence>{link.sync_token}</EditSequence>",
+                                        "<EditSequence>1</EditSequence>"))
+        return real(request)
+
+    company.process = always_stale
+    drain_all(drain, company)
+    error = drain.d.errors.get(TENANT, "invoice#i1")
+    assert error is not None and error.code == "3200" and "out-of-date" in error.message
+    assert company.txns["Invoice"][txn_id].findtext("Subtotal") == "50.00"
+
+
+def test_a_platform_void_voids_the_quickbooks_invoice_once_and_never_marks_it_paid(world):
+    drain, company, platform, links = world
+    txn_id, before = _synced_invoice(drain, company, links)
+    platform.invoices["i1"] = dataclasses.replace(platform.invoices["i1"], status="void")
+    drain.request_sync("qbd-run3")
+    sent = drain_all(drain, company)
+    assert sum("<TxnVoidRq" in s for s in sent) == 1 and not any("<InvoiceModRq" in s for s in sent)
+    voided = company.txns["Invoice"][txn_id]
+    assert voided.findtext("Subtotal") == "0.00" and voided.findtext("RefNumber") == before.findtext("RefNumber")
+    assert links.get(TENANT, "qbd_invoice", "i1").extra["voided"] is True
+    drain.request_sync("qbd-run4")
+    assert not any("<TxnVoidRq" in s for s in drain_all(drain, company))
+    assert str(platform.invoices["i1"].status) == "void"  # its zero balance is not a payment
+
+
+def test_a_void_whose_reply_was_lost_is_looked_up_and_not_sent_twice(world):
+    drain, company, platform, links = world
+    txn_id, _ = _synced_invoice(drain, company, links)
+    platform.invoices["i1"] = dataclasses.replace(platform.invoices["i1"], status="void")
+    drain.request_sync("qbd-run3")
+    while True:
+        item, request = drain.next_request("s1")
+        response = company.process(request)
+        if "<TxnVoidRq" in request:
+            break  # QuickBooks voided it; the answer never came back
+        drain.apply(drain.d.repo.get_work(TENANT, item.sk), response)
+    sent = drain_all(drain, company, ticket="s2")
+    assert "<InvoiceQueryRq" in sent[0] and txn_id in sent[0] and not any("<TxnVoidRq" in s for s in sent)
+    assert links.get(TENANT, "qbd_invoice", "i1").extra["voided"] is True

@@ -47,6 +47,12 @@ BUILDERS = {
         + "B" * 4 + "-" + "C" * 4 + "-" + "D" * 4 + "-" + "E" * 12 + "}",
         "lines": [{"item_full_name": "Labor", "desc": "Tune-up", "quantity": "2", "rate": "50.00",
                    "amount": "100.00", "class_list_id": "80000002-1", "tax_code": "Tax"}]}),
+    "invoice_mod": lambda: qbxml.invoice_mod("1-1", "1700000000", {
+        "customer_list_id": "80000001-1", "class_list_id": "80000002-1", "txn_date": "2026-11-20",
+        "due_date": "2026-12-20", "sales_tax_item": "AZ Tax", "memo": "m",
+        "lines": [{"item_full_name": "Labor", "desc": "Tune-up", "quantity": "3", "rate": "50.00",
+                   "amount": "150.00", "class_list_id": "80000002-1", "tax_code": "Tax"}]}),
+    "txn_void": lambda: qbxml.txn_void("Invoice", "1-1"),
     "invoice_query": lambda: qbxml.txn_query("InvoiceQuery", customer_list_id="80000001-1",
                                              from_modified="2026-01-01T00:00:00", paid_only=True, include_lines=True),
     "invoice_query_ids": lambda: qbxml.txn_query("InvoiceQuery", txn_ids=["1-1"]),
