@@ -206,24 +206,30 @@ def a_session_cut_after_quickbooks_applied_an_add_creates_nothing_twice(desktop)
 
 @step
 def a_platform_edit_after_sync_and_a_platform_void_reach_the_quickbooks_invoice(desktop):
-    _, driver, qbd, *_ = desktop
-    txn_id = next(i for i in qb_state(qbd)["transactions"]["Invoice"]
-                  if i["CustomerRef"]["FullName"] == "Bolt Plumbing")["TxnID"]
-    invoice = next(i for i in driver.platform_records(TENANT, "invoices") if i["id"] == "inv_cut")
+    stack, driver, qbd, *_ = desktop
+    load = requests.post(f"{stack.fsp_url}/_emulator/tenants/{TENANT}/load",
+                         json={"invoices": [_invoice("inv_edit", "cli_acme", "ready_for_sync", "15.00", "P-6")]},
+                         timeout=30)
+    assert load.status_code in (200, 201), load.text
+    known = {i["TxnID"] for i in qb_state(qbd)["transactions"]["Invoice"]}
+    assert session(qbd)["outcome"].startswith("OK")
+    (txn_id,) = {i["TxnID"] for i in qb_state(qbd)["transactions"]["Invoice"]} - known
+    count = len(known) + 1
+    invoice = next(i for i in driver.platform_records(TENANT, "invoices") if i["id"] == "inv_edit")
     line = {**invoice["lines"][0], "unit_price": "35.00", "amount": "70.00"}
     driver.platform_put(TENANT, "invoices", {**invoice, "lines": [line], "subtotal": "70.00", "total": "70.00",
                                              "balance": "70.00", "memo": "second visit"})
     assert session(qbd)["outcome"].startswith("OK")
     edited = next(i for i in qb_state(qbd)["transactions"]["Invoice"] if i["TxnID"] == txn_id)
     assert (edited["Subtotal"], edited["Memo"]) == ("70.00", "second visit"), edited
-    assert len(qb_state(qbd)["transactions"]["Invoice"]) == 2  # the same invoice changed, nothing added
-    invoice = next(i for i in driver.platform_records(TENANT, "invoices") if i["id"] == "inv_cut")
+    assert len(qb_state(qbd)["transactions"]["Invoice"]) == count  # the same invoice changed, nothing added
+    invoice = next(i for i in driver.platform_records(TENANT, "invoices") if i["id"] == "inv_edit")
     driver.platform_put(TENANT, "invoices", {**invoice, "status": "void"})
     assert session(qbd)["outcome"].startswith("OK")
     voided = next(i for i in qb_state(qbd)["transactions"]["Invoice"] if i["TxnID"] == txn_id)
     assert voided["Subtotal"] == "0.00" and voided["Memo"].startswith("VOID:"), voided
     assert voided["RefNumber"] == edited["RefNumber"]
-    platform = next(i for i in driver.platform_records(TENANT, "invoices") if i["id"] == "inv_cut")
+    platform = next(i for i in driver.platform_records(TENANT, "invoices") if i["id"] == "inv_edit")
     assert platform["status"] == "void"  # the voided invoice's zero balance did not mark it paid
 
 
