@@ -138,7 +138,7 @@ def run(n_invoices: int, seed: int) -> dict:
         edited = invoices[int(n_invoices * 0.8):int(n_invoices * 0.8) + n_invoices // 10]  # some partly paid
         for inv in edited:
             inv["lines"][0]["unit_price"] = str(Decimal(inv["lines"][0]["unit_price"]) + Decimal("25.00"))
-        voided = [{**inv, "status": "void"} for inv in invoices[-(n_invoices // 50):]]
+        voided = [{**inv, "status": "void"} for inv in invoices[len(invoices) - n_invoices // 50:]]
         _load(driver, "bench-money", "invoices", edited + voided)
         second = _measure(driver, "bench-money", "edited and voided", reads=0, writes=len(edited) + len(voided))
         errors = driver.admin("GET", "/admin/errors", "bench-money").json()["items"]
