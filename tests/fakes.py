@@ -758,6 +758,7 @@ class FakePlatform:
         self.items: dict = {}
         self.invoices: dict = {}
         self.payments: dict = {}
+        self.job_types: dict[str, dict] = {}
         self.keys: dict[str, str] = {}
         self.calls: list[str] = []
 
@@ -786,6 +787,20 @@ class FakePlatform:
 
     def list_payments(self, tenant_id, *, updated_since=None, cursor=None, limit=100, include_deleted=False):
         return self._list(self.payments, updated_since, cursor, limit)
+
+    def list_job_types(self, tenant_id, *, updated_since=None, cursor=None, limit=100):
+        # Each tenant has its own job types; a cursor this list never returned is refused, as the platform does.
+        from shared.fieldservice.errors import ValidationFailed
+
+        if cursor is not None and not cursor.isdigit():
+            raise ValidationFailed("invalid cursor", code="invalid_cursor", status=400)
+        return self._list(self.job_types.get(tenant_id, {}), updated_since, cursor, limit)
+
+    def add_job_type(self, tenant_id, job_type_id, name, active=True):
+        from shared.fieldservice.models import JobType
+
+        now = self.clock()
+        self.job_types.setdefault(tenant_id, {})[job_type_id] = JobType(job_type_id, name, active, now, now)
 
     def get_client(self, tenant_id, client_id):
         self.calls.append("get")

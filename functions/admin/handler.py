@@ -86,6 +86,13 @@ def quickbooks_list(kind: Annotated[Literal["accounts", "classes", "vendors", "t
     return {"items": rows} if isinstance(rows, list) else rows
 
 
+@app.get("/admin/platform/job-types", tags=["settings"], summary="The platform's job types (the Job Types tab)",
+         description="This tenant's job types as the field-service platform has them, for the per-job-type class "
+                     "rows of `job_types.class_mapping`.", responses=errors_doc(400, 404))
+def platform_job_types(cursor: Cursor = None, limit: Limit = 100) -> m.PlatformJobTypePage:
+    return service().platform_job_types(_who(), cursor, limit)
+
+
 @app.post("/admin/enable", tags=["runs"], summary="Enable the integration (onboarding, then the schedule)",
           description=ADMIN_ONLY, status_code=202, responses=errors_doc(400, 403, 409, ok=202))
 def enable() -> Response[m.RunStarted]:

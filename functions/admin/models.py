@@ -162,6 +162,17 @@ class QuickBooksList(_Out):
     items: list[dict[str, Any]]
 
 
+class PlatformJobType(_Out):
+    id: str = Field(description="the platform's job type id: the key of `job_types.class_mapping`")
+    name: str
+    active: bool
+
+
+class PlatformJobTypePage(_Out):
+    items: list[PlatformJobType]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last page")
+
+
 # -- onboarding conflicts ----------------------------------------------------------------------------------------
 class ConflictList(_Out):
     items: list[dict[str, Any]]

@@ -23,4 +23,4 @@ def service() -> AdminService:
     return AdminService(rt.connections, settings, runs, ErrorRepo(), LinkRepo(), rt.quickbooks, workflows,
                         rt.schedules, sync_requests=SyncRequests(DynamoSyncGate(), runs, workflows),
                         review=ReviewRepo(), tokens=rt.token_store, lifecycle=ScheduleLifecycle(rt.schedules, settings),
-                        desktop=DesktopCompanies())
+                        desktop=DesktopCompanies(), platform=lambda: rt.fieldservice)

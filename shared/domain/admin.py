@@ -12,10 +12,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.domain.connections import Caller, ConnectionRepo, ScheduleLifecycle, Status
-from shared.domain.pages import decode_id, encode_id
+from shared.domain.pages import BAD_CURSOR, decode_id, encode_id
 from shared.domain.records import ErrorEntry, Link, SyncRun
 from shared.domain.review import HeldEntry, ReviewEntry, State
 from shared.errors import BadRequest, Conflict, NeedsReconnect, NotConnected, NotFound
+from shared.fieldservice.errors import ValidationFailed as PlatformRefused
+from shared.fieldservice.port import FieldService
 
 LIST_CACHE_S = 60
 QBO_LISTS = {"accounts": "Account", "classes": "Class", "vendors": "Vendor", "tax-codes": "TaxCode", "items": "Item"}
@@ -139,13 +141,15 @@ class AdminService:
     def __init__(self, connections: ConnectionRepo, settings_repo, runs, errors, links, quickbooks: Callable,
                  workflows, schedules, cache: ListCache | None = None, *, sync_requests=None, review=None,
                  tokens=None, lifecycle: ScheduleLifecycle | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), desktop=None):
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), desktop=None,
+                 platform: Callable[[], FieldService] | None = None):
         self._connections, self._settings, self._runs, self._errors = connections, settings_repo, runs, errors
         self._links, self._quickbooks, self._workflows, self._schedules = links, quickbooks, workflows, schedules
         self._cache = cache or ListCache()
         self._sync_requests, self._review, self._tokens, self._clock = sync_requests, review, tokens, clock
         self._lifecycle = lifecycle or ScheduleLifecycle(schedules, settings_repo)
         self._desktop = desktop  # QuickBooks Desktop connections (shared/qbdesktop/lists.DesktopCompanies)
+        self._platform = platform  # the field-service platform, built on first use
 
     def _desktop_context(self, caller: Caller):
         """The Desktop company file's context when this tenant syncs through the Web Connector, else None."""
@@ -315,6 +319,21 @@ class AdminService:
         if account_type:
             rows = [r for r in rows if r.get("AccountType") == account_type]
         return rows
+
+    # -- the platform's own lists ------------------------------------------------------------------------------
+    def platform_job_types(self, caller: Caller, cursor: str | None = None, limit: int = 100) -> dict:
+        """The Job Types tab's rows: this tenant's job types as the platform has them (its cursor passes through
+        untouched; one it refuses is our 400, since only a cursor the platform returned can continue a list)."""
+        if self._platform is None:
+            raise NotFound("the platform's job types are not available here")
+        try:
+            page = self._platform().list_job_types(caller.tenant_id, cursor=cursor, limit=min(limit, MAX_PAGE))
+        except PlatformRefused:
+            if cursor:
+                raise BadRequest(BAD_CURSOR) from None
+            raise
+        return {"items": [{"id": j.id, "name": j.name, "active": j.active} for j in page.items],
+                "next_cursor": page.next_cursor}
 
     # -- runs --------------------------------------------------------------------------------------------------
     def enable(self, caller: Caller) -> dict:

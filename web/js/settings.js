@@ -1,7 +1,7 @@
 // Sync Settings, Job Types and Scheduler: three tabs of one form, saved together (PUT /admin/settings). The rules
 // between fields are shown as the seeds describe them; the API checks every rule again and its 422 problems are
 // shown next to their fields in its own words.
-import { ApiError, get, notYet, post, put } from "./api.js";
+import { ApiError, get, post, put } from "./api.js";
 import { announce, h, replace, uid } from "./dom.js";
 import { app, enabled, go, refreshConnection } from "./app.js";
 
@@ -16,13 +16,16 @@ function label12h(time) {
   return `${String(hours % 12 || 12).padStart(2, "0")}:${String(minutes).padStart(2, "0")} ${suffix}`;
 }
 
-async function optional(path) {
-  try {
-    return await get(path);
-  } catch (error) {
-    if (await notYet(error, path)) return null;
-    throw error;
-  }
+/** Every row of a paged admin list, following `next_cursor` until the last page. */
+async function everyPage(path) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await get(cursor ? `${path}?limit=500&cursor=${encodeURIComponent(cursor)}` : `${path}?limit=500`);
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return items;
 }
 
 /** A labelled control with a slot for its field's problem; `field` is the API's dotted path. */
@@ -59,7 +62,7 @@ function accountSelect(accounts, types, value, path) {
 export async function settingsScreen(root, { rest }) {
   const [{ settings, version }, accountList, classList, prefs, jobTypes] = await Promise.all([
     get("/admin/settings"), get("/admin/quickbooks/accounts"), get("/admin/quickbooks/classes"),
-    get("/admin/quickbooks/preferences"), optional("/admin/platform/job-types")]);
+    get("/admin/quickbooks/preferences"), everyPage("/admin/platform/job-types")]);
   const accounts = accountList.items;
   const classTracking = Boolean(prefs && prefs.AccountingInfoPrefs && prefs.AccountingInfoPrefs.ClassTrackingPerTxn);
   const s = structuredClone(settings);
@@ -162,24 +165,25 @@ export async function settingsScreen(root, { rest }) {
   const classOptions = [["create", "Create New Job Class"], ["none", "None"],
     ...classList.items.map((c) => [`class:${c.Id}`, c.FullyQualifiedName || c.Name])];
   const mappingSelects = new Map();
-  let jobTypeRows;
-  if (jobTypes === null) {
-    jobTypeRows = h("p", { class: "unavailable", role: "note" },
-      "Your job types list is not available yet, so classes cannot be chosen per job type here yet.");
-  } else {
-    const rows = (jobTypes.items || []).map((jt) => {
-      const current = s.job_types.class_mapping[jt.id];
-      const value = !current ? "none" : current.mode === "class" ? `class:${current.class_id}` : current.mode;
-      const control = select(classOptions, value);
-      mappingSelects.set(jt.id, control);
-      return h("tr", {}, h("th", { scope: "row" }, jt.name),
-        h("td", {}, field(`QuickBooks class for ${jt.name}`, control,
-          { field: `job_types.class_mapping.${jt.id}` })));
-    });
-    jobTypeRows = rows.length ? h("table", { class: "grid" }, h("thead", {}, h("tr", {},
-      h("th", { scope: "col" }, "Job type"), h("th", { scope: "col" }, "QuickBooks class"))), h("tbody", {}, rows))
-      : h("p", {}, "You have no job types yet.");
-  }
+  const classIds = new Set(classList.items.map((c) => c.Id));
+  // A saved class since deleted or made inactive in QuickBooks stays selected, named as such, so the save answers
+  // the API's own message on that row instead of silently switching the job type to another choice.
+  const optionsFor = (current) => current && current.mode === "class" && !classIds.has(current.class_id)
+    ? [...classOptions, [`class:${current.class_id}`, "A class no longer in QuickBooks: choose another"]]
+    : classOptions;
+  const rows = jobTypes.map((jt) => {
+    const current = s.job_types.class_mapping[jt.id];
+    const value = !current ? "none" : current.mode === "class" ? `class:${current.class_id}` : current.mode;
+    const control = select(optionsFor(current), value);
+    mappingSelects.set(jt.id, control);
+    const name = jt.active ? jt.name : `${jt.name} (inactive)`;
+    return h("tr", {}, h("th", { scope: "row" }, name),
+      h("td", {}, field(`QuickBooks class for ${jt.name}`, control,
+        { field: `job_types.class_mapping.${jt.id}` })));
+  });
+  const jobTypeRows = rows.length ? h("table", { class: "grid" }, h("thead", {}, h("tr", {},
+    h("th", { scope: "col" }, "Job type"), h("th", { scope: "col" }, "QuickBooks class"))), h("tbody", {}, rows))
+    : h("p", {}, "You have no job types yet.");
   const jobTypesPanel = h("div", {},
     h("div", { class: "card" },
       h("p", {}, "Choose which QuickBooks Class each job type maps to when invoices sync."),
@@ -281,22 +285,24 @@ export async function settingsScreen(root, { rest }) {
       mapping[id] = value.startsWith("class:") ? { mode: "class", class_id: value.slice(6) } : { mode: value };
     }
     const orNull = (v) => v || null;
+    // Each section keeps the settings this page has no control for (the tax code, per-region codes): a save changes
+    // only what the admin could see.
     return {
       ...s,
       clients: { ...s.clients, enabled: true, direction: clientDirection.value, use_default_state: useDefaultState.checked,
         default_state: orNull(defaultState.value.trim().toUpperCase()), default_country: defaultCountry.value },
-      sites: { enabled: sites.checked, use_client_address_state: siteState.checked },
-      invoices: { enabled: invoices.checked, income_account_id: orNull(income.value),
+      sites: { ...s.sites, enabled: sites.checked, use_client_address_state: siteState.checked },
+      invoices: { ...s.invoices, enabled: invoices.checked, income_account_id: orNull(income.value),
         expense_account_id: orNull(expense.value), tax_mode: taxPlatform.checked ? "platform" : "quickbooks",
         job_locations: jobLocations.checked },
-      payments: { enabled: payments.checked, deposit_account_id: orNull(deposit.value) },
-      items: { enabled: items.checked, direction: itemsToQuickBooks.checked ? "platform_to_quickbooks"
+      payments: { ...s.payments, enabled: payments.checked, deposit_account_id: orNull(deposit.value) },
+      items: { ...s.items, enabled: items.checked, direction: itemsToQuickBooks.checked ? "platform_to_quickbooks"
         : "quickbooks_to_platform", income_account_id: orNull(itemIncome.value),
       expense_account_id: orNull(itemExpense.value) },
-      job_types: { enabled: classTracking && jobTypesOn.checked,
-        class_mapping: jobTypes === null ? s.job_types.class_mapping : mapping,
+      job_types: { ...s.job_types, enabled: classTracking && jobTypesOn.checked,
+        class_mapping: mapping,
         always_create_class: alwaysCreate.checked },
-      schedule: { frequency: daily.checked ? "daily" : hours.value, time: daily.checked ? time.value : null,
+      schedule: { ...s.schedule, frequency: daily.checked ? "daily" : hours.value, time: daily.checked ? time.value : null,
         timezone: timezone.value },
       review_mode: review.checked,
     };
