@@ -312,20 +312,7 @@ def _rules_online(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
             check("job_types.enabled", "Job Types need class tracking in QuickBooks. Turn on 'Track classes' in "
                                        "QuickBooks (Settings > Account and settings > Advanced > Categories), or "
                                        "turn off Job Types.")
-        if invoices is not None and not invoices.enabled:
-            check("job_types.enabled", "Job Types set the class of synced invoices, so they need Invoices turned "
-                                       "on.")
-        for job_type_id, mapping in sorted(job_types.class_mapping.items()):
-            where = f"job_types.class_mapping.{job_type_id}.class_id"
-            if mapping.mode != "class":
-                check(where, "Only a job type mapped to a chosen class takes a class; remove it, or choose "
-                             "'class'." if mapping.class_id else None)
-            elif not mapping.class_id:
-                check(where, "Choose the QuickBooks class for this job type, or choose 'Create New Job Class' or "
-                             "'None'.")
-            elif mapping.class_id not in ctx.classes:
-                check(where, "This class was not found in QuickBooks; it may have been deleted or made inactive "
-                             "there. Choose another class.")
+        out.extend(_class_mapping_rules(job_types, invoices, ctx))
     return out
 
 
@@ -396,20 +383,30 @@ def _desktop_rules(s: dict[str, Any], ctx: QuickBooksContext) -> list[dict]:
                                        "company file. Turn on 'Use class tracking for transactions' (Edit > "
                                        "Preferences > Accounting) and let the Web Connector run once, or turn off "
                                        "Job Types.")
-        if invoices is not None and not invoices.enabled:
-            check("job_types.enabled", "Job Types set the class of synced invoices, so they need Invoices turned "
-                                       "on.")
-        for job_type_id, mapping in sorted(job_types.class_mapping.items()):
-            where = f"job_types.class_mapping.{job_type_id}.class_id"
-            if mapping.mode != "class":
-                check(where, "Only a job type mapped to a chosen class takes a class; remove it, or choose "
-                             "'class'." if mapping.class_id else None)
-            elif not mapping.class_id:
-                check(where, "Choose the QuickBooks class for this job type, or choose 'Create New Job Class' or "
-                             "'None'.")
-            elif mapping.class_id not in ctx.classes:
-                check(where, _NOT_READ_YET if not ctx.lists_known else "This class was not found in QuickBooks; it "
-                             "may have been deleted or made inactive there. Choose another class.")
+        out.extend(_class_mapping_rules(job_types, invoices, ctx))
+    return out
+
+
+def _class_mapping_rules(job_types: Any, invoices: Any, ctx: QuickBooksContext) -> list[dict]:
+    """What Online and Desktop share about Job Types once class tracking is on: Invoices on, and each job type's
+    mapping complete and naming a class QuickBooks has."""
+    out = []
+    if invoices is not None and not invoices.enabled:
+        out.append({"field": "job_types.enabled", "message": "Job Types set the class of synced invoices, so they "
+                                                             "need Invoices turned on."})
+    for job_type_id, mapping in sorted(job_types.class_mapping.items()):
+        where, problem = f"job_types.class_mapping.{job_type_id}.class_id", None
+        if mapping.mode != "class":
+            problem = ("Only a job type mapped to a chosen class takes a class; remove it, or choose 'class'."
+                       if mapping.class_id else None)
+        elif not mapping.class_id:
+            problem = "Choose the QuickBooks class for this job type, or choose 'Create New Job Class' or 'None'."
+        elif mapping.class_id not in ctx.classes:
+            problem = _NOT_READ_YET if not ctx.lists_known else (
+                "This class was not found in QuickBooks; it may have been deleted or made inactive there. Choose "
+                "another class.")
+        if problem:
+            out.append({"field": where, "message": problem})
     return out
 
 

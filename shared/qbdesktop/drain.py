@@ -594,15 +594,22 @@ class Drain:
                                  "changes": desktop_changes(result.to_quickbooks)}, run_id)
         self.d.links.put(link)
 
+    def _reread(self, item: WorkItem, result: Result) -> bool:
+        """A mod whose EditSequence was stale went back for the record: write again with the one QuickBooks holds
+        now (True), or fail if the record is gone."""
+        if item.mode != "reread":
+            return False
+        if not result.rets:
+            self._error(item, str(result.status_code), result.message)
+            self.d.repo.update_work(item, status="failed")
+            return True
+        self.d.repo.update_work(item, mode="write", status="pending",
+                                payload={**item.payload, "edit_sequence": result.rets[0].get("EditSequence")})
+        return True
+
     def _on_customer_mod(self, item: WorkItem, result: Result) -> None:
         p = item.payload
-        if item.mode == "reread":
-            if not result.rets:
-                self._error(item, str(result.status_code), result.message)
-                self.d.repo.update_work(item, status="failed")
-                return
-            self.d.repo.update_work(item, mode="write", status="pending",
-                                    payload={**p, "edit_sequence": result.rets[0].get("EditSequence")})
+        if self._reread(item, result):
             return
         if result.status_code == 0 and result.rets:
             ret = result.rets[0]
@@ -828,13 +835,7 @@ class Drain:
 
     def _on_invoice_mod(self, item: WorkItem, result: Result) -> None:
         p = item.payload
-        if item.mode == "reread":
-            if not result.rets:
-                self._error(item, str(result.status_code), result.message)
-                self.d.repo.update_work(item, status="failed")
-                return
-            self.d.repo.update_work(item, mode="write", status="pending",
-                                    payload={**p, "edit_sequence": result.rets[0].get("EditSequence")})
+        if self._reread(item, result):
             return
         if result.status_code == 0 and result.rets:
             ret = result.rets[0]

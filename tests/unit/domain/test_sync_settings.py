@@ -149,7 +149,7 @@ def test_each_rule_names_its_field(changes, field, says):
 
 
 def test_review_mode_is_accepted_now_that_the_sync_holds_changes_for_review():
-    # That it acts: tests/unit/domain/test_review_mode.py (the engine holds every change while it is on).
+    # That it acts: tests/unit/domain/test_review_gate.py (the engine holds every change while it is on).
     assert validate_settings(_with({"review_mode": True}), CTX).review_mode is True
 
 
