@@ -213,15 +213,20 @@ def invoice_add(inv: dict, request_id: str | None = None) -> ET.Element:
     _add(add, "Memo", _cut(inv.get("memo"), MEMO_MAX))
     _add(add, "ExternalGUID", inv.get("external_guid"))
     for line in inv["lines"]:
-        el = ET.SubElement(add, "InvoiceLineAdd")
-        _ref(el, "ItemRef", line.get("item_list_id"), line.get("item_full_name"))
-        _add(el, "Desc", _cut(line.get("desc"), DESC_MAX))
-        _add(el, "Quantity", str(line["quantity"]) if line.get("quantity") is not None else None)
-        _add(el, "Rate", str(line["rate"]) if line.get("rate") is not None else None)
-        _ref(el, "ClassRef", line.get("class_list_id"))
-        _add(el, "Amount", amount(Decimal(line["amount"])))
-        _ref(el, "SalesTaxCodeRef", full_name=line.get("tax_code"))  # "Tax" / "Non", the codes every US file has
+        _invoice_line(ET.SubElement(add, "InvoiceLineAdd"), line)
     return rq
+
+
+def _invoice_line(el: ET.Element, line: dict) -> None:
+    """One invoice line's elements, in the order InvoiceLineAdd and InvoiceLineMod both require (after a Mod's
+    TxnLineID)."""
+    _ref(el, "ItemRef", line.get("item_list_id"), line.get("item_full_name"))
+    _add(el, "Desc", _cut(line.get("desc"), DESC_MAX))
+    _add(el, "Quantity", str(line["quantity"]) if line.get("quantity") is not None else None)
+    _add(el, "Rate", str(line["rate"]) if line.get("rate") is not None else None)
+    _ref(el, "ClassRef", line.get("class_list_id"))
+    _add(el, "Amount", amount(Decimal(line["amount"])))
+    _ref(el, "SalesTaxCodeRef", full_name=line.get("tax_code"))  # "Tax" / "Non", the codes every US file has
 
 
 def invoice_mod(txn_id: str, edit_sequence: str, inv: dict, request_id: str | None = None) -> ET.Element:
@@ -240,14 +245,8 @@ def invoice_mod(txn_id: str, edit_sequence: str, inv: dict, request_id: str | No
     _add(mod, "Memo", _cut(inv.get("memo"), MEMO_MAX))
     for line in inv["lines"]:
         el = ET.SubElement(mod, "InvoiceLineMod")
-        _add(el, "TxnLineID", "-1")
-        _ref(el, "ItemRef", line.get("item_list_id"), line.get("item_full_name"))
-        _add(el, "Desc", _cut(line.get("desc"), DESC_MAX))
-        _add(el, "Quantity", str(line["quantity"]) if line.get("quantity") is not None else None)
-        _add(el, "Rate", str(line["rate"]) if line.get("rate") is not None else None)
-        _ref(el, "ClassRef", line.get("class_list_id"))
-        _add(el, "Amount", amount(Decimal(line["amount"])))
-        _ref(el, "SalesTaxCodeRef", full_name=line.get("tax_code"))
+        _add(el, "TxnLineID", "-1")  # a new line: the lines the Mod leaves out are deleted
+        _invoice_line(el, line)
     return rq
 
 
