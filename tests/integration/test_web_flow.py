@@ -123,6 +123,11 @@ def test_job_types_tab_a_class_for_one_job_type_none_for_another_and_invoices_ca
     stack, driver = local_stack
     page = admin.page
     tenant = "t-flow-job-types"
+    # The walk before this moved QuickBooks' clock past the refresh token's life; this company starts on today's
+    # clock, as a newly connected company does. (That the engine picks CDC by our clock, not QuickBooks', is a product
+    # gap noted on issue 10.)
+    offset = driver.http.get(f"{stack.qbo_url}/_emulator/clock").json()["offset_seconds"]
+    driver.http.post(f"{stack.qbo_url}/_emulator/clock", json={"advance_seconds": -offset}).raise_for_status()
     data = generate(seed=23, clients=20)
     realm = driver.create_realm("Flow Job Types Pest Control")
     driver.load_quickbooks(realm, data.quickbooks_json())
