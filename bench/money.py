@@ -156,16 +156,22 @@ def run(n_invoices: int, seed: int) -> dict:
 
 
 def throughput(result: dict) -> list[dict]:
-    """Each run's pushes against QuickBooks' throughput bound (bench.onboarding.lane_figures): invoices and payments
-    go in the batch lane only (docs/scale.md says why)."""
-    from bench.onboarding import lane_figures
+    """Each run's pushes against QuickBooks' throughput bound (bench.onboarding.lane_figures): invoices, then
+    payments, a platform page (PLATFORM_PAGE) to a push task, each page one set of writes for the lanes."""
+    from bench.onboarding import lane_figures, task_sets
+    from shared.domain.sync_run import PLATFORM_PAGE
 
     out = []
     for run in result["money"]["runs"]:
-        api = run["quickbooks_api"]
-        batches, singles = api["by_kind"].get("batch", 0), api["by_kind"].get("create", 0)
-        out.append({"run": run["run"], **lane_figures(api["writes"], batches, singles,
-                                                      api["calls"] - batches - singles, api["lower_bound"])})
+        api, counts = run["quickbooks_api"], run["counts"]
+        invoices = sum(counts.get(f"invoices_{verb}_in_quickbooks", 0) for verb in ("created", "updated", "voided"))
+        payments = sum(counts.get(f"payments_{verb}_in_quickbooks", 0) for verb in ("created", "updated", "deleted"))
+        sets = task_sets(invoices, PLATFORM_PAGE) + task_sets(payments, PLATFORM_PAGE)
+        batches = api["by_kind"].get("batch", 0)
+        singles = sum(api["by_kind"].get(k, 0) for k in ("create", "update", "void", "delete"))
+        out.append({"run": run["run"], **lane_figures(sets, api["calls"] - batches - singles, api["lower_bound"],
+                                                      {"batches": batches, "singles": singles,
+                                                       "calls": api["calls"]})})
     return out
 
 

@@ -32,6 +32,17 @@ def _platform_calls(driver, stack) -> Counter:
                    for r in rows if r["path"].startswith("/v1/"))
 
 
+def _lane_sets(tenant: str, run_id: str) -> list[list[int]]:
+    """The sets of more than one batch the run's tasks split between the lanes (lanes.RunSplits keeps each
+    decision, [singles, rows], as a chunk of the run): what the lanes model replays at QuickBooks' limits."""
+    import gzip
+
+    from shared.data.models import RunItem
+
+    items = RunItem.query(f"TENANT#{tenant}", RunItem.sk.startswith(f"SNAP#{run_id}#lanes-"))
+    return [json.loads(gzip.decompress(bytes.fromhex(item.summary["z"]))) for item in items]
+
+
 def _measure(driver, stack, tenant: str) -> dict:
     from qbsync.local import lambdas, moto_fidelity
 
@@ -50,6 +61,7 @@ def _measure(driver, stack, tenant: str) -> dict:
     ddb = dict(moto_fidelity.calls)
     cpu_s = round(sum(lambdas.METER.cpu_s.values()), 2)
     return {"run": run, "by_kind": by_kind, "calls": sum(by_kind.values()),
+            "lane_sets": _lane_sets(tenant, run.get("run_id", "")),
             "platform_calls": dict(_platform_calls(driver, stack)), "cpu_s": cpu_s,
             "dynamodb_ops": sum(ddb.values()), "dynamodb_by_action": ddb, "local_wall_s": round(wall_s, 1)}
 
@@ -73,13 +85,28 @@ def _change_both_sides(driver, realm: str, tenant: str) -> int:
     return 2 * (EDITS + NEW)
 
 
-def run(clients: int, seed: int) -> dict:
+def _at_limits(measured: dict, call_bound: int) -> dict:
+    """The busy run's writes replayed by the lanes model at QuickBooks' limits with our side taking no time
+    (bench.onboarding.lanes_at_limits): its sets over one batch as the run recorded them; its other calls (reads
+    and one-batch sets) first."""
+    from bench.onboarding import lanes_at_limits
+
+    decisions = measured["lane_sets"]
+    sets = [n for _, n in decisions]
+    in_sets = sum(singles + -(-(n - singles) // 30) for singles, n in decisions)  # their calls in this run
+    model = lanes_at_limits(sets, max(0, measured["calls"] - in_sets))
+    return {**model, "sets": sets, "call_bound": call_bound,
+            "calls_over_bound_pct": round(100 * (model["calls"] - call_bound) / call_bound, 1) if call_bound
+            else None}
+
+
+def run(clients: int, seed: int, limits: str = "off") -> dict:
     from bench.stack import bench_stack
     from emulators.datagen.generator import generate
 
     data = generate(seed=seed, clients=clients, quickbooks_customers=clients, sub_customer_share=0.2)
     # Webhooks off: this measures what a scheduled run costs; bench/webhooks.py measures the webhook path.
-    with bench_stack(limits="off") as bench:
+    with bench_stack(limits=limits) as bench:
         driver, stack = bench.driver, bench.stack
         realm = bench.tenant("steady", "Steady Heating & Cooling", data, onboard=False)
         onboarding = driver.enable("steady")
@@ -93,7 +120,7 @@ def run(clients: int, seed: int) -> dict:
     reads = sum(v for k, v in counts.items() if k.startswith("quickbooks_") and k.endswith("_changes"))
     writes = counts.get("customers_updated_in_quickbooks", 0) + counts.get("customers_created_in_quickbooks", 0)
     bound = math.ceil(reads / 1000) + math.ceil(writes / 30)
-    return {
+    return {"limits": limits,
         "dataset": {"seed": seed, "platform_clients": clients, "onboarding": onboarding.get("status"),
                     "changed_records": changed, "edits_per_side": EDITS, "new_per_side": NEW},
         "busy_run": {"status": busy["run"].get("status"), "counts": counts,
@@ -102,7 +129,7 @@ def run(clients: int, seed: int) -> dict:
                      "platform_calls": busy["platform_calls"], "our_cpu_s": busy["cpu_s"],
                      "dynamodb_ops": busy["dynamodb_ops"],
                      "dynamodb_ops_per_changed_record": round(busy["dynamodb_ops"] / changed, 1),
-                     "local_wall_s": busy["local_wall_s"]},
+                     "local_wall_s": busy["local_wall_s"], "at_qbo_limits": _at_limits(busy, bound)},
         "quiet_run": {"status": quiet["run"].get("status"), "quickbooks_calls": quiet["calls"],
                       "by_kind": quiet["by_kind"], "platform_calls": quiet["platform_calls"],
                       "dynamodb_ops": quiet["dynamodb_ops"], "our_cpu_s": quiet["cpu_s"]},
@@ -115,6 +142,10 @@ def report(result: dict) -> None:
     print(f"steady state {busy['status']}: {result['dataset']}")
     print(f"QuickBooks API calls   {busy['quickbooks_calls']:>8}  lower bound {busy['lower_bound']}  "
           f"(+{busy['over_bound_pct']}%)  {busy['by_kind']}")
+    model = busy["at_qbo_limits"]
+    print(f"  at QuickBooks' limits, back to back (lanes model): {model['calls']} calls ({model['batches']} batches, "
+          f"{model['singles']} singles; +{model['calls_over_bound_pct']}% over the bound), {model['projected_s']} s "
+          f"of pacing; sets {model['sets']}")
     print(f"platform API calls     {sum(busy['platform_calls'].values()):>8}  {busy['platform_calls']}")
     print(f"our CPU                {busy['our_cpu_s']:>8} s")
     print(f"DynamoDB               {busy['dynamodb_ops']:>8} ops, {busy['dynamodb_ops_per_changed_record']} per "
@@ -127,9 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--limits", choices=("off", "real"), default="off",
+                        help="off: QuickBooks' throttling off and our pacing raised (calls as the rule makes them "
+                             "when nothing waits); real: both at QuickBooks' published limits (bench/stack.py)")
     parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
     args = parser.parse_args(argv)
-    result = run(args.clients, args.seed)
+    result = run(args.clients, args.seed, args.limits)
     report(result)
     out = Path(args.out)
     merged = {**(json.loads(out.read_text()) if out.exists() else {}), "steady_state": result}

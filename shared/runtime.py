@@ -111,7 +111,8 @@ class Runtime:
         qb, recorder = quickbooks_client(self.intuit_app, access_token=access, realm_id=realm)
         return QuickBooksAdapter(qb, recorder, realm, on_auth_failed=lambda: self.token_service.distrust(tenant_id),
                                  pace=lambda kind: self.pacer.before(realm, kind),
-                                 concurrent=lambda want: self.pacer.concurrent(realm, want))
+                                 concurrent=lambda want: self.pacer.concurrent(realm, want),
+                                 budget=lambda: self.pacer.budget(realm))
 
     @cached_property
     def pacer(self):

@@ -259,6 +259,9 @@ class FakeMoneyQuickBooks:
         self.crash_after_commit = 0
         self._next = 100
         self.next_number = 1001
+        from shared.domain.lanes import IDLE
+
+        self.pacing = IDLE  # the company's budget as pacing shows it: no calls in the last minute
 
     def _id(self):
         self._next += 1
@@ -272,10 +275,17 @@ class FakeMoneyQuickBooks:
         self.answers.clear()
 
     # -- invoices
-    def push_invoices(self, drafts, request_id):
+    def budget(self):
+        return self.pacing  # what the company may send now (lanes.IDLE unless a test spends it)
+
+    def concurrent(self, want):
+        return nullcontext(1)
+
+    def push_invoices(self, drafts, request_id, single=False):
         from shared.quickbooks.port import InvoiceResult
 
-        self.calls.append(("batch", len(drafts)))
+        assert not single or len(drafts) == 1
+        self.calls.append(("single" if single else "batch", len(drafts)))
         if request_id in self.answers:
             return self.answers[request_id]
         results = []
@@ -356,10 +366,11 @@ class FakeMoneyQuickBooks:
         return {i: invoice_state(self.invoices[i]) for i in ids if i in self.invoices}
 
     # -- payments
-    def push_payments(self, drafts, request_id):
+    def push_payments(self, drafts, request_id, single=False):
         from shared.quickbooks.port import PaymentResult
 
-        self.calls.append(("batch", len(drafts)))
+        assert not single or len(drafts) == 1
+        self.calls.append(("single" if single else "batch", len(drafts)))
         if request_id in self.answers:
             return self.answers[request_id]
         results = []
@@ -640,6 +651,9 @@ class FakeBooks:
         self.calls: list[str] = []
         self.fail_next: list[Exception] = []
         self.realm_id = "realm-1"
+        from shared.domain.lanes import IDLE
+
+        self.pacing = IDLE  # the company's budget as pacing shows it: no calls in the last minute
 
     def _stamp(self, row):
         row["MetaData"] = {"LastUpdatedTime": self.clock().isoformat()}
@@ -705,6 +719,9 @@ class FakeBooks:
 
     def concurrent(self, want):
         return nullcontext(1)
+
+    def budget(self):
+        return self.pacing  # what the company may send now (lanes.IDLE unless a test spends it)
 
     def create(self, entity, body, request_id):
         from shared.quickbooks.errors import DuplicateName

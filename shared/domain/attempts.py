@@ -7,7 +7,9 @@ its attempt (a fresh random id, the batch's `requestid`, its `bId`, the operatio
 - once QuickBooks answered (accepted or refused), the attempt is taken off the link; the next attempt, automatic or
   by the admin's Retry, draws a new id, so QuickBooks cannot replay an old refusal;
 - "Clear ID" deletes the link with its attempt, so the next sync creates exactly one new record.
-A batch's `requestid` is derived from its members' attempt ids, so it is new whenever any member's attempt is."""
+A batch's `requestid` is derived from its members' attempt ids, so it is new whenever any member's attempt is.
+A write sent in the single lane (shared/domain/lanes.py) is a batch of one whose attempt says so (`lane: single`):
+its resend goes as a single request again, under the same `requestid`."""
 
 from __future__ import annotations
 
@@ -17,11 +19,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from shared.domain import lanes
 from shared.domain.records import Link
 
 if TYPE_CHECKING:
     from shared.domain.ports import LinkStore
-from shared.quickbooks.port import MAX_BATCH
 
 
 def batch_request_id(attempt_ids: Iterable[str]) -> str:
@@ -57,6 +59,7 @@ class Batch:
     request_id: str
     writes: list[Write]
     resent: bool = False
+    single: bool = False  # one write as its own request (the single lane), not a batch request
 
 
 def in_flight(link: Link | None) -> dict | None:
@@ -67,27 +70,32 @@ class Attempts:
     def __init__(self, links: LinkStore, tenant_id: str, entity: str, new_id: Callable[[], str] = new_attempt_id):
         self._links, self._tenant_id, self._entity, self._new_id = links, tenant_id, entity, new_id
 
-    def batches(self, fresh: list[Write], resend: list[Write]) -> list[Batch]:
-        """Resends first (grouped by the batch they went out in, same `requestid` and `bId`s), then the fresh
-        writes in batches of 30, each write's attempt recorded on its link before anything is sent."""
+    def batches(self, fresh: list[Write], resend: list[Write],
+                split: Callable[[list[Write]], list[lanes.Work[Write]]] = lanes.split) -> list[Batch]:
+        """Resends first (grouped by the request they went out in, same `requestid`, `bId`s and lane), then the
+        fresh writes as `split` lays them out (batches of 30, and single requests beside them when the lanes
+        choose so), each write's attempt recorded on its link before anything is sent."""
         out: dict[str, Batch] = {}
         for w in resend:
             attempt = in_flight(w.link) or {}
             w.bid, w.op, w.fp = attempt["bid"], attempt["op"], attempt["fp"]
-            out.setdefault(attempt["batch"], Batch(attempt["batch"], [], resent=True)).writes.append(w)
+            out.setdefault(attempt["batch"], Batch(attempt["batch"], [], resent=True,
+                                                   single=attempt.get("lane") == "single")).writes.append(w)
         batches = list(out.values())
         pending: list[Link] = []
-        for i in range(0, len(fresh), MAX_BATCH):
-            chunk = fresh[i:i + MAX_BATCH]
+        for piece in split(fresh):
+            chunk = list(piece.rows)
             ids = [self._new_id() for _ in chunk]
             rid = batch_request_id(ids)
+            single = piece.lane == "single"
             for n, (w, attempt_id) in enumerate(zip(chunk, ids, strict=True)):
                 w.bid = str(n + 1)
-                attempt = {"id": attempt_id, "batch": rid, "bid": w.bid, "op": w.op, "fp": w.fp}
+                attempt = {"id": attempt_id, "batch": rid, "bid": w.bid, "op": w.op, "fp": w.fp,
+                           **({"lane": "single"} if single else {})}
                 base = w.link or Link(self._tenant_id, self._entity, w.key, state="pending")
                 w.link = replace(base, request_id=attempt_id, extra={**(base.extra or {}), "attempt": attempt})
                 pending.append(w.link)
-            batches.append(Batch(rid, chunk))
+            batches.append(Batch(rid, chunk, single=single))
         if pending:
             self._links.put_many(pending)
         return batches

@@ -211,8 +211,9 @@ class ClientSync:
     """One slice of client changes: platform clients changed since the cursor and QuickBooks customers from CDC."""
 
     def __init__(self, deps, log: RunLog, create_in_batches, held_qbo: frozenset[str] = frozenset(),
-                 held_fsp: frozenset[str] = frozenset()):
+                 held_fsp: frozenset[str] = frozenset(), split=lanes.split):
         self.d, self.log = deps, log
+        self._split = split  # the task's lane splits (lanes.LaneChooser.split), shared with its creates
         self._pending: list[_Pending] = []
         self._held_qbo, self._held_fsp = held_qbo, held_fsp
         self._create_in_batches = create_in_batches  # Onboarding's exactly-once batch create (shared rule)
@@ -328,14 +329,14 @@ class ClientSync:
         self.log.resolved("customer", link.qbo_id or "")
 
     def flush(self) -> None:
-        """Send the queued QuickBooks updates: 30 to a batch, and when there are many, single updates beside the
-        batches (shared/domain/lanes.py). Each request's requestid is derived from its members and their
-        SyncTokens, so a crash-retry replays QuickBooks' first answer; a stale SyncToken (5010) is re-read and
-        merged again once."""
+        """Send the queued QuickBooks updates: 30 to a batch, and single updates beside the batches when the
+        company's batch budget would make them wait (shared/domain/lanes.py). Each request's requestid is derived
+        from its members and their SyncTokens, so a crash-retry replays QuickBooks' first answer; a stale
+        SyncToken (5010) is re-read and merged again once."""
         while self._pending:
             pending, self._pending = self._pending, []
             qb = self.d.quickbooks()
-            work = lanes.split(pending)
+            work = self._split(pending)
             with qb.concurrent(lanes.PARALLEL if len(work) > 1 else 1) as workers:
                 lanes.run_lanes(work, functools.partial(self._send_updates, qb), self._updated, workers)
 

@@ -9,7 +9,8 @@
 - numbering: with QuickBooks' custom transaction numbers on, the platform's number is the DocNumber; off, QuickBooks
   numbers it and the number is written back to the platform; a duplicate number (6140) follows docs/money.md;
 - an invoice whose client has no QuickBooks customer yet has a `waiting_for_client` entry, resolved when it syncs;
-- writes go 30 to a batch; each record's attempt has its own id (shared/domain/attempts.py).
+- writes go 30 to a batch, with single requests beside the batches when the company's batch budget would make a
+  big push wait (shared/domain/lanes.py); each record's attempt has its own id (shared/domain/attempts.py).
 QuickBooks -> platform: a balance of zero marks the platform invoice paid only when the platform's own balance is
 zero too; an invoice deleted or voided in QuickBooks is an error entry, never silently recreated."""
 
@@ -21,6 +22,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from shared.domain import lanes
 from shared.domain.attempts import Attempts, Batch, Write, in_flight, new_attempt_id
 from shared.domain.onboarding import Deps, request_id
 from shared.domain.records import Link, links_by_qbo
@@ -99,7 +101,8 @@ class InvoiceSync:
             write = self._plan(inv, link, customers, sites)
             if write is not None:
                 fresh.append(write)
-        self._send(self._attempts.batches(fresh, resend), customers, sites, retry_stale=True)
+        split = lanes.LaneChooser(self._qb().budget).split  # each write's link keeps its lane for a resend
+        self._send(self._attempts.batches(fresh, resend, split), customers, sites, retry_stale=True)
 
     def _plan(self, inv: Any, link: Link | None, customers: dict, sites: dict) -> Write | None:
         linked = link if link is not None and link.state == "linked" and link.qbo_id else None
@@ -187,7 +190,10 @@ class InvoiceSync:
             sync_token=link.sync_token if w.op == "update" else None)
 
     def _send(self, batches: list[Batch], customers: dict, sites: dict, retry_stale: bool) -> None:
+        """Drafts are built here (they may read or create items and classes), the requests go out on the task's
+        concurrency slots (lanes.run_lanes), and the answers are recorded here, in order."""
         qb, stale = self._qb(), []
+        work: list[lanes.Work[tuple[Batch, list[InvoiceDraft]]]] = []
         for batch in batches:
             drafts = []
             for w in batch.writes:
@@ -195,10 +201,17 @@ class InvoiceSync:
                     drafts.append(self._draft(w, customers, sites))
                 except QuickBooksError as exc:  # an item or class QuickBooks refused to create
                     self._refused(w, Fault(exc.code, exc.message, exc.detail))
-            if not drafts:
-                continue
+            if drafts:
+                work.append(lanes.Work("single" if batch.single else "batch", ((batch, drafts),)))
+
+        def send(piece: lanes.Work[tuple[Batch, list[InvoiceDraft]]]):
+            batch, drafts = piece.rows[0]
+            return batch, qb.push_invoices(drafts, batch.request_id, single=batch.single)
+
+        def record(answer: tuple[Batch, list]) -> None:
+            batch, results = answer
             by_bid = {w.bid: w for w in batch.writes}
-            for result in qb.push_invoices(drafts, batch.request_id):
+            for result in results:
                 answered = by_bid.get(result.bid)
                 if answered is None:
                     continue  # a replayed answer for a member not in this resend; it settles when it comes back
@@ -210,6 +223,9 @@ class InvoiceSync:
                 else:
                     self._refused(answered, result.fault or Fault("unknown",
                                                                   "QuickBooks gave no answer for this item"))
+
+        with qb.concurrent(lanes.PARALLEL if len(work) > 1 else 1) as workers:
+            lanes.run_lanes(work, send, record, workers)
         if stale:
             self._retry_stale(stale, customers, sites)
 

@@ -6,27 +6,36 @@ writes a minute; the other 460 requests of the minute can carry one write each, 
 (shared/quickbooks/pacing.py: 35 batches and 490 requests a minute sustained, after a burst of 5 and 10) the
 sustained best is 35 batches of 30 plus 455 single writes a minute (13 singles beside every batch), 1,505 writes.
 
-How many of n writes go single is the number that makes them finish soonest at that pacing, from a company with
-no calls in the last minute (fewest calls on a tie): up to 150 writes none (the batch burst takes them at once),
-then a growing share, approaching 13 in 43 for thousands. It is a pure function of n, and the rows are laid out in
-order (each batch followed by its share of the singles), so a task re-run after a crash forms the same batches and
-singles and resends the same `requestid`s (decision 14).
+A single request carries one write where a batch carries 30, so singles cost calls; they are worth it only when the
+company's batch budget would make the work wait. The decision is taken from the company's pacing state as every
+Lambda shares it (`Budget`, pacing.Pacer.budget): when the batches the set needs can go now, it goes in batches
+alone; otherwise as many singles as make it finish soonest from that state (fewest calls on a tie), approaching 13
+in 43 for thousands when the company is already being paced (decision 40, amended).
+
+The decision is no longer a function of the rows alone, so a task remembers it (`LaneChooser`, one small chunk of
+its run, written before the first call): a task re-run after a crash forms the same batches and singles and
+resends the same `requestid`s (decision 14), whatever the budget shows by then.
 
 `run_lanes` sends the work on a few threads, as many as the company's concurrency slots this task holds (Pacer.
 concurrent); every call still reserves its pacing slot first, so the lanes share one budget per company."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from shared.quickbooks.pacing import quickbooks_limits
+from shared.quickbooks.pacing import Budget, quickbooks_limits
 from shared.quickbooks.port import MAX_BATCH
+
+if TYPE_CHECKING:
+    from shared.domain.ports import RunStore
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -38,6 +47,10 @@ SINGLES_PER_BATCH = (SUSTAINED_REQUESTS - SUSTAINED_BATCHES) // SUSTAINED_BATCHE
 BATCH_ONLY_UP_TO = _BATCH.burst * MAX_BATCH  # 150 writes go in the batch lane's burst without waiting
 WRITES_PER_MINUTE_BOUND = 40 * MAX_BATCH + (500 - 40)  # 1,660: both lanes full at QuickBooks' own limits
 PARALLEL = 8  # concurrency slots a lane task asks for: QuickBooks allows 10 at once, 2 stay for one-call callers
+# A company with no calls in the last minute (both bursts there), and one already being paced (nothing left now),
+# at QuickBooks' published limits.
+IDLE = Budget(_BATCH.burst, _REQUEST.burst, _BATCH.interval, _REQUEST.interval)
+PACED = Budget(0, 0, _BATCH.interval, _REQUEST.interval)
 
 
 @dataclass(frozen=True)
@@ -46,28 +59,30 @@ class Work(Generic[T]):
     rows: tuple[T, ...]
 
 
-def paced_seconds(batches: int, singles: int, from_idle: bool = True) -> float:
-    """How long our pacing takes to send this many batches and single requests, from a company with no calls in
-    the last minute (both bursts available) or from one already being paced (`from_idle=False`)."""
+def paced_seconds(batches: int, singles: int, budget: Budget = IDLE) -> float:
+    """How long our pacing takes to send this many batches and single requests from a company's `budget`."""
     requests = batches + singles
-    batch_burst, request_burst = (_BATCH.burst, _REQUEST.burst) if from_idle else (0, 0)
-    return max(max(0, batches - batch_burst) * _BATCH.interval, max(0, requests - request_burst) * _REQUEST.interval)
+    return max(max(0, batches - budget.batches) * budget.batch_interval,
+               max(0, requests - budget.requests) * budget.request_interval)
 
 
 @lru_cache(maxsize=1024)
-def singles_for(n: int, from_idle: bool = True) -> int:
-    """The number of n writes to send singly: soonest done at our pacing, then fewest calls."""
+def singles_for(n: int, budget: Budget = IDLE) -> int:
+    """The number of n writes to send singly: none when the batch lane takes them now; otherwise soonest done
+    from `budget`, then fewest calls."""
+    batches_only = math.ceil(n / MAX_BATCH)
+    if batches_only <= min(budget.batches, budget.requests):
+        return 0  # no wait for the batch lane: a single would only cost a call
+
     def cost(k: int) -> tuple[float, int]:
         batches = math.ceil((n - k) / MAX_BATCH)
-        return paced_seconds(batches, k, from_idle), batches + k
+        return paced_seconds(batches, k, budget), batches + k
     return min(range(n + 1), key=lambda k: (*cost(k), k))
 
 
-def split(rows: Sequence[T], from_idle: bool = True) -> list[Work[T]]:
-    """The rows as lane work, in order: each batch of 30 followed by its share of the single writes. `from_idle`:
-    whether this company's budget is likely fresh (the first piece of work of a run) or already being spent
-    (a later task of the same run); either way a pure function of the caller's position, so a re-run matches."""
-    singles = singles_for(len(rows), from_idle)
+def split(rows: Sequence[T], singles: int = 0) -> list[Work[T]]:
+    """The rows as lane work, in order: each batch of 30 followed by its share of the `singles` single writes."""
+    singles = max(0, min(singles, len(rows)))
     batches = math.ceil((len(rows) - singles) / MAX_BATCH)
     work: list[Work[T]] = []
     at = 0
@@ -81,9 +96,56 @@ def split(rows: Sequence[T], from_idle: bool = True) -> list[Work[T]]:
     return work
 
 
-def calls(n: int, from_idle: bool = True) -> int:
-    """QuickBooks requests `split` makes for n rows."""
-    return len(split(range(n), from_idle))
+def calls(n: int, budget: Budget = IDLE) -> int:
+    """QuickBooks requests the lanes make for n rows from `budget`."""
+    return len(split(range(n), singles_for(n, budget)))
+
+
+class SplitMemo(Protocol):
+    """Where a task keeps the splits it chose, so its re-run forms the same requests."""
+
+    def recall(self, position: str) -> list[int] | None: ...
+    def remember(self, position: str, decision: list[int]) -> None: ...
+
+
+class RunSplits:
+    """A run's split decisions as chunks of the run (`lanes-{position}`: [singles, rows]), one small item each."""
+
+    def __init__(self, runs: RunStore, tenant_id: str, run_id: str):
+        self._runs, self._tenant_id, self._run_id = runs, tenant_id, run_id
+
+    def recall(self, position: str) -> list[int] | None:
+        return next(iter(self._runs.chunks(self._tenant_id, self._run_id, f"lanes-{position}")), None)
+
+    def remember(self, position: str, decision: list[int]) -> None:
+        self._runs.put_chunk(self._tenant_id, self._run_id, f"lanes-{position}", 0, decision)
+
+
+def task_position(*parts: object) -> str:
+    """A short, stable name for a task's place in its run (its step and the cursor it started from)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class LaneChooser:
+    """The splits of one task: each set of more than one batch is split from the company's budget at the moment
+    it is first sent, and the choice is remembered under the task's position and its order within the task, so a
+    re-run of the task (same rows, same order) recalls it instead of reading a budget that has moved on."""
+
+    def __init__(self, budget: Callable[[], Budget], memo: SplitMemo | None = None, task: str = ""):
+        self._budget, self._memo, self._task, self._seq = budget, memo, task, 0
+
+    def split(self, rows: Sequence[T]) -> list[Work[T]]:
+        if len(rows) <= MAX_BATCH:
+            return split(rows)  # one batch: nothing to choose
+        self._seq += 1
+        position = f"{self._task}-{self._seq}"
+        recalled = self._memo.recall(position) if self._memo is not None else None
+        if recalled is not None and recalled[1] == len(rows):
+            return split(rows, recalled[0])
+        singles = singles_for(len(rows), self._budget())
+        if self._memo is not None:
+            self._memo.remember(position, [singles, len(rows)])
+        return split(rows, singles)
 
 
 def run_lanes(work: Sequence[Work[T]], send: Callable[[Work[T]], R], record: Callable[[R], None],

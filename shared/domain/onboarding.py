@@ -27,7 +27,7 @@ from shared.quickbooks.errors import QuickBooksError, refused
 from shared.quickbooks.port import MAX_PAGE, BatchOp
 from shared.tasks import failure_of
 
-# Creates per Lambda invocation: 20 batches of 30 and the 260 singles beside them at the sustained share
+# Creates per Lambda invocation: at most 20 batches of 30 and the 260 singles beside them at the sustained share
 # (shared/domain/lanes.py), about 35 s at QuickBooks' limits: well inside the timeout, one checkpoint per task.
 ROWS_PER_TASK = 860
 PLATFORM_CREATES_PER_TASK = 500
@@ -164,27 +164,35 @@ class Onboarding:
         todo = self._rows(state, "to_qbo")
         index = cursor.get("index", 0)
         end = min(len(todo), index + ROWS_PER_TASK)
-        if end > index:  # the first task finds the company's budget fresh, later ones mid-way (lanes.split)
-            self._create_customer_batch(state, self.d.quickbooks(), todo[index:end], from_idle=index == 0)
+        if end > index:
+            self._create_customer_batch(state, self.d.quickbooks(), todo[index:end], f"customer-{index}")
         index = end
         state["cursor"] = {**cursor, "index": index, "done": index >= len(todo)}
         self._progress(state, "creating_in_quickbooks", index / max(1, len(todo)))
         return state
 
-    def _create_customer_batch(self, state: dict, qb, batch: list[dict], from_idle: bool = True) -> None:
-        created = self._create_in_batches(state, qb, "customer", "client", batch, from_idle)
+    def _create_customer_batch(self, state: dict, qb, batch: list[dict], position: str) -> None:
+        chooser = self.lane_chooser(state, qb, position)
+        created = self._create_in_batches(state, qb, "customer", "client", batch, chooser)
         self._count(state, "customers_created_in_quickbooks", created)
 
+    def lane_chooser(self, state: dict, qb, position: str) -> lanes.LaneChooser:
+        """How this task splits its writes between the lanes: from the company's pacing budget, remembered in the
+        run under the task's position so a re-run splits them the same way."""
+        return lanes.LaneChooser(qb.budget, lanes.RunSplits(self.d.runs, self.d.tenant_id, state["run_id"]),
+                                 position)
+
     def _create_in_batches(self, state: dict, qb, entity: str, error_entity: str, rows: list[dict],
-                           from_idle: bool = True) -> int:
+                           chooser: lanes.LaneChooser) -> int:
         """Create QuickBooks customers for `rows` ({fsp_id, customer}) without ever creating one twice, in both of
         QuickBooks' lanes when the set is large (shared/domain/lanes.py: batches of 30 and single creates beside
-        them, on as many threads as the company's concurrency slots this task holds).
+        them when the company's batch budget would make them wait, on as many threads as the company's
+        concurrency slots this task holds).
 
         Intent is recorded first (pending links carrying the piece's `requestid`). A re-run forms the same pieces
         from the same rows, resends the same ids and QuickBooks replays its first answer; a row left pending by a
         piece of other members is looked up by the DisplayName we sent before it is created again."""
-        work = lanes.split(rows, from_idle)
+        work = chooser.split(rows)
         created = 0
 
         def record(outcome: tuple[int, list[tuple[str, dict]]]) -> None:
@@ -318,7 +326,7 @@ class Onboarding:
         else:
             todo = self._rows(state, "sites_to_qbo")
             end = min(len(todo), index + ROWS_PER_TASK)
-            self._sites_to_quickbooks(state, todo[index:end], from_idle=False)  # after the customers' creates
+            self._sites_to_quickbooks(state, todo[index:end], f"site-{index}")
             state["cursor"] = {**cursor, "index": end, "done": end >= len(todo)}
         self._progress(state, "sites", 0.5 if step == "to_fsp" else 1.0)
         return state
@@ -345,7 +353,7 @@ class Onboarding:
         self.d.links.put_many(linked)
         self._count(state, "sites_created_on_platform", len(linked))
 
-    def _sites_to_quickbooks(self, state: dict, rows: list[dict], from_idle: bool = True) -> None:
+    def _sites_to_quickbooks(self, state: dict, rows: list[dict], position: str) -> None:
         qb = self.d.quickbooks()
         parents = self.d.links.get_many(self.d.tenant_id, "customer", [r["client_id"] for r in rows])
         ready = []
@@ -356,7 +364,8 @@ class Onboarding:
                             "The site's client is not in QuickBooks yet, so the site cannot become a sub-customer.")
                 continue
             ready.append({**row, "customer": {**row["customer"], "ParentRef": {"value": parent.qbo_id}}})
-        created = self._create_in_batches(state, qb, "site", "site", ready, from_idle)
+        chooser = self.lane_chooser(state, qb, position)
+        created = self._create_in_batches(state, qb, "site", "site", ready, chooser)
         self._count(state, "sub_customers_created_in_quickbooks", created)
 
     def summarize(self, state: dict) -> dict:

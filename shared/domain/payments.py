@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from shared.domain import lanes
 from shared.domain.attempts import Attempts, Batch, Write, in_flight, new_attempt_id
 from shared.domain.onboarding import Deps, request_id
 from shared.domain.records import Link, links_by_qbo
@@ -71,7 +72,8 @@ class PaymentSync:
         targets = {invoices[w.subject.invoice_id].qbo_id or "" for w in fresh + resend
                    if w.subject.invoice_id in invoices}
         balances = self._qb().open_balances(sorted(targets)) if targets else {}
-        self._send(self._attempts.batches(fresh, resend), invoices, balances, retry_stale=True)
+        split = lanes.LaneChooser(self._qb().budget).split  # each write's link keeps its lane for a resend
+        self._send(self._attempts.batches(fresh, resend, split), invoices, balances, retry_stale=True)
 
     def _plan(self, p: Any, link: Link | None, invoices: dict) -> Write | None:
         linked = link if link is not None and link.state == "linked" and link.qbo_id else None
@@ -139,11 +141,22 @@ class PaymentSync:
                             sync_token=link.sync_token if w.op == "update" else None)
 
     def _send(self, batches: list[Batch], invoices: dict, balances: dict, retry_stale: bool) -> None:
-        stale = []
-        for batch in batches:
-            drafts = [self._draft(w, invoices, balances) for w in batch.writes]
+        """Drafts are built here, in order (each debits the open balance the next one sees; a method may be created
+        once), the requests go out on the task's concurrency slots (lanes.run_lanes), the answers are recorded
+        here, in order."""
+        qb, stale = self._qb(), []
+        work = [lanes.Work("single" if batch.single else "batch",
+                           ((batch, [self._draft(w, invoices, balances) for w in batch.writes]),))
+                for batch in batches]
+
+        def send(piece: lanes.Work[tuple[Batch, list[PaymentDraft]]]):
+            batch, drafts = piece.rows[0]
+            return batch, qb.push_payments(drafts, batch.request_id, single=batch.single)
+
+        def record(answer: tuple[Batch, list]) -> None:
+            batch, results = answer
             by_bid = {w.bid: w for w in batch.writes}
-            for result in self._qb().push_payments(drafts, batch.request_id):
+            for result in results:
                 w = by_bid.get(result.bid)
                 if w is None:
                     continue
@@ -153,6 +166,9 @@ class PaymentSync:
                     stale.append(w)
                 else:
                     self._refused(w, result.fault or Fault("unknown", "QuickBooks gave no answer for this item"))
+
+        with qb.concurrent(lanes.PARALLEL if len(work) > 1 else 1) as workers:
+            lanes.run_lanes(work, send, record, workers)
         if stale:
             again = []
             for w in stale:

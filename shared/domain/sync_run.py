@@ -24,6 +24,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from shared.domain import lanes
 from shared.domain.clients import ClientSync
 from shared.domain.onboarding import Deps, Onboarding
 from shared.domain.records import SyncRun as RunRecord
@@ -94,14 +95,18 @@ class SyncEngine:
     def _onboarding(self, state: dict) -> Onboarding:
         return Onboarding(self.d)
 
-    def _create_customers(self, state: dict, entity: str, error_entity: str):
+    def _lanes(self, state: dict, step: str):
+        """The task's lane splits (lanes.LaneChooser), named by the step and the cursor the task started from, so a
+        retried task recalls the splits its first attempt chose."""
+        qb = self.d.quickbooks()
+        position = lanes.task_position(step, state.get("pass", 0), state.get("cursor") or {})
+        return self._onboarding(state).lane_chooser(state, qb, position)
+
+    def _create_customers(self, state: dict, entity: str, error_entity: str, chooser=None):
         qb = self.d.quickbooks()
         onboarding = self._onboarding(state)
-        # The first page of a run finds the company's QuickBooks budget fresh; later pages find it being spent,
-        # where the single lane's sustained share is larger (lanes.split). A pure function of the cursor, so a
-        # retried task forms the same requests.
-        from_idle = not (state.get("cursor") or {}).get("next")
-        return lambda rows: onboarding._create_in_batches(state, qb, entity, error_entity, rows, from_idle)
+        chooser = chooser or self._lanes(state, entity)
+        return lambda rows: onboarding._create_in_batches(state, qb, entity, error_entity, rows, chooser)
 
     def _held(self) -> list[list[str]]:
         """Records in an onboarding conflict the admin has not resolved: neither matched nor created until then,
@@ -124,8 +129,9 @@ class SyncEngine:
 
     def _client_sync(self, state: dict, log, held: list[list[str]] | None = None) -> ClientSync:
         held = held if held is not None else self._conflicts(state)
-        return ClientSync(self.d, log, self._create_customers(state, "customer", "client"),
-                          held_qbo=frozenset(held[0]), held_fsp=frozenset(held[1]))
+        chooser = self._lanes(state, "clients")  # creates and updates of the task share its splits' order
+        return ClientSync(self.d, log, self._create_customers(state, "customer", "client", chooser),
+                          held_qbo=frozenset(held[0]), held_fsp=frozenset(held[1]), split=chooser.split)
 
     def _cdc_rows(self, state: dict, entity: str) -> list[dict]:
         name = f"cdc{state.get('pass', 0)}_{entity}"

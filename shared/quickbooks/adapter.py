@@ -15,7 +15,8 @@ from quickbooks import QuickBooks
 from quickbooks.exceptions import QuickbooksException
 
 from shared.quickbooks.client import StatusRecorder
-from shared.quickbooks.errors import AuthFailed, QuickBooksError, Unavailable, classify
+from shared.quickbooks.errors import AuthFailed, QuickBooksError, StaleObject, Unavailable, classify, refused
+from shared.quickbooks.pacing import UNPACED, Budget
 from shared.quickbooks.port import (
     CDC_LOOKBACK_DAYS,
     MAX_BATCH,
@@ -59,8 +60,10 @@ def quote(value: str) -> str:
 class QuickBooksAdapter:
     def __init__(self, qb: QuickBooks, recorder: StatusRecorder, realm_id: str,
                  on_auth_failed: Callable[[], None] | None = None, pace: Callable[[str], None] | None = None,
-                 concurrent: Callable[[int], AbstractContextManager[int]] | None = None):
+                 concurrent: Callable[[int], AbstractContextManager[int]] | None = None,
+                 budget: Callable[[], Budget] | None = None):
         self._qb, self._status, self.realm_id = qb, recorder, realm_id
+        self._budget = budget
         self._on_auth_failed = on_auth_failed
         self._pace = pace or (lambda kind: None)
         self._concurrent = concurrent
@@ -69,6 +72,10 @@ class QuickBooksAdapter:
         """How many calls may be in flight at once for this company while the block runs (pacing.Pacer.concurrent;
         1 without a pacer)."""
         return self._concurrent(want) if self._concurrent is not None else nullcontext(1)
+
+    def budget(self) -> Budget:
+        """What the company may send now without waiting (pacing.Pacer.budget; without a pacer nothing waits)."""
+        return self._budget() if self._budget is not None else UNPACED
 
     def _url(self, path: str) -> str:
         return f"{self._qb.api_url}/company/{self.realm_id}/{path}"
@@ -230,11 +237,13 @@ class QuickBooksAdapter:
         return self._where_in("Customer", "DisplayName", names, " AND Active IN (true, false)")
 
 
-    def push_invoices(self, drafts: Sequence[InvoiceDraft], request_id: str) -> list[InvoiceResult]:
+    def push_invoices(self, drafts: Sequence[InvoiceDraft], request_id: str,
+                      single: bool = False) -> list[InvoiceResult]:
         ops = [BatchOp(d.bid, "update" if d.qbo_id else "create", "Invoice", _invoice_body(d)) for d in drafts]
         voids = {d.bid for d in drafts if d.void}
+        results = self._single(ops, request_id, voids) if single else self._batch(ops, request_id, voids)
         return [InvoiceResult(r.bid, invoice_state(r.entity) if r.entity else None, _fault(r.fault))
-                for r in self._batch(ops, request_id, voids)]
+                for r in results]
 
     def open_balances(self, qbo_ids: Sequence[str]) -> dict[str, InvoiceState]:
         """Invoices by Id, 1,000 to a query (QuickBooks' MAXRESULTS ceiling): the fewest calls its query language
@@ -248,11 +257,13 @@ class QuickBooksAdapter:
                 out[state.qbo_id] = state
         return out
 
-    def push_payments(self, drafts: Sequence[PaymentDraft], request_id: str) -> list[PaymentResult]:
+    def push_payments(self, drafts: Sequence[PaymentDraft], request_id: str,
+                      single: bool = False) -> list[PaymentResult]:
         ops = [BatchOp(d.bid, "delete" if d.delete else "update" if d.qbo_id else "create", "Payment",
                        _payment_body(d)) for d in drafts]
+        results = self._single(ops, request_id, set()) if single else self._batch(ops, request_id, set())
         return [PaymentResult(r.bid, payment_state(r.entity) if r.entity else None, _fault(r.fault))
-                for r in self._batch(ops, request_id, set())]
+                for r in results]
 
     def payment_method_id(self, name: str, credit_card: bool, request_id: str) -> str:
         """A PaymentMethod found by name, else created once (Name unique; Type CREDIT_CARD or NON_CREDIT_CARD)."""
@@ -261,6 +272,23 @@ class QuickBooksAdapter:
             return str(found[0]["Id"])
         body = {"Name": name, "Type": "CREDIT_CARD" if credit_card else "NON_CREDIT_CARD"}
         return str(self.create("PaymentMethod", body, request_id=request_id)["Id"])
+
+    def _single(self, ops: list[BatchOp], request_id: str, voids: set[str]) -> list[BatchResult]:
+        """One write as its own request: `?operation=void` (Invoice) and `?operation=delete` (Payment) where a batch
+        item would say so (qbo-facts fixtures invoice-void, invoice-delete). A refusal of the record, or a stale
+        SyncToken, comes back as its fault, as it would inside a batch; throttling and outages raise."""
+        if len(ops) != 1:
+            raise ValueError(f"a single request carries one operation, got {len(ops)}")
+        op = ops[0]
+        operation = "void" if op.bid in voids else "delete" if op.operation == "delete" else ""
+        try:
+            response = self._post(op.entity.lower(), op.body, request_id=request_id,
+                                  params={"operation": operation} if operation else None)
+        except QuickBooksError as exc:
+            if not (refused(exc) or isinstance(exc, StaleObject)):
+                raise
+            return [BatchResult(op.bid, fault={"code": exc.code, "message": exc.message, "detail": exc.detail})]
+        return [BatchResult(op.bid, entity=response.get(op.entity))]
 
     def _batch(self, ops: list[BatchOp], request_id: str, voids: set[str]) -> list[BatchResult]:
         if not 0 < len(ops) <= MAX_BATCH:

@@ -10,7 +10,10 @@ QuickBooks also allows at most 10 requests in flight per company. Code that send
 (shared/domain/lanes.py) first leases that many of the company's concurrency slots for the task
 (`Pacer.concurrent`): one conditional write to take them and one to give them back, not one per call. Slots are
 leases with an expiry, so a task that dies gives its slots back by time. Of the 10, LEASED_SLOTS can be leased;
-the rest stay for the callers that send one call at a time (an admin page, a task without lanes)."""
+the rest stay for the callers that send one call at a time (an admin page, a task without lanes).
+
+What a company may send right now without waiting (`Pacer.budget`, one consistent read of its two items) is what
+the lanes (shared/domain/lanes.py) decide from: single requests only when the batch budget would make work wait."""
 
 from __future__ import annotations
 
@@ -57,7 +60,33 @@ def gcra(tat: float | None, now: float, limit: Limit) -> tuple[float, float]:
     return (wait if wait > 1e-6 else 0.0), start + limit.interval  # float dust is not a wait
 
 
+@dataclass(frozen=True)
+class Budget:
+    """What a company may send now without waiting, and how fast each budget comes back: `batches` batch requests
+    and `requests` requests of any kind (a batch counts in both), one more every `batch_interval` and
+    `request_interval` seconds."""
+
+    batches: int
+    requests: int
+    batch_interval: float
+    request_interval: float
+
+
+UNPACED = Budget(10**9, 10**9, 0.0, 0.0)  # a caller without pacing: nothing it sends waits for a budget
+
+
+def free_now(tat: float | None, now: float, limit: Limit) -> int:
+    """How many calls GCRA lets through at `now` without a wait, from the limit's theoretical arrival time: a call
+    goes at once while max(tat, now) - tolerance <= now, and each one moves tat on by an interval."""
+    start = max(tat if tat is not None else now, now)
+    room = now + limit.tolerance - start
+    return 0 if room < -1e-6 else min(limit.burst, int(room / limit.interval + 1e-6) + 1)
+
+
 class PaceStore(Protocol):
+    def peek(self, keys: list[str]) -> dict[str, float]:
+        """The theoretical arrival time of each key that has one (a strongly consistent read, nothing written)."""
+
     def reserve(self, key: str, now: float, limit: Limit, max_wait_s: float) -> float | None:
         """Reserve the next slot atomically; the wait before it, or None (nothing reserved) if over max_wait_s."""
 
@@ -91,6 +120,15 @@ class Pacer:
         finally:
             if taken:
                 self._store.release_slots(f"{realm_id}#slots", taken, until)
+
+    def budget(self, realm_id: str) -> Budget:
+        """What the company may send right now without waiting (one read of its pacing items, shared by every
+        Lambda): the lanes send single requests only when the batch budget would make work wait."""
+        limits = {limit.kind: limit for limit in self._limits}
+        tats = self._store.peek([f"{realm_id}#{kind}" for kind in limits])
+        now = self._clock()
+        free = {kind: free_now(tats.get(f"{realm_id}#{kind}"), now, limit) for kind, limit in limits.items()}
+        return Budget(free["batch"], free["request"], limits["batch"].interval, limits["request"].interval)
 
     def before(self, realm_id: str, kind: str) -> None:
         """Block until this call may go; a wait longer than `max_wait_s` becomes Throttled, so a state machine

@@ -9,6 +9,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from shared.quickbooks.pacing import Budget
+
 MAX_PAGE = 1000  # QuickBooks' MAXRESULTS ceiling
 MAX_BATCH = 30  # operations per batch request
 
@@ -58,6 +60,10 @@ class QuickBooksPort(Protocol):
     def concurrent(self, want: int) -> AbstractContextManager[int]:
         """How many calls this task may have in flight for the company at once while the block runs (at least 1,
         at most `want`): QuickBooks allows 10 per company across every caller."""
+        ...
+
+    def budget(self) -> Budget:
+        """What the company may send right now without waiting, as every caller's pacing left it."""
         ...
 
     # -- questions the domain asks (the adapter alone owns the query language) --------------------------------
@@ -203,7 +209,13 @@ class MoneyPrefs:
 
 class MoneyPort(Protocol):
     def money_prefs(self) -> MoneyPrefs: ...
-    def push_invoices(self, drafts: Sequence[InvoiceDraft], request_id: str) -> list[InvoiceResult]: ...
+    def push_invoices(self, drafts: Sequence[InvoiceDraft], request_id: str,
+                      single: bool = False) -> list[InvoiceResult]:
+        """One batch request of up to 30 drafts, or with `single` one draft as its own request (the single lane);
+        either way a refusal of a record comes back as its fault."""
+        ...
+
     def open_balances(self, qbo_ids: Sequence[str]) -> dict[str, InvoiceState]: ...
-    def push_payments(self, drafts: Sequence[PaymentDraft], request_id: str) -> list[PaymentResult]: ...
+    def push_payments(self, drafts: Sequence[PaymentDraft], request_id: str,
+                      single: bool = False) -> list[PaymentResult]: ...
     def payment_method_id(self, name: str, credit_card: bool, request_id: str) -> str: ...

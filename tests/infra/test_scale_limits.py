@@ -112,6 +112,6 @@ def test_concurrency_slot_leases_outlive_every_task_and_a_task_of_lanes_fits_its
     timeouts = {logical_id: fn["Properties"]["Timeout"]
                 for logical_id, fn in resources(prod_template, "AWS::Lambda::Function").items()}
     assert max(timeouts.values()) <= SLOT_LEASE_S
-    singles = lanes.singles_for(ROWS_PER_TASK, from_idle=False)
-    paced = lanes.paced_seconds(math.ceil((ROWS_PER_TASK - singles) / 30), singles, from_idle=False)
+    singles = lanes.singles_for(ROWS_PER_TASK, lanes.PACED)  # the most a task waits: nothing left of the budget
+    paced = lanes.paced_seconds(math.ceil((ROWS_PER_TASK - singles) / 30), singles, lanes.PACED)
     assert paced < timeouts["OnboardFunction"] / 4

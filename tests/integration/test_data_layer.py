@@ -247,6 +247,23 @@ def test_a_new_container_pays_one_extra_call_once_and_an_over_long_wait_writes_n
     assert float(PaceItem.get("PACE#realm-1#batch").tat) == tat  # nothing reserved
 
 
+def test_a_company_budget_is_one_consistent_read_of_what_every_container_reserved(aws_tables, dynamodb_calls):
+    from shared.data.pace_store import DynamoPaceStore
+    from shared.quickbooks.pacing import Pacer, quickbooks_limits
+
+    now = 1_800_000_000.0
+    limits = quickbooks_limits(500, 40)
+    other = Pacer(DynamoPaceStore(), limits, clock=lambda: now, sleep=lambda s: None)  # another Lambda container
+    for _ in range(3):
+        other.before("realm-1", "batch")
+    dynamodb_calls.clear()
+    budget = Pacer(DynamoPaceStore(), limits, clock=lambda: now).budget("realm-1")
+    assert (budget.batches, budget.requests) == (2, 7) and dynamodb_calls == ["BatchGetItem"]
+    assert budget.batch_interval == limits[1].interval and budget.request_interval == limits[0].interval
+    fresh = Pacer(DynamoPaceStore(), limits, clock=lambda: now).budget("realm-2")  # no item: an idle company
+    assert (fresh.batches, fresh.requests) == (5, 10)
+
+
 def test_concurrency_slots_are_leased_to_one_caller_each_and_come_back(aws_tables, dynamodb_calls):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -59,3 +59,38 @@ def test_update_void_balances_and_payments(company):
     gone = a.push_payments([PaymentDraft("1", qbo_id=paid.qbo_id, sync_token=paid.sync_token, delete=True)],
                            "money-pay-2")
     assert gone[0].fault is None and a.open_balances([one.qbo_id])[one.qbo_id].balance == Decimal("216.00")
+
+
+def test_the_single_lane_creates_updates_voids_and_deletes_as_a_batch_item_would(company):
+    """Each money write as its own request (shared/domain/lanes.py): replayed by its requestid, a stale SyncToken
+    and a refusal answered as the record's fault, void and delete through `?operation=`; the emulator's log shows
+    single requests, not batches."""
+    a = company.adapter
+    requests.delete(f"{company.url}/_emulator/requests")
+    [created] = a.push_invoices([_draft(company, "1")], "money-single-1", single=True)
+    one = created.invoice
+    assert a.push_invoices([_draft(company, "1")], "money-single-1", single=True)[0].invoice.qbo_id == one.qbo_id
+    [updated] = a.push_invoices([_draft(company, "1", price="216.00", qbo_id=one.qbo_id, sync_token=one.sync_token)],
+                                "money-single-2", single=True)
+    assert updated.invoice.total == Decimal("216.00")
+    [stale] = a.push_invoices([_draft(company, "1", qbo_id=one.qbo_id, sync_token=one.sync_token)],
+                              "money-single-3", single=True)
+    assert stale.fault.code == "5010" and stale.invoice is None
+    [refused] = a.push_invoices([InvoiceDraft("1", customer_id="999999", txn_date=date(2026, 11, 2),
+                                              lines=_draft(company, "1").lines)], "money-single-4", single=True)
+    assert refused.invoice is None and refused.fault.code
+    balances = a.open_balances([one.qbo_id])
+    [paid] = a.push_payments([PaymentDraft("1", customer_id=balances[one.qbo_id].customer_id, total=Decimal("16.00"),
+                                           txn_date=date(2026, 11, 5), applied=((one.qbo_id, Decimal("16.00")),),
+                                           deposit_account_id="35")], "money-single-5", single=True)
+    assert a.open_balances([one.qbo_id])[one.qbo_id].balance == Decimal("200.00")
+    [gone] = a.push_payments([PaymentDraft("1", qbo_id=paid.payment.qbo_id, sync_token=paid.payment.sync_token,
+                                           delete=True)], "money-single-6", single=True)
+    assert gone.fault is None and a.open_balances([one.qbo_id])[one.qbo_id].balance == Decimal("216.00")
+    current = a.open_balances([one.qbo_id])[one.qbo_id]
+    [voided] = a.push_invoices([InvoiceDraft("1", qbo_id=one.qbo_id, sync_token=current.sync_token, void=True)],
+                               "money-single-7", single=True)
+    assert voided.invoice.voided and voided.invoice.total == 0
+    kinds = [e["kind"] for e in requests.get(f"{company.url}/_emulator/requests",
+                                             params={"realm": company.realm}).json()["log"]]
+    assert "batch" not in kinds and {"create", "update", "void", "delete"} <= set(kinds)

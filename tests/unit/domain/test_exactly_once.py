@@ -8,10 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.domain import lanes
 from shared.domain.onboarding import Deps, Onboarding
 from shared.domain.records import Link
 from shared.quickbooks.errors import DuplicateName, Unavailable
 from shared.quickbooks.port import BatchResult
+from tests.fakes import FakeRunStore
 
 
 class FakeQuickBooks:
@@ -26,11 +28,16 @@ class FakeQuickBooks:
         self.crash_on_call: int | None = None  # or: only the call with this number (1-based) does
         self.calls: list[str] = []
         self.workers, self.in_flight, self.most_in_flight = workers, 0, 0
+        self.pacing, self.budget_reads = lanes.IDLE, 0  # no calls in the last minute, unless a test says so
         self._lock = threading.Lock()
 
     @contextmanager
     def concurrent(self, want):
         yield min(want, self.workers)
+
+    def budget(self):
+        self.budget_reads += 1
+        return self.pacing
 
     def _add(self, body):
         if any(c["DisplayName"].casefold() == body["DisplayName"].casefold() for c in self.customers.values()):
@@ -114,9 +121,9 @@ class FakeErrors:
         self.entries.append(entry)
 
 
-def _engine(qb, links, errors):
-    deps = Deps(tenant_id="t1", quickbooks=lambda: qb, platform=None, links=links, runs=None, errors=errors,
-                settings=None, connections=None)
+def _engine(qb, links, errors, runs=None):
+    deps = Deps(tenant_id="t1", quickbooks=lambda: qb, platform=None, links=links, runs=runs or FakeRunStore(),
+                errors=errors, settings=None, connections=None)
     return Onboarding(deps)
 
 
@@ -127,7 +134,9 @@ def _rows(n):
 
 
 def _create(engine, qb, rows):
-    return engine._create_in_batches({"run_id": "r1"}, qb, "customer", "client", rows)
+    state = {"run_id": "r1"}
+    chooser = engine.lane_chooser(state, qb, "customer-0")
+    return engine._create_in_batches(state, qb, "customer", "client", rows, chooser)
 
 
 def test_a_retry_after_a_committed_batch_replays_instead_of_writing():
@@ -162,8 +171,6 @@ def test_a_rerun_with_other_batch_members_or_a_forgotten_requestid_still_creates
 
 
 def test_a_large_set_goes_in_both_lanes_on_several_threads_and_each_record_once():
-    from shared.domain import lanes
-
     qb, links, errors = FakeQuickBooks(workers=4), FakeLinks(), FakeErrors()
     engine, rows = _engine(qb, links, errors), _rows(430)  # 12 batches of 30 and 70 single creates
     assert _create(engine, qb, rows) == 430
@@ -187,8 +194,6 @@ def test_a_small_set_stays_in_batches():
 def test_a_crash_in_either_lane_replays_without_a_duplicate(n, crash_on, forget, dropped, workers):
     """A call (batch or single) that wrote and then lost its answer, the rest of the task stopped or not, then a
     re-run: with the same pieces or other members, with QuickBooks remembering the request ids or not."""
-    from shared.domain import lanes
-
     qb, links, errors = FakeQuickBooks(workers=workers), FakeLinks(), FakeErrors()
     engine, rows = _engine(qb, links, errors), _rows(n)
     qb.crash_on_call = 1 + crash_on % lanes.calls(n)  # one of the task's calls, batch or single
@@ -205,3 +210,28 @@ def test_a_crash_in_either_lane_replays_without_a_duplicate(n, crash_on, forget,
     linked = {fsp: link.qbo_id for fsp, link in links.rows.items() if link.qbo_id}
     assert len(set(linked.values())) == len(linked) == n + 2  # one QuickBooks customer per client
     assert not errors.entries
+
+
+def test_the_batch_lane_alone_while_the_budget_has_room_for_every_batch():
+    qb, links, errors = FakeQuickBooks(workers=4), FakeLinks(), FakeErrors()
+    qb.pacing = lanes.Budget(20, 40, lanes.IDLE.batch_interval, lanes.IDLE.request_interval)
+    assert _create(_engine(qb, links, errors), qb, _rows(430)) == 430
+    assert qb.calls == ["batch"] * 15  # the call bound: no single request where no batch would wait
+
+
+def test_a_retried_task_splits_as_its_first_attempt_did_whatever_the_budget_shows_by_then():
+    """The split now follows the company's budget, which moves on between attempts: the retry recalls the first
+    attempt's split from the run, forms the same requests and resends the same requestids (nothing looked up)."""
+    qb, links, errors, runs = FakeQuickBooks(workers=1), FakeLinks(), FakeErrors(), FakeRunStore()
+    engine, rows = _engine(qb, links, errors, runs), _rows(430)
+    qb.pacing = lanes.Budget(20, 40, lanes.IDLE.batch_interval, lanes.IDLE.request_interval)  # room: batches only
+    qb.crash_on_call = 4
+    with pytest.raises(Unavailable):
+        _create(engine, qb, rows)
+    qb.crash_on_call, qb.pacing = None, lanes.PACED  # by the retry, the budget is spent: singles would go
+    qb.calls.clear()
+    assert _create(engine, qb, rows) == 430
+    # The same batches: the three answered ones linked and not sent again, the fourth (which wrote, then lost its
+    # answer) replayed by its requestid, the other eleven sent; no single request, no look-up by name.
+    assert qb.calls == ["batch"] * 12
+    assert qb.budget_reads == 1 and len(qb.customers) == 430 and not errors.entries

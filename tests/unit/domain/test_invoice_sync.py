@@ -301,3 +301,56 @@ def test_a_pass_rereading_many_of_our_own_invoices_finds_their_links_in_one_page
     assert queries == [] and len(w.platform.updates) == updates  # echoes: nothing written back
     w.sync().quickbooks_changed([w.qbo("inv_001")])  # a few rows: a query each, no full read
     assert len(queries) == 1
+
+
+def test_a_big_push_takes_the_single_lane_only_when_the_batch_budget_would_make_it_wait():
+    from shared.domain import lanes
+
+    ids = [f"inv_{i:03d}" for i in range(400)]
+    roomy = World()
+    roomy.qb.pacing = lanes.Budget(20, 40, lanes.IDLE.batch_interval, lanes.IDLE.request_interval)
+    for i in ids:
+        roomy.platform.put_invoice(i)
+    roomy.push(*ids)
+    assert [kind for kind, _ in roomy.qb.calls if kind in ("batch", "single")] == ["batch"] * 14  # the call bound
+    spent = World()
+    spent.qb.pacing = lanes.PACED  # the company is already being paced: batches would wait
+    for i in ids:
+        spent.platform.put_invoice(i)
+    spent.push(*ids)
+    singles = lanes.singles_for(400, lanes.PACED)
+    assert [n for kind, n in spent.qb.calls if kind == "single"] == [1] * singles and singles > 0
+    assert sum(n for kind, n in spent.qb.calls if kind == "batch") == 400 - singles
+    assert len(spent.qb.invoices) == 400 and spent.log.counts["invoices_created_in_quickbooks"] == 400
+
+
+def test_a_crash_in_the_single_lane_resends_the_same_single_request_whatever_the_budget_shows_then():
+    from shared.domain import lanes
+
+    w = World()
+    w.qb.pacing = lanes.PACED
+    ids = [f"inv_{i:03d}" for i in range(200)]
+    for i in ids:
+        w.platform.put_invoice(i)
+    real, lost = w.qb.push_invoices, []
+
+    def push_invoices(drafts, request_id, single=False):
+        answer = real(drafts, request_id, single)
+        if single and not lost:  # the first single request wrote in QuickBooks, then its answer was lost
+            lost.append(request_id)
+            raise Unavailable("10000", "connection dropped", "", None)
+        return answer
+
+    w.qb.push_invoices = push_invoices
+    with pytest.raises(Unavailable):
+        w.push(*ids)
+    assert [kind for kind, _ in w.qb.calls if kind in ("batch", "single")] == ["batch", "single"]
+    # The first batch's answer was recorded; every other write's attempt and lane were recorded before any call.
+    lanes_kept = [w.link(i).extra["attempt"].get("lane", "batch") for i in ids if "attempt" in w.link(i).extra]
+    assert len(lanes_kept) == 170 and set(lanes_kept) == {"batch", "single"}
+    w.qb.pacing, w.qb.calls = lanes.IDLE, []  # the retry finds the budget back: it still resends as it was sent
+    w.push(*ids)
+    sent = [kind for kind, _ in w.qb.calls if kind in ("batch", "single")]
+    assert sent.count("single") == lanes.singles_for(200, lanes.PACED)  # the same split as the first attempt's
+    assert sent[0] == "single"  # the lost one resent first, as a single request under its id: replayed
+    assert len(w.qb.invoices) == 200 and len({w.link(i).qbo_id for i in ids}) == 200 and not w.log.errors

@@ -143,3 +143,22 @@ def test_many_of_our_own_payments_coming_back_are_looked_up_in_one_paged_read(mo
     monkeypatch.setattr(w.links, "by_qbo", lambda *a: queries.append(a) or real(*a))
     w.payments().quickbooks_changed([w.qb.payment_row(w.links.get("t1", "payment", i).qbo_id) for i in ids])
     assert queries == [] and len(w.platform.payments) == 60
+
+
+def test_a_big_payment_push_uses_both_lanes_when_paced_and_a_crash_in_either_writes_nothing_twice():
+    from shared.domain import lanes
+
+    w = _synced("50000.00")
+    w.qb.pacing = lanes.PACED
+    ids = [f"pay_{i:03d}" for i in range(200)]
+    for i in ids:
+        w.platform.put_payment(i, "inv_1", "10.00")
+    w.qb.crash_after_commit = 3  # three calls in a row write, then lose their answer: a batch, then singles
+    for attempt in range(4):  # the task and its retries; each replays what was written and goes one call further
+        try:
+            w.pay(*ids)
+            break
+        except Unavailable:
+            assert attempt < 3
+    assert ("single", 1) in w.qb.calls and ("batch", 30) in w.qb.calls
+    assert len(w.qb.payments) == 200 and w.qbo("inv_1")["Balance"] == Decimal("48000.00")

@@ -346,7 +346,9 @@ def test_a_new_site_becomes_a_sub_customer_with_its_clients_state_and_a_site_of_
     from shared.domain.onboarding import Onboarding
 
     def create(rows):
-        return Onboarding(deps)._create_in_batches(state, w.books, "site", "site", rows)
+        engine = Onboarding(deps)
+        chooser = engine.lane_chooser(state, w.books, "site")
+        return engine._create_in_batches(state, w.books, "site", "site", rows, chooser)
 
     SiteSync(deps, StateRunLog("t1", state, w.errors), create).apply([site, orphan])
     job = next(r for r in w.books.rows["Customer"].values() if r.get("Job"))
@@ -534,3 +536,21 @@ def test_many_links_by_quickbooks_id_are_one_read_of_the_kind_and_a_few_are_one_
     links.reads.clear()
     few = links_by_qbo(links, "t1", "invoice", ["q1", "q2", "q-none"])
     assert links.reads == ["by_qbo"] * 3 and set(few) == {"q1", "q2"}
+
+
+def test_updates_stay_in_batches_while_the_budget_has_room_and_the_run_keeps_the_split_it_chose():
+    from shared.domain import lanes
+
+    w = World()
+    rows = {f"c{n:03d}": w.linked_pair(f"c{n:03d}", company=f"Company {n:03d}")[1] for n in range(200)}
+    w.tick()
+    for n, fsp_id in enumerate(rows):
+        w.platform.update_client("t1", fsp_id, company_name=f"Company {n:03d} Inc")
+    w.tick()
+    w.books.pacing = lanes.Budget(10, 20, lanes.IDLE.batch_interval, lanes.IDLE.request_interval)
+    w.books.calls.clear()
+    run = w.run()
+    assert run.summary["counts"]["customers_updated_in_quickbooks"] == 200
+    assert w.books.calls.count("batch") == 7 and "update" not in w.books.calls  # 200 in 7 batches: the call bound
+    kept = [rows for (run_id, name, _), rows in w.runs.chunks_by_name.items() if name.startswith("lanes-")]
+    assert kept == [[0, 200]]  # the split, remembered for a retry of the task

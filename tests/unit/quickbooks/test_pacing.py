@@ -27,6 +27,9 @@ class MemoryStore:
         self.tat[key] = new_tat
         return wait
 
+    def peek(self, keys):
+        return {key: self.tat[key] for key in keys if key in self.tat}
+
 
 def _max_in_window(times, window=60.0):
     times = sorted(times)
