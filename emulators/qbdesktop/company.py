@@ -46,7 +46,13 @@ LIST_ADDS = {"CustomerAdd": ("Customer", "CustomerRet"), "VendorAdd": ("Vendor",
              "ClassAdd": ("Class", "ClassRet"), "AccountAdd": ("Account", "AccountRet"),
              "ItemServiceAdd": ("Item", "ItemServiceRet"), "ItemNonInventoryAdd": ("Item", "ItemNonInventoryRet"),
              "ItemInventoryAdd": ("Item", "ItemInventoryRet"), "ItemSalesTaxAdd": ("Item", "ItemSalesTaxRet")}
-LIST_MODS = {"CustomerMod": "Customer", "VendorMod": "Vendor", "ClassMod": "Class"}
+LIST_MODS = {"CustomerMod": "Customer", "VendorMod": "Vendor", "ClassMod": "Class", "ItemServiceMod": "Item",
+             "ItemNonInventoryMod": "Item", "ItemInventoryMod": "Item"}
+# A Mod of an item type reaches only items of that type (an ItemServiceMod cannot change an inventory part).
+MOD_RET = {"ItemServiceMod": "ItemServiceRet", "ItemNonInventoryMod": "ItemNonInventoryRet",
+           "ItemInventoryMod": "ItemInventoryRet"}
+# Aggregates whose Mod form carries a `Mod` suffix and is stored under the Add form's name (S: ItemServiceMod).
+MOD_AGGREGATES = {"SalesOrPurchaseMod", "SalesAndPurchaseMod"}
 LIST_QUERIES = {"CustomerQuery": ("Customer", None), "VendorQuery": ("Vendor", None), "ClassQuery": ("Class", None),
                 "AccountQuery": ("Account", None), "ItemQuery": ("Item", None),
                 "ItemServiceQuery": ("Item", "ItemServiceRet"),
@@ -97,6 +103,31 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._El
     if text is not None:
         el.text = text
     return el
+
+
+def _merge_mod(target: etree._Element, changes: Iterable[etree._Element]) -> None:
+    """A Mod's fields over the record, as Intuit's "Modify, delete and void requests" page says: a field sent with a
+    value changes, a field sent empty is cleared ("send null/empty qbXML elements for the properties to be
+    cleared"), a field left out keeps its value. Aggregates (BillAddress, SalesOrPurchaseMod) apply the same rule
+    to their own fields; references (`...Ref`) are replaced whole. The Mod-only flags `Apply...ToExistingTxns`
+    change no stored field (what they do to old transactions is not modelled)."""
+    for change in changes:
+        tag = change.tag.removesuffix("Mod") if change.tag in MOD_AGGREGATES else change.tag
+        if tag.startswith("Apply") and tag.endswith("ToExistingTxns"):
+            continue
+        old = target.find(tag)
+        if len(change) and not tag.endswith("Ref"):
+            if old is None:
+                old = _sub(target, tag)
+            _merge_mod(old, list(change))
+            if not len(old):
+                target.remove(old)
+            continue
+        if old is not None:
+            target.remove(old)
+        if len(change) or (change.text or "").strip():
+            change.tag = tag
+            target.append(change)
 
 
 def full_name_of(ret: etree._Element) -> str:
@@ -282,7 +313,7 @@ class Company:
     def _mod_list(self, kind: str, mod: etree._Element) -> etree._Element:
         list_id = mod.findtext("ListID") or ""
         ret = self.lists[kind].get(list_id)
-        if ret is None:
+        if ret is None or ret.tag != MOD_RET.get(mod.tag, ret.tag):
             raise not_found(list_id)
         sent = mod.findtext("EditSequence")
         if sent != ret.findtext("EditSequence"):  # F 3200 stale EditSequence
@@ -290,13 +321,7 @@ class Company:
         changes = copy.deepcopy(mod)
         self._resolve_refs(changes, kind, kind)
         updated = copy.deepcopy(ret)
-        for child in changes:
-            if child.tag in ("ListID", "EditSequence"):
-                continue
-            old = updated.find(child.tag)
-            if old is not None:
-                updated.remove(old)
-            updated.append(child)
+        _merge_mod(updated, [c for c in changes if c.tag not in ("ListID", "EditSequence")])
         full_name, sublevel = self._full_name(kind, updated)
         if self._name_taken(kind, full_name, except_id=list_id):
             raise StatusError(3100, f'The name "{full_name}" of the list element is already in use.')

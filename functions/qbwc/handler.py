@@ -16,7 +16,7 @@ from shared.errors import Conflict, NotFound
 from shared.http import caller, install_error_handlers
 from shared.observability import bind_correlation, get_logger, get_metrics, get_tracer
 from shared.qbdesktop import passwords, soap
-from shared.qbdesktop.phases import PENDING_PHASE
+from shared.qbdesktop.phases import PENDING_PHASE, desktop_run_id
 from shared.qbdesktop.schedule import RUN_EVERY_MINUTES
 
 SERVICE = "qbwc"
@@ -141,12 +141,11 @@ def onboard():
     _connection(who.tenant_id)
     from shared.domain.records import SyncRun
 
-    _, runs, _, drain_for = _deps()
-    run_id = f"qbd-{uuid.uuid4().hex[:12]}"
-    run = SyncRun(tenant_id=who.tenant_id, run_id=run_id, kind="onboarding", status="pending",
+    drain = _deps()[3](who.tenant_id)
+    run = SyncRun(tenant_id=who.tenant_id, run_id=desktop_run_id("onboarding"), kind="onboarding", status="pending",
                   started_at=datetime.now(UTC), phase=PENDING_PHASE)
-    runs.create(run)
-    drain_for(who.tenant_id).request_onboarding(run_id)
+    drain.record_run(run)
+    drain.request_onboarding(run.run_id)
     return Response(202, content_types.APPLICATION_JSON, json.dumps(run.public()))
 
 
@@ -160,15 +159,14 @@ def sync_now():
         raise Conflict("onboard first: POST /admin/desktop/onboard, then let the Web Connector run")
     from shared.domain.records import SyncRun
 
-    _, runs, _, drain_for = _deps()
-    waiting = next((r for r in runs.history(who.tenant_id, limit=20)
-                    if r.run_id.startswith("qbd-") and r.status in ("pending", "running")), None)
+    drain = _deps()[3](who.tenant_id)
+    waiting = drain.waiting_run()
     if waiting is not None:
         return Response(202, content_types.APPLICATION_JSON, json.dumps({**waiting.public(), "started": False}))
-    run = SyncRun(tenant_id=who.tenant_id, run_id=f"qbd-sync-{uuid.uuid4().hex[:12]}", kind="sync",
+    run = SyncRun(tenant_id=who.tenant_id, run_id=desktop_run_id("sync"), kind="sync",
                   status="pending", started_at=datetime.now(UTC), phase=PENDING_PHASE)
-    runs.create(run)
-    drain_for(who.tenant_id).request_sync(run.run_id)
+    drain.record_run(run)
+    drain.request_sync(run.run_id)
     return Response(202, content_types.APPLICATION_JSON, json.dumps({**run.public(), "started": True}))
 
 

@@ -194,11 +194,11 @@ class AdminService:
     def _desktop_connection(self, tenant_id: str, desktop: dict, counts: dict) -> dict:
         """A Desktop-only tenant answers as an Online one does (docs/qbdesktop.md): connected, its company, last and
         next sync, the counts, and "Pending until the Web Connector runs" (SingleOps) while work waits for a poll."""
-        from shared.qbdesktop.phases import PENDING_PHASE
+        from shared.qbdesktop.phases import PENDING_PHASE, is_desktop_run
         from shared.qbdesktop.schedule import next_sync_at
 
-        # Run ids are random, so the history's key order is not time order: newest first by start.
-        history = sorted((r for r in self._runs.history(tenant_id, limit=200) if r.run_id.startswith("qbd-")),
+        # Newest first by start: runs stored before Desktop run ids were time-ordered do not sort by key.
+        history = sorted((r for r in self._runs.history(tenant_id, limit=200) if is_desktop_run(r.run_id)),
                          key=lambda r: r.started_at, reverse=True)
         finished = next((r for r in history if r.finished_at is not None), None)
         onboarding = next((r for r in history if r.kind == "onboarding"), None)

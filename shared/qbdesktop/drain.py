@@ -25,19 +25,22 @@ from shared.domain import clients as client_rules
 from shared.domain import onboarding_plan, parties
 from shared.domain.records import ErrorEntry, Link
 from shared.domain.review import ReviewEntry
-from shared.domain.settings import MissingState
+from shared.domain.settings import MissingState, resolve_state
 from shared.qbdesktop import lists, qbxml
-from shared.qbdesktop.phases import PENDING_PHASE
+from shared.qbdesktop.phases import PENDING_PHASE, is_desktop_run
 from shared.qbdesktop.qbxml import Result
 
 # Queue order (the sort key's first part): lists, customers before jobs before items, invoices, paid status.
 PULL_LISTS, PULL_CUSTOMERS, PLAN_ONBOARDING, PLAN_CLIENT_CHANGES = 5, 10, 20, 21
-CUSTOMER_ADD, JOB_ADD, CUSTOMER_MOD = 30, 40, 45
-PULL_ITEMS, PLAN_ITEMS, ITEM_ADD = 46, 47, 48
+CUSTOMER_ADD, JOB_ADD, JOB_MOD, CUSTOMER_MOD = 30, 40, 42, 45
+PULL_ITEMS, PLAN_ITEMS, ITEM_ADD, ITEM_MOD = 46, 47, 48, 49
 ENSURE_ITEM, ENSURE_CLASS, PLAN_INVOICES, ENSURE_TAX, INVOICE_ADD, INVOICE_MOD = 50, 52, 55, 57, 60, 62
 PLAN_PAYMENTS, PAYMENT_ADD, PULL_PAYMENTS, PULL_PAID = 64, 65, 68, 70
 # Desktop item types <-> the platform's (IndusTrack seed: "Equipment items ... will synchronize as Inventory items").
 FROM_DESKTOP_ITEM = {"ItemServiceRet": "service", "ItemNonInventoryRet": "non_inventory",
+                     "ItemInventoryRet": "inventory"}
+# The Desktop type an item was added as (its Ret), which decides the Mod that can change it.
+DESKTOP_ITEM_KIND = {"ItemServiceRet": "service", "ItemNonInventoryRet": "non_inventory",
                      "ItemInventoryRet": "inventory"}
 TO_DESKTOP_ITEM = {"service": "service", "non_inventory": "non_inventory", "inventory": "inventory",
                    "equipment": "inventory"}
@@ -49,6 +52,8 @@ OVERLAP = timedelta(minutes=5)
 DESKTOP_ITEM = "Field Service"  # the service item every synced invoice line posts through
 ENTITY = {"client": "qbd_client", "site": "qbd_site", "invoice": "qbd_invoice", "payment": "qbd_payment",
           "item": "qbd_item"}
+WAITING_FOR_CLIENT = ("The site's client is not in QuickBooks yet, so the site cannot become a job. It syncs once its "
+                      "client does.")
 GUID_NAMESPACE = uuid.UUID("7a0c4d2e-0b7b-4f59-9a55-3f1f3d0c5e21")
 ZERO = Decimal("0.00")
 
@@ -57,6 +62,23 @@ def invoice_fingerprint(body: dict) -> str:
     """What QuickBooks was (or would be) sent for an invoice, less the marker: equal means nothing to send."""
     parts = {k: v for k, v in body.items() if k != "external_guid"}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def site_fingerprint(address: dict | None, active: bool) -> str:
+    """What a site's job was sent (ship-to address, active): equal means no CustomerMod to send."""
+    blob = json.dumps([address or {}, bool(active)], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def item_values(platform_item) -> dict:
+    """What an item sent to QuickBooks carries that an ItemMod can change (qbxml.item_mod's keys)."""
+    return {"name": qbxml._cut(platform_item.name.replace(":", "-"), 31), "price": str(platform_item.price),
+            "desc": platform_item.description or "", "taxable": bool(platform_item.taxable),
+            "active": bool(platform_item.active)}
+
+
+def item_fingerprint(values: dict) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def external_guid(tenant_id: str, kind: str, fsp_id: str) -> str:
@@ -233,13 +255,41 @@ class Drain:
                 continue
             return item, qbxml.message_set(request)
 
+    def record_run(self, run) -> None:
+        """A Desktop run (shared.domain.records.SyncRun) written to the history and kept in the connection's list of
+        open runs until a session settles it, so settling finds it however many runs came after."""
+        self.d.runs.create(run)
+        state = self._state()
+        self.d.repo.update_connection(self.d.tenant_id, state={
+            **state, "open_runs": sorted({*(state.get("open_runs") or []), run.run_id})})
+
+    def waiting_run(self):
+        """The newest Desktop run not settled yet (pending or running), or None."""
+        runs = [self.d.runs.get(self.d.tenant_id, run_id) for run_id in self._open_run_ids()]
+        waiting = [r for r in runs if r is not None and r.status in ("pending", "running")]
+        return max(waiting, key=lambda r: r.started_at) if waiting else None
+
+    def _open_run_ids(self) -> list[str]:
+        """The connection's open runs, the runs its queued work belongs to, and (runs recorded before the list
+        existed) the unsettled Desktop runs among the newest in the history."""
+        tenant = self.d.tenant_id
+        ids = set(self._state().get("open_runs") or [])
+        ids |= {w.run_id for w in self.d.repo.work(tenant, include_failed=True) if w.run_id}
+        ids |= {r.run_id for r in self.d.runs.history(tenant, limit=20)
+                if is_desktop_run(r.run_id) and r.status in ("pending", "running")}
+        return sorted(ids)
+
     def settle_runs(self, requests_done: int) -> None:
         """At the end of a session: a Desktop run whose work is all done (or in the error log) has succeeded; one
-        with work left stays "Pending until the Web Connector runs" (SingleOps' wording)."""
+        with work left stays "Pending until the Web Connector runs" (SingleOps' wording). Every open run is looked
+        at, not a window of the newest."""
         tenant = self.d.tenant_id
         work = self.d.repo.work(tenant, include_failed=True)
-        for run in self.d.runs.history(tenant, limit=20):
-            if not run.run_id.startswith("qbd-") or run.status not in ("pending", "running"):
+        settled = set()
+        for run_id in self._open_run_ids():
+            run = self.d.runs.get(tenant, run_id)
+            if run is None or not is_desktop_run(run_id) or run.status not in ("pending", "running"):
+                settled.add(run_id)
                 continue
             mine = [w for w in work if w.run_id == run.run_id]
             failed = sum(1 for w in mine if w.status == "failed")
@@ -251,6 +301,11 @@ class Drain:
             self.d.runs.finish(tenant, run.run_id, "succeeded",
                                {"counts": {"quickbooks_requests_last_session": requests_done,
                                            "records_in_error_log": errors, "requests_failed": failed}})
+            settled.add(run_id)
+        state = self._state()
+        if settled & set(state.get("open_runs") or []):
+            self.d.repo.update_connection(tenant, state={
+                **state, "open_runs": sorted(set(state.get("open_runs") or []) - settled)})
 
     def retry_failed(self) -> int:
         """Every failed item back in the queue for the next session ("Resync"). A failure is QuickBooks' definitive
@@ -290,14 +345,22 @@ class Drain:
                 return qbxml.list_query("ItemQuery", full_names=[p["item"]["name"]])
             self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
             return qbxml.item_add(**p["item"])
+        if item.kind == "item_mod":
+            if item.mode == "reread" or not p.get("edit_sequence") or not p.get("item_kind"):
+                self.d.repo.update_work(item, mode="reread")  # stale, or linked before its type was kept
+                return qbxml.list_query("ItemQuery", list_ids=[p["list_id"]])
+            self.d.repo.update_work(item, status="sent", attempts=item.attempts + 1)
+            return qbxml.item_mod(p["item_kind"], p["list_id"], p["edit_sequence"], p["changes"])
         if item.kind == "pull_payments":
             return qbxml.txn_query("ReceivePaymentQuery", from_modified=p.get("from_modified"))
         if item.kind == "pull_paid":
             if p.get("txn_ids"):
                 return qbxml.txn_query("InvoiceQuery", txn_ids=p["txn_ids"])
             return qbxml.txn_query("InvoiceQuery", paid_only=True, from_modified=p.get("from_modified"))
-        if item.kind == "customer_mod":
-            if item.mode == "reread":
+        if item.kind in ("customer_mod", "job_mod"):
+            if item.mode == "reread" or not p.get("edit_sequence"):
+                # No EditSequence known (a job linked by onboarding) or a stale one: read the record first.
+                self.d.repo.update_work(item, mode="reread")
                 return qbxml.customer_query(list_ids=[p["list_id"]])
             # A Mod whose answer was lost is simply sent again: if QuickBooks applied it, the EditSequence is stale
             # now, 3200 comes back, and the re-read below finds the change already there.
@@ -312,6 +375,9 @@ class Drain:
             return qbxml.invoice_mod(p["txn_id"], p["edit_sequence"], p["invoice"])
         if item.status == "sent" and item.mode == "write":
             self.d.repo.update_work(item, mode="lookup")  # the reply to our write was lost: look before re-adding
+        if item.kind == "job_add" and p.get("look_first") and not p.get("looked_up") and item.mode == "write":
+            # A site added after onboarding: a job of that FullName may be in QuickBooks already (decision 24).
+            self.d.repo.update_work(item, mode="lookup")
         if item.kind in ("customer_add", "job_add"):
             customer = self._customer_fields(item)
             if customer is None:
@@ -392,7 +458,8 @@ class Drain:
             if result.rets:
                 self._link_customer(item, entity, result.rets[0])
             else:
-                self.d.repo.update_work(item, mode="write", status="pending")
+                self.d.repo.update_work(item, mode="write", status="pending",
+                                        payload={**item.payload, "looked_up": True})
             return
         if result.status_code == 0 and result.rets:
             self._link_customer(item, entity, result.rets[0])
@@ -404,12 +471,15 @@ class Drain:
 
     def _link_customer(self, item: WorkItem, entity: str, ret: dict) -> None:
         extra = {"full_name": ret.get("FullName"), "active": ret.get("IsActive") != "false"}
+        if entity == ENTITY["site"] and item.payload.get("fp"):
+            extra["fp"] = item.payload["fp"]
         if entity == ENTITY["client"]:  # each side's fingerprints from here on (shared.domain.clients)
             extra["fp"] = {"p": item.payload.get("fp_p") or {}, "q": client_rules.fingerprints(
                 client_rules.compact_customer_values(compact_customer(ret)))}
         self.d.links.put(Link(tenant_id=self.d.tenant_id, entity=entity, fsp_id=item.payload["fsp_id"],
                               qbo_id=ret["ListID"], sync_token=ret.get("EditSequence"), extra=extra))
-        self.d.errors.resolve(self.d.tenant_id, f"{entity}#{item.payload['fsp_id']}")
+        # The error log names records as the platform does ("client", "site"), not by their link kind.
+        self.d.errors.resolve(self.d.tenant_id, f"{entity.removeprefix('qbd_')}#{item.payload['fsp_id']}")
         self.d.repo.finish_work(item)
 
     def _on_pull_customers(self, item: WorkItem, result: Result) -> None:
@@ -445,12 +515,14 @@ class Drain:
         plan = onboarding_plan.plan_onboarding(qbd, clients, sites, existing, self.d.settings, names_taken=[],
                                                existing_sites=existing_sites)
         self._apply_plan(plan, qbd, clients, existing, run_id)
-        self._save_cursors(customers=_newest(qbd), clients=started.isoformat())
+        self._save_cursors(customers=_newest(qbd), clients=started.isoformat(), sites=started.isoformat())
         self.d.repo.update_connection(tenant, state={**self._state(), "onboarded": True})
 
-    def _apply_plan(self, plan, qbd: list[dict], clients: list[dict], existing: dict, run_id: str) -> None:
+    def _apply_plan(self, plan, qbd: list[dict], clients: list[dict], existing: dict, run_id: str,
+                    site_fps: dict[str, str] | None = None) -> None:
         """The onboarding plan's matches linked (with both sides' fingerprints), QuickBooks writes queued, platform
-        records created now. The everyday run applies its plan for new records the same way."""
+        records created now. The everyday run applies its plan for new records the same way; its new sites
+        (`site_fps`: each one's fingerprint) are looked up by FullName before a job is added."""
         tenant = self.d.tenant_id
         full_names = {row["id"]: row.get("full_name") for row in qbd}
         rows = {row["id"]: row for row in qbd}
@@ -468,16 +540,18 @@ class Drain:
                              "fp": fp(q, f)})
                  for q, f, _ in plan.matches if q not in existing]
         links += [Link(tenant_id=tenant, entity=ENTITY["site"], fsp_id=f, qbo_id=q,
-                       extra={"full_name": full_names.get(q)}) for q, f in plan.site_matches]
+                       sync_token=(rows.get(q) or {}).get("sync_token"), extra={"full_name": full_names.get(q)})
+                  for q, f in plan.site_matches]
         self.d.links.put_many(links)
         for row in plan.to_quickbooks:
             self.d.repo.enqueue(tenant, CUSTOMER_ADD, f"client#{row['fsp_id']}", "customer_add",
                                 {"fsp_id": row["fsp_id"], "customer": desktop_customer(row["customer"]),
                                  "fp_p": row.get("fp_p")}, run_id)
         for row in plan.sites_to_quickbooks:
+            after_onboarding = {"look_first": True, "fp": site_fps[row["fsp_id"]]} if site_fps else {}
             self.d.repo.enqueue(tenant, JOB_ADD, f"site#{row['fsp_id']}", "job_add",
                                 {"fsp_id": row["fsp_id"], "client_id": row["client_id"],
-                                 "customer": desktop_customer(row["customer"])}, run_id)
+                                 "customer": desktop_customer(row["customer"]), **after_onboarding}, run_id)
         created = {}
         for row in plan.to_platform:
             client = self.d.platform.create_client(tenant, parties.client_draft(row["client"]),
@@ -495,7 +569,10 @@ class Drain:
             site = self.d.platform.create_site(tenant, parties.site_draft(row, parent),
                                                idempotency_key=f"qbd-{tenant}-site-{row['qbo_id']}")
             self.d.links.put(Link(tenant_id=tenant, entity=ENTITY["site"], fsp_id=site.id, qbo_id=row["qbo_id"],
-                                  extra={"full_name": full_names.get(row["qbo_id"])}))
+                                  sync_token=row.get("sync_token"),
+                                  extra={"full_name": full_names.get(row["qbo_id"]),
+                                         "fp": site_fingerprint(parties.compact_site(site)["address"],
+                                                                site.active)}))
         for skipped in plan.skipped:
             self.d.errors.record(ErrorEntry(tenant_id=tenant, entity=skipped["entity"], entity_id=skipped["id"],
                                             direction=skipped["direction"], code=skipped["code"],
@@ -554,7 +631,99 @@ class Drain:
                 approved, "import", "customer", r["qbo_id"], (rows_by_id.get(r["qbo_id"]) or {}).get("name"),
                 "create", r["client"])]
             self._apply_plan(plan, new_rows, new_clients, {}, run_id)
-        self._save_cursors(customers=_newest(rows) or cursors.get("customers"), clients=started.isoformat())
+        if settings.sites.enabled:
+            self._plan_site_changes(rows, run_id, approved, cursors.get("sites") or cursors.get("clients"))
+        self._save_cursors(customers=_newest(rows) or cursors.get("customers"), clients=started.isoformat(),
+                           sites=started.isoformat())
+
+    def _plan_site_changes(self, rows: list[dict], run_id: str, approved: set, since: str | None) -> None:
+        """Sites and jobs after onboarding. Platform sites updated since the cursor: a linked one whose ship-to
+        address or active flag differ from what was sent goes as a CustomerMod of its job (the EditSequence; a stale
+        one is re-read and the change retried); a new one, under a client in QuickBooks, becomes a job with
+        ParentRef and ShipAddress, looked up by FullName first. QuickBooks jobs new since the customer cursor (this
+        run's pull) become sites of their client's platform record. Both by the onboarding rule
+        (`plan_onboarding`: a job with a ship-to address is a location, matched to a site by address). A new site
+        whose client is not in QuickBooks yet waits (error log, and read again by id every run until it goes)."""
+        tenant = self.d.tenant_id
+        changed = list(_all(self.d.platform.list_sites, tenant,
+                            updated_since=datetime.fromisoformat(since) - OVERLAP)) if since else []
+        known = {site.id for site in changed}
+        waiting = set(self._state().get("sites_waiting") or [])
+        again = {fsp_id for side, entity, fsp_id in approved if side == "export" and entity == "site"} | waiting
+        changed += [self.d.platform.get_site(tenant, fsp_id) for fsp_id in sorted(again - known)]
+        site_links = {link.fsp_id: link for link in self.d.links.all(tenant, ENTITY["site"])}
+        linked_jobs = {link.qbo_id for link in site_links.values() if link.qbo_id}
+        client_links = {link.fsp_id: link for link in self.d.links.all(tenant, ENTITY["client"]) if link.qbo_id}
+        client_of = {link.qbo_id: link.fsp_id for link in client_links.values()}
+        clients: dict[str, Any] = {}
+
+        def client(fsp_id: str):
+            if fsp_id not in clients:
+                clients[fsp_id] = self.d.platform.get_client(tenant, fsp_id)
+            return clients[fsp_id]
+
+        new_sites, fps, still_waiting = [], {}, []
+        for site in changed:
+            values = self._site_values(site, client)
+            fp = site_fingerprint(values["ship"], values["active"])
+            link = site_links.get(site.id)
+            if link is not None and link.qbo_id:
+                if fp != (link.extra or {}).get("fp") and self._admit(
+                        approved, "export", "site", site.id, site.name, "update", [values, fp]):
+                    self.d.repo.enqueue(tenant, JOB_MOD, f"job-mod#{site.id}#{fp}", "job_mod",
+                                        {"fsp_id": site.id, "list_id": link.qbo_id,
+                                         "edit_sequence": link.sync_token or "", "fp": fp,
+                                         "changes": {"ship": values["ship"], "bill": values["ship"],
+                                                     "active": values["active"]}}, run_id)
+            elif link is None and site.client_id in client_links:
+                new_sites.append({**parties.compact_site(site), "address": values["ship"]})
+                fps[site.id] = fp
+            elif link is None and site.active:
+                still_waiting.append(site.id)
+                self.d.errors.record(ErrorEntry(tenant_id=tenant, entity="site", entity_id=site.id,
+                                                direction="to_quickbooks", code="waiting_for_client",
+                                                message=WAITING_FOR_CLIENT, run_id=run_id))
+        if waiting or still_waiting:
+            self.d.repo.update_connection(tenant, state={**self._state(), "sites_waiting": sorted(still_waiting)})
+        new_jobs = [row for row in rows if row["job"] and row["id"] not in linked_jobs]
+        if not new_sites and not new_jobs:
+            return
+        # Each parent as the plan reads it: this run's row when QuickBooks changed it, else its linked client.
+        top = {row["id"]: row for row in rows if not row["job"]}
+        parents = {row["parent_id"] for row in new_jobs if row.get("parent_id") in client_of}
+        parents |= {client_links[site["client_id"]].qbo_id for site in new_sites}
+        parent_rows, parent_clients = [], []
+        for qbo_id in sorted(parents):
+            platform_client = parties.compact_client(client(client_of[qbo_id]))
+            parent_clients.append(platform_client)
+            link = client_links[client_of[qbo_id]]
+            parent_rows.append(top.get(qbo_id) or {
+                "id": qbo_id, "job": False, "parent_id": None, "name": (link.extra or {}).get("full_name") or "",
+                "active": (link.extra or {}).get("active", True), "bill": platform_client["address"]})
+        plan = onboarding_plan.plan_onboarding(
+            new_jobs + parent_rows, parent_clients, new_sites, {q: client_of[q] for q in parents}, self.d.settings,
+            names_taken=[r["name"] for r in rows], existing_sites={})
+        names = {row["id"]: row.get("full_name") or row["name"] for row in new_jobs}
+        plan.sites_to_quickbooks = [r for r in plan.sites_to_quickbooks if self._admit(
+            approved, "export", "site", r["fsp_id"], r["customer"].get("DisplayName"), "create", r["customer"])]
+        plan.sites_to_platform = [r for r in plan.sites_to_platform if self._admit(
+            approved, "import", "customer", r["qbo_id"], names.get(r["qbo_id"]), "create", r["address"])]
+        self._apply_plan(plan, new_jobs + parent_rows, parent_clients, {q: client_of[q] for q in parents}, run_id,
+                         site_fps=fps)
+
+    def _site_values(self, site, client) -> dict:
+        """What a site's job holds in QuickBooks: the ship-to address ("Use client State/Country for sites" fills a
+        missing State and Country from the client's billing address, then the default State) and the active flag."""
+        address = dict(parties.compact_site(site)["address"] or {})
+        if self.d.settings.sites.use_client_address_state and not (address.get("state") and address.get("country")):
+            bill = parties.compact_client(client(site.client_id))["address"] or {}
+            address = {**address, "state": address.get("state") or bill.get("state"),
+                       "country": address.get("country") or bill.get("country")}
+        try:
+            state = resolve_state(address.get("state"), address.get("country"), self.d.settings)
+        except MissingState:
+            state = None  # QuickBooks takes a ship-to address without a State
+        return {"ship": {**address, "state": state}, "active": bool(site.active)}
 
     def _merge_pair(self, link: Link, client, row: dict | None, run_id: str, approved: set) -> None:
         tenant, settings = self.d.tenant_id, self.d.settings
@@ -608,17 +777,20 @@ class Drain:
         return True
 
     def _on_customer_mod(self, item: WorkItem, result: Result) -> None:
+        """A client's CustomerMod, or a site's (`job_mod`: the job's ship-to address and active flag)."""
         p = item.payload
         if self._reread(item, result):
             return
+        entity = "site" if item.kind == "job_mod" else "client"
         if result.status_code == 0 and result.rets:
             ret = result.rets[0]
-            link = self.d.links.get(self.d.tenant_id, ENTITY["client"], p["fsp_id"])
+            link = self.d.links.get(self.d.tenant_id, ENTITY[entity], p["fsp_id"])
             if link is not None:
                 link.sync_token = ret.get("EditSequence")
-                link.extra = {**(link.extra or {}), "active": ret.get("IsActive") != "false"}
+                link.extra = {**(link.extra or {}), "active": ret.get("IsActive") != "false",
+                              **({"fp": p["fp"]} if p.get("fp") else {})}
                 self.d.links.put(link)
-            self.d.errors.resolve(self.d.tenant_id, f"client#{p['fsp_id']}")
+            self.d.errors.resolve(self.d.tenant_id, f"{entity}#{p['fsp_id']}")
             self.d.repo.finish_work(item)
             return
         if result.status_code == qbxml.STALE_EDIT_SEQUENCE and item.attempts < MAX_STALE_RETRIES:
@@ -626,6 +798,8 @@ class Drain:
             return
         self._error(item, str(result.status_code), result.message)
         self.d.repo.update_work(item, status="failed")
+
+    _on_job_mod = _on_customer_mod
 
     def _state(self) -> dict:
         connection = self.d.repo.connection(self.d.tenant_id)
@@ -952,7 +1126,11 @@ class Drain:
         income, cost of goods sold and asset accounts (IndusTrack seed)."""
         tenant, items, approved = self.d.tenant_id, self.d.settings.items, self._approved_keys()
         for platform_item in _all(self.d.platform.list_items, tenant):
-            if not platform_item.active or self.d.links.get(tenant, ENTITY["item"], platform_item.id) is not None:
+            link = self.d.links.get(tenant, ENTITY["item"], platform_item.id)
+            if link is not None:
+                self._plan_item_edit(link, platform_item, item.run_id, approved)
+                continue
+            if not platform_item.active:
                 continue
             kind = TO_DESKTOP_ITEM[str(platform_item.type)]
             body: dict[str, Any] = {"kind": kind, "name": qbxml._cut(platform_item.name.replace(":", "-"), 31),
@@ -966,7 +1144,58 @@ class Drain:
             if not self._admit(approved, "export", "item", platform_item.id, platform_item.name, "create", body):
                 continue
             self.d.repo.enqueue(tenant, ITEM_ADD, f"item#{platform_item.id}", "item_add",
-                                {"fsp_id": platform_item.id, "item": body}, item.run_id)
+                                {"fsp_id": platform_item.id, "item": body,
+                                 "fp": item_fingerprint(item_values(platform_item))}, item.run_id)
+
+    def _plan_item_edit(self, link: Link, platform_item, run_id: str | None, approved: set) -> None:
+        """An item sent to QuickBooks and edited on the platform since (name, price, description, taxable, active
+        differ from the version sent: the link's fingerprint) goes as the Mod of the type it was added as, with the
+        EditSequence held; a stale one is re-read and the change retried, as for customers. Items linked before
+        edits were followed take their current version as the baseline."""
+        values = item_values(platform_item)
+        fp = item_fingerprint(values)
+        sent = (link.extra or {}).get("fp")
+        if sent is None:
+            link.extra = {**(link.extra or {}), "fp": fp}
+            self.d.links.put(link)
+            return
+        if fp == sent or not self._admit(approved, "export", "item", platform_item.id, platform_item.name,
+                                         "update", values):
+            return
+        self.d.repo.enqueue(self.d.tenant_id, ITEM_MOD, f"item-mod#{platform_item.id}#{fp}", "item_mod",
+                            {"fsp_id": platform_item.id, "list_id": link.qbo_id, "fp": fp,
+                             "edit_sequence": link.sync_token or "", "item_kind": (link.extra or {}).get("kind"),
+                             "changes": values}, run_id)
+
+    def _on_item_mod(self, item: WorkItem, result: Result) -> None:
+        p = item.payload
+        if item.mode == "reread":
+            ret = result.rets[0] if result.rets else None
+            kind = DESKTOP_ITEM_KIND.get((ret or {}).get("_ret", ""))
+            if ret is None or kind is None:  # gone, or a type our Mods do not change
+                self._error(item, str(result.status_code) if ret is None else "item_type_not_modifiable",
+                            result.message if ret is None else
+                            f"The QuickBooks item is a {ret.get('_ret', '').removesuffix('Ret')}, which the sync "
+                            "does not change; edit it in QuickBooks.")
+                self.d.repo.update_work(item, status="failed")
+                return
+            self.d.repo.update_work(item, mode="write", status="pending",
+                                    payload={**p, "edit_sequence": ret.get("EditSequence"), "item_kind": kind})
+            return
+        if result.status_code == 0 and result.rets:
+            link = self.d.links.get(self.d.tenant_id, ENTITY["item"], p["fsp_id"])
+            if link is not None:
+                link.sync_token = result.rets[0].get("EditSequence")
+                link.extra = {**(link.extra or {}), "fp": p["fp"], "kind": p["item_kind"]}
+                self.d.links.put(link)
+            self.d.errors.resolve(self.d.tenant_id, f"item#{p['fsp_id']}")
+            self.d.repo.finish_work(item)
+            return
+        if result.status_code == qbxml.STALE_EDIT_SEQUENCE and item.attempts < MAX_STALE_RETRIES:
+            self.d.repo.update_work(item, mode="reread", status="pending")
+            return
+        self._error(item, str(result.status_code), result.message)
+        self.d.repo.update_work(item, status="failed")
 
     def _on_item_add(self, item: WorkItem, result: Result) -> None:
         if item.mode == "lookup":
@@ -983,8 +1212,9 @@ class Drain:
 
     def _link_item(self, item: WorkItem, ret: dict) -> None:
         fsp_id = item.payload["fsp_id"]
+        extra = {"kind": DESKTOP_ITEM_KIND.get(ret.get("_ret", "")), "fp": item.payload.get("fp")}
         self.d.links.put(Link(tenant_id=self.d.tenant_id, entity=ENTITY["item"], fsp_id=fsp_id, qbo_id=ret["ListID"],
-                              sync_token=ret.get("EditSequence")))
+                              sync_token=ret.get("EditSequence"), extra={k: v for k, v in extra.items() if v}))
         self.d.errors.resolve(self.d.tenant_id, f"item#{fsp_id}")
         self.d.repo.finish_work(item)
 
@@ -1092,7 +1322,8 @@ class Drain:
 
     # -- errors ---------------------------------------------------------------------------------------------------
     def _error(self, item: WorkItem, code: str, message: str) -> None:
-        entity = {"customer_add": "client", "customer_mod": "client", "job_add": "site", "item_add": "item",
+        entity = {"customer_add": "client", "customer_mod": "client", "job_add": "site", "job_mod": "site",
+                  "item_add": "item", "item_mod": "item",
                   "invoice_add": "invoice", "invoice_mod": "invoice", "invoice_void": "invoice",
                   "payment_add": "payment"}.get(item.kind, item.kind)
         entity_id = item.payload.get("fsp_id") or item.key

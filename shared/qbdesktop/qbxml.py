@@ -51,18 +51,23 @@ def amount(value: Decimal) -> str:
     return str(Decimal(value).quantize(Decimal("0.01"), ROUND_HALF_UP))
 
 
-def _address(parent: ET.Element, tag: str, addr: dict | None) -> None:
-    if not addr:
-        return
-    fields = (("Addr1", addr.get("line1"), ADDR_MAX), ("Addr2", addr.get("line2"), ADDR_MAX),
-              ("City", addr.get("city"), CITY_MAX), ("State", addr.get("state"), STATE_MAX),
-              ("PostalCode", addr.get("postal_code"), POSTAL_MAX), ("Country", addr.get("country"), COUNTRY_MAX))
-    present = [(t, _cut(v, n)) for t, v, n in fields if _cut(v, n)]
-    if not present:
-        return
+ADDRESS_FIELDS = (("Addr1", "line1", ADDR_MAX), ("Addr2", "line2", ADDR_MAX), ("City", "city", CITY_MAX),
+                  ("State", "state", STATE_MAX), ("PostalCode", "postal_code", POSTAL_MAX),
+                  ("Country", "country", COUNTRY_MAX))
+
+
+def _address(parent: ET.Element, tag: str, addr: dict | None, *, clear_empty: bool = False) -> None:
+    """An address aggregate. `clear_empty` (a Mod): every line is sent, an empty one as an empty element, which
+    clears it in QuickBooks ("send null/empty qbXML elements for the properties to be cleared", Intuit's "Modify,
+    delete and void requests"); lines left out of a Mod would keep QuickBooks' old value."""
+    values = [(t, _cut((addr or {}).get(key), n)) for t, key, n in ADDRESS_FIELDS]
+    if not clear_empty:
+        values = [(t, v) for t, v in values if v]
+        if not values:
+            return
     el = ET.SubElement(parent, tag)
-    for t, v in present:
-        _add(el, t, v)
+    for t, v in values:
+        ET.SubElement(el, t).text = v
 
 
 def message_set(*requests: ET.Element, on_error: str = "stopOnError") -> str:
@@ -82,18 +87,31 @@ def _rq(op: str, request_id: str | None = None, **attrs: str) -> ET.Element:
 
 def customer_fields(parent: ET.Element, c: dict, *, for_mod: bool = False) -> None:
     """CustomerAdd/CustomerMod body after the identity: Name, IsActive, ParentRef, CompanyName, FirstName, LastName,
-    BillAddress, ShipAddress, Phone, Email (schema order)."""
+    BillAddress, ShipAddress, Phone, Email (schema order). An Add sends what has a value. A Mod sends the keys `c`
+    has: a value changes the field, an empty value goes as an empty element and clears it (Intuit's "Modify,
+    delete and void requests": "send null/empty qbXML elements for the properties to be cleared"); a key `c`
+    lacks is left out, so QuickBooks keeps that field."""
+    def text(tag: str, key: str, limit: int) -> None:
+        value = _cut(c.get(key), limit)
+        if value is not None:
+            _add(parent, tag, value)
+        elif for_mod and key in c:
+            ET.SubElement(parent, tag)
+
     _add(parent, "Name", _cut(c.get("name"), NAME_MAX))
     if "active" in c:
         _add(parent, "IsActive", "true" if c["active"] else "false")
     _ref(parent, "ParentRef", c.get("parent_list_id"))
-    _add(parent, "CompanyName", _cut(c.get("company"), NAME_MAX))
-    _add(parent, "FirstName", _cut(c.get("first"), 25))
-    _add(parent, "LastName", _cut(c.get("last"), 25))
-    _address(parent, "BillAddress", c.get("bill"))
-    _address(parent, "ShipAddress", c.get("ship"))
-    _add(parent, "Phone", _cut(c.get("phone"), PHONE_MAX))
-    _add(parent, "Email", _cut(c.get("email"), EMAIL_MAX))
+    text("CompanyName", "company", NAME_MAX)
+    text("FirstName", "first", 25)
+    text("LastName", "last", 25)
+    for tag, key in (("BillAddress", "bill"), ("ShipAddress", "ship")):
+        if for_mod and key in c:
+            _address(parent, tag, c[key], clear_empty=True)
+        else:
+            _address(parent, tag, c.get(key))
+    text("Phone", "phone", PHONE_MAX)
+    text("Email", "email", EMAIL_MAX)
 
 
 def customer_add(c: dict, request_id: str | None = None) -> ET.Element:
@@ -129,12 +147,15 @@ def customer_query(*, list_ids: list[str] | None = None, full_names: list[str] |
 # -- lists the settings page and invoices need --------------------------------------------------------------------
 
 def list_query(op: str, *, full_names: list[str] | None = None, account_types: list[str] | None = None,
-               request_id: str | None = None) -> ET.Element:
-    """ItemQuery, ClassQuery, AccountQuery, VendorQuery, ItemSalesTaxQuery (all lists, active and inactive)."""
+               list_ids: list[str] | None = None, request_id: str | None = None) -> ET.Element:
+    """ItemQuery, ClassQuery, AccountQuery, VendorQuery, ItemSalesTaxQuery (all lists, active and inactive), or the
+    named ones (by ListID or FullName)."""
     rq = _rq(op, request_id)
+    for list_id in list_ids or []:
+        _add(rq, "ListID", list_id)
     for name in full_names or []:
         _add(rq, "FullName", name)
-    if not full_names:
+    if not full_names and not list_ids:
         _add(rq, "ActiveStatus", "All")
         for kind in account_types or []:
             _add(rq, "AccountType", kind)
@@ -177,6 +198,32 @@ def item_add(kind: str, name: str, *, price: Decimal | str | None = None, desc: 
         _add(sop, "Desc", _cut(desc, DESC_MAX))
         _add(sop, "Price", amount(price) if price is not None else None)
         _ref(sop, "AccountRef", account_id, account_full_name)
+    return rq
+
+
+ITEM_MODS = {"service": "ItemServiceMod", "non_inventory": "ItemNonInventoryMod", "inventory": "ItemInventoryMod"}
+
+
+def item_mod(kind: str, list_id: str, edit_sequence: str, c: dict, request_id: str | None = None) -> ET.Element:
+    """ItemServiceMod / ItemNonInventoryMod / ItemInventoryMod (the type the item was added as) with the keys `c`
+    has: name, active, taxable, desc, price. An empty desc goes as an empty element and clears it (as in
+    customer_fields). Accounts are left as they are."""
+    op = ITEM_MODS[kind]
+    rq = _rq(op, request_id)
+    mod = ET.SubElement(rq, op)
+    _add(mod, "ListID", list_id)
+    _add(mod, "EditSequence", edit_sequence)
+    if "name" in c:
+        _add(mod, "Name", _cut(c["name"], 31))
+    if "active" in c:
+        _add(mod, "IsActive", "true" if c["active"] else "false")
+    if "taxable" in c:
+        _ref(mod, "SalesTaxCodeRef", full_name="Tax" if c["taxable"] else "Non")
+    sales = mod if kind == "inventory" else ET.SubElement(mod, "SalesOrPurchaseMod")
+    if "desc" in c:
+        ET.SubElement(sales, "SalesDesc" if kind == "inventory" else "Desc").text = _cut(c["desc"], DESC_MAX)
+    if c.get("price") is not None:
+        _add(sales, "SalesPrice" if kind == "inventory" else "Price", amount(Decimal(c["price"])))
     return rq
 
 

@@ -17,6 +17,7 @@ from shared.data.desktop_repo import DesktopRepo
 from shared.domain.records import SyncRun
 from shared.qbdesktop import passwords, qbxml
 from shared.qbdesktop.drain import Drain
+from shared.qbdesktop.phases import desktop_run_id
 
 SERVER_VERSION = "qbsync-qbwc/1.0 (qbXML 13.0, US)"
 MIN_QBWC = (2, 1)  # QBWC 2.1+ sends serverVersion/clientVersion and the HCP response we rely on
@@ -64,12 +65,12 @@ class WebConnectorService:
             if not drain.sync_due():
                 self.runs.release_lock(tenant, LOCK, ticket)
                 return [ticket, "none"]
-            run_id = f"qbd-sync-{ticket[:13]}"
+            run_id = desktop_run_id("sync")
             drain.request_sync(run_id)
             if drain.remaining() == 0:
                 self.runs.release_lock(tenant, LOCK, ticket)
                 return [ticket, "none"]
-            self.runs.create(SyncRun(tenant_id=tenant, run_id=run_id, kind="sync", status="running",
+            drain.record_run(SyncRun(tenant_id=tenant, run_id=run_id, kind="sync", status="running",
                                      started_at=datetime.now(UTC), phase="Web Connector session"))
         self.repo.open_session(ticket, tenant)
         self.repo.update_connection(tenant, last_session_at=datetime.now(UTC))

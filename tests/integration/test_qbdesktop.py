@@ -359,6 +359,77 @@ def a_platform_edit_reaches_quickbooks_and_a_quickbooks_edit_the_platform(deskto
 
 
 @step
+def fields_cleared_on_the_platform_are_cleared_in_quickbooks(desktop):
+    from qbsync.local.stack import FSP_API_KEY
+    from shared.fieldservice.http_adapter import HttpFieldService
+    from shared.fieldservice.models import Address, Contact
+
+    stack, driver, qbd, *_ = desktop
+    fsp = HttpFieldService(stack.fsp_url, FSP_API_KEY)
+    fsp.update_client(TENANT, "cli_acme", billing_address=Address(
+        line1="77 New Rd", line2="Unit 5", city="Tempe", state="AZ", postal_code="85281", country="US"))
+    assert session(qbd)["outcome"].startswith("OK")
+    assert customers(qbd)["Acme Heating"]["BillAddress"]["Addr2"] == "Unit 5"
+    fsp.update_client(TENANT, "cli_acme", contact=Contact(email=None, phone=None), billing_address=Address(
+        line1="77 New Rd", city="Tempe", state="AZ", postal_code="85281", country="US"))
+    log = session(qbd)
+    assert log["outcome"].startswith("OK"), log
+    (mod,) = [c["request"] for c in log["calls"] if c["op"] == "sendRequestXML" and "<CustomerModRq" in
+              c.get("request", "")]
+    assert "<Email />" in mod and "<Addr2 />" in mod  # empty elements: QuickBooks clears those fields
+    after = customers(qbd)["Acme Heating"]
+    assert "Email" not in after and "Addr2" not in after["BillAddress"] and after["BillAddress"]["Addr1"] == "77 New Rd"
+    assert session(qbd)["outcome"].startswith("OK")
+    acme = next(c for c in driver.platform_records(TENANT, "clients") if c["id"] == "cli_acme")
+    assert acme["contact"]["email"] is None  # not written back from QuickBooks either
+
+
+@step
+def sites_and_jobs_added_after_onboarding_cross_over_and_a_site_edit_goes_out_as_a_job_mod(desktop):
+    from qbsync.local.stack import FSP_API_KEY
+    from shared.fieldservice.http_adapter import HttpFieldService
+    from shared.fieldservice.models import Address, SiteDraft
+
+    stack, driver, qbd, *_ = desktop
+    fsp = HttpFieldService(stack.fsp_url, FSP_API_KEY)
+    site = fsp.create_site(TENANT, SiteDraft(client_id="cli_acme", name="Warehouse", address=Address(
+        line1="8 Dock St", city="Tempe", state="AZ", postal_code="85281", country="US")))
+    job = ("<CustomerAddRq><CustomerAdd><Name>East Yard</Name><ParentRef><FullName>Carefree</FullName></ParentRef>"
+           "<ShipAddress><Addr1>2 East Rd</Addr1><City>Carefree</City><State>AZ</State><PostalCode>85377</PostalCode>"
+           "</ShipAddress></CustomerAdd></CustomerAddRq>")
+    assert requests.post(f"{qbd}/_emulator/qbxml", data=message_set(job), timeout=30).status_code == 200
+    log = session(qbd)
+    assert log["outcome"].startswith("OK"), log
+    sent = [c.get("request", "") for c in log["calls"] if c["op"] == "sendRequestXML"]
+    look = next(i for i, r in enumerate(sent) if "<FullName>Acme Heating:Warehouse</FullName>" in r)
+    assert look < next(i for i, r in enumerate(sent) if "<CustomerAddRq" in r)  # looked up before it is added
+    warehouse = customers(qbd)["Acme Heating:Warehouse"]
+    assert warehouse["ParentRef"]["FullName"] == "Acme Heating" and warehouse["ShipAddress"]["Addr1"] == "8 Dock St"
+    clients = {c["company_name"]: c for c in driver.platform_records(TENANT, "clients")}
+    east = [s for s in driver.platform_records(TENANT, "sites") if s["address"]["line1"] == "2 East Rd"]
+    assert [s["client_id"] for s in east] == [clients["Carefree"]["id"]] and "East Yard" not in clients
+    # The site edited on the platform; a QuickBooks user saves the job after our read: 3200, re-read, retried.
+    fsp.update_site(TENANT, site.id, address=Address(line1="10 Dock St", city="Tempe", state="AZ",
+                                                     postal_code="85281", country="US"))
+    edit = (f"<CustomerModRq><CustomerMod><ListID>{warehouse['ListID']}</ListID><EditSequence>"
+            f"{warehouse['EditSequence']}</EditSequence><Phone>555-0142</Phone></CustomerMod></CustomerModRq>")
+    fault = requests.post(f"{qbd}/_emulator/connector/faults", json={"kind": "edit_before", "match": "CustomerModRq",
+                                                                     "qbxml": edit}, timeout=30)
+    assert fault.status_code == 201, fault.text
+    log = session(qbd)
+    assert log["outcome"].startswith("OK"), log
+    mods = [c["response"] for c in log["calls"] if c["op"] == "receiveResponseXML" and "<CustomerModRs" in
+            c["response"]]
+    assert 'statusCode="3200"' in mods[0] and 'statusCode="0"' in mods[-1], mods
+    after = customers(qbd)["Acme Heating:Warehouse"]
+    assert after["ShipAddress"]["Addr1"] == "10 Dock St" and after["Phone"] == "555-0142"
+    assert session(qbd)["outcome"].startswith("OK")
+    assert customers(qbd)["Acme Heating:Warehouse"]["EditSequence"] == after["EditSequence"]  # nothing sent again
+    assert sum(1 for s in driver.platform_records(TENANT, "sites") if s["address"]["line1"] == "2 East Rd") == 1
+    assert sum(1 for name in customers(qbd) if name.startswith("Acme Heating:Warehouse")) == 1
+
+
+@step
 def a_platform_payment_is_received_under_the_invoices_customer_and_applied_to_it(desktop):
     stack, driver, qbd, *_ = desktop
     saved = put_settings(driver, {"payments": {"enabled": True}})  # deposited where QuickBooks defaults (WORK)
@@ -476,6 +547,29 @@ def equipment_goes_to_quickbooks_as_an_inventory_item_with_its_accounts(desktop)
             compressor["AssetAccountRef"]["FullName"]) == ("Sales", "Cost of Goods Sold", "Inventory Asset")
     session(qbd)
     assert sum(1 for i in qb_state(qbd)["lists"]["Item"] if i["FullName"] == "Compressor X") == 1
+
+
+@step
+def an_item_edited_on_the_platform_goes_out_as_the_mod_of_its_quickbooks_type(desktop):
+    from decimal import Decimal
+
+    from qbsync.local.stack import FSP_API_KEY
+    from shared.fieldservice.http_adapter import HttpFieldService
+
+    stack, driver, qbd, *_ = desktop
+    before = next(i for i in qb_state(qbd)["lists"]["Item"] if i["FullName"] == "Compressor X")
+    HttpFieldService(stack.fsp_url, FSP_API_KEY).update_item(TENANT, "itm_comp", price=Decimal("950.00"),
+                                                            description=None)
+    log = session(qbd)
+    assert log["outcome"].startswith("OK"), log
+    (mod,) = [c["request"] for c in log["calls"] if c["op"] == "sendRequestXML" and "ModRq" in c.get("request", "")]
+    assert "<ItemInventoryModRq" in mod and f"<EditSequence>{before['EditSequence']}</EditSequence>" in mod
+    after = next(i for i in qb_state(qbd)["lists"]["Item"] if i["FullName"] == "Compressor X")
+    assert after["SalesPrice"] == "950.00" and "SalesDesc" not in after  # the cleared description is cleared
+    assert after["COGSAccountRef"]["FullName"] == "Cost of Goods Sold"
+    session(qbd)
+    again = next(i for i in qb_state(qbd)["lists"]["Item"] if i["FullName"] == "Compressor X")
+    assert again["EditSequence"] == after["EditSequence"]  # sent once
 
 
 

@@ -225,3 +225,41 @@ def test_a_voided_invoice_keeps_its_number_with_every_amount_zero(desk):
     assert after.findtext("EditSequence") != invoice.findtext("EditSequence")
     missing = desk.qbxml("<TxnVoidRq><TxnVoidType>Invoice</TxnVoidType><TxnID>9-9</TxnID></TxnVoidRq>")
     assert missing[0].get("statusCode") == "3120"
+
+
+def _mod(ret, body, op="CustomerMod"):
+    return (f"<{op}Rq><{op}><ListID>{ret.findtext('ListID')}</ListID><EditSequence>{ret.findtext('EditSequence')}"
+            f"</EditSequence>{body}</{op}></{op}Rq>")
+
+
+def test_a_mod_clears_a_field_sent_empty_and_keeps_a_field_left_out(desk):
+    # Intuit's "Modify, delete and void requests": send null/empty qbXML elements for the properties to be cleared.
+    ret = add_customer(desk, "Acme", "<CompanyName>Acme</CompanyName><BillAddress><Addr1>1 Main St</Addr1>"
+                                     "<Addr2>Suite 4</Addr2><City>Phoenix</City></BillAddress>"
+                                     "<Phone>555-0100</Phone><Email>a@acme.example</Email>")
+    changed = desk.ok(_mod(ret, "<BillAddress><Addr2></Addr2><City>Tempe</City></BillAddress><Email/>"))
+    assert changed.find("Email") is None and changed.findtext("Phone") == "555-0100"
+    assert (changed.findtext("BillAddress/Addr1"), changed.find("BillAddress/Addr2"),
+            changed.findtext("BillAddress/City")) == ("1 Main St", None, "Tempe")
+    emptied = desk.ok(_mod(changed, "<BillAddress><Addr1/><Addr2/><City/><State/><PostalCode/><Country/>"
+                                    "</BillAddress>"))
+    assert emptied.find("BillAddress") is None and emptied.findtext("CompanyName") == "Acme"
+
+
+def test_an_item_mod_changes_its_own_item_type_only(desk):
+    desk.ok("<ItemServiceAddRq><ItemServiceAdd><Name>Visit</Name><SalesOrPurchase><Desc>Call-out</Desc>"
+            "<Price>80.00</Price><AccountRef><FullName>Services</FullName></AccountRef></SalesOrPurchase>"
+            "</ItemServiceAdd></ItemServiceAddRq>")
+    part = desk.ok("<ItemInventoryAddRq><ItemInventoryAdd><Name>Filter</Name><SalesPrice>12.00</SalesPrice>"
+                   "<IncomeAccountRef><FullName>Sales</FullName></IncomeAccountRef><COGSAccountRef><FullName>"
+                   "Cost of Goods Sold</FullName></COGSAccountRef><AssetAccountRef><FullName>Inventory Asset"
+                   "</FullName></AssetAccountRef></ItemInventoryAdd></ItemInventoryAddRq>")
+    (visit,) = [r for r in desk.qbxml("<ItemQueryRq><FullName>Visit</FullName></ItemQueryRq>")[0]]
+    changed = desk.ok(_mod(visit, "<SalesOrPurchaseMod><Price>95.00</Price></SalesOrPurchaseMod>",
+                           "ItemServiceMod"))
+    assert (changed.findtext("SalesOrPurchase/Price"), changed.findtext("SalesOrPurchase/Desc"),
+            changed.findtext("SalesOrPurchase/AccountRef/FullName")) == ("95.00", "Call-out", "Services")
+    priced = desk.ok(_mod(part, "<SalesPrice>14.50</SalesPrice>", "ItemInventoryMod"))
+    assert priced.findtext("SalesPrice") == "14.50" and priced.findtext("IncomeAccountRef/FullName") == "Sales"
+    wrong = desk.one(_mod(priced, "<SalesOrPurchaseMod><Price>1.00</Price></SalesOrPurchaseMod>", "ItemServiceMod"))
+    assert wrong.get("statusCode") == "3120"

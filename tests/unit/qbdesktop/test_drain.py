@@ -11,7 +11,7 @@ import pytest
 
 from emulators.qbdesktop.company import Company
 from shared.domain.settings import SyncSettings
-from shared.fieldservice.models import Address, Client, Contact, Invoice, InvoiceLine, JobType, Page
+from shared.fieldservice.models import Address, Client, Contact, Invoice, InvoiceLine, JobType, Page, Site
 from tests.emulators.qbdesktop.helpers import message_set
 from tests.fakes import FakeLinkStore
 
@@ -44,8 +44,18 @@ class FakePlatform:
     def list_clients(self, tenant_id, cursor=None, **_):
         return Page(items=tuple(self.clients.values()))
 
-    def list_sites(self, tenant_id, cursor=None, **_):
-        return Page(items=tuple(self.sites.values()))
+    def list_sites(self, tenant_id, cursor=None, updated_since=None, **_):
+        return Page(items=tuple(s for s in self.sites.values() if updated_since is None
+                                or s.updated_at >= updated_since))
+
+    def get_site(self, tenant_id, site_id):
+        return self.sites[site_id]
+
+    def create_site(self, tenant_id, draft, idempotency_key=None):
+        site = Site(id=f"site{len(self.sites)}", client_id=draft.client_id, name=draft.name, address=draft.address,
+                    contact=None, active=draft.active, created_at=NOW, updated_at=NOW)
+        self.sites[site.id] = site
+        return site
 
     def list_invoices(self, tenant_id, cursor=None, status=None, **_):
         return Page(items=tuple(i for i in self.invoices.values() if status is None or i.status == status))
@@ -752,3 +762,288 @@ def test_a_void_whose_reply_was_lost_is_looked_up_and_not_sent_twice(world):
     sent = drain_all(drain, company, ticket="s2")
     assert "<InvoiceQueryRq" in sent[0] and txn_id in sent[0] and not any("<TxnVoidRq" in s for s in sent)
     assert links.get(TENANT, "qbd_invoice", "i1").extra["voided"] is True
+
+
+# -- sites and jobs after onboarding -------------------------------------------------------------------------------
+
+def _site(sid, client_id, name, line1, active=True):
+    address = Address(line1=line1, city="Phoenix", state="AZ", postal_code="85001", country="US")
+    return Site(id=sid, client_id=client_id, name=name, address=address, contact=None, active=active,
+                created_at=NOW, updated_at=datetime.now(UTC))
+
+
+def _job(company, parent, name):
+    return next(r for r in company.lists["Customer"].values() if r.findtext("FullName") == f"{parent}:{name}")
+
+
+def test_a_site_added_after_onboarding_becomes_a_job_under_its_client_looked_up_first_and_added_once(world):
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    platform.sites["s1"] = _site("s1", "c1", "North Yard", "9 North Rd")
+    drain.request_sync("qbd-run3")
+    sent = drain_all(drain, company)
+    look = next(i for i, r in enumerate(sent) if "<FullName>Acme Heating:North Yard</FullName>" in r)
+    add = next(i for i, r in enumerate(sent) if "<CustomerAddRq" in r)
+    assert look < add  # decision 24: looked up by FullName before it is added
+    job = _job(company, "Acme Heating", "North Yard")
+    assert job.findtext("ParentRef/ListID") == links.get(TENANT, "qbd_client", "c1").qbo_id
+    assert (job.findtext("ShipAddress/Addr1"), job.findtext("ShipAddress/State")) == ("9 North Rd", "AZ")
+    assert links.get(TENANT, "qbd_site", "s1").qbo_id == job.findtext("ListID")
+    drain.request_sync("qbd-run4")
+    again = drain_all(drain, company)
+    assert not any("<CustomerAddRq" in r or "<CustomerModRq" in r for r in again)
+    assert len(company.lists["Customer"]) == 2
+
+
+def test_a_later_site_whose_job_quickbooks_has_already_is_adopted_not_added(world):
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    platform.sites["s1"] = _site("s1", "c1", "North Yard", "9 North Rd")
+    drain.request_sync("qbd-run3")
+    real, made = company.process, []
+
+    def user_adds_the_job_first(request):  # a QuickBooks user keys the job in after our pull, before our add
+        if "<FullName>Acme Heating:North Yard</FullName>" in request and not made:
+            made.append(real(message_set(
+                "<CustomerAddRq><CustomerAdd><Name>North Yard</Name><ParentRef><FullName>Acme Heating</FullName>"
+                "</ParentRef></CustomerAdd></CustomerAddRq>")))
+        return real(request)
+
+    company.process = user_adds_the_job_first
+    sent = drain_all(drain, company)
+    assert made and not any("<CustomerAddRq" in r for r in sent)
+    assert links.get(TENANT, "qbd_site", "s1").qbo_id == _job(company, "Acme Heating", "North Yard").findtext(
+        "ListID")
+
+
+def test_a_site_edited_on_the_platform_goes_out_as_customer_mod_of_its_job_with_its_edit_sequence(world):
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    platform.sites["s1"] = _site("s1", "c1", "North Yard", "9 North Rd")
+    drain.request_sync("qbd-run3")
+    drain_all(drain, company)
+    job = _job(company, "Acme Heating", "North Yard")
+    sequence = job.findtext("EditSequence")
+    platform.sites["s1"] = _site("s1", "c1", "North Yard", "11 North Rd")
+    drain.request_sync("qbd-run4")
+    (mod,) = [r for r in drain_all(drain, company) if "<CustomerModRq" in r]
+    assert f"<ListID>{job.findtext('ListID')}</ListID><EditSequence>{sequence}</EditSequence>" in mod
+    assert "<Name>" not in mod  # the job keeps its name (decision 37)
+    job = _job(company, "Acme Heating", "North Yard")
+    assert job.findtext("ShipAddress/Addr1") == "11 North Rd"
+    assert links.get(TENANT, "qbd_site", "s1").sync_token == job.findtext("EditSequence")
+    drain.request_sync("qbd-run5")
+    assert not any("<CustomerModRq" in r for r in drain_all(drain, company))
+
+
+def test_a_stale_job_edit_sequence_is_re_read_and_the_site_edit_retried(world):
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    platform.sites["s1"] = _site("s1", "c1", "North Yard", "9 North Rd")
+    drain.request_sync("qbd-run3")
+    drain_all(drain, company)
+    job_id = links.get(TENANT, "qbd_site", "s1").qbo_id
+    platform.sites["s1"] = _site("s1", "c1", "North Yard", "11 North Rd", active=False)
+    drain.request_sync("qbd-run4")
+    real, edits = company.process, []
+
+    def user_saves_once(request):
+        if "<CustomerModRq" in request and not edits:
+            edits.append(_edit_in_quickbooks(company, job_id, "555-0199", real))
+        return real(request)
+
+    company.process = user_saves_once
+    sent = drain_all(drain, company)
+    assert len([r for r in sent if "<CustomerModRq" in r]) == 2
+    job = company.lists["Customer"][job_id]
+    assert (job.findtext("ShipAddress/Addr1"), job.findtext("IsActive"), job.findtext("Phone")) == \
+        ("11 North Rd", "false", "555-0199")
+
+
+def test_a_job_added_in_quickbooks_after_onboarding_becomes_a_site_of_its_client_once(world):
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    company.process(message_set(
+        "<CustomerAddRq><CustomerAdd><Name>South Yard</Name><ParentRef><FullName>Acme Heating</FullName></ParentRef>"
+        "<ShipAddress><Addr1>4 South Rd</Addr1><City>Phoenix</City><PostalCode>85001</PostalCode></ShipAddress>"
+        "</CustomerAdd></CustomerAddRq>"
+        "<CustomerAddRq><CustomerAdd><Name>Boiler Project</Name><ParentRef><FullName>Acme Heating</FullName>"
+        "</ParentRef></CustomerAdd></CustomerAddRq>"))
+    for run in ("qbd-run3", "qbd-run4"):
+        drain.request_sync(run)
+        drain_all(drain, company)
+    (site,) = platform.sites.values()  # the project (no ship-to address) stays in QuickBooks only
+    assert (site.client_id, site.name, site.address.line1) == ("c1", "South Yard", "4 South Rd")
+    assert site.address.state == "AZ"  # "Use client State/Country for sites"
+    assert links.get(TENANT, "qbd_site", site.id).qbo_id == _job(company, "Acme Heating", "South Yard").findtext(
+        "ListID")
+    assert not [c for c in platform.clients.values() if c.company_name in ("South Yard", "Boiler Project")]
+
+
+def test_a_site_of_a_client_not_in_quickbooks_yet_waits_then_becomes_a_job(world):
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    platform.clients["c2"] = dataclasses.replace(_client("c2", "Bolt Plumbing"), updated_at=datetime.now(UTC))
+    platform.sites["s2"] = _site("s2", "c2", "Shop", "3 Bolt Way")
+    drain.request_sync("qbd-run3")
+    drain_all(drain, company)
+    assert [(e.entity_id, e.code) for e in drain.d.errors.list(TENANT)] == [("s2", "waiting_for_client")]
+    drain.request_sync("qbd-run4")
+    drain_all(drain, company)
+    assert _job(company, "Bolt Plumbing", "Shop").findtext("ShipAddress/Addr1") == "3 Bolt Way"
+    assert drain.d.errors.list(TENANT) == []
+
+
+# -- run history -----------------------------------------------------------------------------------------------------
+
+def _desktop_run(run_id, status="pending", started_at=None):
+    from shared.domain.records import SyncRun
+
+    return SyncRun(tenant_id=TENANT, run_id=run_id, kind="sync", status=status, started_at=started_at or NOW)
+
+
+def test_desktop_run_ids_sort_by_time_like_the_online_runs(monkeypatch):
+    from shared.domain import admin
+    from shared.qbdesktop.phases import desktop_run_id, is_desktop_run
+
+    class Clock(datetime):
+        moment = datetime(2026, 12, 1, 23, 59, 59, tzinfo=UTC)
+
+        @classmethod
+        def now(cls, tz=None):
+            return cls.moment
+
+    monkeypatch.setattr(admin, "datetime", Clock)
+    first = desktop_run_id("sync")
+    Clock.moment = datetime(2026, 12, 2, 0, 0, 1, tzinfo=UTC)
+    later = desktop_run_id("onboarding")
+    assert first.startswith("20261201T235959-qbd-sync-") and later > first
+    assert is_desktop_run(first) and is_desktop_run("qbd-3f2a9c") and not is_desktop_run(admin.new_run_id("sync"))
+
+
+def test_settling_finds_a_pending_desktop_run_however_many_runs_came_after_it(world):
+    from shared.qbdesktop.phases import desktop_run_id
+
+    drain, company, _, _ = world
+    old = desktop_run_id("sync")
+    drain.record_run(_desktop_run(old))
+    for i in range(25):  # newer runs, all settled: the pending one is far outside any window of the newest
+        drain.d.runs.create(_desktop_run(f"2099{old[4:-8]}{i:08x}", status="succeeded", started_at=NOW + timedelta(i)))
+    assert old not in {r.run_id for r in drain.d.runs.history(TENANT, limit=20)}
+    assert drain.waiting_run().run_id == old  # "Sync Now" answers with the run still waiting
+    drain.settle_runs(0)
+    assert drain.d.runs.get(TENANT, old).status == "succeeded"
+    assert drain.waiting_run() is None and drain._state().get("open_runs") == []
+
+
+def test_a_run_with_work_left_stays_pending_until_the_session_that_finishes_it(world):
+    from shared.qbdesktop.phases import PENDING_PHASE, desktop_run_id
+
+    drain, company, _, _ = world
+    run_id = desktop_run_id("onboarding")
+    drain.record_run(_desktop_run(run_id))
+    drain.request_onboarding(run_id)
+    round_trip(drain, company)
+    drain.settle_runs(1)
+    run = drain.d.runs.get(TENANT, run_id)
+    assert (run.status, run.phase) == ("pending", PENDING_PHASE)
+    drain_all(drain, company)
+    drain.settle_runs(5)
+    assert drain.d.runs.get(TENANT, run_id).status == "succeeded"
+
+
+# -- cleared fields --------------------------------------------------------------------------------------------------
+
+def test_fields_cleared_on_the_platform_are_cleared_in_quickbooks(world):
+    drain, company, platform, links = world
+    platform.clients["c1"] = dataclasses.replace(
+        platform.clients["c1"], contact=Contact(email="c1@example.com", phone="555-0100"),
+        billing_address=Address(line1="1 Main St", line2="Suite 4", city="Phoenix", state="AZ", postal_code="85001",
+                                country="US"))
+    onboard(drain, company)
+    drain_all(drain, company)
+    qbd_id = links.get(TENANT, "qbd_client", "c1").qbo_id
+    assert company.lists["Customer"][qbd_id].findtext("BillAddress/Addr2") == "Suite 4"
+    platform.clients["c1"] = dataclasses.replace(
+        platform.clients["c1"], contact=Contact(email=None, phone=""), updated_at=datetime.now(UTC),
+        billing_address=Address(line1="1 Main St", city="Phoenix", state="AZ", postal_code="85001", country="US"))
+    drain.request_sync("qbd-run3")
+    (mod,) = [s for s in drain_all(drain, company) if "<CustomerModRq" in s]
+    assert "<Email />" in mod and "<Phone />" in mod and "<Addr2 />" in mod
+    ret = company.lists["Customer"][qbd_id]
+    assert ret.find("Email") is None and ret.find("Phone") is None and ret.find("BillAddress/Addr2") is None
+    assert ret.findtext("BillAddress/Addr1") == "1 Main St" and ret.findtext("CompanyName") == "Acme Heating"
+    drain.request_sync("qbd-run4")  # cleared on both sides now: nothing more to send either way
+    assert not any("<CustomerModRq" in s for s in drain_all(drain, company))
+    assert platform.clients["c1"].contact.email is None
+
+
+# -- items edited after they were sent -----------------------------------------------------------------------------
+
+def _items_to_quickbooks(drain, company, platform):
+    platform.__class__ = ItemPlatform
+    platform.items = {i.id: i for i in (_platform_item("eq1", "Compressor", "equipment", "900.00"),
+                                        _platform_item("sv1", "Labor", "service", "80.00"),
+                                        _platform_item("ni1", "Filter", "non_inventory", "5.00"))}
+    drain.d.settings = settings(company, items={
+        "enabled": True, "direction": "platform_to_quickbooks",
+        "income_account_id": list_id(company, "Account", "Sales"),
+        "expense_account_id": list_id(company, "Account", "Cost of Goods Sold"),
+        "asset_account_id": list_id(company, "Account", "Inventory Asset")})
+    onboard(drain, company)
+    drain_all(drain, company)
+    return {r.findtext("Name"): r for r in company.lists["Item"].values()}
+
+
+def test_an_item_edited_after_it_was_sent_goes_out_as_the_mod_of_the_type_it_was_added_as(world):
+    drain, company, platform, links = world
+    before = _items_to_quickbooks(drain, company, platform)
+    for iid, price in (("eq1", "950.00"), ("sv1", "85.00"), ("ni1", "6.00")):
+        platform.items[iid] = dataclasses.replace(platform.items[iid], price=Decimal(price),
+                                                  description=None if iid == "sv1" else platform.items[iid].name)
+    drain.request_sync("qbd-run3")
+    sent = drain_all(drain, company)
+    mods = sorted(s.split("<QBXMLMsgsRq onError=\"stopOnError\">")[1].split(">")[0] for s in sent if "ModRq" in s)
+    assert mods == ["<ItemInventoryModRq", "<ItemNonInventoryModRq", "<ItemServiceModRq"]
+    service_mod = next(s for s in sent if "<ItemServiceModRq" in s)
+    seq = before["Labor"].findtext("EditSequence")
+    assert f"<EditSequence>{seq}</EditSequence>" in service_mod and "<Desc />" in service_mod
+    after = {r.findtext("Name"): r for r in company.lists["Item"].values()}
+    assert after["Compressor"].findtext("SalesPrice") == "950.00"
+    assert after["Compressor"].findtext("COGSAccountRef/FullName") == "Cost of Goods Sold"  # accounts untouched
+    assert (after["Labor"].findtext("SalesOrPurchase/Price"), after["Labor"].find("SalesOrPurchase/Desc")) == \
+        ("85.00", None)
+    assert after["Filter"].findtext("SalesOrPurchase/Price") == "6.00"
+    assert links.get(TENANT, "qbd_item", "sv1").sync_token == after["Labor"].findtext("EditSequence")
+    drain.request_sync("qbd-run4")  # nothing changed since: nothing sent
+    assert not any("ModRq" in s for s in drain_all(drain, company))
+
+
+def test_a_stale_item_edit_sequence_is_re_read_and_the_item_mod_retried(world):
+    drain, company, platform, links = world
+    before = _items_to_quickbooks(drain, company, platform)
+    labor_id = before["Labor"].findtext("ListID")
+    platform.items["sv1"] = dataclasses.replace(platform.items["sv1"], active=False)
+    drain.request_sync("qbd-run3")
+    real, edits = company.process, []
+
+    def user_saves_once(request):  # a QuickBooks user edits the item after our read, before our Mod
+        if "<ItemServiceModRq" in request and not edits:
+            ret = company.lists["Item"][labor_id]
+            edits.append(real(message_set(
+                f"<ItemServiceModRq><ItemServiceMod><ListID>{labor_id}</ListID><EditSequence>"
+                f"{ret.findtext('EditSequence')}</EditSequence><SalesOrPurchaseMod><Desc>Shop labor</Desc>"
+                "</SalesOrPurchaseMod></ItemServiceMod></ItemServiceModRq>")))
+        return real(request)
+
+    company.process = user_saves_once
+    sent = drain_all(drain, company)
+    assert len([s for s in sent if "<ItemServiceModRq" in s]) == 2
+    assert any("<ItemQueryRq" in s and labor_id in s for s in sent)
+    assert company.lists["Item"][labor_id].findtext("IsActive") == "false"

@@ -1,6 +1,7 @@
 """qbXML builders emit what Intuit's qbXML 13.0 schema accepts (element order included); parsers read QuickBooks'
 captured answers."""
 
+import xml.etree.ElementTree as ET  # noqa: S405 - serializing our own builders only
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +21,9 @@ BUILDERS = {
                                                 "phone": "555-0100", "email": "a@example.com"}),
     "job_add": lambda: qbxml.customer_add({"name": "North", "parent_list_id": "80000001-1", "ship": ADDRESS}),
     "customer_mod": lambda: qbxml.customer_mod("80000001-1", "123", {"name": "Acme 2", "active": False}),
+    "customer_mod_clearing": lambda: qbxml.customer_mod("80000001-1", "123", {
+        "company": "", "email": "", "phone": "", "bill": {"line1": "1 Main St", "line2": None}}),
+    "job_mod": lambda: qbxml.customer_mod("80000001-1", "123", {"ship": ADDRESS, "bill": ADDRESS, "active": True}),
     "customer_query_start": lambda: qbxml.customer_query(max_returned=100, iterator="Start",
                                                          from_modified="2026-01-01T00:00:00-05:00"),
     "customer_query_continue": lambda: qbxml.customer_query(max_returned=100, iterator="Continue",
@@ -99,3 +103,15 @@ def test_the_hcp_response_tells_class_tracking_and_the_stamped_file_id():
 def test_unreadable_responses_are_refused(text):
     with pytest.raises(qbxml.QbxmlParseError):
         qbxml.parse_response(text)
+
+
+def test_a_mod_sends_a_cleared_field_as_an_empty_element_and_leaves_out_what_it_does_not_change():
+    # Intuit's "Modify, delete and void requests": "send null/empty qbXML elements for the properties to be cleared"
+    text = ET.tostring(BUILDERS["customer_mod_clearing"](), encoding="unicode")
+    assert "<CompanyName />" in text and "<Phone />" in text and "<Email />" in text
+    assert "<BillAddress><Addr1>1 Main St</Addr1><Addr2 /><City /><State /><PostalCode /><Country /></BillAddress>" \
+        in text
+    assert "<FirstName" not in text and "<ShipAddress" not in text and "<Name>" not in text
+    added = ET.tostring(qbxml.customer_add({"name": "Acme", "email": "", "bill": {"line1": "1 Main St"}}),
+                        encoding="unicode")
+    assert "<Email" not in added and "<Addr2" not in added  # an Add sends only what has a value
