@@ -690,11 +690,54 @@ class FakeBooks:
                           class_per_line=False)
 
     def customers_named(self, names):
+        from shared.quickbooks.shapes import customer_state
+
         if not names:
             return []  # as the adapter: no names, no query
         self.calls.append("query")
         wanted = {n.casefold() for n in names}
-        return [dict(r) for r in self.rows["Customer"].values() if r["DisplayName"].casefold() in wanted]
+        return [customer_state(r) for r in self.rows["Customer"].values() if r["DisplayName"].casefold() in wanted]
+
+    # The port's typed writes, rendered to QuickBooks JSON as the adapter renders them (shared/quickbooks/shapes.py)
+    # and applied by the JSON-level methods below, so a test can still intercept those.
+    def create_customer(self, draft, request_id):
+        from shared.quickbooks.shapes import customer_body, customer_state
+
+        return customer_state(self.create("Customer", customer_body(draft), request_id))
+
+    def create_customers(self, drafts, request_id):
+        from shared.quickbooks.port import BatchOp
+        from shared.quickbooks.shapes import customer_body
+
+        ops = [BatchOp(str(i), "create", "Customer", customer_body(d)) for i, d in enumerate(drafts)]
+        return _customer_results(self.batch(ops, request_id))
+
+    def update_customer(self, change, request_id=None):
+        from shared.quickbooks.shapes import customer_change_body, customer_state
+
+        return customer_state(self.update("Customer", customer_change_body(change), request_id))
+
+    def update_customers(self, changes, request_id):
+        from shared.quickbooks.port import BatchOp
+        from shared.quickbooks.shapes import customer_change_body
+
+        ops = [BatchOp(str(i), "update", "Customer", customer_change_body(c)) for i, c in enumerate(changes)]
+        return _customer_results(self.batch(ops, request_id))
+
+    def create_item(self, draft, request_id):
+        from shared.quickbooks.shapes import item_body, item_state
+
+        return item_state(self.create("Item", item_body(draft), request_id))
+
+    def update_item(self, change):
+        from shared.quickbooks.shapes import item_change_body, item_state
+
+        return item_state(self.update("Item", item_change_body(change)))
+
+    def create_class(self, draft, request_id):
+        from shared.quickbooks.shapes import class_body
+
+        return self.create("Class", class_body(draft), request_id)["Id"]
 
     def items_by(self, ids, names):
         self.calls.append("query")
@@ -762,6 +805,15 @@ class FakeBooks:
             results.append(BatchResult(op.bid, entity=dict(self.add("Customer", op.body))))
         self.answers[request_id] = results
         return results
+
+
+def _customer_results(results):
+    from shared.quickbooks.port import CustomerResult, Fault
+    from shared.quickbooks.shapes import customer_state
+
+    return [CustomerResult(r.bid, customer_state(r.entity) if r.entity else None,
+                           Fault(r.fault.get("code", ""), r.fault.get("message", ""), r.fault.get("detail", ""))
+                           if r.fault else None) for r in results]
 
 
 class FakePlatform:

@@ -11,6 +11,7 @@ from shared.domain.onboarding import request_id
 from shared.domain.records import Link
 from shared.domain.run_log import RunLog
 from shared.fieldservice.models import JobType
+from shared.quickbooks.port import ClassDraft
 
 CLASS_NAME_MAX = 100  # Class.Name
 
@@ -58,7 +59,7 @@ class JobTypeClasses:
             self.log.count("classes_matched")
         else:
             rid = request_id(self.d.tenant_id, "class", job_type.id)
-            qbo_id = qb.create("Class", {"Name": name}, request_id=rid)["Id"]
+            qbo_id = qb.create_class(ClassDraft(name), request_id=rid)
             self.log.count("classes_created_in_quickbooks")
         self.d.links.put(Link(self.d.tenant_id, "class", job_type.id, qbo_id))
         return qbo_id

@@ -32,7 +32,8 @@ from shared.fieldservice.errors import FieldServiceError
 from shared.fieldservice.models import Address, Client, Contact
 from shared.quickbooks import errors as qbo_errors
 from shared.quickbooks.errors import refused
-from shared.quickbooks.port import BatchOp
+from shared.quickbooks.port import CUSTOMER_TEXT, CustomerChange, CustomerState
+from shared.quickbooks.shapes import customer_state, sync_token
 from shared.quickbooks.times import parse_qbo_time
 
 FIELDS = ("company", "first", "last", "email", "phone", "address", "active")
@@ -201,7 +202,7 @@ class _Pending:
     """A QuickBooks update waiting for its batch, with what its link becomes once QuickBooks accepts it."""
 
     link: Link
-    body: dict[str, Any]
+    change: CustomerChange
     fp: dict
     changed: Client | None
     retried: bool
@@ -267,7 +268,7 @@ class ClientSync:
                 continue
             if link.state != "linked" or link.extra.get("deleted_in_quickbooks"):
                 continue
-            if row.get("SyncToken") == link.sync_token:
+            if sync_token(row) == link.sync_token:
                 self.log.count("customers_unchanged")  # our own write coming back through CDC
                 continue
             try:
@@ -292,7 +293,7 @@ class ClientSync:
                        customer_values(row) if row is not None else None,
                        client.updated_at if client is not None else None, qbo_time(row) if row is not None else None,
                        self.direction)
-        token = row.get("SyncToken") if row is not None else link.sync_token
+        token = sync_token(row) if row is not None else link.sync_token
         self._apply(link, client or current, token, result, client)
 
     def _apply(self, link: Link, client: Client | None, token: str | None, result: Merge,
@@ -316,9 +317,9 @@ class ClientSync:
                 return
         if result.to_quickbooks:
             if token is None:  # linked before SyncTokens were kept: one read to learn it
-                token = self.d.quickbooks().read("Customer", link.qbo_id).get("SyncToken")
-            body = self._customer_update(link.qbo_id or "", token or "", result.to_quickbooks)
-            self._pending.append(_Pending(link, body, new_fp, changed, retried))  # sent by the page's flush
+                token = sync_token(self.d.quickbooks().read("Customer", link.qbo_id or ""))
+            change = self._customer_change(link.qbo_id or "", token or "", result.to_quickbooks)
+            self._pending.append(_Pending(link, change, new_fp, changed, retried))  # sent by the page's flush
             return
         self._settled(link, token, new_fp)
 
@@ -340,7 +341,7 @@ class ClientSync:
             with qb.concurrent(lanes.PARALLEL if len(work) > 1 else 1) as workers:
                 lanes.run_lanes(work, functools.partial(self._send_updates, qb), self._updated, workers)
 
-    def _send_updates(self, qb, piece: lanes.Work) -> list[tuple[_Pending, dict | None, dict]]:
+    def _send_updates(self, qb, piece: lanes.Work) -> list[tuple[_Pending, CustomerState | None, dict]]:
         """(pending, customer as updated or None, QuickBooks' fault) for each member; on a worker thread."""
         from shared.domain.onboarding import request_id
 
@@ -348,23 +349,23 @@ class ClientSync:
         if piece.lane == "single":
             member = members[0]
             rid = request_id(self.d.tenant_id, "customer-update-single",
-                             f"{member.link.fsp_id}:{member.body['SyncToken']}")
+                             f"{member.link.fsp_id}:{member.change.sync_token}")
             try:
-                return [(member, qb.update("Customer", member.body, request_id=rid), {})]
+                return [(member, qb.update_customer(member.change, request_id=rid), {})]
             except qbo_errors.QuickBooksError as exc:
                 if not (refused(exc) or isinstance(exc, qbo_errors.StaleObject)):
                     raise  # throttling or an outage: the run pauses and this replays
                 return [(member, None, {"code": exc.code, "message": exc.message, "detail": exc.detail})]
-        ops = [BatchOp(str(i), "update", "Customer", p.body) for i, p in enumerate(members)]
         rid = request_id(self.d.tenant_id, "customer-update",
-                         *sorted(f"{p.link.fsp_id}:{p.body['SyncToken']}" for p in members))
-        return [(members[int(r.bid)], r.entity, r.fault or {}) for r in qb.batch(ops, request_id=rid)]
+                         *sorted(f"{p.link.fsp_id}:{p.change.sync_token}" for p in members))
+        return [(members[int(r.bid)], r.customer, vars(r.fault) if r.fault else {})
+                for r in qb.update_customers([p.change for p in members], request_id=rid)]
 
-    def _updated(self, results: list[tuple[_Pending, dict | None, dict]]) -> None:
+    def _updated(self, results: list[tuple[_Pending, CustomerState | None, dict]]) -> None:
         for pending, customer, fault in results:
             if customer is not None:
                 self.log.count("customers_updated_in_quickbooks")
-                self._settled(pending.link, customer.get("SyncToken"), pending.fp)
+                self._settled(pending.link, customer.sync_token, pending.fp)
                 continue
             error = qbo_errors.classify(fault.get("code", ""), fault.get("message", ""), fault.get("detail", ""))
             if isinstance(error, qbo_errors.StaleObject) and not pending.retried:
@@ -382,27 +383,28 @@ class ClientSync:
         result = merge(pending.link.extra.get("fp") or {}, client_values(client) if client is not None else None,
                        customer_values(fresh), client.updated_at if client is not None else None, qbo_time(fresh),
                        self.direction)
-        self._apply(pending.link, client, fresh.get("SyncToken"), result, client, retried=True)
+        self._apply(pending.link, client, sync_token(fresh), result, client, retried=True)
 
-    def _customer_update(self, qbo_id: str, token: str, changed: dict[str, Any]) -> dict:
-        body: dict[str, Any] = {"Id": qbo_id, "SyncToken": token, "sparse": True}
-        names = {"company": "CompanyName", "first": "GivenName", "last": "FamilyName"}
-        for name, value in changed.items():
-            if name in names:
-                body[names[name]] = (value or "").replace(":", "-")[:parties.NAME_FIELD_MAX]
-            elif name == "email":
-                body["PrimaryEmailAddr"] = {"Address": value or ""}
-            elif name == "phone":
-                body["PrimaryPhone"] = {"FreeFormNumber": (value or "")[:30]}
-            elif name == "active":
-                body["Active"] = bool(value)
-            elif name == "address" and value:
-                try:
-                    state = resolve_state(value.get("state"), value.get("country"), self.d.settings)
-                except MissingState:
-                    state = None  # QuickBooks takes an address without a State; only the platform requires one
-                body["BillAddr"] = parties.quickbooks_address(value, state) or {}
-        return body
+    def _customer_change(self, qbo_id: str, token: str, changed: dict[str, Any]) -> CustomerChange:
+        """The sparse update for merged fields: a field merged to nothing is cleared in QuickBooks (an address
+        merged to nothing is left as QuickBooks holds it)."""
+        values: dict[str, Any] = {}
+        for name in CUSTOMER_TEXT:
+            if name in changed and changed[name]:
+                value = changed[name]
+                values[name] = value[:30] if name == "phone" else value if name == "email" else (
+                    value.replace(":", "-")[:parties.NAME_FIELD_MAX])
+        clear = frozenset(name for name in CUSTOMER_TEXT if name in changed and not changed[name])
+        if "active" in changed:
+            values["active"] = bool(changed["active"])
+        if changed.get("address"):
+            value = changed["address"]
+            try:
+                state = resolve_state(value.get("state"), value.get("country"), self.d.settings)
+            except MissingState:
+                state = None  # QuickBooks takes an address without a State; only the platform requires one
+            values["bill"] = parties.postal_address(value, state)
+        return CustomerChange(qbo_id, token, clear=clear, **values)
 
     def _update_client(self, client: Client, changed: dict[str, Any]) -> None:
         self.d.platform.update_client(self.d.tenant_id, client.id, **client_update(client, changed, self.d.settings))
@@ -435,7 +437,7 @@ class ClientSync:
         rows = {r["Id"]: r for r in customers}
         by_id = {c.id: c for c in clients}
         for m in matched.matches:
-            self._link_pair(by_id[m.fsp_id], rows[m.qbo_id])
+            self._link_pair(by_id[m.fsp_id], customer_state(rows[m.qbo_id]))
             linked_fsp.add(m.fsp_id)
             linked_qbo.add(m.qbo_id)
         for conflict in matched.conflicts:  # ambiguous: neither created, the admin decides (as in onboarding)
@@ -447,27 +449,27 @@ class ClientSync:
         if create_customers:  # only once every platform page had its chance to match them
             self._customers_to_platform([r for r in customers if r["Id"] not in linked_qbo])
 
-    def _link_pair(self, client: Client, row: dict) -> None:
+    def _link_pair(self, client: Client, customer: CustomerState) -> None:
         """Matched as onboarding matches: linked as they are, each side's values its baseline (nothing is
         overwritten because the same company was entered twice)."""
-        link = Link(self.d.tenant_id, "customer", client.id, row["Id"], sync_token=row.get("SyncToken"),
+        link = Link(self.d.tenant_id, "customer", client.id, customer.qbo_id, sync_token=customer.sync_token,
                     extra={"evidence": ["matched_after_onboarding"]})
         self.log.count("clients_matched")
-        self._settled(link, row.get("SyncToken"), baseline(client_values(client), customer_values(row)))
+        self._settled(link, customer.sync_token,
+                      baseline(client_values(client), compact_customer_values(customer.compact())))
 
     def _clients_to_quickbooks(self, clients: list[Client]) -> None:
         if not clients:
             return
         wanted = {c.id: parties.compact_client(c) for c in clients}
-        existing = {r.get("DisplayName", "").casefold(): r
+        existing = {r.display_name.casefold(): r
                     for r in self.d.quickbooks().customers_named([w["name"] for w in wanted.values() if w["name"]])}
         taken = set(existing)
         rows: list[dict[str, Any]] = []
         for client in clients:
             compact = wanted[client.id]
             hit = existing.get((compact["name"] or "").casefold())
-            if hit is not None and parties.same_person(hit, parties.customer_body(compact, hit["DisplayName"],
-                                                                                 None)):
+            if hit is not None and parties.same_person(hit, parties.customer_draft(compact, hit.display_name, None)):
                 self._link_pair(client, hit)  # already in QuickBooks under this name (entered there, never linked)
                 continue
             try:
@@ -485,7 +487,7 @@ class ClientSync:
                                           self.d.settings)
                 except MissingState:
                     state = None  # QuickBooks takes an address without a State; only the platform requires one
-            rows.append({"fsp_id": client.id, "customer": parties.customer_body(compact, display, state),
+            rows.append({"fsp_id": client.id, "customer": parties.customer_draft(compact, display, state).as_dict(),
                          "fp_p": fingerprints(client_values(client))})
         if rows:  # in both lanes when there are many (Onboarding._create_in_batches)
             self.log.count("customers_created_in_quickbooks", self._create_in_batches(rows))
@@ -514,8 +516,8 @@ class ClientSync:
             except FieldServiceError as exc:
                 self.log.error("customer", row["Id"], "to_platform", exc.code, str(exc))
                 continue
-            linked.append(Link(self.d.tenant_id, "customer", client.id, row["Id"], sync_token=row.get("SyncToken"),
-                               extra={"fp": baseline(client_values(client), customer_values(row))}))
+            linked.append(Link(self.d.tenant_id, "customer", client.id, row["Id"], sync_token=sync_token(row),
+                               extra={"fp": baseline(client_values(client), compact_customer_values(compact))}))
             self.log.resolved("customer", row["Id"])
         self.d.links.put_many(linked)
         self.log.count("clients_created_on_platform", len(linked))
@@ -523,7 +525,7 @@ class ClientSync:
 
 def _top_level(customers: Sequence[dict]) -> list[dict]:
     """Sub-customers go platform -> QuickBooks only after onboarding (sites), so their changes are not imported."""
-    return [c for c in customers if not (c.get("Job") and (c.get("ParentRef") or {}).get("value"))]
+    return [c for c in customers if not customer_state(c).job]
 
 
 def _party(compact: dict, address_key: str) -> matching.Party:

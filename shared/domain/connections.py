@@ -14,6 +14,7 @@ from typing import Protocol
 
 from shared.errors import BadRequest, Conflict, Forbidden, NotConnected, RealmNotGranted
 from shared.quickbooks.errors import AuthFailed, QuickBooksError
+from shared.quickbooks.shapes import company_name
 from shared.quickbooks.tokens import TokenSet, TokenStore
 
 STATE_TTL_S = 600
@@ -181,7 +182,7 @@ class ConnectionService:
         self._tokens.put_new(tenant_id, realm_id, tokens)
         connection = existing or Connection(tenant_id=tenant_id, status=Status.CONNECTED)
         connection.status, connection.realm_id = Status.CONNECTED, realm_id
-        connection.company_name = company.get("CompanyName")
+        connection.company_name = company_name(company)
         connection.connected_at = datetime.now(UTC)
         connection.disconnected_at = None
         connection.attention = [a for a in connection.attention if a.get("kind") != "reconnect"]

@@ -29,7 +29,7 @@ from shared.domain.records import Link, links_by_qbo
 from shared.domain.run_log import RunLog
 from shared.domain.tax import money, plan_tax
 from shared.quickbooks.errors import QuickBooksError
-from shared.quickbooks.port import Fault, InvoiceDraft, InvoiceState, MoneyPrefs, SalesLine
+from shared.quickbooks.port import Fault, InvoiceDraft, InvoiceState, ItemDraft, MoneyPrefs, PostalAddress, SalesLine
 
 ZERO = Decimal("0")
 SYNCABLE = ("ready_for_sync", "paid")
@@ -179,8 +179,8 @@ class InvoiceSync:
         ship_to = None
         if prefs.automated_sales_tax and inv.site_id:
             a = self.d.platform.get_site(self.d.tenant_id, inv.site_id).address
-            ship_to = {k: v for k, v in (("Line1", a.line1), ("City", a.city), ("CountrySubDivisionCode", a.state),
-                                         ("PostalCode", a.postal_code), ("Country", a.country)) if v}
+            ship_to = PostalAddress(line1=a.line1, city=a.city, state=a.state, postal_code=a.postal_code,
+                                    country=a.country)
         return InvoiceDraft(
             w.bid, customer_id=self._customer_ref(inv, customers, sites), lines=lines, txn_date=inv.issued_on,
             due_date=inv.due_on, doc_number=inv.number if prefs.custom_txn_numbers else None,
@@ -309,12 +309,12 @@ class InvoiceSync:
             settings = self.d.settings.invoices
             # Equipment maps to inventory in the seeds, but Inventory needs quantity tracking and an asset account
             # the platform does not own; non-inventory keeps the income/expense posting without stock levels.
-            body: dict[str, Any] = {"Name": name, "Type": "Service" if item.type == "service" else "NonInventory",
-                    "IncomeAccountRef": {"value": settings.income_account_id},
-                    "ExpenseAccountRef": {"value": settings.expense_account_id}, "Taxable": bool(item.taxable)}
-            if getattr(item, "price", None) is not None:
-                body["UnitPrice"] = Decimal(str(item.price))
-            qbo_id = qb.create("Item", body, request_id=request_id(self.d.tenant_id, "item", item.id))["Id"]
+            price = getattr(item, "price", None)
+            draft = ItemDraft(name=name, kind="Service" if item.type == "service" else "NonInventory",
+                              income_account_id=settings.income_account_id,
+                              expense_account_id=settings.expense_account_id, taxable=bool(item.taxable),
+                              unit_price=Decimal(str(price)) if price is not None else None)
+            qbo_id = qb.create_item(draft, request_id=request_id(self.d.tenant_id, "item", item.id)).qbo_id
         self.d.links.put(Link(self.d.tenant_id, "item", item.id, qbo_id))
         self._items[item.id] = qbo_id
         return qbo_id

@@ -6,14 +6,17 @@ QuickBooks Inventory item needs quantity tracking and an asset account the platf
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from shared.fieldservice.errors import FieldServiceError
 from shared.fieldservice.models import ItemDraft, ItemType
 from shared.fieldservice.port import iter_all
+from shared.quickbooks import port as qbo_port
 from shared.quickbooks.errors import QuickBooksError, refused
+from shared.quickbooks.port import ItemState
+from shared.quickbooks.shapes import item_state
 
 NAME_MAX = 100  # QuickBooks Item.Name
 TO_PLATFORM_TYPE = {"Service": ItemType.SERVICE, "NonInventory": ItemType.NON_INVENTORY,
@@ -28,10 +31,6 @@ def _qbo_name(name: str) -> str:
     return " ".join(name.replace(":", "-").split())[:NAME_MAX]
 
 
-def _dec(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
 @dataclass
 class ItemSync:
     tenant_id: str
@@ -44,7 +43,7 @@ class ItemSync:
 
     def run_all(self) -> dict[str, int]:
         """The first pass in a direction: every item on both sides, matched by name."""
-        qbo = {item_key(i["Name"]): i for i in self.quickbooks.every("Item")}
+        qbo = {item_key(i.name): i for i in map(item_state, self.quickbooks.every("Item"))}
         fsp = {item_key(i.name): i for i in iter_all(self.platform.list_items, self.tenant_id, limit=1000)}
         if self.settings.direction == "platform_to_quickbooks":
             return self._to_quickbooks(qbo, fsp)
@@ -59,34 +58,34 @@ class ItemSync:
                 return {}
             links = self.links.get_many(self.tenant_id, "item", [i.id for i in fsp.values()])
             linked = {links[i.id].qbo_id: key for key, i in fsp.items() if i.id in links and links[i.id].qbo_id}
-            found = self.quickbooks.items_by(sorted(linked), [_qbo_name(i.name) for k, i in fsp.items() if k not in
-                                                              set(linked.values())])
+            found = map(item_state, self.quickbooks.items_by(
+                sorted(linked), [_qbo_name(i.name) for k, i in fsp.items() if k not in set(linked.values())]))
             # A linked item is found by its id even after a rename on either side.
-            qbo = {linked.get(row["Id"], item_key(row["Name"])): row for row in found}
+            qbo = {linked.get(row.qbo_id, item_key(row.name)): row for row in found}
             return self._to_quickbooks(qbo, fsp)
-        qbo_rows = [r for r in qbo_changed if r.get("status") != "Deleted" and r.get("Name")]
+        qbo_rows = [r for r in map(item_state, qbo_changed) if not r.deleted and r.name]
         if not qbo_rows:
             return {}
         fsp_by_key: dict[str, Any] = {}
         unlinked = []
         for row in qbo_rows:
-            link = self.links.by_qbo(self.tenant_id, "item", row["Id"])
+            link = self.links.by_qbo(self.tenant_id, "item", row.qbo_id)
             if link is None:
                 unlinked.append(row)
                 continue
-            fsp_by_key[item_key(row["Name"])] = self.platform.get_item(self.tenant_id, link.fsp_id)
+            fsp_by_key[item_key(row.name)] = self.platform.get_item(self.tenant_id, link.fsp_id)
         if unlinked:
             fsp_by_key.update({item_key(i.name): i for i in iter_all(self.platform.list_items, self.tenant_id,
                                                                      limit=1000)
-                               if item_key(i.name) in {item_key(r["Name"]) for r in unlinked}})
-        return self._to_platform({item_key(r["Name"]): r for r in qbo_rows}, fsp_by_key)
+                               if item_key(i.name) in {item_key(r.name) for r in unlinked}})
+        return self._to_platform({item_key(r.name): r for r in qbo_rows}, fsp_by_key)
 
     def _link(self, fsp_id: str, qbo_id: str) -> None:
         from shared.domain.records import Link
 
         self.links.put(Link(self.tenant_id, "item", fsp_id, qbo_id))
 
-    def _to_quickbooks(self, qbo: dict, fsp: dict) -> dict[str, int]:
+    def _to_quickbooks(self, qbo: dict[str, ItemState], fsp: dict) -> dict[str, int]:
         counts = {"items_matched": 0, "items_created_in_quickbooks": 0, "items_updated_in_quickbooks": 0}
         for key, item in sorted(fsp.items()):
             if not item.active:
@@ -94,19 +93,22 @@ class ItemSync:
             try:
                 current = qbo.get(key)
                 if current is None:
-                    created = self.quickbooks.create("Item", self._quickbooks_body(item),
-                                                     request_id=self.request_id(self.tenant_id, "item", item.id))
-                    self._link(item.id, created["Id"])
+                    created = self.quickbooks.create_item(self._quickbooks_draft(item),
+                                                          request_id=self.request_id(self.tenant_id, "item", item.id))
+                    self._link(item.id, created.qbo_id)
                     counts["items_created_in_quickbooks"] += 1
                     continue
-                self._link(item.id, current["Id"])
+                self._link(item.id, current.qbo_id)
                 counts["items_matched"] += 1
-                changes = {k: v for k, v in (("UnitPrice", item.price), ("Taxable", bool(item.taxable)),
-                                             ("Description", item.description or None))
-                           if v is not None and (_dec(current.get(k)) if k == "UnitPrice" else current.get(k)) != v}
-                if changes:
-                    self.quickbooks.update("Item", {"Id": current["Id"], "SyncToken": current["SyncToken"],
-                                                    **changes})
+                unchanged = qbo_port.ItemChange(current.qbo_id, current.sync_token or "")
+                change = replace(
+                    unchanged,
+                    unit_price=item.price if item.price is not None and current.unit_price != item.price else None,
+                    taxable=bool(item.taxable) if current.taxable != bool(item.taxable) else None,
+                    description=item.description if item.description and current.description != item.description
+                    else None)
+                if change != unchanged:
+                    self.quickbooks.update_item(change)
                     counts["items_updated_in_quickbooks"] += 1
             except QuickBooksError as exc:
                 if not refused(exc):
@@ -114,45 +116,36 @@ class ItemSync:
                 self.record_error("item", item.id, exc.code, exc.message, exc.detail)
         return counts
 
-    def _quickbooks_body(self, item) -> dict:
-        body: dict[str, Any] = {
-            "Name": _qbo_name(item.name),
-            "Type": "Service" if item.type == ItemType.SERVICE else "NonInventory",
-            "IncomeAccountRef": {"value": self.settings.income_account_id},
-            "ExpenseAccountRef": {"value": self.settings.expense_account_id},
-            "UnitPrice": item.price, "Taxable": bool(item.taxable)}
-        if item.cost is not None:
-            body["PurchaseCost"] = item.cost
-        if item.description:
-            body["Description"] = item.description[:4000]
-        if item.sku:
-            body["Sku"] = item.sku[:100]
-        return body
+    def _quickbooks_draft(self, item) -> qbo_port.ItemDraft:
+        return qbo_port.ItemDraft(
+            name=_qbo_name(item.name), kind="Service" if item.type == ItemType.SERVICE else "NonInventory",
+            income_account_id=self.settings.income_account_id, expense_account_id=self.settings.expense_account_id,
+            taxable=bool(item.taxable), unit_price=item.price, purchase_cost=item.cost,
+            description=(item.description or "")[:4000] or None, sku=(item.sku or "")[:100] or None)
 
-    def _to_platform(self, qbo: dict, fsp: dict) -> dict[str, int]:
+    def _to_platform(self, qbo: dict[str, ItemState], fsp: dict) -> dict[str, int]:
         counts = {"items_matched": 0, "items_created_on_platform": 0, "items_updated_on_platform": 0}
         for key, item in sorted(qbo.items()):
-            kind = TO_PLATFORM_TYPE.get(item.get("Type", ""))
+            kind = TO_PLATFORM_TYPE.get(item.kind)
             if kind is None:
                 continue  # Category, Group, Bundle: nothing the platform can bill
-            price, cost = _dec(item.get("UnitPrice")) or Decimal("0"), _dec(item.get("PurchaseCost"))
+            price, cost = item.unit_price or Decimal("0"), item.purchase_cost
             try:
                 current = fsp.get(key)
                 if current is None:
-                    draft = ItemDraft(name=item["Name"], type=kind, price=price, cost=cost,
-                                      taxable=bool(item.get("Taxable")), description=item.get("Description"),
-                                      sku=item.get("Sku"))
+                    draft = ItemDraft(name=item.name, type=kind, price=price, cost=cost,
+                                      taxable=bool(item.taxable), description=item.description, sku=item.sku)
                     created = self.platform.create_item(self.tenant_id, draft, idempotency_key=self.request_id(
-                        self.tenant_id, "item-from-qbo", item["Id"]))
-                    self._link(created.id, item["Id"])
+                        self.tenant_id, "item-from-qbo", item.qbo_id))
+                    self._link(created.id, item.qbo_id)
                     counts["items_created_on_platform"] += 1
                     continue
-                self._link(current.id, item["Id"])
+                self._link(current.id, item.qbo_id)
                 counts["items_matched"] += 1
                 if current.price != price or (cost is not None and current.cost != cost):
                     self.platform.update_item(self.tenant_id, current.id, price=price,
                                               **({"cost": cost} if cost is not None else {}))
                     counts["items_updated_on_platform"] += 1
             except FieldServiceError as exc:
-                self.record_error("item", item["Id"], exc.code, str(exc), "")
+                self.record_error("item", item.qbo_id, exc.code, str(exc), "")
         return counts

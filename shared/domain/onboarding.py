@@ -17,14 +17,14 @@ from shared.domain.clients import (
     client_values,
     compact_client_values,
     compact_customer_values,
-    customer_values,
     fingerprints,
 )
 from shared.domain.ports import Deps
 from shared.domain.records import ErrorEntry, Link
 from shared.fieldservice.errors import FieldServiceError
 from shared.quickbooks.errors import QuickBooksError, refused
-from shared.quickbooks.port import MAX_PAGE, BatchOp
+from shared.quickbooks.port import MAX_PAGE, CustomerDraft, CustomerState
+from shared.quickbooks.shapes import display_name
 from shared.tasks import failure_of
 
 # Creates per Lambda invocation: at most 20 batches of 30 and the 260 singles beside them at the sustained share
@@ -86,8 +86,7 @@ class Onboarding:
         start, page = cursor.get("start", 1), cursor.get("page", 0)
         # Inactive customers too: inactive maps to inactive, and an inactive name still blocks a DisplayName.
         rows = self.d.quickbooks().customers_page(start, MAX_PAGE)
-        self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], "qbo", page,
-                              [parties.compact_customer(r) for r in rows])
+        self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], "qbo", page, [r.compact() for r in rows])
         self._count(state, "quickbooks_customers_loaded", len(rows))
         done = len(rows) < MAX_PAGE
         state["cursor"] = {"task": cursor.get("task"), "done": done, "start": start + len(rows), "page": page + 1}
@@ -97,8 +96,7 @@ class Onboarding:
     def _names_taken(self) -> list[str]:
         """Vendor and employee names also block a customer DisplayName (6240), inactive ones included."""
         qb = self.d.quickbooks()
-        return [r.get("DisplayName", "") for entity in ("Vendor", "Employee")
-                for r in qb.every(entity, include_inactive=True)]
+        return [display_name(r) for entity in ("Vendor", "Employee") for r in qb.every(entity, include_inactive=True)]
 
     def load_platform_clients(self, state: dict) -> dict:
         cursor = state["cursor"]
@@ -236,9 +234,10 @@ class Onboarding:
                 if customer is not None:
                     extra = {}
                     if entity == "customer":  # what each side holds now: the baseline for the everyday merge
-                        extra = {"fp": {"p": row.get("fp_p") or {}, "q": fingerprints(customer_values(customer))}}
-                    linked.append(Link(self.d.tenant_id, entity, row["fsp_id"], customer["Id"],
-                                       sync_token=customer.get("SyncToken"), extra=extra))
+                        extra = {"fp": {"p": row.get("fp_p") or {},
+                                        "q": fingerprints(compact_customer_values(customer.compact()))}}
+                    linked.append(Link(self.d.tenant_id, entity, row["fsp_id"], customer.qbo_id,
+                                       sync_token=customer.sync_token, extra=extra))
                     continue
                 recovered = self._recover_duplicate(qb, entity, row, fault)
                 if recovered is not None:
@@ -250,29 +249,30 @@ class Onboarding:
         return earlier + len(linked), failed
 
     @staticmethod
-    def _send(qb, lane: str, rows: list[dict], rid: str):
+    def _send(qb, lane: str, rows: list[dict], rid: str) -> list[tuple[dict, CustomerState | None, dict]]:
         """(row, customer created or None, QuickBooks' fault or {}) for each row: one batch, or one create whose
         refusal for the record itself comes back as its fault (throttling and outages raise: the task retries)."""
+        drafts = [CustomerDraft.from_dict(r["customer"]) for r in rows]
         if lane == "single":
             try:
-                return [(rows[0], qb.create("Customer", rows[0]["customer"], request_id=rid), {})]
+                return [(rows[0], qb.create_customer(drafts[0], request_id=rid), {})]
             except QuickBooksError as exc:
                 if not refused(exc):
                     raise
                 return [(rows[0], None, {"code": exc.code, "message": exc.message, "detail": exc.detail})]
-        ops = [BatchOp(bid=str(i), operation="create", entity="Customer", body=r["customer"])
-               for i, r in enumerate(rows)]
-        return [(rows[int(result.bid)], result.entity, result.fault or {})
-                for result in qb.batch(ops, request_id=rid)]
+        return [(rows[int(result.bid)], result.customer, vars(result.fault) if result.fault else {})
+                for result in qb.create_customers(drafts, request_id=rid)]
 
     def _recover_pending(self, qb, entity: str, rows: list[dict]) -> list[Link]:
-        found = {c.get("DisplayName", "").casefold(): c
-                 for c in qb.customers_named(sorted({r["customer"]["DisplayName"] for r in rows}))}
+        drafts = {r["fsp_id"]: CustomerDraft.from_dict(r["customer"]) for r in rows}
+        found = {c.display_name.casefold(): c
+                 for c in qb.customers_named(sorted({d.display_name for d in drafts.values()}))}
         links = []
         for row in rows:
-            hit = found.get(row["customer"]["DisplayName"].casefold())
-            if hit is not None and parties.same_person(hit, row["customer"]):
-                links.append(Link(self.d.tenant_id, entity, row["fsp_id"], hit["Id"], sync_token=hit.get("SyncToken")))
+            draft = drafts[row["fsp_id"]]
+            hit = found.get(draft.display_name.casefold())
+            if hit is not None and parties.same_person(hit, draft):
+                links.append(Link(self.d.tenant_id, entity, row["fsp_id"], hit.qbo_id, sync_token=hit.sync_token))
         return links
 
     def _recover_duplicate(self, qb, entity: str, row: dict, fault: dict) -> Link | None:
@@ -363,7 +363,7 @@ class Onboarding:
                 self._error(state, "site", row["fsp_id"], "to_quickbooks", "parent_not_linked",
                             "The site's client is not in QuickBooks yet, so the site cannot become a sub-customer.")
                 continue
-            ready.append({**row, "customer": {**row["customer"], "ParentRef": {"value": parent.qbo_id}}})
+            ready.append({**row, "customer": {**row["customer"], "parent_id": parent.qbo_id}})
         chooser = self.lane_chooser(state, qb, position)
         created = self._create_in_batches(state, qb, "site", "site", ready, chooser)
         self._count(state, "sub_customers_created_in_quickbooks", created)

@@ -22,11 +22,12 @@ NO_NAME_MESSAGE = ("The Client record has no company or contact name, so QuickBo
 class Plan:
     matches: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)  # (qbo_id, fsp_id, evidence)
     site_matches: list[tuple[str, str]] = field(default_factory=list)  # (qbo_id, fsp_site_id)
-    to_quickbooks: list[dict] = field(default_factory=list)  # {fsp_id, customer}
+    # {fsp_id, customer}: `customer` is a CustomerDraft as a plain dict (CustomerDraft.as_dict), never QuickBooks JSON
+    to_quickbooks: list[dict] = field(default_factory=list)
     to_platform: list[dict] = field(default_factory=list)  # {qbo_id, client, sync_token}
     # {qbo_id, parent_qbo_id, name, address, active, sync_token, held: what QuickBooks holds (ship_key, active)}
     sites_to_platform: list[dict] = field(default_factory=list)
-    sites_to_quickbooks: list[dict] = field(default_factory=list)  # {fsp_id, client_id, customer}
+    sites_to_quickbooks: list[dict] = field(default_factory=list)  # {fsp_id, client_id, customer: a job's draft}
     conflicts: list[dict] = field(default_factory=list)  # {kind, qbo_ids, fsp_ids, reason}
     skipped: list[dict] = field(default_factory=list)  # error-log entries: {id, entity, direction, code, message}
     notes: dict[str, int] = field(default_factory=dict)  # informational counts for the summary
@@ -109,7 +110,7 @@ def plan_onboarding(qbo: list[dict], clients: list[dict], sites: list[dict], exi
                 _note(plan, "names_adjusted_for_quickbooks")
             state, _ = _state_for(client.get("address"), settings)
             plan.to_quickbooks.append({"fsp_id": client["id"],
-                                       "customer": parties.customer_body(client, display, state),
+                                       "customer": parties.customer_draft(client, display, state).as_dict(),
                                        "adjustments": adjustments,
                                        "fp_p": fingerprints(compact_client_values(client))})
 
@@ -205,4 +206,4 @@ def _plan_sites(plan: Plan, jobs: list[dict], sites: list[dict], by_qbo: dict, q
             taken_exact.add(display.casefold())
             state, _ = _state_for(site.get("address"), settings)
             plan.sites_to_quickbooks.append({"fsp_id": site["id"], "client_id": client_id,
-                                             "customer": parties.sub_customer_body(site, display, state)})
+                                             "customer": parties.sub_customer_draft(site, display, state).as_dict()})

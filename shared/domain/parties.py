@@ -1,14 +1,14 @@
 """Customers, clients and sites in the compact, JSON-safe form onboarding keeps between tasks, and the conversions
-between QuickBooks' shapes and the platform's (both directions).
+between the QuickBooks port's typed values and the platform's (both directions).
 
 The compact form carries only what matching and creation need, so a 10,000-customer snapshot stays small."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from shared.domain.names import normalize_address_key, normalize_email, normalize_name
 from shared.fieldservice.models import Address, ClientDraft, Contact, SiteDraft
+from shared.quickbooks.port import CustomerDraft, CustomerState, PostalAddress
+from shared.quickbooks.shapes import customer_state
 
 # QuickBooks' Country is free text; the platform wants ISO 3166-1 alpha-2.
 _COUNTRIES = {"us": "US", "usa": "US", "united states": "US", "united states of america": "US", "ca": "CA",
@@ -28,14 +28,6 @@ def country_name(code: str | None) -> str:
     return _COUNTRY_NAMES.get(code or "US", code or "United States")
 
 
-def _qbo_address(addr: dict | None) -> dict | None:
-    if not addr or not any(addr.get(k) for k in ("Line1", "City", "PostalCode")):
-        return None
-    return {"line1": addr.get("Line1"), "line2": addr.get("Line2"), "city": addr.get("City"),
-            "state": addr.get("CountrySubDivisionCode") or None, "postal_code": addr.get("PostalCode"),
-            "country": addr.get("Country")}
-
-
 def _platform_address(addr: Address | None) -> dict | None:
     if addr is None:
         return None
@@ -44,14 +36,8 @@ def _platform_address(addr: Address | None) -> dict | None:
 
 
 def compact_customer(row: dict) -> dict:
-    parent = (row.get("ParentRef") or {}).get("value")
-    return {"id": row["Id"], "sync_token": row.get("SyncToken"), "name": row.get("DisplayName", ""),
-            "company": row.get("CompanyName"), "first": row.get("GivenName"), "last": row.get("FamilyName"),
-            "email": (row.get("PrimaryEmailAddr") or {}).get("Address"),
-            "phone": (row.get("PrimaryPhone") or {}).get("FreeFormNumber"),
-            "bill": _qbo_address(row.get("BillAddr")), "ship": _qbo_address(row.get("ShipAddr")),
-            "active": row.get("Active", True) is not False, "job": bool(row.get("Job")) and parent is not None,
-            "parent_id": parent, "level": int(row.get("Level") or 0)}
+    """A customer row QuickBooks sent (CDC, a read) in the compact form."""
+    return customer_state(row).compact()
 
 
 def compact_client(client) -> dict:
@@ -72,13 +58,10 @@ def address_key(addr: dict | None) -> str:
     return normalize_address_key(addr.get("line1"), addr.get("postal_code"))
 
 
-def same_person(found: dict, intended: dict) -> bool:
+def same_person(found: CustomerState, intended: CustomerDraft) -> bool:
     """A QuickBooks customer found under the DisplayName we meant to create is ours when nothing contradicts it."""
-    def norm(body: dict) -> tuple[str, str]:
-        return (normalize_email((body.get("PrimaryEmailAddr") or {}).get("Address") or ""),
-                normalize_name(body.get("CompanyName") or ""))
-
-    (email_a, company_a), (email_b, company_b) = norm(found), norm(intended)
+    email_a, company_a = normalize_email(found.email or ""), normalize_name(found.company or "")
+    email_b, company_b = normalize_email(intended.email or ""), normalize_name(intended.company or "")
     return (not email_a or not email_b or email_a == email_b) and (not company_a or not company_b
                                                                    or company_a == company_b)
 
@@ -90,37 +73,27 @@ def _clean(value: str | None, limit: int = NAME_FIELD_MAX) -> str | None:
     return cleaned or None
 
 
-def quickbooks_address(addr: dict | None, state: str | None) -> dict | None:
+def postal_address(addr: dict | None, state: str | None) -> PostalAddress | None:
+    """A compact address as QuickBooks is to hold it, with the State resolved by the caller."""
     if not addr:
         return None
-    out = {"Line1": addr.get("line1"), "Line2": addr.get("line2"), "City": addr.get("city"),
-           "CountrySubDivisionCode": state, "PostalCode": addr.get("postal_code"),
-           "Country": addr.get("country")}
-    return {k: v for k, v in out.items() if v}
+    return PostalAddress(line1=addr.get("line1"), line2=addr.get("line2"), city=addr.get("city"), state=state,
+                         postal_code=addr.get("postal_code"), country=addr.get("country"))
 
 
-def customer_body(client: dict, display_name: str, state: str | None) -> dict[str, Any]:
-    """The QuickBooks Customer to create for a platform client (unused name fields are left out, never sent empty)."""
-    body: dict[str, Any] = {"DisplayName": display_name, "CompanyName": _clean(client.get("company")),
-                            "GivenName": _clean(client.get("first")), "FamilyName": _clean(client.get("last")),
-                            "Active": True}
-    if client.get("email"):
-        body["PrimaryEmailAddr"] = {"Address": client["email"].strip()}
-    if client.get("phone"):
-        body["PrimaryPhone"] = {"FreeFormNumber": client["phone"].strip()[:30]}
-    bill = quickbooks_address(client.get("address"), state)
-    if bill:
-        body["BillAddr"] = bill
-    return {k: v for k, v in body.items() if v is not None}
+def customer_draft(client: dict, display_name: str, state: str | None) -> CustomerDraft:
+    """The QuickBooks customer to create for a platform client (compact form); unused name fields stay None."""
+    email, phone = (client.get("email") or "").strip(), (client.get("phone") or "").strip()[:30]
+    return CustomerDraft(display_name=display_name, company=_clean(client.get("company")),
+                         first=_clean(client.get("first")), last=_clean(client.get("last")), email=email or None,
+                         phone=phone or None, bill=postal_address(client.get("address"), state))
 
 
-def sub_customer_body(site: dict, display_name: str, state: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"DisplayName": display_name, "Job": True, "BillWithParent": True, "Active": True}
-    ship = quickbooks_address(site.get("address"), state)
-    if ship:
-        body["ShipAddr"] = ship
-        body["BillAddr"] = ship
-    return body
+def sub_customer_draft(site: dict, display_name: str, state: str | None,
+                       parent_id: str | None = None) -> CustomerDraft:
+    """The QuickBooks job for a platform site (billed with its parent; the site's address is both addresses)."""
+    ship = postal_address(site.get("address"), state)
+    return CustomerDraft(display_name=display_name, job=True, parent_id=parent_id, ship=ship, bill=ship)
 
 
 def client_draft_dict(customer: dict, state: str | None, country: str | None) -> dict:

@@ -28,6 +28,7 @@ from shared.domain.run_log import RunLog
 from shared.domain.tax import money
 from shared.fieldservice.models import PaymentDraft as PlatformPaymentDraft
 from shared.quickbooks.port import Fault, InvoiceState, PaymentDraft, PaymentState
+from shared.quickbooks.shapes import sync_token
 
 ZERO = Decimal("0")
 STALE = "5010"
@@ -173,7 +174,7 @@ class PaymentSync:
             again = []
             for w in stale:
                 current = self._qb().read("Payment", w.planned.qbo_id)
-                link = Attempts.settled(w.planned, sync_token=str(current.get("SyncToken")))
+                link = Attempts.settled(w.planned, sync_token=str(sync_token(current)))
                 self.d.links.put(link)
                 again.append(Write(w.key, w.op, w.fp, w.subject, link))
             self._send(self._attempts.batches(again, []), invoices, balances, retry_stale=False)

@@ -33,6 +33,7 @@ from shared.domain.review import OUTCOMES, ReviewEntry, ReviewQueue, State
 from shared.domain.run_log import RunLog
 from shared.fieldservice.errors import FieldServiceError
 from shared.quickbooks.errors import QuickBooksError, refused
+from shared.quickbooks.shapes import customer_state, sync_token
 
 # CDC kinds -> review entities (Class has no entry: classes follow job types, see docs/sync.md)
 IMPORT_KINDS = {"Customer": "customer", "Item": "item", "Invoice": "invoice", "Payment": "payment"}
@@ -147,7 +148,7 @@ class ReviewGate:
         out = []
         for row in customers:
             link = links.get(str(row["Id"]))
-            if link is not None and row.get("status") != "Deleted" and link.sync_token != row.get("SyncToken"):
+            if link is not None and row.get("status") != "Deleted" and link.sync_token != sync_token(row):
                 row = self.d.quickbooks().read("Customer", row["Id"])
             out.append(row)
         return out, None
@@ -256,25 +257,26 @@ class ReviewGate:
         return out
 
     def _import_customers(self, rows: Sequence[dict]) -> list[ReviewEntry | None]:
-        from shared.domain.clients import FIELDS, customer_values, fingerprints
+        from shared.domain.clients import FIELDS, compact_customer_values, fingerprints
 
         _, to_fsp = self._direction()
         links = self._by_qbo("customer", [r["Id"] for r in rows])
         out: list[ReviewEntry | None] = []
         for row in rows:
-            if row.get("status") == "Deleted" or (row.get("Job") and (row.get("ParentRef") or {}).get("value")):
+            customer = customer_state(row)
+            if customer.deleted or customer.job:
                 out.append(None)  # flagged in the error log, or a job (sites go platform -> QuickBooks only)
                 continue
-            link = links.get(str(row["Id"]))
-            fps = fingerprints(customer_values(row))
-            entry = ReviewEntry("import", "customer", row["Id"], row.get("DisplayName") or row["Id"], "update",
+            link = links.get(customer.qbo_id)
+            fps = fingerprints(compact_customer_values(customer.compact()))
+            entry = ReviewEntry("import", "customer", row["Id"], customer.display_name or row["Id"], "update",
                                 _version(fps))
             if link is None:
                 new = to_fsp and row.get("Active", True) is not False and row["Id"] not in self._conflict_qbo
                 out.append(ReviewEntry(**{**asdict(entry), "change": "create"}) if new else None)
                 continue
             if (link.state != "linked" or link.extra.get("deleted_in_quickbooks") or not to_fsp
-                    or row.get("SyncToken") == link.sync_token):
+                    or customer.sync_token == link.sync_token):
                 out.append(None)
                 continue
             base = (link.extra.get("fp") or {}).get("q") or {}
@@ -438,7 +440,7 @@ class ReviewGate:
         out: list[ReviewEntry | None] = []
         for row, state in zip(rows, states, strict=True):
             link = links.get(state.qbo_id)
-            version = f"{state.qbo_id}:{row.get('SyncToken', '')}"
+            version = f"{state.qbo_id}:{sync_token(row) or ''}"
             payer = (row.get("CustomerRef") or {}).get("name") or "QuickBooks"
             name = f"Payment {row.get('TotalAmt', '')} from {payer}"
             if link is not None and (link.state != "linked" or in_flight(link)):

@@ -16,6 +16,8 @@ from shared.domain.settings import MissingState, resolve_state
 from shared.fieldservice.errors import FieldServiceError
 from shared.fieldservice.models import Site
 from shared.quickbooks import errors as qbo_errors
+from shared.quickbooks.port import CustomerChange, PostalAddress
+from shared.quickbooks.shapes import sync_token
 
 WAITING_FOR_CLIENT = ("The site's client is not in QuickBooks yet, so the site cannot become a sub-customer. It "
                       "syncs once its client does.")
@@ -82,7 +84,7 @@ class SiteSync:
         if not rows:
             return
         names = [r["name"] or (r["address"] or {}).get("line1") or r["id"] for r, _ in rows]
-        taken = {c.get("DisplayName", "").casefold() for c in self.d.quickbooks().customers_named(names)}
+        taken = {c.display_name.casefold() for c in self.d.quickbooks().customers_named(names)}
         todo = []
         for (row, parent_qbo_id), name in zip(rows, names, strict=True):
             try:
@@ -90,9 +92,8 @@ class SiteSync:
             except ValueError:
                 continue
             taken.add(display.casefold())
-            body = {**parties.sub_customer_body(row, display, row["address"].get("state")),
-                    "ParentRef": {"value": parent_qbo_id}}
-            todo.append({"fsp_id": row["id"], "customer": body, "_row": row})
+            draft = parties.sub_customer_draft(row, display, row["address"].get("state"), parent_qbo_id)
+            todo.append({"fsp_id": row["id"], "customer": draft.as_dict(), "_row": row})
         created = 0
         for i in range(0, len(todo), 30):
             created += self._create_in_batches([{k: v for k, v in r.items() if k != "_row"}
@@ -114,23 +115,22 @@ class SiteSync:
             # the sites it created, else read once); write only if it differs.
             held = link.extra.get("held") if link.sync_token is not None else None
             if held is None:
-                current = self.d.quickbooks().read("Customer", link.qbo_id or "")
-                link.sync_token = current.get("SyncToken")
-                compact = parties.compact_customer(current)
+                compact = parties.compact_customer(self.d.quickbooks().read("Customer", link.qbo_id or ""))
+                link.sync_token = compact["sync_token"]
                 held = {"ship_key": parties.address_key(compact.get("ship")), "active": bool(compact["active"])}
             if held["ship_key"] == parties.address_key(row["address"]) and held["active"] == bool(row["active"]):
                 link.fingerprint = _site_fingerprint(row)
                 self.d.links.put(link)
                 return
-        ship = parties.quickbooks_address(row["address"], row["address"].get("state")) or {}
-        body = {"Id": link.qbo_id, "SyncToken": link.sync_token, "ShipAddr": ship, "BillAddr": ship,
-                "Active": bool(row["active"])}
+        ship = parties.postal_address(row["address"], row["address"].get("state")) or PostalAddress()
+        change = CustomerChange(link.qbo_id or "", link.sync_token or "", ship=ship, bill=ship,
+                                active=bool(row["active"]))
         try:
-            updated = self.d.quickbooks().update("Customer", body)
+            updated = self.d.quickbooks().update_customer(change)
         except qbo_errors.StaleObject:
             if retried:
                 raise
-            link.sync_token = self.d.quickbooks().read("Customer", link.qbo_id).get("SyncToken")
+            link.sync_token = sync_token(self.d.quickbooks().read("Customer", link.qbo_id or ""))
             self._update(link, row, retried=True)
             return
         except qbo_errors.QuickBooksError as exc:
@@ -138,7 +138,7 @@ class SiteSync:
                 raise
             self.log.error("site", row["id"], "to_quickbooks", exc.code, exc.message, exc.detail)
             return
-        link.sync_token, link.fingerprint = updated.get("SyncToken"), _site_fingerprint(row)
+        link.sync_token, link.fingerprint = updated.sync_token, _site_fingerprint(row)
         self.d.links.put(link)
         self.log.count("sub_customers_updated_in_quickbooks")
         self.log.resolved("site", row["id"])

@@ -626,7 +626,7 @@ class Drain:
                                                    names_taken=[r["name"] for r in rows],
                                                    existing_sites={})
             plan.to_quickbooks = [r for r in plan.to_quickbooks if self._admit(
-                approved, "export", "customer", r["fsp_id"], r["customer"].get("DisplayName"), "create", r["customer"])]
+                approved, "export", "customer", r["fsp_id"], r["customer"]["display_name"], "create", r["customer"])]
             plan.to_platform = [r for r in plan.to_platform if self._admit(
                 approved, "import", "customer", r["qbo_id"], (rows_by_id.get(r["qbo_id"]) or {}).get("name"),
                 "create", r["client"])]
@@ -1395,17 +1395,8 @@ def _since(cursor: str | None) -> str | None:
     return (when - OVERLAP).isoformat(timespec="seconds") if when else None
 
 
-def desktop_customer(body: dict) -> dict:
-    """The plan's customer (QuickBooks Online field names, shared.domain.parties) as qbXML CustomerAdd values."""
-    def addr(a: dict | None) -> dict | None:
-        if not a:
-            return None
-        return {"line1": a.get("Line1"), "line2": a.get("Line2"), "city": a.get("City"),
-                "state": a.get("CountrySubDivisionCode"), "postal_code": a.get("PostalCode"),
-                "country": a.get("Country")}
-
-    return {"name": body["DisplayName"], "active": body.get("Active", True), "company": body.get("CompanyName"),
-            "first": body.get("GivenName"), "last": body.get("FamilyName"),
-            "email": (body.get("PrimaryEmailAddr") or {}).get("Address"),
-            "phone": (body.get("PrimaryPhone") or {}).get("FreeFormNumber"),
-            "bill": addr(body.get("BillAddr")), "ship": addr(body.get("ShipAddr"))}
+def desktop_customer(draft: dict) -> dict:
+    """The plan's customer (a CustomerDraft as a plain dict, shared.domain.parties) as qbXML CustomerAdd values."""
+    return {"name": draft["display_name"], "active": draft.get("active", True), "company": draft.get("company"),
+            "first": draft.get("first"), "last": draft.get("last"), "email": draft.get("email"),
+            "phone": draft.get("phone"), "bill": draft.get("bill"), "ship": draft.get("ship")}

@@ -24,14 +24,32 @@ from shared.quickbooks.port import (
     BatchOp,
     BatchResult,
     Changes,
+    ClassDraft,
+    CustomerChange,
+    CustomerDraft,
+    CustomerResult,
+    CustomerState,
     Fault,
     InvoiceDraft,
     InvoiceResult,
     InvoiceState,
+    ItemChange,
+    ItemDraft,
+    ItemState,
     MoneyPrefs,
     PaymentDraft,
     PaymentResult,
     PaymentState,
+)
+from shared.quickbooks.shapes import (
+    address_body,
+    class_body,
+    customer_body,
+    customer_change_body,
+    customer_state,
+    item_body,
+    item_change_body,
+    item_state,
 )
 from shared.quickbooks.times import parse_qbo_time, qbo_time
 
@@ -126,8 +144,8 @@ class QuickBooksAdapter:
                 return
             start += MAX_PAGE
 
-    def customers_page(self, start: int, size: int = MAX_PAGE) -> list[dict]:
-        return self.query_page("Customer", "Active IN (true, false)", start, size)
+    def customers_page(self, start: int, size: int = MAX_PAGE) -> list[CustomerState]:
+        return [customer_state(r) for r in self.query_page("Customer", "Active IN (true, false)", start, size)]
 
     def every(self, entity: str, include_inactive: bool = False) -> Iterator[dict]:
         return self.query_all(entity, "Active IN (true, false)" if include_inactive else "Active = true")
@@ -233,8 +251,33 @@ class QuickBooksAdapter:
     def classes_named(self, names: Sequence[str]) -> list[dict]:
         return self._where_in("Class", "Name", names, " AND Active IN (true, false)")
 
-    def customers_named(self, names: Sequence[str]) -> list[dict]:
-        return self._where_in("Customer", "DisplayName", names, " AND Active IN (true, false)")
+    def customers_named(self, names: Sequence[str]) -> list[CustomerState]:
+        return [customer_state(r)
+                for r in self._where_in("Customer", "DisplayName", names, " AND Active IN (true, false)")]
+
+    # -- customers, items and classes: typed drafts in, typed results out -----------------------------------
+    def create_customer(self, draft: CustomerDraft, request_id: str) -> CustomerState:
+        return customer_state(self.create("Customer", customer_body(draft), request_id=request_id))
+
+    def create_customers(self, drafts: Sequence[CustomerDraft], request_id: str) -> list[CustomerResult]:
+        ops = [BatchOp(str(i), "create", "Customer", customer_body(d)) for i, d in enumerate(drafts)]
+        return _customer_results(self.batch(ops, request_id=request_id))
+
+    def update_customer(self, change: CustomerChange, request_id: str | None = None) -> CustomerState:
+        return customer_state(self.update("Customer", customer_change_body(change), request_id=request_id))
+
+    def update_customers(self, changes: Sequence[CustomerChange], request_id: str) -> list[CustomerResult]:
+        ops = [BatchOp(str(i), "update", "Customer", customer_change_body(c)) for i, c in enumerate(changes)]
+        return _customer_results(self.batch(ops, request_id=request_id))
+
+    def create_item(self, draft: ItemDraft, request_id: str) -> ItemState:
+        return item_state(self.create("Item", item_body(draft), request_id=request_id))
+
+    def update_item(self, change: ItemChange) -> ItemState:
+        return item_state(self.update("Item", item_change_body(change)))
+
+    def create_class(self, draft: ClassDraft, request_id: str) -> str:
+        return str(self.create("Class", class_body(draft), request_id=request_id)["Id"])
 
 
     def push_invoices(self, drafts: Sequence[InvoiceDraft], request_id: str,
@@ -316,6 +359,10 @@ class QuickBooksAdapter:
         return results
 
 
+def _customer_results(results: list[BatchResult]) -> list[CustomerResult]:
+    return [CustomerResult(r.bid, customer_state(r.entity) if r.entity else None, _fault(r.fault)) for r in results]
+
+
 def _fault(fault: dict | None) -> Fault | None:
     return Fault(fault.get("code", ""), fault.get("message", ""), fault.get("detail", "")) if fault else None
 
@@ -367,8 +414,8 @@ def _invoice_body(d: InvoiceDraft) -> dict:
         body["DocNumber"] = d.doc_number
     if d.class_id:
         body["ClassRef"] = {"value": d.class_id}
-    if d.ship_to:
-        body["ShipAddr"] = dict(d.ship_to)
+    if d.ship_to is not None and (ship := address_body(d.ship_to)):
+        body["ShipAddr"] = ship
     tax: dict[str, Any] = {}
     if d.txn_tax_code_id:
         tax["TxnTaxCodeRef"] = {"value": d.txn_tax_code_id}

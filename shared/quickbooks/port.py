@@ -1,10 +1,13 @@
-"""The QuickBooks port: what the domain needs from QuickBooks, in QuickBooks' own JSON shapes (money as Decimal)."""
+"""The QuickBooks port: what the domain needs from QuickBooks. Writes take typed drafts and answer typed results
+(money as Decimal); only the adapter (shared/quickbooks/adapter.py, with the JSON mapping in shapes.py) and the
+QuickBooks fakes in tests turn them into QuickBooks' JSON. Rows QuickBooks sends on its own (CDC changes, reads) are
+read through shapes.py's parsers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -52,11 +55,10 @@ class QuickBooksPort(Protocol):
 
     def company_info(self) -> dict[str, Any]: ...
     def preferences(self) -> dict[str, Any]: ...
-    def read(self, entity: str, entity_id: str) -> dict[str, Any]: ...
-    def create(self, entity: str, body: dict[str, Any], request_id: str) -> dict[str, Any]: ...
-    def update(self, entity: str, body: dict[str, Any], request_id: str | None = None,
-               sparse: bool = True) -> dict[str, Any]: ...
-    def batch(self, ops: list[BatchOp], request_id: str) -> list[BatchResult]: ...
+    def read(self, entity: str, entity_id: str) -> dict[str, Any]:
+        """One object as QuickBooks holds it (read it with shapes.py's parsers)."""
+        ...
+
     def concurrent(self, want: int) -> AbstractContextManager[int]:
         """How many calls this task may have in flight for the company at once while the block runs (at least 1,
         at most `want`): QuickBooks allows 10 per company across every caller."""
@@ -66,8 +68,31 @@ class QuickBooksPort(Protocol):
         """What the company may send right now without waiting, as every caller's pacing left it."""
         ...
 
+    # -- writes: typed drafts in, typed results out (the adapter alone owns QuickBooks' JSON bodies) -------------
+    def create_customer(self, draft: CustomerDraft, request_id: str) -> CustomerState:
+        """One customer or job; a refusal raises its typed QuickBooksError."""
+        ...
+
+    def create_customers(self, drafts: Sequence[CustomerDraft], request_id: str) -> list[CustomerResult]:
+        """One batch of at most 30 creates; result `bid` is the draft's index in `drafts`."""
+        ...
+
+    def update_customer(self, change: CustomerChange, request_id: str | None = None) -> CustomerState:
+        """One sparse update carrying the change's SyncToken (5010 raises StaleObject)."""
+        ...
+
+    def update_customers(self, changes: Sequence[CustomerChange], request_id: str) -> list[CustomerResult]:
+        """One batch of at most 30 sparse updates; result `bid` is the change's index in `changes`."""
+        ...
+
+    def create_item(self, draft: ItemDraft, request_id: str) -> ItemState: ...
+    def update_item(self, change: ItemChange) -> ItemState: ...
+    def create_class(self, draft: ClassDraft, request_id: str) -> str:
+        """The new class's Id."""
+        ...
+
     # -- questions the domain asks (the adapter alone owns the query language) --------------------------------
-    def customers_page(self, start: int, size: int = MAX_PAGE) -> list[dict[str, Any]]:
+    def customers_page(self, start: int, size: int = MAX_PAGE) -> list[CustomerState]:
         """One page of every customer, active or not, in Id order (`start` is 1-based)."""
         ...
 
@@ -90,9 +115,164 @@ class QuickBooksPort(Protocol):
         """Classes (active or not) with one of these Names, 100 per query."""
         ...
 
-    def customers_named(self, names: Sequence[str]) -> list[dict[str, Any]]:
+    def customers_named(self, names: Sequence[str]) -> list[CustomerState]:
         """Customers (active or not) whose DisplayName is one of `names`, 100 names per query."""
         ...
+
+
+# -- customers, items and classes: drafts, changes and what QuickBooks holds ---------------------------------------
+
+@dataclass(frozen=True)
+class PostalAddress:
+    """A QuickBooks address (BillAddr / ShipAddr); `state` is its CountrySubDivisionCode. Empty parts are not sent."""
+
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+    @classmethod
+    def of(cls, parts: dict[str, Any] | None) -> PostalAddress | None:
+        """From the domain's address dict (line1, line2, city, state, postal_code, country), None for none."""
+        if not parts:
+            return None
+        return cls(**{k: parts.get(k) for k in ("line1", "line2", "city", "state", "postal_code", "country")})
+
+
+@dataclass(frozen=True)
+class CustomerDraft:
+    """A new customer, or a job (`job`: a sub-customer billed with its parent, under `parent_id`). Values are as
+    they are to be stored (cleaned by the domain); None is left out, never sent empty."""
+
+    display_name: str
+    company: str | None = None
+    first: str | None = None
+    last: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    bill: PostalAddress | None = None
+    ship: PostalAddress | None = None
+    job: bool = False
+    parent_id: str | None = None
+    active: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-safe (onboarding keeps drafts in its run chunks); `from_dict` turns it back."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CustomerDraft:
+        return cls(**{**d, "bill": PostalAddress.of(d.get("bill")), "ship": PostalAddress.of(d.get("ship"))})
+
+
+CUSTOMER_TEXT = ("company", "first", "last", "email", "phone")
+
+
+@dataclass(frozen=True)
+class CustomerChange:
+    """A sparse update of one customer: only the fields set here are sent (None: unchanged); a text field named in
+    `clear` is blanked in QuickBooks."""
+
+    qbo_id: str
+    sync_token: str
+    company: str | None = None
+    first: str | None = None
+    last: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    bill: PostalAddress | None = None
+    ship: PostalAddress | None = None
+    active: bool | None = None
+    clear: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.clear <= set(CUSTOMER_TEXT):
+            raise ValueError(f"only text fields can be cleared: {sorted(self.clear - set(CUSTOMER_TEXT))}")
+
+
+@dataclass(frozen=True)
+class CustomerState:
+    """A customer (or job) as QuickBooks holds it, after a write, a read or a CDC change."""
+
+    qbo_id: str
+    sync_token: str | None = None
+    display_name: str = ""
+    company: str | None = None
+    first: str | None = None
+    last: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    bill: PostalAddress | None = None
+    ship: PostalAddress | None = None
+    active: bool = True
+    job: bool = False  # a job with a parent
+    parent_id: str | None = None
+    level: int = 0
+    updated_at: datetime | None = None  # MetaData.LastUpdatedTime
+    deleted: bool = False  # a CDC tombstone
+
+    def compact(self) -> dict[str, Any]:
+        """The compact, JSON-safe form onboarding keeps between tasks (shared/domain/parties.py)."""
+        return {"id": self.qbo_id, "sync_token": self.sync_token, "name": self.display_name,
+                "company": self.company, "first": self.first, "last": self.last, "email": self.email,
+                "phone": self.phone, "bill": asdict(self.bill) if self.bill else None,
+                "ship": asdict(self.ship) if self.ship else None, "active": self.active, "job": self.job,
+                "parent_id": self.parent_id, "level": self.level}
+
+
+@dataclass(frozen=True)
+class CustomerResult:
+    bid: str
+    customer: CustomerState | None = None
+    fault: Fault | None = None
+
+
+@dataclass(frozen=True)
+class ItemDraft:
+    """A new item. `kind` is QuickBooks' item Type as we create them: Service or NonInventory (decision 21)."""
+
+    name: str
+    kind: str
+    income_account_id: str | None
+    expense_account_id: str | None
+    taxable: bool
+    unit_price: Decimal | None = None
+    purchase_cost: Decimal | None = None
+    description: str | None = None
+    sku: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    """A sparse update of one item: only the fields set here are sent (None: unchanged)."""
+
+    qbo_id: str
+    sync_token: str
+    unit_price: Decimal | None = None
+    taxable: bool | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemState:
+    qbo_id: str
+    sync_token: str | None = None
+    name: str = ""
+    kind: str = ""  # QuickBooks' Type: Service, NonInventory, Inventory, Category, Group, ...
+    unit_price: Decimal | None = None
+    purchase_cost: Decimal | None = None
+    taxable: bool | None = None  # None: QuickBooks said nothing
+    description: str | None = None
+    sku: str | None = None
+    active: bool = True
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class ClassDraft:
+    name: str
 
 
 # -- money: invoices and payments (shared/domain/invoices.py, payments.py) -----------------------------------------
@@ -132,7 +312,7 @@ class InvoiceDraft:
     private_note: str = ""
     txn_tax_code_id: str | None = None  # TxnTaxDetail.TxnTaxCodeRef
     total_tax: Decimal | None = None  # TxnTaxDetail.TotalTax: the tax the platform states, honoured by QuickBooks
-    ship_to: dict[str, str] | None = None  # ShipAddr (automated sales tax computes from it)
+    ship_to: PostalAddress | None = None  # ShipAddr (automated sales tax computes from it)
     qbo_id: str | None = None
     sync_token: str | None = None
     void: bool = False

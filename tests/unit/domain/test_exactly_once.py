@@ -1,5 +1,6 @@
 """Exactly-once creation in QuickBooks when a task dies after QuickBooks accepted a batch (fakes, no network)."""
 
+import json
 import threading
 import time
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from shared.domain import lanes
 from shared.domain.onboarding import Deps, Onboarding
 from shared.domain.records import Link
 from shared.quickbooks.errors import DuplicateName, Unavailable
-from shared.quickbooks.port import BatchResult
+from shared.quickbooks.port import CustomerDraft, CustomerResult, CustomerState, Fault
 from tests.fakes import FakeRunStore
 
 
@@ -27,6 +28,7 @@ class FakeQuickBooks:
         self.crash_after_commit = 0  # the next N calls write, then the connection drops before the answer
         self.crash_on_call: int | None = None  # or: only the call with this number (1-based) does
         self.calls: list[str] = []
+        self.request_ids: list[str] = []
         self.workers, self.in_flight, self.most_in_flight = workers, 0, 0
         self.pacing, self.budget_reads = lanes.IDLE, 0  # no calls in the last minute, unless a test says so
         self._lock = threading.Lock()
@@ -39,16 +41,18 @@ class FakeQuickBooks:
         self.budget_reads += 1
         return self.pacing
 
-    def _add(self, body):
-        if any(c["DisplayName"].casefold() == body["DisplayName"].casefold() for c in self.customers.values()):
+    def _add(self, draft):
+        if any(c.display_name.casefold() == draft.display_name.casefold() for c in self.customers.values()):
             return None
-        customer = {**body, "Id": str(len(self.customers) + 1), "SyncToken": "0"}
-        self.customers[customer["Id"]] = customer
+        customer = CustomerState(str(len(self.customers) + 1), "0", draft.display_name, company=draft.company,
+                                 email=draft.email)
+        self.customers[customer.qbo_id] = customer
         return customer
 
     def _call(self, kind, request_id, write):
         with self._lock:
             self.calls.append(kind)
+            self.request_ids.append(request_id)
             number = len(self.calls)
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
@@ -71,19 +75,19 @@ class FakeQuickBooks:
             with self._lock:
                 self.in_flight -= 1
 
-    def batch(self, ops, request_id):
+    def create_customers(self, drafts, request_id):
         def write():
             results = []
-            for op in ops:
-                customer = self._add(op.body)
-                results.append(BatchResult(op.bid, entity=customer) if customer else
-                               BatchResult(op.bid, fault={"code": "6240", "message": "Duplicate Name Exists Error"}))
+            for i, draft in enumerate(drafts):
+                customer = self._add(draft)
+                results.append(CustomerResult(str(i), customer) if customer else
+                               CustomerResult(str(i), fault=Fault("6240", "Duplicate Name Exists Error")))
             return results
         return self._call("batch", request_id, write)
 
-    def create(self, entity, body, request_id):
+    def create_customer(self, draft, request_id):
         def write():
-            return self._add(body) or DuplicateName("6240", "Duplicate Name Exists Error", "", 400)
+            return self._add(draft) or DuplicateName("6240", "Duplicate Name Exists Error", "", 400)
         return self._call("create", request_id, write)
 
     def customers_named(self, names):
@@ -92,7 +96,7 @@ class FakeQuickBooks:
         with self._lock:
             self.calls.append("query")
         wanted = {n.casefold() for n in names}
-        return [c for c in self.customers.values() if c["DisplayName"].casefold() in wanted]
+        return [c for c in self.customers.values() if c.display_name.casefold() in wanted]
 
     def forget_request_ids(self):
         self.answers.clear()
@@ -128,9 +132,8 @@ def _engine(qb, links, errors, runs=None):
 
 
 def _rows(n):
-    return [{"fsp_id": f"cli_{i:03d}", "customer": {"DisplayName": f"Client {i}",
-                                                   "PrimaryEmailAddr": {"Address": f"c{i}@example.com"}}}
-            for i in range(n)]
+    return [{"fsp_id": f"cli_{i:03d}",
+             "customer": CustomerDraft(f"Client {i}", email=f"c{i}@example.com").as_dict()} for i in range(n)]
 
 
 def _create(engine, qb, rows):
@@ -163,7 +166,7 @@ def test_a_rerun_with_other_batch_members_or_a_forgotten_requestid_still_creates
         qb.forget_request_ids()
     rerun = [r for i, r in enumerate(rows) if i != dropped % n] + _rows(n + 3)[n:]  # membership changed
     _create(engine, qb, rerun)
-    names = [c["DisplayName"] for c in qb.customers.values()]
+    names = [c.display_name for c in qb.customers.values()]
     assert len(names) == len(set(names)) == n + 3
     linked = {fsp: link.qbo_id for fsp, link in links.rows.items() if link.qbo_id}
     assert len(set(linked.values())) == len(linked) == len(rerun)  # one QuickBooks customer per client
@@ -205,7 +208,7 @@ def test_a_crash_in_either_lane_replays_without_a_duplicate(n, crash_on, forget,
     _create(engine, qb, rows)  # the task retried as it was
     rerun = [r for i, r in enumerate(rows) if i != dropped] + _rows(n + 2)[n:]  # then membership changed
     _create(engine, qb, rerun)
-    names = [c["DisplayName"] for c in qb.customers.values()]
+    names = [c.display_name for c in qb.customers.values()]
     assert len(names) == len(set(names)) == n + 2
     linked = {fsp: link.qbo_id for fsp, link in links.rows.items() if link.qbo_id}
     assert len(set(linked.values())) == len(linked) == n + 2  # one QuickBooks customer per client
@@ -235,3 +238,18 @@ def test_a_retried_task_splits_as_its_first_attempt_did_whatever_the_budget_show
     # answer) replayed by its requestid, the other eleven sent; no single request, no look-up by name.
     assert qb.calls == ["batch"] * 12
     assert qb.budget_reads == 1 and len(qb.customers) == 430 and not errors.entries
+
+
+def test_a_retried_task_reading_its_drafts_back_from_the_chunk_resends_the_same_requestid():
+    """Plan chunks hold drafts as plain dicts (JSON in the sync-runs table): the retry reads them back, forms the same
+    pieces and sends the same `requestid`, so QuickBooks replays its first answer (decision 14)."""
+    qb, links, errors = FakeQuickBooks(), FakeLinks(), FakeErrors()
+    engine = _engine(qb, links, errors)
+    chunk = json.dumps(_rows(30))
+    qb.crash_after_commit = 1
+    with pytest.raises(Unavailable):
+        _create(engine, qb, json.loads(chunk))
+    first = list(qb.request_ids)
+    assert _create(engine, qb, json.loads(chunk)) == 30
+    assert qb.request_ids[len(first):] == first  # the same id again, answered from QuickBooks' replay
+    assert len(qb.customers) == 30 and not errors.entries

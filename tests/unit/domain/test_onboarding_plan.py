@@ -78,7 +78,7 @@ def test_ambiguous_candidates_are_reported_and_left_alone(books):
 def test_names_quickbooks_refuses_are_adjusted_and_unique(books):
     data, qbo, fsp, sites = books
     plan = plan_onboarding(qbo, fsp, sites, {}, DEFAULT_STATE, ["Vendor Name"])
-    names = [r["customer"]["DisplayName"] for r in plan.to_quickbooks + plan.sites_to_quickbooks]
+    names = [r["customer"]["display_name"] for r in plan.to_quickbooks + plan.sites_to_quickbooks]
     existing = {c["name"].casefold() for c in qbo}
     assert len({n.casefold() for n in names}) == len(names) and not {n.casefold() for n in names} & existing
     assert all(":" not in n and "\t" not in n and "\n" not in n and len(n) <= 100 for n in names)
@@ -122,7 +122,7 @@ def test_a_second_plan_after_linking_creates_nothing(books):
     linked = {q: f for q, f, _ in first.matches}
     linked.update({f"new-{r['fsp_id']}": r["fsp_id"] for r in first.to_quickbooks})
     linked.update({r["qbo_id"]: f"new-{r['qbo_id']}" for r in first.to_platform})
-    qbo2 = qbo + [{**parties.compact_customer({"Id": q, "DisplayName": r["customer"]["DisplayName"]})}
+    qbo2 = qbo + [{**parties.compact_customer({"Id": q, "DisplayName": r["customer"]["display_name"]})}
                   for q, r in ((f"new-{r['fsp_id']}", r) for r in first.to_quickbooks)]
     fsp2 = fsp + [{"id": f"new-{r['qbo_id']}", "name": r["client"]["company_name"] or "x", "active": True}
                   for r in first.to_platform]
@@ -150,5 +150,22 @@ def test_an_admins_keep_separate_settles_the_conflict_and_both_records_are_creat
     assert conflict not in second.conflicts and len(second.conflicts) == len(first.conflicts) - 1
     assert set(conflict["fsp_ids"]) <= {r["fsp_id"] for r in second.to_quickbooks}
     assert set(conflict["qbo_ids"]) <= {r["qbo_id"] for r in second.to_platform}
-    names = [r["customer"]["DisplayName"].casefold() for r in second.to_quickbooks]
+    names = [r["customer"]["display_name"].casefold() for r in second.to_quickbooks]
     assert len(names) == len(set(names)) and not set(names) & {c["name"].casefold() for c in qbo}
+
+
+def test_the_plan_keeps_customer_drafts_not_quickbooks_json_and_they_survive_a_chunk(books):
+    import json
+
+    from shared.quickbooks.port import CustomerDraft
+
+    _, qbo, fsp, sites = books
+    plan = plan_onboarding(qbo, fsp, sites, {}, DEFAULT_STATE, [])
+    rows = plan.to_quickbooks + plan.sites_to_quickbooks
+    assert plan.to_quickbooks and plan.sites_to_quickbooks
+    stored = json.loads(json.dumps(rows))  # a run chunk is JSON (gzip'd) in the sync-runs table
+    for before, after in zip(rows, stored, strict=True):
+        draft = CustomerDraft.from_dict(after["customer"])
+        assert draft.as_dict() == before["customer"]
+        assert not {"DisplayName", "BillAddr", "ShipAddr"} & set(after["customer"])
+    assert all(CustomerDraft.from_dict(r["customer"]).job for r in stored[len(plan.to_quickbooks):])
