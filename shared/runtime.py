@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from shared.config import TablesEnv, load_env
+
+if TYPE_CHECKING:
+    from shared.domain.sync_run import SyncEngine
 
 
 class AppEnv(TablesEnv):
@@ -139,6 +143,15 @@ class Runtime:
         return Deps(tenant_id=tenant_id, quickbooks=lambda: self.quickbooks(tenant_id), platform=self.fieldservice,
                     links=LinkRepo(), runs=RunRepo(), errors=ErrorRepo(), settings=settings,
                     connections=self.connections)
+
+    def sync_engine(self, tenant_id: str) -> SyncEngine:
+        """The sync run's engine for one tenant (shared/domain/sync_run.py): its tasks, and record-level applies."""
+        from shared.data.cursors import DynamoCursors
+        from shared.data.repos import ReviewRepo
+        from shared.data.sync_gate import DynamoSyncGate
+        from shared.domain.sync_run import SyncEngine
+
+        return SyncEngine(self.sync_deps(tenant_id), DynamoSyncGate(), DynamoCursors(), review=ReviewRepo())
 
     def _read_company(self, realm_id: str, access_token: str) -> dict:
         from shared.quickbooks.adapter import QuickBooksAdapter

@@ -56,6 +56,14 @@ def run_task(engine, task: TaskEvent, logger) -> dict:
         raise Throttled(str(exc)) from exc
 
 
+def belongs_to_the_run(exc: Exception) -> bool:
+    """A fault a task hands back to the state machine to retry later (run_task's mapping), never a record's own."""
+    from shared.fieldservice.errors import FieldServiceError
+
+    return (isinstance(exc, qbo.AuthFailed | qbo.Throttled | qbo.Unavailable | RetryLater)
+            or (isinstance(exc, FieldServiceError) and exc.retryable))
+
+
 def task_handler(service: str, engine_for: Callable[[str], Any]):
     """The Lambda handler for one function's state-machine tasks: validate, bind the correlation id, run."""
     from shared.observability import bind_correlation, get_logger, get_metrics, get_tracer

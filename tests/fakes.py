@@ -744,6 +744,11 @@ class FakeBooks:
         wanted = {n.casefold() for n in names}
         return [dict(r) for r in self.rows["Item"].values() if r["Id"] in ids or r["Name"].casefold() in wanted]
 
+    def by_ids(self, entity, ids):
+        self.calls.append("query")
+        self._take_fault()
+        return [dict(self.rows[entity][i]) for i in ids if i in self.rows[entity]]
+
     def read(self, entity, entity_id):
         self.calls.append("read")
         self._take_fault()

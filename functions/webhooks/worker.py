@@ -27,11 +27,15 @@ def applier() -> HintApplier:
     from shared.data.dedupe import DynamoHintLedger
     from shared.data.repos import RunRepo
     from shared.data.sync_gate import DynamoSyncGate
+    from shared.domain.record_sync import RecordSync
     from shared.domain.sync_requests import SyncRequests
+    from shared.tasks import belongs_to_the_run
 
     rt = runtime()
     starter = StepFunctionsStarter(rt.env.onboarding_state_machine_arn, rt.env.sync_state_machine_arn)
-    return HintApplier(rt.connections, DynamoHintLedger(), SyncRequests(DynamoSyncGate(), RunRepo(), starter))
+    requests = SyncRequests(DynamoSyncGate(), RunRepo(), starter)
+    records = RecordSync(rt.sync_engine, DynamoSyncGate(), RunRepo(), requests, belongs_to_the_run)
+    return HintApplier(rt.connections, DynamoHintLedger(), requests, records)
 
 
 @lru_cache(maxsize=1)
@@ -76,7 +80,7 @@ def process(records: list[dict]) -> list[str]:
                                            "entity_id": hint.entity_id, "operation": hint.operation,
                                            "merged_from": hint.merged_from or None,
                                            "duplicate": hint in applied.duplicates, "run_id": applied.run_id,
-                                           "ignored": applied.ignored})
+                                           "by_record": applied.by_record, "ignored": applied.ignored})
         metrics.add_metric("HintsFresh", "Count", len(applied.fresh))
         metrics.add_metric("HintsDuplicate", "Count", len(applied.duplicates))
     # FIFO: a failed record's later group-mates must not be applied before it, so they are retried too.

@@ -5,17 +5,18 @@ before the enqueue, so a crash anywhere up to it leaves the sender's retry fully
 dropped by the FIFO queue's deduplication id (5 minutes) or, later, by the worker's ledger (docs/decisions.md).
 
 Apply (the worker): each queued batch names its records; hints the ledger has already seen at that time or later
-are duplicates (a redelivery, or an older event arriving after a newer one); any fresh hint asks for a sync run
-through SyncRequests, and the run reads the truth through its cursors. The ledger is written only after the
-request, so a crash between the two costs a repeated request, never a lost one."""
+are duplicates (a redelivery, or an older event arriving after a newer one); the fresh ones are applied at once,
+record by record (shared/domain/record_sync.py), or, when they need one, ask for a sync run through SyncRequests,
+which reads the truth through its cursors. The ledger is written only after the apply or the request, so a crash
+between the two costs a repeated apply, never a lost one."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -25,6 +26,9 @@ from shared.errors import BadRequest, PayloadTooLarge, Unauthorized
 from shared.quickbooks import webhooks as qbo_webhooks
 from shared.quickbooks.webhooks import ChangeHint
 from shared.routes import MAX_BODY_BYTES
+
+if TYPE_CHECKING:  # the receiver imports this module; the engine behind record-level apply is the worker's alone
+    from shared.domain.record_sync import RecordOutcome
 
 HINTS_PER_MESSAGE = 50  # a queued message stays far below SQS's 256 KB, and ten of them fit one SendMessageBatch
 
@@ -165,11 +169,19 @@ class Applied:
     run_id: str | None = None
     started: bool = False
     ignored: str | None = None  # why nothing was asked (connection gone, onboarding not completed)
+    by_record: bool = False  # applied at once, record by record (shared/domain/record_sync.py)
+
+
+class RecordLevel(Protocol):
+    """Applies the records hints name at once (shared/domain/record_sync.py), or hands them to a run."""
+
+    def apply(self, tenant_id: str, hints: Sequence[tuple[str, QueuedHint]]) -> RecordOutcome: ...
 
 
 class HintApplier:
-    def __init__(self, connections: ConnectionRepo, ledger: HintLedger, requests: SyncRequests):
-        self._connections, self._ledger, self._requests = connections, ledger, requests
+    def __init__(self, connections: ConnectionRepo, ledger: HintLedger, requests: SyncRequests,
+                 records: RecordLevel | None = None):
+        self._connections, self._ledger, self._requests, self._records = connections, ledger, requests, records
 
     def apply(self, tenant_id: str, batch: list[HintMessage]) -> Applied:
         """Hints of one tenant, in queue order, already validated: at most one sync request for all of them."""
@@ -180,14 +192,15 @@ class HintApplier:
             reason = "onboarding not completed (it reads everything)"
         if reason is not None:
             return Applied([], [], ignored=reason if reason != "unknown" else "no connection")
-        fresh, duplicates = [], []
+        fresh: list[tuple[str, QueuedHint]] = []
+        duplicates = []
         newest: dict[tuple[str, str, str], float | None] = {}
         changed: set[tuple[str, str, str]] = set()
         for source, hint in hints:
             key = (source, hint.entity, hint.entity_id)
             at = occurred_epoch(hint.occurred_at)
             if at is None:
-                fresh.append(hint)  # no usable time: never taken for a duplicate
+                fresh.append((source, hint))  # no usable time: never taken for a duplicate
                 continue
             if key not in newest:
                 newest[key] = self._ledger.seen_at(tenant_id, *key)
@@ -195,12 +208,17 @@ class HintApplier:
             if last is not None and at <= last:
                 duplicates.append(hint)
                 continue
-            fresh.append(hint)
+            fresh.append((source, hint))
             newest[key] = at
             changed.add(key)
         if not fresh:
             return Applied([], duplicates)
-        requested = self._requests.request(tenant_id, "webhook")
+        if self._records is not None:
+            outcome = self._records.apply(tenant_id, fresh)
+            run_id, started, by_record = outcome.run_id, outcome.started, outcome.by_record
+        else:
+            requested = self._requests.request(tenant_id, "webhook")
+            run_id, started, by_record = requested.run.run_id, requested.started, False
         for key in changed:
             self._ledger.mark(tenant_id, *key, newest[key])  # type: ignore[arg-type]
-        return Applied(fresh, duplicates, requested.run.run_id, requested.started)
+        return Applied([h for _, h in fresh], duplicates, run_id, started, by_record=by_record)

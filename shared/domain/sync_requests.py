@@ -3,8 +3,10 @@ machine directly and pass the same gate in its first task).
 
 A request notes a change at the tenant's sync gate first. If a run holds the gate, that run is bound to see the
 change before it ends (its release fails while changes are unseen, so it runs again): nothing new is started and
-the caller is told which run covers it. Otherwise a new run is started under a fresh execution name; if two
-requests race past a free gate, the second run folds into the first at its first task. Either way no request is
+the caller is told which run covers it. A record-level apply of webhook hints (shared/domain/record_sync.py) holding
+the gate covers only its own records, so then a new run is started, and its first task waits for the apply to end.
+Otherwise a new run is started under a fresh execution name; if two requests race past a free gate, the second run
+folds into the first at its first task. Either way no request is
 dropped, no request fails, and one run per tenant does the work."""
 
 from __future__ import annotations
@@ -14,6 +16,15 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from shared.domain.records import SyncRun
+
+RECORD_LEVEL = "webhook"  # the kind in the run ids of record-level applies (shared/domain/record_sync.py)
+RECORD_LEASE_S = 90  # their hold on the gate: longer than the worker's 60 s timeout, so a crashed one lapses
+
+
+def record_level(run_id: str | None) -> bool:
+    """Whether a gate holder is a record-level apply (seconds long, and it sees only the records it names), which a
+    run waits for rather than folds into."""
+    return bool(run_id) and f"-{RECORD_LEVEL}-" in str(run_id)
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,7 @@ class SyncRequests:
         from shared.domain.admin import new_run_id
 
         state = self._gate.note_change(tenant_id)
-        if state.holder is not None:
+        if state.holder is not None and not record_level(state.holder):
             running = self._runs.get(tenant_id, state.holder)
             if running is not None:
                 return SyncRequested(running, started=False)

@@ -21,6 +21,8 @@ loops back to start while changes were noted during the run.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,20 +30,37 @@ from shared.domain import lanes
 from shared.domain.clients import ClientSync
 from shared.domain.onboarding import Deps, Onboarding
 from shared.domain.records import SyncRun as RunRecord
+from shared.domain.records import links_by_qbo
 from shared.domain.review import ReviewQueue
 from shared.domain.review_gate import IMPORT_KINDS, ReviewGate, entries_from_rows, entries_to_rows
 from shared.domain.run_log import StateRunLog
-from shared.domain.sync_requests import SyncGate
+from shared.domain.sync_requests import RECORD_LEASE_S, SyncGate, record_level
 from shared.quickbooks.port import CDC_LOOKBACK_DAYS, CHANGE_KINDS
 from shared.tasks import failure_of
 
 SYNC_LEASE_S = 900  # longer than one task's timeout; renewed by every task
 PLATFORM_PAGE = 300  # a multiple of 30: every QuickBooks batch of a page is full but the last
 CURSOR_OVERLAP = timedelta(minutes=2)  # re-read the edge: a change committed as we read is never skipped
+RECORD_LEVEL_POLL_S = 0.25  # how often a starting run looks whether a record-level apply gave the gate back
 RECONCILE_EVERY = timedelta(hours=24)  # Intuit: webhooks can be missed; sweep CDC daily to catch up
 RECONCILE_REACH = timedelta(hours=25)
 PLATFORM_KINDS = ("items", "clients", "sites", "job_types", "invoices", "payments")
 ONBOARDED_KINDS = ("items", "clients", "sites")
+
+
+@dataclass(frozen=True)
+class NamedRecords:
+    """The records a batch of webhook hints names: QuickBooks Ids by entity (Customer, Item, Invoice, Payment) and
+    platform ids by kind (client, site, item, invoice, payment)."""
+
+    quickbooks: dict[str, frozenset[str]] = field(default_factory=dict)
+    platform: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def of(self, side: str, kind: str) -> frozenset[str]:
+        return (self.quickbooks if side == "quickbooks" else self.platform).get(kind, frozenset())
+
+    def __len__(self) -> int:
+        return sum(len(ids) for ids in (*self.quickbooks.values(), *self.platform.values()))
 
 
 class Cursors(Protocol):
@@ -59,9 +78,9 @@ def _at(text: str | None) -> datetime | None:
 
 class SyncEngine:
     def __init__(self, deps: Deps, gate: SyncGate, cursors: Cursors, clock=lambda: datetime.now(UTC),
-                 review: ReviewQueue | None = None):
+                 review: ReviewQueue | None = None, sleep=time.sleep):
         self.d, self.gate, self.cursors, self.clock = deps, gate, cursors, clock
-        self.review = review
+        self.review, self.sleep = review, sleep
 
     # -- helpers -----------------------------------------------------------------------------------------------
     def _log(self, state: dict) -> StateRunLog:
@@ -164,7 +183,7 @@ class SyncEngine:
             state["run_id"] = new_run_id("sync")
             self.d.runs.create(RunRecord(tenant_id=self.d.tenant_id, run_id=state["run_id"], kind="sync",
                                          status="running", started_at=self.clock(), phase="queued"))
-        held = self.gate.acquire(self.d.tenant_id, state["run_id"], SYNC_LEASE_S)
+        held = self._acquire(state["run_id"])
         if held.holder != state["run_id"]:
             # Another run holds the gate. Noting a change there makes that run go round again before it ends, so
             # whatever this run was started for (a schedule, Sync Now) is covered. Nothing failed.
@@ -221,6 +240,17 @@ class SyncEngine:
             self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"cdc{state['pass']}_{entity}", 0, rows)
         return state
 
+    def _acquire(self, run_id: str):
+        """Take the gate; a record-level apply holding it (seconds long, it covers only its own records) is waited
+        for, never folded into: at worst until its lease lapses."""
+        held = self.gate.acquire(self.d.tenant_id, run_id, SYNC_LEASE_S)
+        for _ in range(int(RECORD_LEASE_S / RECORD_LEVEL_POLL_S) + 1):
+            if not record_level(held.holder) or held.holder == run_id:
+                break
+            self.sleep(RECORD_LEVEL_POLL_S)
+            held = self.gate.acquire(self.d.tenant_id, run_id, SYNC_LEASE_S)
+        return held
+
     def _imports(self, state: dict, entity: str) -> bool:
         """Whether this pass applies QuickBooks' changes of this kind from CDC (the others are read, never written;
         items' first pass in a direction reads every item instead, in `sync_items`)."""
@@ -230,9 +260,20 @@ class SyncEngine:
                     and not state.get("items_full"))
         return {"Invoice": bool(s.invoices.enabled), "Payment": bool(s.payments.enabled)}.get(entity, True)
 
-    def sync_items(self, state: dict) -> dict:
+    def _item_sync(self, log):
         from shared.domain.items import ItemSync
         from shared.domain.onboarding import request_id
+
+        settings = self.d.settings.items
+        direction = "to_quickbooks" if settings.direction == "platform_to_quickbooks" else "to_platform"
+
+        def record(entity: str, entity_id: str, code: str, message: str, detail: str) -> None:
+            log.error(entity, entity_id, direction, code, message, detail)
+
+        return ItemSync(self.d.tenant_id, self.d.quickbooks(), self.d.platform, self.d.links, settings, record,
+                        request_id)
+
+    def sync_items(self, state: dict) -> dict:
         from shared.fieldservice.port import iter_all
 
         self._renew(state)
@@ -250,11 +291,7 @@ class SyncEngine:
             for item in fsp_changed:
                 self._seen(state, "fsp:items", item.updated_at)
 
-        def record(entity: str, entity_id: str, code: str, message: str, detail: str) -> None:
-            log.error(entity, entity_id, direction, code, message, detail)
-
-        sync = ItemSync(self.d.tenant_id, self.d.quickbooks(), self.d.platform, self.d.links, settings, record,
-                        request_id)
+        sync = self._item_sync(log)
         review = self._review(state, log)
         qbo_changed = self._cdc_rows(state, "Item")
         if review.active:
@@ -451,6 +488,101 @@ class SyncEngine:
                     ready.add(f"{kind}#{fsp_id}")
         return ready
 
+    # -- records named by webhooks (shared/domain/record_sync.py holds the gate around this) -----------------------
+    def whole_run_needed(self, named: NamedRecords) -> str | None:
+        """Why these records must wait for a whole run rather than be applied one by one, or None."""
+        s = self.d.settings
+        if s.review_mode and self.review is not None:
+            return "review mode: a run holds every change for approval"
+        items = named.of("quickbooks", "Item") | named.of("platform", "item")
+        if items and s.items.enabled and f"items_full:{s.items.direction}" not in self.cursors.get_all(
+                self.d.tenant_id):
+            return "items in this direction are matched in full by a run first"
+        return None
+
+    def apply_records(self, state: dict, named: NamedRecords) -> dict:
+        """The records a batch of webhook hints names, read by id now and applied through the same steps as a run
+        (items, clients, sites, invoices, payments, in that order), with the settings in force. No cursor is read or
+        moved: the next run meets these records again and finds them in step (fingerprints, SyncTokens, request
+        ids), so nothing is written twice. Records waiting on one named here (a site on its client, a payment on its
+        invoice) go too. The caller asked `whole_run_needed` first."""
+        from shared.domain.payments import PaymentSync
+        from shared.domain.sites import SiteSync
+
+        s, log = self.d.settings, self._log(state)
+        items = named.of("quickbooks", "Item") | named.of("platform", "item")
+        qb = self.d.quickbooks()
+        imports = {"Customer": True, "Item": s.items.enabled and s.items.direction == "quickbooks_to_platform",
+                   "Invoice": s.invoices.enabled, "Payment": s.payments.enabled}
+        rows = {entity: qb.by_ids(entity, sorted(ids)) for entity, ids in named.quickbooks.items()
+                if ids and imports.get(entity)}
+        if items and s.items.enabled:
+            to_quickbooks = s.items.direction == "platform_to_quickbooks"
+            fsp_items = self._fetch(state, "item", self.d.platform.get_item, named.of("platform", "item")) \
+                if to_quickbooks else []
+            for key, n in self._item_sync(log).run(rows.get("Item", []), fsp_items).items():
+                log.count(key, n)
+        customers = rows.get("Customer", [])
+        clients_named = self._apply_named_clients(state, log, customers, named.of("platform", "client"))
+        if s.sites.enabled:
+            sites = self._fetch(state, "site", self.d.platform.get_site, named.of("platform", "site"))
+            if clients_named:
+                sites += self._waiting(state, "site", self.d.platform.get_site, {x.id for x in sites})
+            SiteSync(self.d, log, self._create_customers(state, "site", "site")).apply(sites)
+        invoice_sync = self._invoice_sync(state, log)
+        if s.invoices.enabled:
+            invoices = self._fetch(state, "invoice", self.d.platform.get_invoice, named.of("platform", "invoice"))
+            if clients_named:
+                invoices += self._waiting(state, "invoice", self.d.platform.get_invoice, {i.id for i in invoices})
+            invoice_sync.push(invoices)
+        if s.payments.enabled:
+            payments = self._fetch(state, "payment", self.d.platform.get_payment, named.of("platform", "payment"))
+            if named.of("platform", "invoice") or named.of("quickbooks", "Invoice"):
+                payments += self._waiting(state, "payment", self.d.platform.get_payment, {p.id for p in payments})
+            PaymentSync(self.d, log).push(payments)
+            PaymentSync(self.d, log).quickbooks_changed(rows.get("Payment", []))
+        if s.invoices.enabled:
+            invoice_sync.quickbooks_changed(rows.get("Invoice", []))
+        return state
+
+    def _apply_named_clients(self, state: dict, log, customers: list[dict], client_ids: frozenset[str]) -> bool:
+        """Named customers and clients merged as pairs: a linked customer QuickBooks changed is merged with its
+        client as the platform holds it now (the per-field fingerprints tell which side changed what), a named
+        client with its customer as CDC would report it; then new, deleted and unchanged customers as a run's
+        QuickBooks step treats them. Whether any client or customer was named."""
+        if not customers and not client_ids:
+            return False
+        links = links_by_qbo(self.d.links, self.d.tenant_id, "customer", [r["Id"] for r in customers])
+        wanted = set(client_ids)
+        for row in customers:
+            link = links.get(row["Id"])
+            if link is not None and link.state == "linked" and row.get("SyncToken") != link.sync_token:
+                wanted.add(link.fsp_id)
+        held = self._held()
+        sync = self._client_sync(state, log, held)
+        clients = self._fetch(state, "client", self.d.platform.get_client, frozenset(wanted))
+        sync.apply_platform_page(clients, customers)
+        paired = {c.id for c in clients}
+        sync.apply_quickbooks_rest([r for r in customers if getattr(links.get(r["Id"]), "fsp_id", None) not in paired],
+                                   None)
+        return True
+
+    def _fetch(self, state: dict, entity: str, get, ids: frozenset[str]) -> list:
+        """Platform records by id; one the platform no longer has is left out (its deletion is a run's to see)."""
+        from shared.fieldservice.errors import FieldServiceError, NotFound
+
+        found = []
+        for fsp_id in sorted(ids):
+            try:
+                found.append(get(self.d.tenant_id, fsp_id))
+            except NotFound:
+                continue
+            except FieldServiceError as exc:
+                if exc.retryable:
+                    raise
+                self._log(state).error(entity, fsp_id, "to_quickbooks", exc.code, str(exc))
+        return found
+
     def finish(self, state: dict) -> dict:
         """Move every cursor past what this pass applied, then give the gate up; if a change was noted meanwhile,
         go round again under the same run instead."""
@@ -481,10 +613,10 @@ class SyncEngine:
             summary["reconciliation"] = "daily sweep of the last 25 hours of changes"
         self.d.runs.finish(self.d.tenant_id, state["run_id"], status, summary)
         if status == "succeeded":
-            self._mark_synced()
+            self.mark_synced()
         return {**state, "stop": True, "again": False}
 
-    def _mark_synced(self) -> None:
+    def mark_synced(self) -> None:
         self.d.connections.mark_synced(self.d.tenant_id, self.clock())
 
     def record_failure(self, state: dict) -> dict:

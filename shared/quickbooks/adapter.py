@@ -53,6 +53,7 @@ from shared.quickbooks.shapes import (
 )
 from shared.quickbooks.times import parse_qbo_time, qbo_time
 
+LIST_ENTITIES = ("Customer", "Item", "Class")  # a query answers their active objects only unless asked (qbo-facts.md)
 CDC_MAX_OBJECTS = 1000  # per CDC response, all kinds together (qbo-facts.md, CDC); a full one is re-read by query
 
 _DEC = "\u0000dec:"
@@ -222,7 +223,7 @@ class QuickBooksAdapter:
             # Older than CDC reaches, or more than one CDC answer holds: page through the changed rows instead.
             # Deletions are not visible to a query; the daily reconciliation's CDC sweep reports them.
             where = f"MetaData.LastUpdatedTime >= {quote(qbo_time(since))}"
-            if entity in ("Customer", "Item", "Class"):
+            if entity in LIST_ENTITIES:
                 where += " AND Active IN (true, false)"
             rows[entity] = list(self._query_all_ordered(entity, where))
         return Changes(rows, read_at)
@@ -278,6 +279,9 @@ class QuickBooksAdapter:
 
     def create_class(self, draft: ClassDraft, request_id: str) -> str:
         return str(self.create("Class", class_body(draft), request_id=request_id)["Id"])
+
+    def by_ids(self, entity: str, ids: Sequence[str]) -> list[dict]:
+        return self._where_in(entity, "Id", ids, " AND Active IN (true, false)" if entity in LIST_ENTITIES else "")
 
 
     def push_invoices(self, drafts: Sequence[InvoiceDraft], request_id: str,

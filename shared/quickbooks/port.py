@@ -119,6 +119,11 @@ class QuickBooksPort(Protocol):
         """Customers (active or not) whose DisplayName is one of `names`, 100 names per query."""
         ...
 
+    def by_ids(self, entity: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The objects of one kind (Customer, Item, Invoice, Payment) with these Ids, active or not, 100 per query:
+        what a webhook names, read as CDC would report it. An Id QuickBooks no longer has is left out."""
+        ...
+
 
 # -- customers, items and classes: drafts, changes and what QuickBooks holds ---------------------------------------
 

@@ -77,6 +77,36 @@ def test_a_customer_edited_in_quickbooks_reaches_the_platform(onboarded):
     assert r.status_code == 200, r.text
     assert _wait(lambda: any(c.get("company_name") == new_name
                              for c in driver.platform_records("t-hooks", "clients")), 30)
+    # It came record by record (issue 12): the history's webhook entry says what it wrote, no sync run was started.
+    def by_record():  # the entry is written as the apply ends, just after the platform holds the change
+        runs = driver.admin("GET", "/admin/sync-runs", "t-hooks").json()["items"]
+        return [r for r in runs if (r.get("summary") or {}).get("trigger") == "webhook"
+                and r["summary"]["counts"].get("clients_updated_on_platform") == 1]
+
+    assert _wait(by_record, 10)
+
+
+def test_a_client_edited_on_the_platform_reaches_quickbooks_by_record_and_its_echo_writes_nothing(onboarded):
+    stack, driver, _, realm = onboarded
+    links = {c["company_name"].casefold(): c for c in driver.platform_records("t-hooks", "clients")
+             if c.get("company_name")}
+    customer = next(c for c in driver.quickbooks_entities(realm, "Customer")
+                    if c.get("CompanyName") and c["CompanyName"].casefold() in links and not c.get("Job"))
+    client = links[customer["CompanyName"].casefold()]
+    driver.quickbooks_requests(reset=True)
+    driver.platform_api("PATCH", "t-hooks", f"clients/{client['id']}",
+                        {"contact": {**(client.get("contact") or {}), "phone": "602-555-0142"}})
+
+    def phone():
+        row = next(c for c in driver.quickbooks_entities(realm, "Customer") if c["Id"] == customer["Id"])
+        return (row.get("PrimaryPhone") or {}).get("FreeFormNumber")
+
+    assert _wait(lambda: phone() == "602-555-0142", 30)
+    time.sleep(3)  # the QuickBooks webhook of our own write comes back within ~1 s and is applied as an echo
+    log = [c for c in driver.quickbooks_requests()["log"] if c.get("realm") == realm]
+    kinds = [c["kind"] for c in log]
+    assert kinds.count("update") + kinds.count("batch") == 1, log  # one write; its echo wrote nothing back
+    assert "cdc" not in kinds, log  # no run: nothing was read by cursor
 
 
 def test_one_companys_backlog_does_not_hold_another_companys_hints_behind_it(local_stack, monkeypatch):

@@ -55,6 +55,26 @@ def test_hints_about_different_records_or_without_a_time_are_never_taken_for_dup
     assert len(applied.fresh) == 1 and world.gate.items["t1"]["changes"] == 2
 
 
+def test_fresh_hints_go_to_the_record_level_apply_with_their_sender_and_duplicates_never_do(world):
+    from shared.domain.hints import HintApplier
+    from shared.domain.record_sync import RecordOutcome
+
+    seen = []
+
+    class Records:
+        def apply(self, tenant_id, hints):
+            seen.append((tenant_id, [(source, h.entity, h.entity_id, h.operation) for source, h in hints]))
+            return RecordOutcome("hook-1", started=False, by_record=True)
+
+    world.applier = HintApplier(world.connections, world.ledger, world.requests, Records())
+    deliver(world, classic("r1", customer("2026-11-24T10:00:00Z")))
+    deliver(world, classic("r1", customer("2026-11-24T10:00:00Z"), customer("2026-11-24T10:01:00Z", cid="44")))
+    [applied] = world.work()
+    assert seen == [("t1", [("quickbooks", "Customer", "43", "Update"), ("quickbooks", "Customer", "44", "Update")])]
+    assert applied.by_record and applied.run_id == "hook-1" and len(applied.duplicates) == 1
+    assert not world.flows.started and world.ledger.items  # the ledger is written after the apply
+
+
 @pytest.mark.parametrize("status,onboarding", [(Status.DISCONNECTED, "completed"),
                                                (Status.NEEDS_RECONNECT, "completed"),
                                                (Status.CONNECTED, "running")])
