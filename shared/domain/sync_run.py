@@ -36,6 +36,7 @@ from shared.domain.review_gate import IMPORT_KINDS, ReviewGate, entries_from_row
 from shared.domain.run_log import StateRunLog
 from shared.domain.sync_requests import RECORD_LEASE_S, SyncGate, record_level
 from shared.quickbooks.port import CDC_LOOKBACK_DAYS, CHANGE_KINDS
+from shared.quickbooks.shapes import sync_token
 from shared.tasks import failure_of
 
 SYNC_LEASE_S = 900  # longer than one task's timeout; renewed by every task
@@ -556,7 +557,7 @@ class SyncEngine:
         wanted = set(client_ids)
         for row in customers:
             link = links.get(row["Id"])
-            if link is not None and link.state == "linked" and row.get("SyncToken") != link.sync_token:
+            if link is not None and link.state == "linked" and sync_token(row) != link.sync_token:
                 wanted.add(link.fsp_id)
         held = self._held()
         sync = self._client_sync(state, log, held)
