@@ -705,7 +705,7 @@ class Drain:
             names_taken=[r["name"] for r in rows], existing_sites={})
         names = {row["id"]: row.get("full_name") or row["name"] for row in new_jobs}
         plan.sites_to_quickbooks = [r for r in plan.sites_to_quickbooks if self._admit(
-            approved, "export", "site", r["fsp_id"], r["customer"].get("DisplayName"), "create", r["customer"])]
+            approved, "export", "site", r["fsp_id"], r["customer"]["display_name"], "create", r["customer"])]
         plan.sites_to_platform = [r for r in plan.sites_to_platform if self._admit(
             approved, "import", "customer", r["qbo_id"], names.get(r["qbo_id"]), "create", r["address"])]
         self._apply_plan(plan, new_jobs + parent_rows, parent_clients, {q: client_of[q] for q in parents}, run_id,

@@ -796,6 +796,18 @@ def test_a_site_added_after_onboarding_becomes_a_job_under_its_client_looked_up_
     assert len(company.lists["Customer"]) == 2
 
 
+def test_a_site_held_by_review_mode_is_named_in_the_wizard_by_the_job_name_it_would_get(world):
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    queue = _reviewing(drain, company)
+    platform.sites["s1"] = _site("s1", "c1", "North Yard", "9 North Rd")
+    drain.request_sync("qbd-run3")
+    drain_all(drain, company)
+    held = {h.entry.entity_id: h.entry.name for h in queue.waiting(TENANT) if h.entry.entity == "site"}
+    assert held == {"s1": "North Yard"}
+
+
 def test_a_later_site_whose_job_quickbooks_has_already_is_adopted_not_added(world):
     drain, company, platform, links = world
     onboard(drain, company)
