@@ -10,6 +10,7 @@ import json
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 COMMITTED = Path(__file__).resolve().parents[2] / "contracts" / "admin.openapi.json"
 DESCRIPTION = ("The admin API of the QuickBooks sync: connection status, settings, runs, unsynced entities, review "
@@ -25,9 +26,9 @@ def document() -> dict:
     from functions.admin.handler import app as admin_app
     from functions.oauth.handler import app as oauth_app
 
-    common = dict(title="qbsync admin API", version="1", description=DESCRIPTION,
-                  security_schemes={"platformJwt": HTTPBearer(bearerFormat="JWT")},
-                  security=[{"platformJwt": []}])
+    common: dict[str, Any] = dict(title="qbsync admin API", version="1", description=DESCRIPTION,
+                                  security_schemes={"platformJwt": HTTPBearer(bearerFormat="JWT")},
+                                  security=[{"platformJwt": []}])
     doc = json.loads(admin_app.get_openapi_json_schema(**common))
     oauth = json.loads(oauth_app.get_openapi_json_schema(**common))
     for path, item in oauth.get("paths", {}).items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -53,13 +53,17 @@ def callback():
     return _page(200, "QuickBooks connected", f"Connected to {connection.company_name}. You can close this window.")
 
 
+# Powertools reads these as its OpenAPIResponse shape; the error entries carry the one error model.
+_DISCONNECT_RESPONSES: dict[int, Any] = {200: {"description": "OK"}, 401: UNAUTHORIZED} | {
+    s: {"description": d, **_ERR} for s, d in
+    ((403, "not allowed for this role"), (409, "not connected"), (415, "body not JSON"), (422, "invalid request"),
+     (500, "internal error"))}
+
+
 @app.post("/admin/disconnect", tags=["connection"], summary="Disconnect QuickBooks",
           description="Full admins only. Revokes the grant at Intuit, deletes the schedule, keeps the links so a "
                       "reconnect to the same company resumes without duplicates.",
-          responses={200: {"description": "OK"}, 401: UNAUTHORIZED} | {
-              s: {"description": d, **_ERR} for s, d in
-              ((403, "not allowed for this role"), (409, "not connected"), (415, "body not JSON"),
-               (422, "invalid request"), (500, "internal error"))})
+          responses=_DISCONNECT_RESPONSES)
 def disconnect() -> Disconnected:
     who = caller(app)
     bind_correlation(logger, who.tenant_id)

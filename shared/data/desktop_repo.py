@@ -51,7 +51,7 @@ class DesktopRepo:
     def create_connection(self, tenant_id: str, user_name: str, owner_id: str, file_id: str,
                           password_hash: str) -> bool:
         """Both items or neither; False when the tenant already has a Desktop connection."""
-        connection = Connection(region=DesktopConnectionItem.Meta.region)
+        connection = Connection(region=DesktopConnectionItem.Meta.region)  # type: ignore[attr-defined]  # bind_tables
         try:
             with TransactWrite(connection=connection) as tx:
                 tx.save(DesktopConnectionItem(_tenant(tenant_id), "DESKTOP", tenant_id=tenant_id, user_name=user_name,

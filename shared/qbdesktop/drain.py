@@ -130,7 +130,7 @@ class Drain:
         review = self._state().get("review") or {}
         return {(e["side"], e["entity"], e["entity_id"]) for e in review.get("approved", [])}
 
-    def _admit(self, approved: set, side: str, entity: str, entity_id: str, name: str, change: str,
+    def _admit(self, approved: set, side: str, entity: str, entity_id: str, name: str | None, change: str,
                parts: Any) -> bool:
         """Review mode's one rule for Desktop: a change goes ahead if approved (or review mode is off), else it is
         held in the Sync Wizard (`version` = a fingerprint of the change) and nothing is written. A held change is
@@ -422,9 +422,10 @@ class Drain:
 
     def apply(self, item: WorkItem, response: str) -> None:
         """QuickBooks' answer to `item`'s request: adopt, link, retry, or record the error with Desktop's code."""
-        (result,) = qbxml.parse_response(response)[:1] or [None]
-        if result is None:
+        results = qbxml.parse_response(response)
+        if not results:
             raise qbxml.QbxmlParseError("empty response message set")
+        result = results[0]
         handler = getattr(self, f"_on_{item.kind}")
         handler(item, result)
 
@@ -736,7 +737,7 @@ class Drain:
                                     settings.clients.direction)
         name = (client.display_name if client is not None else None) or (row or {}).get("name") or link.fsp_id
         for side, changes, entity_id in (("export", result.to_quickbooks, link.fsp_id),
-                                         ("import", result.to_platform, link.qbo_id)):
+                                         ("import", result.to_platform, link.qbo_id or "")):
             if changes and not self._admit(approved, side, "customer", entity_id, name, "update", changes):
                 for field_name in changes:  # held: both sides keep their fingerprint, so the change stays found
                     for fp, side_base in ((result.platform_fp, base.get("p") or {}),
@@ -1103,8 +1104,9 @@ class Drain:
             if not self._admit(approved, "import", "item", ret["ListID"], ret.get("FullName") or ret.get("Name"),
                                "update" if link or match else "create", [ret.get("Name"), str(price), desc, active]):
                 continue
-            if link is not None or match is not None:
-                fsp_id = link.fsp_id if link is not None else match.id
+            existing = link.fsp_id if link is not None else match.id if match is not None else None
+            if existing is not None:
+                fsp_id = existing
                 self.d.platform.update_item(tenant, fsp_id, name=ret.get("Name", "")[:100], type=kind, price=price,
                                             description=desc, active=active)
             else:

@@ -78,7 +78,7 @@ def message_set(*requests: ET.Element, on_error: str = "stopOnError") -> str:
     return f'<?xml version="1.0" encoding="utf-8"?><?qbxml version="{QBXML_VERSION}"?>{body}'
 
 
-def _rq(op: str, request_id: str | None = None, **attrs: str) -> ET.Element:
+def _rq(op: str, request_id: str | None = None, **attrs: str | None) -> ET.Element:
     el = ET.Element(f"{op}Rq", {k: v for k, v in {"requestID": request_id, **attrs}.items() if v is not None})
     return el
 
