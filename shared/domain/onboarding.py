@@ -187,50 +187,47 @@ class Onboarding:
         them when the company's batch budget would make them wait, on as many threads as the company's
         concurrency slots this task holds).
 
-        Intent is recorded first (pending links carrying the piece's `requestid`). A re-run forms the same pieces
-        from the same rows, resends the same ids and QuickBooks replays its first answer; a row left pending by a
-        piece of other members is looked up by the DisplayName we sent before it is created again."""
-        work = chooser.split(rows)
-        created = 0
-
-        def record(outcome: tuple[int, list[tuple[str, dict]]]) -> None:
-            nonlocal created
-            linked, failed = outcome
-            created += linked
-            for fsp_id, fault in failed:
-                self._error(state, error_entity, fsp_id, "to_quickbooks", fault.get("code", ""),
-                            fault.get("message", ""), fault.get("detail", ""))
-
-        with qb.concurrent(lanes.PARALLEL if len(work) > 1 else 1) as workers:
-            lanes.run_lanes(work, lambda piece: self._create_piece(qb, entity, piece), record, workers)
-        return created
-
-    def _create_piece(self, qb, entity: str, piece: lanes.Work) -> tuple[int, list[tuple[str, dict]]]:
-        """One batch or one single create: (records linked, [(fsp_id, QuickBooks' fault)] refused). Safe on a
-        worker thread: it writes links only; the caller records errors and counts.
+        Intent is recorded first, for the whole set before any piece goes (pending links carrying each piece's
+        `requestid`, 25 to a DynamoDB call), and what QuickBooks created is linked once the set's calls are done or
+        stopped, also in one go: a set's links cost a few DynamoDB calls, not three for every single create. A
+        re-run forms the same pieces from the same rows (the chooser recalls its split), resends the same ids and
+        QuickBooks replays its first answer; a row left pending by a piece of other members is looked up by the
+        DisplayName we sent before it is created again.
 
         Rows handed to it are unlinked when the run chose them (the onboarding plan, a sync run's new clients), so
         a row already linked was linked by an earlier attempt of the same task, whose counts died with it: it is
         counted as created here, once, and not sent again."""
-        rows = list(piece.rows)
-        lane = "batch" if piece.lane == "batch" else "single"
+        work = chooser.split(rows)
         existing = self.d.links.get_many(self.d.tenant_id, entity, [r["fsp_id"] for r in rows])
-        before = len(rows)
-        rows = [r for r in rows if not (existing.get(r["fsp_id"]) and existing[r["fsp_id"]].qbo_id)]
-        earlier = before - len(rows)
-        if not rows:
-            return earlier, []
-        rid = request_id(self.d.tenant_id, f"{entity}-{lane}", *sorted(r["fsp_id"] for r in rows))
-        stale = [r for r in rows if r["fsp_id"] in existing and existing[r["fsp_id"]].request_id != rid]
-        linked = self._recover_pending(qb, entity, stale)
-        done = {link.fsp_id for link in linked}
-        rows = [r for r in rows if r["fsp_id"] not in done]
-        failed: list[tuple[str, dict]] = []
-        if rows:
-            rid = request_id(self.d.tenant_id, f"{entity}-{lane}", *sorted(r["fsp_id"] for r in rows))
-            self.d.links.put_many(Link(self.d.tenant_id, entity, r["fsp_id"], request_id=rid, state="pending")
-                                  for r in rows)
-            for row, customer, fault in self._send(qb, lane, rows, rid):
+        created, linked = 0, []
+        pending: list[Link] = []
+        sends: list[lanes.Work[tuple[str, tuple[dict, ...]]]] = []
+        for piece in work:
+            lane = "batch" if piece.lane == "batch" else "single"
+            members = [r for r in piece.rows if not (existing.get(r["fsp_id"]) and existing[r["fsp_id"]].qbo_id)]
+            created += len(piece.rows) - len(members)
+            if not members:
+                continue
+            rid = request_id(self.d.tenant_id, f"{entity}-{lane}", *sorted(r["fsp_id"] for r in members))
+            stale = [r for r in members if r["fsp_id"] in existing and existing[r["fsp_id"]].request_id != rid]
+            if stale:
+                recovered = self._recover_pending(qb, entity, stale)
+                linked += recovered
+                done = {link.fsp_id for link in recovered}
+                members = [r for r in members if r["fsp_id"] not in done]
+                if not members:
+                    continue
+                rid = request_id(self.d.tenant_id, f"{entity}-{lane}", *sorted(r["fsp_id"] for r in members))
+            pending += [Link(self.d.tenant_id, entity, r["fsp_id"], request_id=rid, state="pending") for r in members]
+            sends.append(lanes.Work(piece.lane, ((rid, tuple(members)),)))
+        self.d.links.put_many(pending)
+
+        def send(piece: lanes.Work[tuple[str, tuple[dict, ...]]]):
+            rid, members = piece.rows[0]
+            return self._send(qb, "batch" if piece.lane == "batch" else "single", list(members), rid)
+
+        def record(answers: list[tuple[dict, CustomerState | None, dict]]) -> None:
+            for row, customer, fault in answers:
                 if customer is not None:
                     extra = {}
                     if entity == "customer":  # what each side holds now: the baseline for the everyday merge
@@ -244,9 +241,15 @@ class Onboarding:
                     linked.append(recovered)
                     continue
                 self.d.links.clear(self.d.tenant_id, entity, row["fsp_id"])
-                failed.append((row["fsp_id"], fault))
-        self.d.links.put_many(linked)
-        return earlier + len(linked), failed
+                self._error(state, error_entity, row["fsp_id"], "to_quickbooks", fault.get("code", ""),
+                            fault.get("message", ""), fault.get("detail", ""))
+
+        try:
+            with qb.concurrent(lanes.PARALLEL if len(sends) > 1 else 1) as workers:
+                lanes.run_lanes(sends, send, record, workers)
+        finally:
+            self.d.links.put_many(linked)  # what QuickBooks answered, also when a later call stopped the set
+        return created + len(linked)
 
     @staticmethod
     def _send(qb, lane: str, rows: list[dict], rid: str) -> list[tuple[dict, CustomerState | None, dict]]:

@@ -253,3 +253,23 @@ def test_a_retried_task_reading_its_drafts_back_from_the_chunk_resends_the_same_
     assert _create(engine, qb, json.loads(chunk)) == 30
     assert qb.request_ids[len(first):] == first  # the same id again, answered from QuickBooks' replay
     assert len(qb.customers) == 30 and not errors.entries
+
+
+def test_a_set_reads_its_links_once_and_writes_them_twice_whatever_its_lanes():
+    """Pending links for the whole set before the first call, linked ones once the calls are done: a few link
+    store calls per set (DynamoDB batches them 25 and 100 to a call), not three for every single create."""
+    calls = []
+
+    class CountingLinks(FakeLinks):
+        def get_many(self, tenant_id, entity, fsp_ids):
+            calls.append("get_many")
+            return super().get_many(tenant_id, entity, fsp_ids)
+
+        def put_many(self, links):
+            links = list(links)
+            calls.append(("put_many", {link.state for link in links}, len(links)))
+            super().put_many(links)
+
+    qb, links, errors = FakeQuickBooks(workers=4), CountingLinks(), FakeErrors()
+    assert _create(_engine(qb, links, errors), qb, _rows(430)) == 430 and qb.calls.count("create") == 70
+    assert calls == ["get_many", ("put_many", {"pending"}, 430), ("put_many", {"linked"}, 430)]
