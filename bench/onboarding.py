@@ -138,19 +138,23 @@ def run(clients: int, seed: int, trace_memory: bool) -> dict:
 
 
 class _PaceItems:
-    """The pacing items of one company in memory, with DynamoPaceStore's semantics (GCRA per key)."""
+    """The pacing item of one company in memory, with DynamoPaceStore's semantics (GCRA per limit, all of a
+    call's limits reserved at once)."""
 
     def __init__(self) -> None:
         self.tat: dict[str, float] = {}
 
-    def reserve(self, key: str, now: float, limit, max_wait_s: float) -> float:
+    def reserve(self, key: str, now: float, limits, max_wait_s: float) -> float:  # noqa: ANN001
         from shared.quickbooks.pacing import gcra
 
-        wait, self.tat[key] = gcra(self.tat.get(key), now, limit)
+        wait = 0.0
+        for limit in limits:
+            step, self.tat[limit.kind] = gcra(self.tat.get(limit.kind), now, limit)
+            wait = max(wait, step)
         return wait
 
-    def peek(self, keys: list[str]) -> dict[str, float]:
-        return {key: self.tat[key] for key in keys if key in self.tat}
+    def peek(self, key: str) -> dict[str, float]:
+        return dict(self.tat)
 
     def lease_slots(self, key, want, now, until, slots):  # noqa: ANN001 - the model sends one call at a time
         return []

@@ -220,14 +220,16 @@ class SeenItem(Model):
 
 
 class PaceItem(Model):
-    """The idempotency table again: one theoretical arrival time per QuickBooks company and limit (pacing.py)."""
+    """The idempotency table again: one item per QuickBooks company with a theoretical arrival time per limit
+    (pacing.py, pace_store.py); the company's concurrency slots are another item (`PACE#{realm}#slots`)."""
 
     class Meta:
         table_name = "idempotency"
 
     id = UnicodeAttribute(hash_key=True)
     expiration = NumberAttribute()
-    tat = NumberAttribute()
+    tat_request = NumberAttribute(null=True)
+    tat_batch = NumberAttribute(null=True)
 
 
 class DesktopConnectionItem(_Base):

@@ -1,14 +1,18 @@
-"""The shared pacing state of pacing.py in DynamoDB: one item per company and limit, one UpdateItem per reservation.
+"""The shared pacing state of pacing.py in DynamoDB: one item per company, one UpdateItem per QuickBooks call.
 
-GCRA's step is new_tat = max(tat, now) + interval, allowed while max(tat, now) - tolerance - now <= max_wait.
-DynamoDB has no max() in update expressions, so the two sides of it are two conditional updates, each atomic alone:
-- in turn (tat >= now): `ADD tat :interval` if now <= tat <= now + tolerance + max_wait; the new tat comes back
+The item `PACE#{realm}` holds one theoretical arrival time per limit (`tat_request`, `tat_batch`), so a batch call,
+which spends a slot of both limits, reserves both in the same UpdateItem (issue 15: one DynamoDB call per
+QuickBooks call). GCRA's step is new_tat = max(tat, now) + interval, allowed while max(tat, now) - tolerance - now
+<= max_wait. DynamoDB has no max() in update expressions, so each limit's side of it is one of two forms, each
+atomic with the others in the one update:
+- in turn (tat >= now): `ADD tat_x :interval` if now <= tat_x <= now + tolerance + max_wait; the new tat comes back
   (ReturnValues=UPDATED_NEW) and gives the wait;
-- now (no item, or tat < now): `SET tat = now + interval`, no wait.
-The store remembers the last tat it saw per key and picks the side that tat predicts; a company being paced stays
-"in turn", an idle one "now", so one call is the rule. A wrong guess fails its condition and DynamoDB returns the
-item as it is (ReturnValuesOnConditionCheckFailure=ALL_OLD), which settles the side (or the over-long wait, with
-nothing written) for the one retry. PynamoDB's Model.update cannot ask for that old item, so this uses boto3.
+- now (no tat yet, or tat < now): `SET tat_x = now + interval`, no wait.
+The store remembers the last tat it saw per company and limit and picks the side that tat predicts; a company being
+paced stays "in turn", an idle one "now", so one call is the rule. A wrong guess fails its condition and DynamoDB
+returns the item as it is (ReturnValuesOnConditionCheckFailure=ALL_OLD), which settles the sides (or an over-long
+wait, with nothing written) for the one retry. A call waits for the later of its limits' slots. PynamoDB's
+Model.update cannot ask for that old item, so this uses boto3.
 
 Concurrency slots (pacing.Pacer.concurrent) are one item per company, `PACE#{realm}#slots`, with one attribute per
 slot (`s0`..`s7`) holding the end of its lease. Taking slots is one UpdateItem that sets the chosen ones, on the
@@ -16,6 +20,8 @@ condition that each is absent or expired; a wrong guess gets the item back the s
 shows is free. Giving them back removes only the slots still holding our own lease end."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from botocore.exceptions import ClientError
 
@@ -31,55 +37,60 @@ def _n(value: float) -> dict:
     return {"N": repr(float(value))}
 
 
+def _tat(item: dict, kind: str) -> float | None:
+    value = item.get(f"tat_{kind}")
+    return float(value["N"]) if value is not None else None
+
+
 class DynamoPaceStore:
     def __init__(self) -> None:
-        self._last_tat: dict[str, float] = {}
+        self._last_tat: dict[tuple[str, str], float] = {}
 
-    def reserve(self, key: str, now: float, limit: Limit, max_wait_s: float) -> float | None:
-        in_turn = self._last_tat.get(key, float("-inf")) >= now
-        latest = now + limit.tolerance + max_wait_s  # the last tat whose slot is still within max_wait_s
+    def reserve(self, key: str, now: float, limits: Sequence[Limit], max_wait_s: float) -> float | None:
+        in_turn = {lim.kind: self._last_tat.get((key, lim.kind), float("-inf")) >= now for lim in limits}
         for _ in range(MAX_ATTEMPTS):
+            sets, adds, conditions = ["expiration = :exp"], [], []
+            values, names = {":now": _n(now), ":exp": {"N": str(int(now) + KEEP_S)}}, {}
+            for lim in limits:
+                names[f"#{lim.kind}"] = f"tat_{lim.kind}"
+                if in_turn[lim.kind]:
+                    adds.append(f"#{lim.kind} :i_{lim.kind}")
+                    conditions.append(f"#{lim.kind} BETWEEN :now AND :latest_{lim.kind}")
+                    values[f":i_{lim.kind}"] = _n(lim.interval)
+                    # the last tat whose slot is still within max_wait_s
+                    values[f":latest_{lim.kind}"] = _n(now + lim.tolerance + max_wait_s)
+                else:
+                    sets.append(f"#{lim.kind} = :t_{lim.kind}")
+                    conditions.append(f"(attribute_not_exists(#{lim.kind}) OR #{lim.kind} < :now)")
+                    values[f":t_{lim.kind}"] = _n(now + lim.interval)
+            update = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
             try:
-                new_tat = self._in_turn(key, now, latest, limit) if in_turn else self._now(key, now, limit)
+                item = self._update(key, update, " AND ".join(conditions), values, names)
             except _Moved as moved:
-                if moved.tat is not None and moved.tat > latest:
-                    self._last_tat[key] = moved.tat
-                    return None  # nothing reserved
-                in_turn = moved.tat is not None and moved.tat >= now
+                old = moved.item or {}
+                for lim in limits:
+                    tat = _tat(old, lim.kind)
+                    if tat is not None and tat > now + lim.tolerance + max_wait_s:
+                        self._last_tat[(key, lim.kind)] = tat
+                        return None  # nothing reserved
+                    in_turn[lim.kind] = tat is not None and tat >= now
                 continue
-            self._last_tat[key] = new_tat
-            wait = new_tat - limit.interval - limit.tolerance - now
+            wait = 0.0
+            for lim in limits:
+                new_tat = _tat(item, lim.kind)
+                new_tat = new_tat if new_tat is not None else now + lim.interval
+                self._last_tat[(key, lim.kind)] = new_tat
+                wait = max(wait, new_tat - lim.interval - lim.tolerance - now)
             return wait if wait > 1e-6 else 0.0  # float dust is not a wait
         raise RuntimeError(f"pacing slot for {key} changed sides {MAX_ATTEMPTS} times in a row")
 
-    def _in_turn(self, key: str, now: float, latest: float, limit: Limit) -> float:
-        item = self._update(key, "SET expiration = :exp ADD tat :interval", "tat BETWEEN :now AND :latest",
-                            {":interval": _n(limit.interval), ":now": _n(now), ":latest": _n(latest),
-                             ":exp": {"N": str(int(now) + KEEP_S)}})
-        return float(item["tat"]["N"])
-
-    def _now(self, key: str, now: float, limit: Limit) -> float:
-        tat = now + limit.interval
-        self._update(key, "SET tat = :tat, expiration = :exp", "attribute_not_exists(tat) OR tat < :now",
-                     {":tat": _n(tat), ":now": _n(now), ":exp": {"N": str(int(now) + KEEP_S)}})
-        return tat
-
-    def peek(self, keys: list[str]) -> dict[str, float]:
-        # One BatchGetItem for both limits of a company, strongly consistent: the lanes decide from what every
-        # Lambda of the company has reserved, not from this container's last guess. Keys DynamoDB leaves
-        # unprocessed are asked again: a missing item would read as an idle company.
-        table = PaceItem.Meta.table_name
-        request = {table: {"Keys": [{"id": {"S": f"PACE#{key}"}} for key in keys], "ConsistentRead": True,
-                           "ProjectionExpression": "id, tat"}}
-        tats: dict[str, float] = {}
-        for _ in range(MAX_ATTEMPTS):
-            response = client("dynamodb").batch_get_item(RequestItems=request)
-            tats.update((item["id"]["S"].removeprefix("PACE#"), float(item["tat"]["N"]))
-                        for item in response.get("Responses", {}).get(table, []) if "tat" in item)
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return tats
-        raise RuntimeError(f"pacing items {keys} stayed unprocessed {MAX_ATTEMPTS} times in a row")
+    def peek(self, key: str) -> dict[str, float]:
+        # Strongly consistent: the lanes decide from what every Lambda of the company has reserved, not from this
+        # container's last guess.
+        item = client("dynamodb").get_item(TableName=PaceItem.Meta.table_name, Key={"id": {"S": f"PACE#{key}"}},
+                                           ConsistentRead=True).get("Item", {})
+        return {name.removeprefix("tat_"): float(value["N"]) for name, value in item.items()
+                if name.startswith("tat_")}
 
     def lease_slots(self, key: str, want: int, now: float, until: float, slots: int) -> list[int]:
         free = list(range(slots))  # first guess: an idle company
@@ -125,13 +136,12 @@ class DynamoPaceStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            old = exc.response.get("Item") or {}
-            raise _Moved(float(old["tat"]["N"]) if "tat" in old else None, old) from None
+            raise _Moved(exc.response.get("Item") or {}) from None
 
 
-class _Moved(Exception):  # noqa: N818 - control flow inside reserve, never raised out of it
-    """The item is not on the side we guessed; `tat` is what it holds now (None: no item), `item` all of it."""
+class _Moved(Exception):  # noqa: N818 - control flow inside reserve and lease_slots, never raised out of them
+    """The item is not as we guessed; `item` is what it holds now (empty: no item)."""
 
-    def __init__(self, tat: float | None, item: dict | None = None):
-        super().__init__(tat)
-        self.tat, self.item = tat, item
+    def __init__(self, item: dict):
+        super().__init__(item)
+        self.item = item

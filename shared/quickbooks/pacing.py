@@ -3,8 +3,9 @@
 QuickBooks allows 500 requests a minute per company and app, and 40 batch requests a minute (batches count toward
 the 500 too); over that it answers 429 and asks for a 60 s wait (qbo-facts.md, Limits). Every call first reserves a
 slot with the generic cell rate algorithm (GCRA): one "theoretical arrival time" per company and limit, kept in
-DynamoDB so all containers share it. Interval and burst are chosen so that no 60-second window, wherever it starts,
-can hold more calls than the limit: with burst b the sustained rate is (limit - b) per minute.
+DynamoDB so all containers share it (one item per company; a batch reserves both of its limits in one write).
+Interval and burst are chosen so that no 60-second window, wherever it starts, can hold more calls than the limit:
+with burst b the sustained rate is (limit - b) per minute.
 
 QuickBooks also allows at most 10 requests in flight per company. Code that sends on several threads at once
 (shared/domain/lanes.py) first leases that many of the company's concurrency slots for the task
@@ -12,13 +13,13 @@ QuickBooks also allows at most 10 requests in flight per company. Code that send
 leases with an expiry, so a task that dies gives its slots back by time. Of the 10, LEASED_SLOTS can be leased;
 the rest stay for the callers that send one call at a time (an admin page, a task without lanes).
 
-What a company may send right now without waiting (`Pacer.budget`, one consistent read of its two items) is what
+What a company may send right now without waiting (`Pacer.budget`, one consistent read of its item) is what
 the lanes (shared/domain/lanes.py) decide from: single requests only when the batch budget would make work wait."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -84,11 +85,12 @@ def free_now(tat: float | None, now: float, limit: Limit) -> int:
 
 
 class PaceStore(Protocol):
-    def peek(self, keys: list[str]) -> dict[str, float]:
-        """The theoretical arrival time of each key that has one (a strongly consistent read, nothing written)."""
+    def peek(self, key: str) -> dict[str, float]:
+        """The company's theoretical arrival time per limit kind that has one (a strongly consistent read)."""
 
-    def reserve(self, key: str, now: float, limit: Limit, max_wait_s: float) -> float | None:
-        """Reserve the next slot atomically; the wait before it, or None (nothing reserved) if over max_wait_s."""
+    def reserve(self, key: str, now: float, limits: Sequence[Limit], max_wait_s: float) -> float | None:
+        """Reserve the next slot of each of the company's `limits`, all at once and atomically; the wait before
+        the call may go (the later of their slots), or None (nothing reserved) if that is over max_wait_s."""
 
     def lease_slots(self, key: str, want: int, now: float, until: float, slots: int) -> list[int]:
         """Take up to `want` of slots 0..slots-1 that are free (never leased, or their lease ended before `now`)
@@ -125,21 +127,20 @@ class Pacer:
         """What the company may send right now without waiting (one read of its pacing items, shared by every
         Lambda): the lanes send single requests only when the batch budget would make work wait."""
         limits = {limit.kind: limit for limit in self._limits}
-        tats = self._store.peek([f"{realm_id}#{kind}" for kind in limits])
+        tats = self._store.peek(realm_id)
         now = self._clock()
-        free = {kind: free_now(tats.get(f"{realm_id}#{kind}"), now, limit) for kind, limit in limits.items()}
+        free = {kind: free_now(tats.get(kind), now, limit) for kind, limit in limits.items()}
         return Budget(free["batch"], free["request"], limits["batch"].interval, limits["request"].interval)
 
     def before(self, realm_id: str, kind: str) -> None:
         """Block until this call may go; a wait longer than `max_wait_s` becomes Throttled, so a state machine
-        backs off instead of a Lambda sleeping through its timeout."""
-        for limit in self._limits:
-            if limit.kind not in ("request", kind):
-                continue
-            wait = self._store.reserve(f"{realm_id}#{limit.kind}", self._clock(), limit, self._max_wait)
-            if wait is None:
-                raise Throttled("3001", "ThrottleExceeded",
-                                f"our own pacing: the {limit.per_minute}/minute {limit.kind} budget of this company "
-                                "is spoken for", None)
-            if wait > 0:
-                self._sleep(wait)
+        backs off instead of a Lambda sleeping through its timeout. A batch spends a slot of both limits, reserved
+        together (one write to the store per call)."""
+        limits = tuple(limit for limit in self._limits if limit.kind in ("request", kind))
+        wait = self._store.reserve(realm_id, self._clock(), limits, self._max_wait)
+        if wait is None:
+            budgets = " and ".join(f"{limit.per_minute}/minute {limit.kind}" for limit in limits)
+            raise Throttled("3001", "ThrottleExceeded",
+                            f"our own pacing: the {budgets} budget of this company is spoken for", None)
+        if wait > 0:
+            self._sleep(wait)

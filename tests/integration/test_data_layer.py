@@ -186,12 +186,12 @@ def test_concurrent_pacing_reservations_each_get_their_own_slot(aws_tables):
     batch = quickbooks_limits(500, 40)[1]
     store, now = DynamoPaceStore(), 1_800_000_000.0
     with ThreadPoolExecutor(max_workers=20) as pool:
-        waits = sorted(pool.map(lambda _: store.reserve("realm-1#batch", now, batch, 1e9), range(20)))
+        waits = sorted(pool.map(lambda _: store.reserve("realm-1", now, [batch], 1e9), range(20)))
     # The burst goes at once; every later call waits one more interval than the one before: no slot given twice.
     assert waits[:batch.burst] == [0.0] * batch.burst
     gaps = [b - a for a, b in zip(waits[batch.burst - 1:], waits[batch.burst:], strict=False)]
     assert gaps == pytest.approx([batch.interval] * (20 - batch.burst))
-    assert store.reserve("realm-2#batch", now, batch, 1e9) == 0.0  # another company has its own budget
+    assert store.reserve("realm-2", now, [batch], 1e9) == 0.0  # another company has its own budget
 
 
 @pytest.fixture
@@ -220,10 +220,32 @@ def test_one_dynamodb_call_per_pacing_reservation(aws_tables, dynamodb_calls):
     for step in range(60):  # a burst at one instant, then calls arriving faster than the interval, then an idle gap
         now += 0.0 if step < 20 else (0.05 if step < 50 else 30.0)
         wait, expected_tat = gcra(expected_tat, now, request)
-        waits.append((store.reserve("realm-1#request", now, request, 1e9), wait))
+        waits.append((store.reserve("realm-1", now, [request], 1e9), wait))
     assert dynamodb_calls == ["UpdateItem"] * 60
     assert [got for got, _ in waits] == pytest.approx([want for _, want in waits], abs=1e-5)  # microseconds
-    assert float(PaceItem.get("PACE#realm-1#request").tat) == pytest.approx(expected_tat)
+    assert float(PaceItem.get("PACE#realm-1").tat_request) == pytest.approx(expected_tat)
+
+
+def test_a_batch_call_reserves_both_of_its_limits_in_one_dynamodb_call(aws_tables, dynamodb_calls):
+    from shared.data.models import PaceItem
+    from shared.data.pace_store import DynamoPaceStore
+    from shared.quickbooks.pacing import gcra, quickbooks_limits
+
+    limits = quickbooks_limits(500, 40)
+    store, now, tats, waits = DynamoPaceStore(), 1_800_000_000.0, {"request": None, "batch": None}, []
+    for step in range(40):  # batches and singles mixed: a burst at one instant, then faster than the batch interval
+        now += 0.0 if step < 12 else 0.3
+        kinds = ("request", "batch") if step % 3 else ("request",)
+        want = 0.0
+        for limit in limits:
+            if limit.kind in kinds:
+                wait, tats[limit.kind] = gcra(tats[limit.kind], now, limit)
+                want = max(want, wait)
+        waits.append((store.reserve("realm-1", now, [lim for lim in limits if lim.kind in kinds], 1e9), want))
+    assert dynamodb_calls == ["UpdateItem"] * 40  # one call per QuickBooks call, a batch's two limits together
+    assert [got for got, _ in waits] == pytest.approx([want for _, want in waits], abs=1e-5)
+    item = PaceItem.get("PACE#realm-1")
+    assert (item.tat_request, item.tat_batch) == pytest.approx((tats["request"], tats["batch"]))
 
 
 def test_a_new_container_pays_one_extra_call_once_and_an_over_long_wait_writes_nothing(aws_tables, dynamodb_calls):
@@ -234,17 +256,17 @@ def test_a_new_container_pays_one_extra_call_once_and_an_over_long_wait_writes_n
     batch = quickbooks_limits(500, 40)[1]
     now, first = 1_800_000_000.0, DynamoPaceStore()
     for _ in range(10):
-        first.reserve("realm-1#batch", now, batch, 1e9)
+        first.reserve("realm-1", now, [batch], 1e9)
     dynamodb_calls.clear()
     second = DynamoPaceStore()  # another Lambda container: it does not know the company is being paced
-    assert second.reserve("realm-1#batch", now, batch, 1e9) == pytest.approx(10 * batch.interval - batch.tolerance)
-    assert second.reserve("realm-1#batch", now, batch, 1e9) == pytest.approx(11 * batch.interval - batch.tolerance)
+    assert second.reserve("realm-1", now, [batch], 1e9) == pytest.approx(10 * batch.interval - batch.tolerance)
+    assert second.reserve("realm-1", now, [batch], 1e9) == pytest.approx(11 * batch.interval - batch.tolerance)
     assert dynamodb_calls == ["UpdateItem"] * 3  # the wrong guess, its retry, then one call
-    tat = float(PaceItem.get("PACE#realm-1#batch").tat)
+    tat = float(PaceItem.get("PACE#realm-1").tat_batch)
     dynamodb_calls.clear()
-    assert first.reserve("realm-1#batch", now, batch, max_wait_s=5.0) is None
+    assert first.reserve("realm-1", now, [batch], max_wait_s=5.0) is None
     assert dynamodb_calls == ["UpdateItem"]
-    assert float(PaceItem.get("PACE#realm-1#batch").tat) == tat  # nothing reserved
+    assert float(PaceItem.get("PACE#realm-1").tat_batch) == tat  # nothing reserved
 
 
 def test_a_company_budget_is_one_consistent_read_of_what_every_container_reserved(aws_tables, dynamodb_calls):
@@ -258,7 +280,7 @@ def test_a_company_budget_is_one_consistent_read_of_what_every_container_reserve
         other.before("realm-1", "batch")
     dynamodb_calls.clear()
     budget = Pacer(DynamoPaceStore(), limits, clock=lambda: now).budget("realm-1")
-    assert (budget.batches, budget.requests) == (2, 7) and dynamodb_calls == ["BatchGetItem"]
+    assert (budget.batches, budget.requests) == (2, 7) and dynamodb_calls == ["GetItem"]
     assert budget.batch_interval == limits[1].interval and budget.request_interval == limits[0].interval
     fresh = Pacer(DynamoPaceStore(), limits, clock=lambda: now).budget("realm-2")  # no item: an idle company
     assert (fresh.batches, fresh.requests) == (5, 10)

@@ -17,18 +17,21 @@ class Clock:
 
 
 class MemoryStore:
+    """The store's contract in memory: every limit of a call reserved at the same instant, or none."""
+
     def __init__(self):
         self.tat = {}
 
-    def reserve(self, key, now, limit, max_wait_s):
-        wait, new_tat = gcra(self.tat.get(key), now, limit)
+    def reserve(self, key, now, limits, max_wait_s):
+        steps = {limit.kind: gcra(self.tat.get((key, limit.kind)), now, limit) for limit in limits}
+        wait = max(w for w, _ in steps.values())
         if wait > max_wait_s:
             return None
-        self.tat[key] = new_tat
+        self.tat.update({(key, kind): tat for kind, (_, tat) in steps.items()})
         return wait
 
-    def peek(self, keys):
-        return {key: self.tat[key] for key in keys if key in self.tat}
+    def peek(self, key):
+        return {kind: tat for (k, kind), tat in self.tat.items() if k == key}
 
 
 def _max_in_window(times, window=60.0):
