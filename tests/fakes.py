@@ -837,15 +837,21 @@ class FakePlatform:
         self.calls: list[str] = []
 
     def _list(self, rows, updated_since, cursor, limit):
+        """The contract's paging: the cursor is the last (updated_at, id) returned, so a record updated while a
+        client pages moves to the end of the order and comes again later, never skipped."""
         from shared.fieldservice.models import Page
 
         self.calls.append("list")
         ordered = sorted(rows.values(), key=lambda r: (r.updated_at, r.id))
         if updated_since is not None:
             ordered = [r for r in ordered if r.updated_at >= updated_since]
-        start = int(cursor or 0)
-        page = ordered[start:start + limit]
-        return Page(tuple(page), str(start + limit) if start + limit < len(ordered) else None)
+        if cursor:
+            at, _, last_id = cursor.partition("|")
+            after = (datetime.fromisoformat(at), last_id)
+            ordered = [r for r in ordered if (r.updated_at, r.id) > after]
+        page = ordered[:limit]
+        more = len(ordered) > limit
+        return Page(tuple(page), f"{page[-1].updated_at.isoformat()}|{page[-1].id}" if more else None)
 
     def list_clients(self, tenant_id, *, updated_since=None, cursor=None, limit=100, active=None):
         return self._list(self.clients, updated_since, cursor, limit)

@@ -191,6 +191,20 @@ def client_update(client: Client, changed: dict[str, Any], settings) -> dict[str
     return kwargs
 
 
+def newer_than_synced(theirs: str | None, ours: str | None) -> bool:
+    """Whether QuickBooks' copy of a customer (its SyncToken `theirs`) is a later version than the one we last
+    wrote or read (`ours`). QuickBooks increments an object's SyncToken whenever it is modified (Intuit's API
+    reference: "As soon as an application modifies an object, its SyncToken is incremented"), so a CDC row read at
+    the start of a run is an older version than the one our own update in the same run produced (a client updated
+    on an earlier platform page comes back on a later one, since a record updated while paging moves to the end of
+    the platform's order): such a row is no edit made in QuickBooks and must not be merged back over our write."""
+    if ours is None or theirs is None:
+        return True
+    if theirs.isdigit() and ours.isdigit():
+        return int(theirs) > int(ours)
+    return theirs != ours
+
+
 def qbo_time(row: dict) -> datetime | None:
     return parse_qbo_time((row.get("MetaData") or {}).get("LastUpdatedTime"))
 
@@ -245,6 +259,8 @@ class ClientSync:
             if row is not None and row.get("status") == "Deleted":
                 self._deleted_in_quickbooks(link, row)
                 continue
+            if row is not None and not newer_than_synced(sync_token(row), link.sync_token):
+                row = None  # unchanged in QuickBooks since we last synced it (or our own write of this run)
             self._merge_linked(link, client, row)
         self._create_new(new_clients, new_customers, create_customers=False)
         self.flush()
@@ -268,8 +284,8 @@ class ClientSync:
                 continue
             if link.state != "linked" or link.extra.get("deleted_in_quickbooks"):
                 continue
-            if sync_token(row) == link.sync_token:
-                self.log.count("customers_unchanged")  # our own write coming back through CDC
+            if not newer_than_synced(sync_token(row), link.sync_token):
+                self.log.count("customers_unchanged")  # our own write coming back through CDC, or an older copy
                 continue
             try:
                 client = self.d.platform.get_client(self.d.tenant_id, link.fsp_id)

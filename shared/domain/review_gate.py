@@ -257,7 +257,7 @@ class ReviewGate:
         return out
 
     def _import_customers(self, rows: Sequence[dict]) -> list[ReviewEntry | None]:
-        from shared.domain.clients import FIELDS, compact_customer_values, fingerprints
+        from shared.domain.clients import FIELDS, compact_customer_values, fingerprints, newer_than_synced
 
         _, to_fsp = self._direction()
         links = self._by_qbo("customer", [r["Id"] for r in rows])
@@ -276,7 +276,7 @@ class ReviewGate:
                 out.append(ReviewEntry(**{**asdict(entry), "change": "create"}) if new else None)
                 continue
             if (link.state != "linked" or link.extra.get("deleted_in_quickbooks") or not to_fsp
-                    or customer.sync_token == link.sync_token):
+                    or not newer_than_synced(customer.sync_token, link.sync_token)):
                 out.append(None)
                 continue
             base = (link.extra.get("fp") or {}).get("q") or {}

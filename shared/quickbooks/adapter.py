@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,10 +15,17 @@ from quickbooks import QuickBooks
 from quickbooks.exceptions import QuickbooksException
 
 from shared.quickbooks.client import StatusRecorder
-from shared.quickbooks.errors import AuthFailed, QuickBooksError, StaleObject, Unavailable, classify, refused
+from shared.quickbooks.errors import (
+    AuthFailed,
+    QuickBooksError,
+    StaleObject,
+    Unavailable,
+    UnsupportedOperation,
+    classify,
+    refused,
+)
 from shared.quickbooks.pacing import UNPACED, Budget
 from shared.quickbooks.port import (
-    CDC_LOOKBACK_DAYS,
     MAX_BATCH,
     MAX_PAGE,
     BatchOp,
@@ -69,6 +76,11 @@ def _money(o):
 def dumps(body: Any) -> str:
     """QuickBooks expects JSON numbers; Decimals are written with their exact digits, never through a float."""
     return _DEC_RE.sub(r"\1", json.dumps(body, default=_money))
+
+
+def _select(entity: str, where: str, start: int, size: int, order_by: str) -> str:
+    clause = f" WHERE {where}" if where else ""
+    return f"SELECT * FROM {entity}{clause} ORDERBY {order_by} STARTPOSITION {start} MAXRESULTS {min(size, MAX_PAGE)}"
 
 
 def quote(value: str) -> str:
@@ -125,16 +137,18 @@ class QuickBooksAdapter:
     def preferences(self) -> dict:
         return self._get("preferences")["Preferences"]
 
-    def _query(self, sql: str) -> dict:
+    def _query_answer(self, sql: str) -> dict:
+        """QuickBooks' whole answer to a query: its QueryResponse and its `time`."""
         self._pace("request")
-        return self._call(self._qb.query, sql).get("QueryResponse", {})
+        answer: dict = self._call(self._qb.query, sql)
+        return answer
+
+    def _query(self, sql: str) -> dict:
+        return self._query_answer(sql).get("QueryResponse", {})
 
     def query_page(self, entity: str, where: str = "", start: int = 1, size: int = MAX_PAGE,
                    order_by: str = "Id") -> list[dict]:
-        clause = f" WHERE {where}" if where else ""
-        paging = f"STARTPOSITION {start} MAXRESULTS {min(size, MAX_PAGE)}"
-        sql = f"SELECT * FROM {entity}{clause} ORDERBY {order_by} {paging}"
-        return self._query(sql).get(entity, [])
+        return self._query(_select(entity, where, start, size, order_by)).get(entity, [])
 
     def query_all(self, entity: str, where: str = "") -> Iterator[dict]:
         start = 1
@@ -204,38 +218,48 @@ class QuickBooksAdapter:
                           class_per_line=bool(accounting.get("ClassTrackingPerTxnLine")))
     # -- the sync engine's questions -------------------------------------------------------------------------
     def changes_since(self, entities: Sequence[str], since: datetime) -> Changes:
-        now = datetime.now(UTC)
-        by_query: list[str] = list(entities)
-        rows: dict[str, list[dict]] = {e: [] for e in entities}
-        read_at = now
-        # A margin inside the look-back, so a cursor at the edge is not refused for the seconds the call takes.
-        if now - since < timedelta(days=CDC_LOOKBACK_DAYS) - timedelta(hours=1):
+        """CDC when QuickBooks accepts `since`, else a query on MetaData.LastUpdatedTime. Whether `since` is inside
+        CDC's 30 days is QuickBooks' to say, by its own clock ("a date-time within the past 30 days ... from
+        today", Intuit's change-data-capture page), not ours: the adapter asks CDC and, when QuickBooks refuses the
+        look-back (500 Unsupported Operation, `UnsupportedOperation`), pages the query instead."""
+        try:
             data = self._get("cdc", {"entities": ",".join(entities), "changedSince": qbo_time(since)})
-            read_at = parse_qbo_time(data.get("time")) or now
-            for block in data.get("CDCResponse", []):
-                for qr in block.get("QueryResponse", []):
-                    for name, found in qr.items():
-                        if isinstance(found, list) and name in rows:
-                            rows[name].extend(found)
-            # The cap is per response, across every kind asked for: a full answer may have cut any of them off.
-            by_query = list(entities) if sum(len(r) for r in rows.values()) >= CDC_MAX_OBJECTS else []
-        for entity in by_query:
-            # Older than CDC reaches, or more than one CDC answer holds: page through the changed rows instead.
+        except UnsupportedOperation:
             # Deletions are not visible to a query; the daily reconciliation's CDC sweep reports them.
+            return self._changed_by_query(entities, since)
+        read_at = parse_qbo_time(data.get("time")) or datetime.now(UTC)
+        rows: dict[str, list[dict]] = {e: [] for e in entities}
+        for block in data.get("CDCResponse", []):
+            for qr in block.get("QueryResponse", []):
+                for name, found in qr.items():
+                    if isinstance(found, list) and name in rows:
+                        rows[name].extend(found)
+        if sum(len(r) for r in rows.values()) >= CDC_MAX_OBJECTS:
+            # The cap is per response, across every kind asked for: a full answer may have cut any of them off.
+            # CDC's time is before every query's, so the cursor taken from it re-reads whatever the pages race.
+            return Changes(self._changed_by_query(entities, since).rows, read_at)
+        return Changes(rows, read_at)
+
+    def _changed_by_query(self, entities: Sequence[str], since: datetime) -> Changes:
+        """Every row of these kinds changed at or after `since`, paged in MetaData.LastUpdatedTime order; read at
+        QuickBooks' time of the first answer (a change committed after it is at or after the next cursor)."""
+        rows: dict[str, list[dict]] = {}
+        read_at: datetime | None = None
+        for entity in entities:
             where = f"MetaData.LastUpdatedTime >= {quote(qbo_time(since))}"
             if entity in LIST_ENTITIES:
                 where += " AND Active IN (true, false)"
-            rows[entity] = list(self._query_all_ordered(entity, where))
-        return Changes(rows, read_at)
-
-    def _query_all_ordered(self, entity: str, where: str) -> Iterator[dict]:
-        start = 1
-        while True:
-            page = self.query_page(entity, where, start, MAX_PAGE, order_by="MetaData.LastUpdatedTime")
-            yield from page
-            if len(page) < MAX_PAGE:
-                return
-            start += MAX_PAGE
+            rows[entity] = []
+            start = 1
+            while True:
+                answer = self._query_answer(_select(entity, where, start, MAX_PAGE, "MetaData.LastUpdatedTime"))
+                read_at = read_at or parse_qbo_time(answer.get("time"))
+                page = answer.get("QueryResponse", {}).get(entity, [])
+                rows[entity].extend(page)
+                if len(page) < MAX_PAGE:
+                    break
+                start += MAX_PAGE
+        return Changes(rows, read_at or datetime.now(UTC))
 
     def _where_in(self, entity: str, field_name: str, values: Sequence[str], also: str = "") -> list[dict]:
         """Rows whose `field_name` is one of `values`, 100 values per IN list."""

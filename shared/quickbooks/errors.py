@@ -41,6 +41,13 @@ class NotFoundOrInactive(QuickBooksError):
     """610: the object was deleted or made inactive."""
 
 
+class UnsupportedOperation(QuickBooksError):
+    """500 "Unsupported Operation" in a ValidationFault (HTTP 400): QuickBooks does not do what was asked as asked,
+    e.g. a CDC whose changedSince is older than its look-back ("Operation cdc with changedSince date ... which is
+    older than fixed days is not supported.", Wish-Org/QuickBooksSharp issue #19; code 500 on Intuit's "handling
+    common errors" page). Not an outage: an outage is an HTTP 5xx."""
+
+
 class InvalidReference(QuickBooksError):
     """2500 and other 2xxx validation faults."""
 
@@ -61,6 +68,8 @@ def classify(code: str | int, message: str, detail: str = "", http_status: int |
     kinds: dict[int, type[QuickBooksError]] = {5010: StaleObject, 6240: DuplicateName, 610: NotFoundOrInactive}
     if n in kinds:
         return kinds[n](c, message, detail, http_status)
+    if n == 500 and (http_status is None or http_status < 500):
+        return UnsupportedOperation(c, message, detail, http_status)
     if 2000 <= n < 5000:
         return InvalidReference(c, message, detail, http_status)
     if n >= 6000 and n < 7000:

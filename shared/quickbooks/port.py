@@ -34,7 +34,7 @@ class BatchResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-CDC_LOOKBACK_DAYS = 30  # QuickBooks' CDC answers for changes in the last 30 days only (qbo-facts.md, CDC)
+CDC_LOOKBACK_DAYS = 30  # QuickBooks' CDC answers for changes in the last 30 days only, by its clock (qbo-facts.md)
 CHANGE_KINDS = ("Customer", "Item", "Class", "Invoice", "Payment")
 
 
@@ -102,9 +102,9 @@ class QuickBooksPort(Protocol):
         ...
 
     def changes_since(self, entities: Sequence[str], since: datetime) -> Changes:
-        """Every object of these kinds changed at or after `since`, deletions included: one CDC call when `since`
-        is within CDC's look-back and the answer stays under its 1,000-object cap, else a paged query on
-        MetaData.LastUpdatedTime."""
+        """Every object of these kinds changed at or after `since`, deletions included: one CDC call when QuickBooks
+        accepts `since` (CDC's 30 days are counted on QuickBooks' clock, not ours) and the answer stays under its
+        1,000-object cap, else a paged query on MetaData.LastUpdatedTime. `read_at` is QuickBooks' time."""
         ...
 
     def items_by(self, ids: Sequence[str], names: Sequence[str]) -> list[dict[str, Any]]:

@@ -154,3 +154,50 @@ def test_change_data_capture_with_deletions(company):
     response = company.raw("GET", "cdc", params={"entities": "Customer", "changedSince": old})
     assert response.status_code == 400 and "older than fixed days" in response.json()["Fault"]["Error"][0]["Detail"]
     assert company.raw("GET", "cdc", params={"entities": "Customer"}).json()["Fault"]["Error"][0]["code"] == "2020"
+
+
+def _kinds(url):
+    import requests
+
+    return requests.get(f"{url}/_emulator/requests", timeout=10).json()["counts"]
+
+
+def test_changes_since_follows_quickbooks_clock_when_it_is_behind_ours(clocked):
+    """QuickBooks' clock 6 months behind ours: a cursor a day old on QuickBooks' clock is inside CDC's 30 days
+    there, so the adapter asks CDC (ours would have said 'older than 30 days' and paged queries)."""
+    from tests.emulators.quickbooks.helpers import connect, new_realm
+
+    _, url, clock = clocked
+    assert clock.now < datetime.now(UTC).timestamp() - 100 * 86400
+    company = connect(url, new_realm(url))
+    customer = company.adapter.create("Customer", {"DisplayName": "Behind Clock"}, request_id="behind-1")
+    since = datetime.fromtimestamp(clock.now - 86400, UTC)
+    requests_before = dict(_kinds(url))
+    changes = company.adapter.changes_since(["Customer", "Invoice"], since)
+    counts = _kinds(url)
+    assert counts.get("cdc", 0) - requests_before.get("cdc", 0) == 1
+    assert counts.get("query", 0) == requests_before.get("query", 0)
+    assert customer["Id"] in {c["Id"] for c in changes.of("Customer")}
+    assert abs(changes.read_at.timestamp() - clock.now) < 5  # QuickBooks' time, for the next cursor
+
+
+def test_changes_since_falls_back_to_the_query_when_quickbooks_refuses_cdc_look_back(clocked):
+    """QuickBooks' clock 40 days ahead of ours: a cursor a day old on our clock is 41 days old on QuickBooks', CDC
+    refuses it (500 Unsupported Operation) and the adapter pages the MetaData.LastUpdatedTime query instead."""
+    from shared.quickbooks.errors import UnsupportedOperation
+    from tests.emulators.quickbooks.helpers import connect, new_realm
+
+    _, url, clock = clocked
+    clock.now = datetime.now(UTC).timestamp() + 40 * 86400
+    company = connect(url, new_realm(url))
+    customer = company.adapter.create("Customer", {"DisplayName": "Ahead Clock"}, request_id="ahead-1")
+    since = datetime.now(UTC) - timedelta(days=1)
+    with pytest.raises(UnsupportedOperation):  # what CDC itself answers, typed by its code
+        company.adapter.cdc(["Customer"], since.isoformat())
+    requests_before = dict(_kinds(url))
+    changes = company.adapter.changes_since(["Customer", "Invoice"], since)
+    counts = _kinds(url)
+    assert counts.get("cdc", 0) - requests_before.get("cdc", 0) == 1
+    assert counts.get("query", 0) - requests_before.get("query", 0) == 2  # one page per kind
+    assert customer["Id"] in {c["Id"] for c in changes.of("Customer")}
+    assert abs(changes.read_at.timestamp() - clock.now) < 5
