@@ -890,6 +890,10 @@ class FakePlatform:
         self.calls.append("get_site")
         return self.sites[site_id]
 
+    def get_item(self, tenant_id, item_id):
+        self.calls.append("get_item")
+        return self.items[item_id]
+
     def get_invoice(self, tenant_id, invoice_id):
         self.calls.append("get_invoice")
         return self.invoices[invoice_id]
@@ -1009,10 +1013,13 @@ class FakeErrorLog:
 
 class FakeCursors:
     def __init__(self):
-        self.items: dict = {}
+        self.items: dict = {}  # name -> instant
+        self.ids: dict = {}  # name -> ids applied at exactly that instant
 
     def get_all(self, tenant_id):
-        return dict(self.items)
+        from shared.domain.records import Cursor
 
-    def put(self, tenant_id, name, at):
-        self.items[name] = at
+        return {name: Cursor(at, frozenset(self.ids.get(name, ()))) for name, at in self.items.items()}
+
+    def put(self, tenant_id, name, at, ids=()):
+        self.items[name], self.ids[name] = at, frozenset(ids)

@@ -10,6 +10,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -87,12 +88,14 @@ class StateItem(_Base):
 
 
 class CursorItem(_Base):
-    """pk TENANT#{tenant}, sk CURSOR#{side}:{kind}: how far one kind of change has been applied (sync_run.py)."""
+    """pk TENANT#{tenant}, sk CURSOR#{side}:{kind}: how far one kind of change has been applied (sync_run.py), and
+    the ids applied at exactly that instant (none stored as absent: DynamoDB has no empty set)."""
 
     class Meta:
         table_name = "connections"
 
     at = UTCDateTimeAttribute()
+    ids = UnicodeSetAttribute(null=True)
 
 
 class LinksByQbo(GlobalSecondaryIndex):

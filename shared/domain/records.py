@@ -8,6 +8,16 @@ from datetime import datetime
 from typing import Any
 
 
+@dataclass(frozen=True)
+class Cursor:
+    """How far one kind of change has been applied: the instant, and the ids already applied at exactly that
+    instant. The platform's `updated_since` is inclusive, so without them the newest record of every kind would be
+    listed and judged again by every run; a record changed again has a later `updated_at` and is not among them."""
+
+    at: datetime
+    ids: frozenset[str] = frozenset()
+
+
 @dataclass
 class SyncRun:
     tenant_id: str

@@ -22,15 +22,16 @@ loops back to start while changes were noted during the run.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from shared.domain import lanes
 from shared.domain.clients import ClientSync
 from shared.domain.onboarding import Deps, Onboarding
+from shared.domain.records import Cursor, links_by_qbo
 from shared.domain.records import SyncRun as RunRecord
-from shared.domain.records import links_by_qbo
 from shared.domain.review import ReviewQueue
 from shared.domain.review_gate import IMPORT_KINDS, ReviewGate, entries_from_rows, entries_to_rows
 from shared.domain.run_log import StateRunLog
@@ -46,6 +47,9 @@ RECORD_LEVEL_POLL_S = 0.25  # how often a starting run looks whether a record-le
 RECONCILE_EVERY = timedelta(hours=24)  # Intuit: webhooks can be missed; sweep CDC daily to catch up
 RECONCILE_REACH = timedelta(hours=25)
 PLATFORM_KINDS = ("items", "clients", "sites", "job_types", "invoices", "payments")
+# Ids kept with a platform cursor (those applied at exactly its instant): the platform stamps updated_at to the
+# microsecond, so these are one or a few; past this many the rest are simply listed again next run (never skipped).
+EDGE_IDS_MAX = 100
 ONBOARDED_KINDS = ("items", "clients", "sites")
 
 
@@ -65,8 +69,8 @@ class NamedRecords:
 
 
 class Cursors(Protocol):
-    def get_all(self, tenant_id: str) -> dict[str, datetime]: ...
-    def put(self, tenant_id: str, name: str, at: datetime) -> None: ...
+    def get_all(self, tenant_id: str) -> dict[str, Cursor]: ...
+    def put(self, tenant_id: str, name: str, at: datetime, ids: Collection[str] = ()) -> None: ...
 
 
 def _iso(moment: datetime) -> str:
@@ -75,6 +79,18 @@ def _iso(moment: datetime) -> str:
 
 def _at(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+class Stamped(Protocol):
+    """A platform record as its lists order it."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+Record = TypeVar("Record", bound=Stamped)
 
 
 class SyncEngine:
@@ -160,19 +176,35 @@ class SyncEngine:
     def _since(self, state: dict, kind: str) -> datetime | None:
         return _at(state.get("since", {}).get(kind))
 
-    def _seen(self, state: dict, kind: str, moment: datetime) -> None:
+    def _fresh(self, state: dict, kind: str, records: Sequence[Record]) -> list[Record]:
+        """The records `updated_since` listed, less those the last run applied at exactly the cursor's instant
+        (`updated_since` is inclusive); each one kept moves this pass's edge. A record updated again since has a
+        later `updated_at` and is kept."""
+        edge = (state.get("edge") or {}).get(kind)
+        applied = set(edge["ids"]) if edge else set()
+        at = _at(edge["at"]) if edge else None
+        fresh = [r for r in records if not (r.updated_at == at and r.id in applied)]
+        for record in fresh:
+            self._seen(state, kind, record)
+        return fresh
+
+    def _seen(self, state: dict, kind: str, record: Stamped) -> None:
+        """The newest instant applied in this pass, with the ids applied at exactly it (those of the stored cursor
+        too, when this pass reached the same instant)."""
         newest = state.setdefault("newest", {})
-        last = _at(newest.get(kind))
-        if last is None or last < moment:
-            newest[kind] = _iso(moment)
+        edge = newest.get(kind) or (state.get("edge") or {}).get(kind)
+        if edge is None or datetime.fromisoformat(edge["at"]) < record.updated_at:
+            newest[kind] = {"at": _iso(record.updated_at), "ids": [record.id]}
+        elif datetime.fromisoformat(edge["at"]) == record.updated_at and record.id not in edge["ids"]:
+            newest[kind] = {"at": edge["at"], "ids": [*edge["ids"], record.id][:EDGE_IDS_MAX]}
 
     def _page(self, state: dict, kind: str, lister, **filters):
+        from dataclasses import replace
+
         cursor = state.get("cursor") or {}
         page = lister(self.d.tenant_id, updated_since=self._since(state, f"fsp:{kind}"), cursor=cursor.get("next"),
                       limit=PLATFORM_PAGE, **filters)
-        for record in page.items:
-            self._seen(state, f"fsp:{kind}", record.updated_at)
-        return page
+        return replace(page, items=tuple(self._fresh(state, f"fsp:{kind}", page.items)))
 
     # -- tasks -------------------------------------------------------------------------------------------------
     def start(self, state: dict) -> dict:
@@ -203,7 +235,10 @@ class SyncEngine:
             self.gate.abandon(self.d.tenant_id, state["run_id"])
             return self._end(state, "skipped")
         self._progress(state, "reading_changes", 5)
-        stored = self.cursors.get_all(self.d.tenant_id)
+        cursors = self.cursors.get_all(self.d.tenant_id)
+        stored = {name: c.at for name, c in cursors.items()}
+        state["edge"] = {name: {"at": _iso(c.at), "ids": sorted(c.ids)} for name, c in cursors.items()
+                         if name.startswith("fsp:") and c.ids}
         now = self.clock()
         default = started - CURSOR_OVERLAP
         since: dict[str, datetime | None] = {f"qbo:{k}": stored.get(f"qbo:{k}", default) for k in CHANGE_KINDS}
@@ -287,10 +322,9 @@ class SyncEngine:
         direction = "to_quickbooks" if settings.direction == "platform_to_quickbooks" else "to_platform"
         fsp_changed = []
         if direction == "to_quickbooks":
-            fsp_changed = list(iter_all(self.d.platform.list_items, self.d.tenant_id,
-                                        updated_since=self._since(state, "fsp:items"), limit=1000))
-            for item in fsp_changed:
-                self._seen(state, "fsp:items", item.updated_at)
+            fsp_changed = self._fresh(state, "fsp:items", list(iter_all(
+                self.d.platform.list_items, self.d.tenant_id, updated_since=self._since(state, "fsp:items"),
+                limit=1000)))
 
         sync = self._item_sync(log)
         review = self._review(state, log)
@@ -318,10 +352,9 @@ class SyncEngine:
         settings = self.d.settings.job_types
         if not (settings.enabled and settings.always_create_class):
             return
-        job_types = list(iter_all(self.d.platform.list_job_types, self.d.tenant_id,
-                                  updated_since=self._since(state, "fsp:job_types"), limit=1000))
-        for job_type in job_types:
-            self._seen(state, "fsp:job_types", job_type.updated_at)
+        job_types = self._fresh(state, "fsp:job_types", list(iter_all(
+            self.d.platform.list_job_types, self.d.tenant_id, updated_since=self._since(state, "fsp:job_types"),
+            limit=1000)))
         JobTypeClasses(self.d, log).new_job_types(job_types)
 
     def sync_clients(self, state: dict) -> dict:
@@ -593,8 +626,7 @@ class SyncEngine:
             for kind in CHANGE_KINDS:
                 self.cursors.put(self.d.tenant_id, f"qbo:{kind}", read_at - CURSOR_OVERLAP)
         for kind, newest in (state.get("newest") or {}).items():
-            if (at := _at(newest)) is not None:
-                self.cursors.put(self.d.tenant_id, kind, at)
+            self.cursors.put(self.d.tenant_id, kind, datetime.fromisoformat(newest["at"]), newest["ids"])
         if state.get("reconcile"):
             self.cursors.put(self.d.tenant_id, "reconciled", self.clock())
         if state.get("items_full") and self.d.settings.items.enabled:

@@ -314,3 +314,16 @@ def test_concurrency_slots_are_leased_to_one_caller_each_and_come_back(aws_table
     assert sorted(reclaimed) == rest
     DynamoPaceStore().release_slots("realm-1#slots", rest, until)
     assert DynamoPaceStore().lease_slots("realm-1#slots", 8, later + 1, later + 900, 8) == []
+
+
+def test_a_cursor_keeps_the_ids_applied_at_its_instant_and_none_is_stored_as_absent(aws_tables):
+    from shared.data.cursors import DynamoCursors
+    from shared.domain.records import Cursor
+
+    cursors, at = DynamoCursors(), datetime(2026, 12, 2, 4, 0, 0, 123456, tzinfo=UTC)
+    cursors.put("t1", "fsp:invoices", at, ["inv_2", "inv_1"])
+    cursors.put("t1", "qbo:Customer", at)
+    assert cursors.get_all("t1") == {"fsp:invoices": Cursor(at, frozenset({"inv_1", "inv_2"})),
+                                     "qbo:Customer": Cursor(at)}
+    cursors.put("t1", "fsp:invoices", at, [])
+    assert cursors.get_all("t1")["fsp:invoices"] == Cursor(at)

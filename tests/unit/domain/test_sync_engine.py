@@ -406,7 +406,8 @@ def test_a_waiting_record_is_re_read_only_once_what_it_waits_for_is_in_quickbook
     w.links.put(Link("t1", "customer", "c2", row["Id"], sync_token=row["SyncToken"]))
     w.tick()
     w.run("r3")
-    assert w.platform.calls.count("get_site") == 1 and not w.errors.open()
+    # Both sites waited on c2 and are re-read once each (s2, applied at the cursor's instant, is not listed again).
+    assert w.platform.calls.count("get_site") == 2 and not w.errors.open()
     jobs = [r for r in w.books.rows["Customer"].values() if r.get("Job")]
     assert len(jobs) == 2 and {j["ParentRef"]["value"] for j in jobs} == {row["Id"]}
 
@@ -589,3 +590,52 @@ def test_a_client_written_on_one_page_and_listed_again_on_a_later_one_is_not_rev
     w.books.calls.clear()
     w.run("r2")
     assert "update" not in w.platform.calls and w.books.calls == ["cdc"]
+
+
+def test_records_applied_at_the_cursor_instant_are_not_listed_again_but_any_change_is():
+    """`updated_since` is inclusive: the cursor keeps the ids applied at exactly its instant, so the next run does
+    not judge them again (a quiet run reads nothing it need not, e.g. no Preferences for the newest invoice). A
+    record changed since has a later `updated_at`; another record stamped at the very same instant is not one of
+    those ids: both are listed."""
+    from dataclasses import replace
+
+    w = World()
+    _, acme = w.linked_pair("c1", company="Acme Plumbing")
+    _, birch = w.linked_pair("c2", company="Birch Electric")
+    w.tick()
+    w.platform.update_client("t1", "c1", company_name="Acme Plumbing LLC")
+    edge = w.now
+    w.tick()
+    w.run()  # lists both (the first cursor is onboarding's start), applies c1's change
+    assert w.cursors.items["fsp:clients"] == edge and w.cursors.ids["fsp:clients"] == {"c1"}
+    w.tick()
+    assert w.run("r2").summary["counts"].get("platform_client_changes", 0) == 0
+    assert w.cursors.items["fsp:clients"] == edge and w.cursors.ids["fsp:clients"] == {"c1"}
+    w.platform.clients["c2"] = replace(w.platform.clients["c2"], company_name="Birch Electric LLC", updated_at=edge)
+    w.tick()
+    w.platform.update_client("t1", "c1", company_name="Acme Plumbing Inc")
+    w.tick()
+    third = w.run("r3")
+    assert third.summary["counts"]["platform_client_changes"] == 2
+    assert w.books.rows["Customer"][acme["Id"]]["CompanyName"] == "Acme Plumbing Inc"
+    assert w.books.rows["Customer"][birch["Id"]]["CompanyName"] == "Birch Electric LLC"
+    assert w.cursors.ids["fsp:clients"] == {"c1"} and w.cursors.items["fsp:clients"] > edge
+
+
+def test_the_ids_kept_at_a_cursor_instant_include_the_stored_ones_when_a_run_reaches_the_same_instant():
+    from dataclasses import replace
+
+    w = World()
+    w.linked_pair("c1", company="Acme Plumbing")
+    w.linked_pair("c2", company="Birch Electric")
+    w.tick()
+    w.platform.update_client("t1", "c1", company_name="Acme Plumbing LLC")
+    edge = w.now
+    w.tick()
+    w.run()
+    w.platform.clients["c2"] = replace(w.platform.clients["c2"], company_name="Birch Electric LLC", updated_at=edge)
+    w.tick()
+    w.run("r2")
+    assert w.cursors.items["fsp:clients"] == edge and w.cursors.ids["fsp:clients"] == {"c1", "c2"}
+    w.tick()
+    assert w.run("r3").summary["counts"].get("platform_client_changes", 0) == 0
