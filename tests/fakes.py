@@ -846,8 +846,13 @@ class FakePlatform:
         if updated_since is not None:
             ordered = [r for r in ordered if r.updated_at >= updated_since]
         if cursor:
+            from shared.fieldservice.errors import ValidationFailed
+
             at, _, last_id = cursor.partition("|")
-            after = (datetime.fromisoformat(at), last_id)
+            try:
+                after = (datetime.fromisoformat(at), last_id)
+            except ValueError:  # a cursor this list never returned is refused, as the platform does
+                raise ValidationFailed("invalid cursor", code="invalid_cursor", status=400) from None
             ordered = [r for r in ordered if (r.updated_at, r.id) > after]
         page = ordered[:limit]
         more = len(ordered) > limit
@@ -869,11 +874,7 @@ class FakePlatform:
         return self._list(self.payments, updated_since, cursor, limit)
 
     def list_job_types(self, tenant_id, *, updated_since=None, cursor=None, limit=100):
-        # Each tenant has its own job types; a cursor this list never returned is refused, as the platform does.
-        from shared.fieldservice.errors import ValidationFailed
-
-        if cursor is not None and not cursor.isdigit():
-            raise ValidationFailed("invalid cursor", code="invalid_cursor", status=400)
+        # Each tenant has its own job types.
         return self._list(self.job_types.get(tenant_id, {}), updated_since, cursor, limit)
 
     def add_job_type(self, tenant_id, job_type_id, name, active=True):
