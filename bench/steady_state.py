@@ -4,8 +4,10 @@ each side and 200 new clients on each side, then one sync run; then a run with n
 Prints, and writes to bench/results.json under "steady_state": QuickBooks API calls by kind against the lower bound
 ceil(reads/1000) + ceil(writes/30) (reads: the QuickBooks objects the run had to see; writes: the customers it
 created or updated there), platform API calls by method, our CPU seconds, DynamoDB operations per changed record,
-and for the quiet run the CDC and platform list calls. Runs are 5 minutes of QuickBooks' time apart (RUN_GAP_S), as
-scheduled runs are never back to back. A benchmark, not a test: it reports, it does not assert.
+and for the quiet runs the CDC and platform list calls: the first run after the busy one still lists the busy run's
+own last platform writes (its echoes, recognised and not written back), the second lists nothing. Runs are 5 minutes
+of QuickBooks' time apart (RUN_GAP_S), as scheduled runs are never back to back. A benchmark, not a test: it
+reports, it does not assert.
 Run: `make bench` (or `python -m bench.steady_state --clients 2000` for a quicker look)."""
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 EDITS, NEW = 500, 200
@@ -116,6 +120,7 @@ def run(clients: int, seed: int, limits: str = "off") -> dict:
         changed = _change_both_sides(driver, realm, "steady")
         busy = _measure(driver, stack, "steady")
         quiet = _measure(driver, stack, "steady")
+        quiet_again = _measure(driver, stack, "steady")
     counts = (busy["run"].get("summary") or {}).get("counts", {})
     reads = sum(v for k, v in counts.items() if k.startswith("quickbooks_") and k.endswith("_changes"))
     writes = counts.get("customers_updated_in_quickbooks", 0) + counts.get("customers_created_in_quickbooks", 0)
@@ -130,15 +135,22 @@ def run(clients: int, seed: int, limits: str = "off") -> dict:
                      "dynamodb_ops": busy["dynamodb_ops"],
                      "dynamodb_ops_per_changed_record": round(busy["dynamodb_ops"] / changed, 1),
                      "local_wall_s": busy["local_wall_s"], "at_qbo_limits": _at_limits(busy, bound)},
-        "quiet_run": {"status": quiet["run"].get("status"), "quickbooks_calls": quiet["calls"],
-                      "by_kind": quiet["by_kind"], "platform_calls": quiet["platform_calls"],
-                      "dynamodb_ops": quiet["dynamodb_ops"], "our_cpu_s": quiet["cpu_s"]},
+        "quiet_run": _quiet(quiet),
+        "quiet_run_again": _quiet(quiet_again),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
         "settle_run_after_onboarding": {"quickbooks_calls": settle["calls"], "by_kind": settle["by_kind"]},
     }
 
 
+def _quiet(measured: dict) -> dict:
+    return {"status": measured["run"].get("status"), "quickbooks_calls": measured["calls"],
+            "by_kind": measured["by_kind"], "platform_calls": measured["platform_calls"],
+            "dynamodb_ops": measured["dynamodb_ops"], "our_cpu_s": measured["cpu_s"]}
+
+
 def report(result: dict) -> None:
-    busy, quiet = result["busy_run"], result["quiet_run"]
+    busy = result["busy_run"]
     print(f"steady state {busy['status']}: {result['dataset']}")
     print(f"QuickBooks API calls   {busy['quickbooks_calls']:>8}  lower bound {busy['lower_bound']}  "
           f"(+{busy['over_bound_pct']}%)  {busy['by_kind']}")
@@ -150,8 +162,10 @@ def report(result: dict) -> None:
     print(f"our CPU                {busy['our_cpu_s']:>8} s")
     print(f"DynamoDB               {busy['dynamodb_ops']:>8} ops, {busy['dynamodb_ops_per_changed_record']} per "
           "changed record")
-    print(f"nothing changed        {quiet['quickbooks_calls']:>8} QuickBooks calls {quiet['by_kind']}, platform "
-          f"{quiet['platform_calls']}")
+    for label, key in (("nothing changed", "quiet_run"), ("nothing changed again", "quiet_run_again")):
+        quiet = result[key]
+        print(f"{label:<22} {quiet['quickbooks_calls']:>8} QuickBooks calls {quiet['by_kind']}, platform "
+              f"{quiet['platform_calls']}, DynamoDB {quiet['dynamodb_ops']} ops")
 
 
 def main(argv: list[str] | None = None) -> int:
