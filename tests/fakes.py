@@ -740,9 +740,19 @@ class FakeBooks:
         return self.create("Class", class_body(draft), request_id)["Id"]
 
     def items_by(self, ids, names):
+        from shared.quickbooks.shapes import item_state
+
         self.calls.append("query")
         wanted = {n.casefold() for n in names}
-        return [dict(r) for r in self.rows["Item"].values() if r["Id"] in ids or r["Name"].casefold() in wanted]
+        return [item_state(r) for r in self.rows["Item"].values() if r["Id"] in ids or r["Name"].casefold() in wanted]
+
+    def classes_named(self, names):
+        from shared.quickbooks.shapes import class_state
+
+        if not names:
+            return []  # as the adapter: no names, no query
+        self.calls.append("query")
+        return [class_state(r) for r in self.rows["Class"].values() if r["Name"] in names]
 
     def by_ids(self, entity, ids):
         self.calls.append("query")

@@ -55,7 +55,7 @@ class JobTypeClasses:
         qb = self.d.quickbooks()
         found = qb.classes_named([name])
         if found:
-            qbo_id = found[0]["Id"]
+            qbo_id = found[0].qbo_id
             self.log.count("classes_matched")
         else:
             rid = request_id(self.d.tenant_id, "class", job_type.id)

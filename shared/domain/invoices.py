@@ -298,7 +298,7 @@ class InvoiceSync:
         name = item.name.replace(":", "-")[:100]
         found = qb.items_by([], [name])
         if found:
-            qbo_id = found[0]["Id"]
+            qbo_id = found[0].qbo_id
         elif self.d.settings.items.enabled and self.d.settings.items.direction == "quickbooks_to_platform":
             # Items flow from QuickBooks: an invoice never creates one there behind the admin's choice.
             raise QuickBooksError("item_not_in_quickbooks",

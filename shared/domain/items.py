@@ -58,8 +58,8 @@ class ItemSync:
                 return {}
             links = self.links.get_many(self.tenant_id, "item", [i.id for i in fsp.values()])
             linked = {links[i.id].qbo_id: key for key, i in fsp.items() if i.id in links and links[i.id].qbo_id}
-            found = map(item_state, self.quickbooks.items_by(
-                sorted(linked), [_qbo_name(i.name) for k, i in fsp.items() if k not in set(linked.values())]))
+            found = self.quickbooks.items_by(
+                sorted(linked), [_qbo_name(i.name) for k, i in fsp.items() if k not in set(linked.values())])
             # A linked item is found by its id even after a rename on either side.
             qbo = {linked.get(row.qbo_id, item_key(row.name)): row for row in found}
             return self._to_quickbooks(qbo, fsp)

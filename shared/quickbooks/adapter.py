@@ -32,6 +32,7 @@ from shared.quickbooks.port import (
     BatchResult,
     Changes,
     ClassDraft,
+    ClassState,
     CustomerChange,
     CustomerDraft,
     CustomerResult,
@@ -51,6 +52,7 @@ from shared.quickbooks.port import (
 from shared.quickbooks.shapes import (
     address_body,
     class_body,
+    class_state,
     customer_body,
     customer_change_body,
     customer_state,
@@ -270,11 +272,11 @@ class QuickBooksAdapter:
             found.extend(self.query_page(entity, where, 1, MAX_PAGE))
         return found
 
-    def items_by(self, ids: Sequence[str], names: Sequence[str]) -> list[dict]:
-        return self._where_in("Item", "Id", ids) + self._where_in("Item", "Name", names)
+    def items_by(self, ids: Sequence[str], names: Sequence[str]) -> list[ItemState]:
+        return [item_state(r) for r in self._where_in("Item", "Id", ids) + self._where_in("Item", "Name", names)]
 
-    def classes_named(self, names: Sequence[str]) -> list[dict]:
-        return self._where_in("Class", "Name", names, " AND Active IN (true, false)")
+    def classes_named(self, names: Sequence[str]) -> list[ClassState]:
+        return [class_state(r) for r in self._where_in("Class", "Name", names, " AND Active IN (true, false)")]
 
     def customers_named(self, names: Sequence[str]) -> list[CustomerState]:
         return [customer_state(r)

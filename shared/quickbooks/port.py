@@ -107,11 +107,11 @@ class QuickBooksPort(Protocol):
         1,000-object cap, else a paged query on MetaData.LastUpdatedTime. `read_at` is QuickBooks' time."""
         ...
 
-    def items_by(self, ids: Sequence[str], names: Sequence[str]) -> list[dict[str, Any]]:
+    def items_by(self, ids: Sequence[str], names: Sequence[str]) -> list[ItemState]:
         """Items with these Ids or these Names (QuickBooks item names are unique), 100 per query."""
         ...
 
-    def classes_named(self, names: Sequence[str]) -> list[dict[str, Any]]:
+    def classes_named(self, names: Sequence[str]) -> list[ClassState]:
         """Classes (active or not) with one of these Names, 100 per query."""
         ...
 
@@ -278,6 +278,13 @@ class ItemState:
 @dataclass(frozen=True)
 class ClassDraft:
     name: str
+
+
+@dataclass(frozen=True)
+class ClassState:
+    qbo_id: str
+    name: str
+    active: bool = True
 
 
 # -- money: invoices and payments (shared/domain/invoices.py, payments.py) -----------------------------------------

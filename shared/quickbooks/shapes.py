@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.quickbooks.port import (
     ClassDraft,
+    ClassState,
     CustomerChange,
     CustomerDraft,
     CustomerState,
@@ -143,6 +144,10 @@ def item_state(row: dict[str, Any]) -> ItemState:
 
 def class_body(draft: ClassDraft) -> dict[str, Any]:
     return {"Name": draft.name}
+
+
+def class_state(row: dict[str, Any]) -> ClassState:
+    return ClassState(qbo_id=str(row["Id"]), name=row.get("Name") or "", active=row.get("Active", True) is not False)
 
 
 def sync_token(row: dict[str, Any]) -> str | None:

@@ -312,7 +312,6 @@ def _classes_world(**job_types):
 
 def test_create_new_job_class_finds_an_existing_class_by_name_first_and_creates_once():
     w, jt, classes = _classes_world(class_mapping={"jt1": {"mode": "create"}, "jt2": {"mode": "create"}})
-    w.books.classes_named = lambda names: [dict(r) for r in w.books.rows["Class"].values() if r["Name"] in names]
     existing = w.books.add("Class", {"Name": "Drain Cleaning"})
     assert classes.class_for("jt1") == existing["Id"]
     made = classes.class_for("jt2")

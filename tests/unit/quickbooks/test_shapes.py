@@ -16,6 +16,7 @@ from shared.quickbooks.port import (
 )
 from shared.quickbooks.shapes import (
     class_body,
+    class_state,
     customer_body,
     customer_change_body,
     customer_state,
@@ -105,3 +106,5 @@ def test_an_item_row_reads_as_typed_values():
 
 def test_a_class_is_its_name():
     assert class_body(ClassDraft("Maintenance")) == {"Name": "Maintenance"}
+    state = class_state({"Id": "3", "Name": "Maintenance", "Active": False, "SyncToken": "0"})
+    assert (state.qbo_id, state.name, state.active) == ("3", "Maintenance", False)
