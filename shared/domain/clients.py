@@ -244,9 +244,6 @@ class ClientSync:
         by_fsp = self.d.links.get_many(tenant, "customer", [c.id for c in clients]) if clients else {}
         wanted = {lk.qbo_id for lk in by_fsp.values() if lk.qbo_id}
         qbo_rows = {r["Id"]: r for r in customers}
-        new_customers = [r for r in customers if r.get("status") != "Deleted"]
-        linked_qbo = self._links_by_qbo([r["Id"] for r in new_customers])
-        new_customers = [r for r in new_customers if r["Id"] not in linked_qbo]
         new_clients = []
         for client in clients:
             link = by_fsp.get(client.id)
@@ -262,8 +259,21 @@ class ClientSync:
             if row is not None and not newer_than_synced(sync_token(row), link.sync_token):
                 row = None  # unchanged in QuickBooks since we last synced it (or our own write of this run)
             self._merge_linked(link, client, row)
-        self._create_new(new_clients, new_customers, create_customers=False)
+        self._create_new(new_clients, self._unlinked_namesakes(customers, new_clients), create_customers=False)
         self.flush()
+
+    def _unlinked_namesakes(self, customers: Sequence[dict], clients: Sequence[Client]) -> list[dict]:
+        """The run's new QuickBooks customers that a page's new clients could match: not deleted, sharing a name
+        key with one of them (nothing else can match or conflict, matching.sharing_a_name), and not linked yet.
+        Only their links are read, not the links of every customer CDC reported (after onboarding, thousands, for
+        every page)."""
+        if not clients:
+            return []
+        rows = {r["Id"]: r for r in customers if r.get("status") != "Deleted"}
+        namesakes = matching.sharing_a_name([_party(parties.compact_customer(r), "bill") for r in rows.values()],
+                                            [_party(parties.compact_client(c), "address") for c in clients])
+        linked = self._links_by_qbo([p.id for p in namesakes])
+        return [rows[p.id] for p in namesakes if p.id not in linked]
 
     def apply_quickbooks_rest(self, customers: Sequence[dict], platform_since) -> None:
         """After every platform page: the QuickBooks changes whose client did not change on the platform, deletions,

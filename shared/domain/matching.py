@@ -80,6 +80,14 @@ def _name_keys(party: Party) -> frozenset[str]:
     return frozenset(k for k in (normalize_name(primary), normalize_name(party.name)) if k)
 
 
+def sharing_a_name(qbo: Iterable[Party], fsp: Iterable[Party]) -> list[Party]:
+    """The QuickBooks parties that share a name key with some platform party: candidates are found by name keys
+    only (rule 1) and conflicts group records across the sides (rule 5), so no other QuickBooks party can change
+    what `match_parties` says about these platform parties."""
+    keys = frozenset().union(*(_name_keys(p) for p in fsp))
+    return [p for p in qbo if _name_keys(p) & keys]
+
+
 def _details(party: Party) -> dict[str, str]:
     return {"email": normalize_email(party.email), "phone": normalize_phone(party.phone),
             "address": (party.address_key or "").strip()}

@@ -638,3 +638,40 @@ def test_the_ids_kept_at_a_cursor_instant_include_the_stored_ones_when_a_run_rea
     assert w.cursors.items["fsp:clients"] == edge and w.cursors.ids["fsp:clients"] == {"c1", "c2"}
     w.tick()
     assert w.run("r3").summary["counts"].get("platform_client_changes", 0) == 0
+
+
+def test_a_platform_page_reads_the_links_only_of_customers_its_new_clients_could_match():
+    """After onboarding CDC reports thousands of customers; a page with a new client must not read every one's link
+    (at 10,000 x 10,000 that read, repeated for every page, kept the first run after onboarding from finishing).
+    Only customers sharing a name key with a page's new clients can match or conflict with them."""
+    from shared.domain.records import BY_QBO_QUERIES_AT_MOST
+
+    class Counting(FakeLinkStore):
+        def __init__(self):
+            super().__init__()
+            self.reads: list[str] = []
+
+        def by_qbo(self, tenant_id, entity, qbo_id):
+            self.reads.append("by_qbo")
+            return super().by_qbo(tenant_id, entity, qbo_id)
+
+        def all(self, tenant_id, entity):
+            self.reads.append("all")
+            return super().all(tenant_id, entity)
+
+    w = World()
+    w.links = Counting()
+    pairs = [w.linked_pair(f"c{n:03d}", company=f"Company {n:03d}") for n in range(BY_QBO_QUERIES_AT_MOST + 20)]
+    w.tick()
+    for _, row in pairs:
+        w.books.edit("Customer", row["Id"], PrimaryPhone={"FreeFormNumber": "555-0111"})
+    twin = w.books.add("Customer", {"DisplayName": "Zephyr Heating", "CompanyName": "Zephyr Heating", "Active": True})
+    w.platform.add_client("new1", company="Zephyr Heating")
+    w.tick()
+    engine = w.engine()
+    w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
+    state = engine.start({"tenant_id": "t1", "run_id": "r1"})
+    w.links.reads.clear()
+    state = engine.sync_clients({**state, "cursor": {"done": False}})
+    assert "all" not in w.links.reads  # the platform page: the namesake's link only
+    assert w.links.get("t1", "customer", "new1").qbo_id == twin["Id"]  # matched, as before
