@@ -172,7 +172,7 @@ class DesktopEmulator:
                      for kind, rows in self.company.lists.items()}
             txns = {kind: [element_to_dict(r) for r in rows.values()] for kind, rows in self.company.txns.items()}
             return {"company_name": self.company.name, "class_tracking": self.company.class_tracking,
-                    "lists": lists, "transactions": txns,
+                    "lists": lists, "transactions": txns, "deleted": list(self.company.deleted),
                     "data_ext": [{"owner_id": o, "name": n, "value": v} for (o, n), v in self.company.data_ext.items()]}
 
 

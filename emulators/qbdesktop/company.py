@@ -60,6 +60,11 @@ LIST_QUERIES = {"CustomerQuery": ("Customer", None), "VendorQuery": ("Vendor", N
                 "ItemInventoryQuery": ("Item", "ItemInventoryRet"), "ItemSalesTaxQuery": ("Item", "ItemSalesTaxRet"),
                 "SalesTaxCodeQuery": ("SalesTaxCode", None)}
 TXN_QUERIES = {"InvoiceQuery": "Invoice", "ReceivePaymentQuery": "ReceivePayment"}
+# ListDelType -> (the list, the Ret the record must be), and TxnDelType -> transactions (S: ListDelRq / TxnDelRq).
+LIST_DEL_TYPES = {"Customer": ("Customer", None), "Vendor": ("Vendor", None), "Class": ("Class", None),
+                  "ItemService": ("Item", "ItemServiceRet"), "ItemNonInventory": ("Item", "ItemNonInventoryRet"),
+                  "ItemInventory": ("Item", "ItemInventoryRet"), "ItemSalesTax": ("Item", "ItemSalesTaxRet")}
+TXN_DEL_TYPES = {"Invoice", "ReceivePayment"}
 
 
 class QbxmlError(Exception):
@@ -180,6 +185,9 @@ class Company:
         self.lists: dict[str, dict[str, etree._Element]] = {k: {} for k in NAME_GROUP}
         self.txns: dict[str, dict[str, etree._Element]] = {"Invoice": {}, "ReceivePayment": {}}
         self.class_tracking = True
+        # What was deleted, for ListDeletedQuery / TxnDeletedQuery: {"list": bool, "type", "id", "created",
+        # "deleted", "name"} (the name is the FullName of a list record, the RefNumber of a transaction).
+        self.deleted: list[dict] = []
         self.data_ext: dict[tuple[str, str], str] = {}  # (OwnerID, DataExtName) -> value, e.g. the QWC's FileID
         self._list_seq = 0x80000000
         self._txn_seq = 0
@@ -543,6 +551,88 @@ class Company:
                 out.append(el)
         return out
 
+    def _list_del(self, rq: etree._Element) -> list[etree._Element]:
+        """ListDelRq {ListDelType, ListID}: the record leaves its list; ListDelRs carries ListDelType, ListID,
+        TimeDeleted and FullName (S). Not modelled: QuickBooks' refusal to delete a record in use (a customer with
+        jobs or transactions, an item on an invoice)."""
+        del_type, list_id = rq.findtext("ListDelType") or "", rq.findtext("ListID") or ""
+        if del_type not in LIST_DEL_TYPES:
+            raise StatusError(3250, f"This feature is not enabled or not available in this version of QuickBooks. "
+                                    f"(the emulator does not delete {del_type} records)")
+        kind, ret_tag = LIST_DEL_TYPES[del_type]
+        ret = self.lists[kind].get(list_id)
+        if ret is None or (ret_tag and ret.tag != ret_tag):
+            raise not_found(list_id)
+        del self.lists[kind][list_id]
+        return self._record_deletion(True, del_type, list_id, ret.findtext("TimeCreated"), full_name_of(ret))
+
+    def _txn_del(self, rq: etree._Element) -> list[etree._Element]:
+        """TxnDelRq {TxnDelType, TxnID} for invoices and payments. A deleted payment no longer pays its invoices
+        (their balances come back); a deleted invoice's payments keep their money as unused payment."""
+        del_type, txn_id = rq.findtext("TxnDelType") or "", rq.findtext("TxnID") or ""
+        if del_type not in TXN_DEL_TYPES:
+            raise StatusError(3250, f"This feature is not enabled or not available in this version of QuickBooks. "
+                                    f"(the emulator does not delete {del_type} transactions)")
+        ret = self.txns[del_type].pop(txn_id, None)
+        if ret is None:
+            raise not_found(txn_id)
+        if del_type == "ReceivePayment":
+            for applied in ret.findall("AppliedToTxnRet"):
+                invoice = self.txns["Invoice"].get(applied.findtext("TxnID") or "")
+                if invoice is not None:
+                    self._touch(invoice)
+                    self._invoice_totals(invoice)
+        else:
+            for payment in self.txns["ReceivePayment"].values():
+                rows = [a for a in payment.findall("AppliedToTxnRet") if a.findtext("TxnID") == txn_id]
+                for row in rows:
+                    payment.remove(row)
+                if rows:
+                    applied = sum((_dec(a.findtext("Amount")) for a in payment.findall("AppliedToTxnRet")),
+                                  Decimal("0"))
+                    _set(payment, "UnusedPayment", money(_dec(payment.findtext("TotalAmount")) - applied))
+                    self._touch(payment)
+                    schema.sort_children(payment)
+        return self._record_deletion(False, del_type, txn_id, ret.findtext("TimeCreated"), ret.findtext("RefNumber"))
+
+    def _record_deletion(self, is_list: bool, del_type: str, ident: str, created: str | None,
+                         name: str | None) -> list[etree._Element]:
+        row = {"list": is_list, "type": del_type, "id": ident, "created": created, "deleted": self.clock.stamp(),
+               "name": name}
+        self.deleted.append(row)
+        tags = ("ListDelType", "ListID", "TimeDeleted", "FullName") if is_list else \
+            ("TxnDelType", "TxnID", "TimeDeleted", "RefNumber")
+        out = []
+        for tag, text in zip(tags, (del_type, ident, row["deleted"], name), strict=True):
+            if text:
+                el = etree.Element(tag)
+                el.text = text
+                out.append(el)
+        return out
+
+    def _deleted_rows(self, lists: bool, rq: etree._Element) -> list[etree._Element]:
+        """ListDeletedQuery / TxnDeletedQuery: the deletions of the types asked for (one or more), within
+        DeletedDateRangeFilter (inclusive), as ListDeletedRet / TxnDeletedRet (S: ListDeletedQueryRs template).
+        How long QuickBooks keeps deletions is not documented (F); here they are kept for good."""
+        types = {e.text for e in rq.findall("ListDelType" if lists else "TxnDelType")}
+        since = rq.findtext("DeletedDateRangeFilter/FromDeletedDate")
+        until = rq.findtext("DeletedDateRangeFilter/ToDeletedDate")
+        out = []
+        for row in self.deleted:
+            if row["list"] != lists or row["type"] not in types:
+                continue
+            when = self.clock.parse(row["deleted"])
+            if (since and when < self.clock.parse(since)) or (until and when > self.clock.parse(until)):
+                continue
+            ret = etree.Element("ListDeletedRet" if lists else "TxnDeletedRet")
+            for tag, text in ((("ListDelType" if lists else "TxnDelType"), row["type"]),
+                              (("ListID" if lists else "TxnID"), row["id"]), ("TimeCreated", row["created"]),
+                              ("TimeDeleted", row["deleted"]), (("FullName" if lists else "RefNumber"), row["name"])):
+                if text:
+                    _sub(ret, tag, text)
+            out.append(ret)
+        return out
+
     def _payment_add(self, add: etree._Element) -> etree._Element:
         ret = copy.deepcopy(add)
         ret.tag = "ReceivePaymentRet"
@@ -727,7 +817,8 @@ class Company:
                     if child.tag not in include:
                         ret.remove(child)
             rs.append(ret)
-        if status[1] != "Error" and any(kind in op for kind in ("Add", "Mod")):
+        if status[1] != "Error" and any(kind in op for kind in ("Add", "Mod", "Void", "Del")) \
+                and not op.endswith("Query"):
             self.version += 1
         return rs
 
@@ -745,6 +836,13 @@ class Company:
             return [self._payment_add(rq.find(op))], OK, {}
         if op == "TxnVoid":
             return self._txn_void(rq), OK, {}
+        if op == "ListDel":
+            return self._list_del(rq), OK, {}
+        if op == "TxnDel":
+            return self._txn_del(rq), OK, {}
+        if op in ("ListDeletedQuery", "TxnDeletedQuery"):
+            rows = self._deleted_rows(op == "ListDeletedQuery", rq)
+            return (rows, OK if rows else NO_MATCH, {"retCount": str(len(rows))})
         if op in LIST_QUERIES:
             kind, ret_tag = LIST_QUERIES[op]
             return self._paged(rq, lambda: self._query_lists(kind, ret_tag, rq))
@@ -831,7 +929,7 @@ class Company:
     # -- persistence and inspection -------------------------------------------------------------------------------
     def snapshot(self) -> dict:
         with self.lock:
-            return {"name": self.name, "class_tracking": self.class_tracking,
+            return {"name": self.name, "class_tracking": self.class_tracking, "deleted": list(self.deleted),
                     "data_ext": [[o, n, v] for (o, n), v in self.data_ext.items()],
                     "counters": [self._list_seq, self._txn_seq, self._txn_number, self._edit_seq],
                     "lists": {k: [etree.tostring(r, encoding="unicode") for r in v.values()]
@@ -842,6 +940,7 @@ class Company:
     def restore(self, doc: dict) -> None:
         with self.lock:
             self.name, self.class_tracking = doc["name"], doc["class_tracking"]
+            self.deleted = list(doc.get("deleted") or [])
             self.data_ext = {(o, n): v for o, n, v in doc["data_ext"]}
             self._list_seq, self._txn_seq, self._txn_number, self._edit_seq = doc["counters"]
             self.lists = {k: {} for k in NAME_GROUP}

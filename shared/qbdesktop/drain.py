@@ -31,7 +31,7 @@ from shared.qbdesktop.phases import PENDING_PHASE, is_desktop_run
 from shared.qbdesktop.qbxml import Result
 
 # Queue order (the sort key's first part): lists, customers before jobs before items, invoices, paid status.
-PULL_LISTS, PULL_CUSTOMERS, PLAN_ONBOARDING, PLAN_CLIENT_CHANGES = 5, 10, 20, 21
+PULL_LISTS, PULL_CUSTOMERS, PULL_DELETED, PLAN_ONBOARDING, PLAN_CLIENT_CHANGES = 5, 10, 15, 20, 21
 CUSTOMER_ADD, JOB_ADD, JOB_MOD, CUSTOMER_MOD = 30, 40, 42, 45
 PULL_ITEMS, PLAN_ITEMS, ITEM_ADD, ITEM_MOD = 46, 47, 48, 49
 ENSURE_ITEM, ENSURE_CLASS, PLAN_INVOICES, ENSURE_TAX, INVOICE_ADD, INVOICE_MOD = 50, 52, 55, 57, 60, 62
@@ -50,6 +50,10 @@ MAX_STALE_RETRIES = 3
 # with an offset, and a change saved during our previous pull must not fall between two cursors (qbd-facts.md).
 OVERLAP = timedelta(minutes=5)
 DESKTOP_ITEM = "Field Service"  # the service item every synced invoice line posts through
+# What a QuickBooks deletion is of (ListDelType / TxnDelType) -> the links it can break.
+DELETED_LISTS = {"Customer": ("client", "site"), "ItemService": ("item",), "ItemNonInventory": ("item",),
+                 "ItemInventory": ("item",)}
+DELETED_TXNS = {"Invoice": ("invoice",), "ReceivePayment": ("payment",)}
 ENTITY = {"client": "qbd_client", "site": "qbd_site", "invoice": "qbd_invoice", "payment": "qbd_payment",
           "item": "qbd_item"}
 WAITING_FOR_CLIENT = ("The site's client is not in QuickBooks yet, so the site cannot become a job. It syncs once its "
@@ -68,6 +72,12 @@ def site_fingerprint(address: dict | None, active: bool) -> str:
     """What a site's job was sent (ship-to address, active): equal means no CustomerMod to send."""
     blob = json.dumps([address or {}, bool(active)], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def gone(link: Link) -> bool:
+    """Voided (by us or in QuickBooks) or deleted in QuickBooks: nothing more is written for this link."""
+    extra = link.extra or {}
+    return bool(extra.get("voided") or extra.get("deleted_in_quickbooks"))
 
 
 def item_values(platform_item) -> dict:
@@ -205,6 +215,16 @@ class Drain:
                             {"page": 0, "from_modified": _since(cursors.get("customers")), "plan_key": plan_key},
                             run_id)
         self.d.repo.enqueue(tenant, PLAN_CLIENT_CHANGES, f"changes#{run_id}", "plan_client_changes", {}, run_id)
+        # Deletions in QuickBooks since their cursors, before anything is planned, so nothing deleted there is
+        # written to again or silently re-created.
+        list_types = ["Customer"] + (["ItemService", "ItemNonInventory", "ItemInventory"] if s.items.enabled else [])
+        self.d.repo.enqueue(tenant, PULL_DELETED, f"deleted-lists#{run_id}", "pull_deleted",
+                            {"lists": True, "types": list_types, "since": _since(cursors.get("deleted_lists"))},
+                            run_id)
+        if s.invoices.enabled:
+            self.d.repo.enqueue(tenant, PULL_DELETED, f"deleted-txns#{run_id}", "pull_deleted",
+                                {"lists": False, "types": sorted(DELETED_TXNS),
+                                 "since": _since(cursors.get("deleted_txns"))}, run_id)
         # Approved changes whose record the cursors have passed are read again by id (clients in the plan step).
         customers = sorted(e.entity_id for e in approved if e.side == "import" and e.entity == "customer")
         if customers:
@@ -353,10 +373,14 @@ class Drain:
             return qbxml.item_mod(p["item_kind"], p["list_id"], p["edit_sequence"], p["changes"])
         if item.kind == "pull_payments":
             return qbxml.txn_query("ReceivePaymentQuery", from_modified=p.get("from_modified"))
+        if item.kind == "pull_deleted":
+            return qbxml.deleted_query(p["lists"], p["types"], p.get("since"))
         if item.kind == "pull_paid":
             if p.get("txn_ids"):
                 return qbxml.txn_query("InvoiceQuery", txn_ids=p["txn_ids"])
-            return qbxml.txn_query("InvoiceQuery", paid_only=True, from_modified=p.get("from_modified"))
+            # Every invoice changed since the cursor, not PaidOnly: a void in QuickBooks shows here as well (a
+            # voided invoice keeps its TxnID with every amount zero), and must not read as paid.
+            return qbxml.txn_query("InvoiceQuery", from_modified=p.get("from_modified"))
         if item.kind in ("customer_mod", "job_mod"):
             if item.mode == "reread" or not p.get("edit_sequence"):
                 # No EditSequence known (a job linked by onboarding) or a stale one: read the record first.
@@ -617,7 +641,8 @@ class Drain:
             if qbo_id in by_qbo and qbo_id not in pairs:
                 pairs[qbo_id] = (by_qbo[qbo_id], None, row)
         for link, client, row in pairs.values():
-            self._merge_pair(link, client, row, run_id, approved)
+            if not gone(link):  # deleted in QuickBooks: flagged, never written to or re-created
+                self._merge_pair(link, client, row, run_id, approved)
         linked_sites = {link.qbo_id for link in self.d.links.all(tenant, ENTITY["site"]) if link.qbo_id}
         new_rows = [row for qbo_id, row in top.items() if qbo_id not in by_qbo and qbo_id not in linked_sites]
         rows_by_id = {row["id"]: row for row in new_rows}
@@ -654,7 +679,9 @@ class Drain:
         changed += [self.d.platform.get_site(tenant, fsp_id) for fsp_id in sorted(again - known)]
         site_links = {link.fsp_id: link for link in self.d.links.all(tenant, ENTITY["site"])}
         linked_jobs = {link.qbo_id for link in site_links.values() if link.qbo_id}
-        client_links = {link.fsp_id: link for link in self.d.links.all(tenant, ENTITY["client"]) if link.qbo_id}
+        all_clients = {link.fsp_id: link for link in self.d.links.all(tenant, ENTITY["client"]) if link.qbo_id}
+        # A client whose customer was deleted in QuickBooks takes no new jobs (its error-log entry says why).
+        client_links = {fsp_id: link for fsp_id, link in all_clients.items() if not gone(link)}
         client_of = {link.qbo_id: link.fsp_id for link in client_links.values()}
         clients: dict[str, Any] = {}
 
@@ -669,7 +696,7 @@ class Drain:
             fp = site_fingerprint(values["ship"], values["active"])
             link = site_links.get(site.id)
             if link is not None and link.qbo_id:
-                if fp != (link.extra or {}).get("fp") and self._admit(
+                if fp != (link.extra or {}).get("fp") and not gone(link) and self._admit(
                         approved, "export", "site", site.id, site.name, "update", [values, fp]):
                     self.d.repo.enqueue(tenant, JOB_MOD, f"job-mod#{site.id}#{fp}", "job_mod",
                                         {"fsp_id": site.id, "list_id": link.qbo_id,
@@ -679,7 +706,7 @@ class Drain:
             elif link is None and site.client_id in client_links:
                 new_sites.append({**parties.compact_site(site), "address": values["ship"]})
                 fps[site.id] = fp
-            elif link is None and site.active:
+            elif link is None and site.active and site.client_id not in all_clients:
                 still_waiting.append(site.id)
                 self.d.errors.record(ErrorEntry(tenant_id=tenant, entity="site", entity_id=site.id,
                                                 direction="to_quickbooks", code="waiting_for_client",
@@ -900,6 +927,12 @@ class Drain:
         if self.d.settings.invoices.job_locations and invoice.site_id:
             customer = self.d.links.get(tenant, ENTITY["site"], invoice.site_id)
         customer = customer or self.d.links.get(tenant, ENTITY["client"], invoice.client_id)
+        if customer is not None and gone(customer):
+            self.d.errors.record(ErrorEntry(tenant_id=tenant, entity="invoice", entity_id=invoice.id,
+                                            direction="to_quickbooks", code="customer_deleted_in_quickbooks",
+                                            message="The invoice's customer (or job) was deleted in QuickBooks; the "
+                                                    "invoice is not sent.", run_id=run_id))
+            return None
         if customer is None or not customer.qbo_id:
             self.d.errors.record(ErrorEntry(tenant_id=tenant, entity="invoice", entity_id=invoice.id,
                                             direction="to_quickbooks", code="customer_not_synced",
@@ -928,7 +961,7 @@ class Drain:
         QuickBooks would get differs from the version it has (the link's fingerprint), one per version."""
         tenant = self.d.tenant_id
         link = self.d.links.get(tenant, ENTITY["invoice"], invoice.id)
-        if link is None or not link.qbo_id or (link.extra or {}).get("voided"):
+        if link is None or not link.qbo_id or gone(link):
             return
         status = str(getattr(invoice.status, "value", invoice.status))
         if status == "void":
@@ -1154,6 +1187,8 @@ class Drain:
         differ from the version sent: the link's fingerprint) goes as the Mod of the type it was added as, with the
         EditSequence held; a stale one is re-read and the change retried, as for customers. Items linked before
         edits were followed take their current version as the baseline."""
+        if gone(link):
+            return
         values = item_values(platform_item)
         fp = item_fingerprint(values)
         sent = (link.extra or {}).get("fp")
@@ -1232,8 +1267,8 @@ class Drain:
             invoice = self.d.links.get(tenant, ENTITY["invoice"], payment.invoice_id)
             if invoice is None or not (invoice.extra or {}).get("customer_list_id"):
                 continue  # its invoice syncs first; the payment follows in a later run
-            if (invoice.extra or {}).get("voided"):
-                continue  # QuickBooks does not apply a payment to a voided invoice
+            if gone(invoice):
+                continue  # QuickBooks does not apply a payment to a voided or deleted invoice
             open_balance = Decimal((invoice.extra or {}).get("open") or "0")
             amount = Decimal(payment.amount)
             body = {"customer_list_id": invoice.extra["customer_list_id"], "txn_date": payment.paid_on.isoformat(),
@@ -1303,6 +1338,38 @@ class Drain:
         self._save_cursors(payments=_newest([{"modified": r.get("TimeModified")} for r in result.rets]))
         self.d.repo.finish_work(item)
 
+    def _on_pull_deleted(self, item: WorkItem, result: Result) -> None:
+        """Records deleted in QuickBooks since the cursor (ListDeletedQuery / TxnDeletedQuery): a linked client, site,
+        item, invoice or payment is flagged in the error log and its link marked, so it is never written to again nor
+        silently re-created in QuickBooks; the platform record stays."""
+        if not result.ok:
+            self._error(item, str(result.status_code), result.message)
+            self.d.repo.update_work(item, status="failed")
+            return
+        lists = item.payload["lists"]
+        for ret in result.rets:
+            del_type = ret.get("ListDelType" if lists else "TxnDelType", "")
+            qbo_id = ret.get("ListID" if lists else "TxnID")
+            shown = ret.get("FullName" if lists else "RefNumber") or qbo_id
+            for entity in (DELETED_LISTS if lists else DELETED_TXNS).get(del_type, ()):
+                link = self.d.links.by_qbo(self.d.tenant_id, ENTITY[entity], qbo_id)
+                if link is not None and not gone(link):
+                    label = {"client": "customer", "site": "job"}.get(entity, entity)
+                    self._flag_gone(link, entity, "deleted_in_quickbooks",
+                                    f"The QuickBooks {label} {shown} was deleted in QuickBooks "
+                                    f"({ret.get('TimeDeleted')}). It is not re-created there nor written to again; "
+                                    f"clear the link to send the {entity} to QuickBooks anew.", item.run_id,
+                                    deleted_in_quickbooks=ret.get("TimeDeleted") or True)
+        self._save_cursors(**{"deleted_lists" if lists else "deleted_txns": _newest(
+            [{"modified": r.get("TimeDeleted")} for r in result.rets])})
+        self.d.repo.finish_work(item)
+
+    def _flag_gone(self, link: Link, entity: str, code: str, message: str, run_id: str | None, **marks) -> None:
+        link.extra = {**(link.extra or {}), **marks}
+        self.d.links.put(link)
+        self.d.errors.record(ErrorEntry(tenant_id=self.d.tenant_id, entity=entity, entity_id=link.fsp_id,
+                                        direction="to_quickbooks", code=code, message=message, run_id=run_id))
+
     def _on_pull_paid(self, item: WorkItem, result: Result) -> None:
         """Invoices paid in QuickBooks are marked paid on the platform (IndusTrack seed)."""
         if not result.ok:
@@ -1314,8 +1381,17 @@ class Drain:
             self._save_cursors(invoices=_newest([{"modified": r.get("TimeModified")} for r in result.rets]))
         for ret in result.rets:
             link = self.d.links.by_qbo(self.d.tenant_id, ENTITY["invoice"], ret["TxnID"])
-            if link is None or ret.get("IsPaid") == "false" or (link.extra or {}).get("voided"):
+            if link is None or gone(link):
                 continue  # a voided invoice's zero balance is not a payment
+            if Decimal(ret.get("Subtotal") or "0") == ZERO and Decimal(ret.get("BalanceRemaining") or "0") == ZERO:
+                # Voided in QuickBooks (we never send a $0 invoice, so a synced one at zero was voided there).
+                self._flag_gone(link, "invoice", "voided_in_quickbooks",
+                                f"Invoice {ret.get('RefNumber') or ret['TxnID']} was voided in QuickBooks. It is not "
+                                "synced again: no edit, payment or paid status follows it.", item.run_id,
+                                voided=True)
+                continue
+            if ret.get("IsPaid") != "true":
+                continue
             invoice = self.d.platform.get_invoice(self.d.tenant_id, link.fsp_id)
             if str(invoice.status) != "paid" and self._admit(approved, "import", "invoice", ret["TxnID"],
                                                              ret.get("RefNumber"), "update", {"paid": ret["TxnID"]}):

@@ -306,9 +306,9 @@ def txn_void(txn_type: str, txn_id: str, request_id: str | None = None) -> ET.El
 
 
 def txn_query(op: str, *, txn_ids: list[str] | None = None, customer_list_id: str | None = None,
-              from_modified: str | None = None, paid_only: bool = False, include_lines: bool = False,
+              from_modified: str | None = None, include_lines: bool = False,
               request_id: str | None = None) -> ET.Element:
-    """InvoiceQuery / ReceivePaymentQuery by TxnID, or by modified date (+ customer, + PaidStatus for invoices)."""
+    """InvoiceQuery / ReceivePaymentQuery by TxnID, or by modified date (+ customer)."""
     rq = _rq(op, request_id)
     for txn_id in txn_ids or []:
         _add(rq, "TxnID", txn_id)
@@ -318,10 +318,20 @@ def txn_query(op: str, *, txn_ids: list[str] | None = None, customer_list_id: st
             _add(mdf, "FromModifiedDate", from_modified)
         if customer_list_id:
             _add(ET.SubElement(rq, "EntityFilter"), "ListID", customer_list_id)
-        if paid_only and op == "InvoiceQuery":
-            _add(rq, "PaidStatus", "PaidOnly")
     if include_lines:
         _add(rq, "IncludeLineItems", "true")
+    return rq
+
+
+def deleted_query(lists: bool, types: list[str], from_deleted: str | None = None,
+                  request_id: str | None = None) -> ET.Element:
+    """ListDeletedQuery {ListDelType+} or TxnDeletedQuery {TxnDelType+}, deleted since a date (DeletedDateRangeFilter
+    FromDeletedDate): what a QuickBooks user deleted (qbd-facts.md "Deletes")."""
+    rq = _rq("ListDeletedQuery" if lists else "TxnDeletedQuery", request_id)
+    for kind in types:
+        _add(rq, "ListDelType" if lists else "TxnDelType", kind)
+    if from_deleted:
+        _add(ET.SubElement(rq, "DeletedDateRangeFilter"), "FromDeletedDate", from_deleted)
     return rq
 
 

@@ -678,6 +678,51 @@ def the_web_connector_scheduler_polls_on_its_own(desktop):
     last = requests.get(f"{qbd}/_emulator/connector", timeout=30).json()["sessions"][-1]
     assert last["outcome"].startswith("OK"), last
 
+@step
+def what_a_quickbooks_user_deletes_or_voids_is_flagged_and_never_re_created(desktop):
+    from qbsync.local.stack import FSP_API_KEY
+    from shared.fieldservice.http_adapter import HttpFieldService
+    from shared.fieldservice.models import Contact
+
+    stack, driver, qbd, *_ = desktop
+    load = requests.post(f"{stack.fsp_url}/_emulator/tenants/{TENANT}/load", json={"invoices": [
+        _invoice("inv_qbvoid", "cli_acme", "ready_for_sync", "11.00", "P-8"),
+        _invoice("inv_qbdel", "cli_acme", "ready_for_sync", "13.00", "P-9")]}, timeout=30)
+    assert load.status_code in (200, 201), load.text
+    assert session(qbd)["outcome"].startswith("OK")
+    by_subtotal = {i["Subtotal"]: i for i in qb_state(qbd)["transactions"]["Invoice"]}
+    voided, deleted = by_subtotal["22.00"], by_subtotal["26.00"]
+    zed = customers(qbd)["Zed Pools"]
+    for request in (f"<TxnVoidRq><TxnVoidType>Invoice</TxnVoidType><TxnID>{voided['TxnID']}</TxnID></TxnVoidRq>",
+                    f"<TxnDelRq><TxnDelType>Invoice</TxnDelType><TxnID>{deleted['TxnID']}</TxnID></TxnDelRq>",
+                    f"<ListDelRq><ListDelType>Customer</ListDelType><ListID>{zed['ListID']}</ListID></ListDelRq>"):
+        assert requests.post(f"{qbd}/_emulator/qbxml", data=message_set(request), timeout=30).status_code == 200
+    log = session(qbd)
+    assert log["outcome"].startswith("OK"), log
+    sent = [c.get("request", "") for c in log["calls"] if c["op"] == "sendRequestXML"]
+    assert any("<ListDeletedQueryRq" in r for r in sent) and any("<TxnDeletedQueryRq" in r for r in sent)
+    errors = driver.admin("GET", "/admin/errors", TENANT).json()
+    codes = {(e["entity"], e["entity_id"]): e["code"] for e in errors.get("errors", errors.get("items", []))}
+    zed_client = next(c for c in driver.platform_records(TENANT, "clients") if c["company_name"] == "Zed Pools")
+    assert codes[("invoice", "inv_qbvoid")] == "voided_in_quickbooks"
+    assert codes[("invoice", "inv_qbdel")] == "deleted_in_quickbooks"
+    assert codes[("client", zed_client["id"])] == "deleted_in_quickbooks"
+    # Edits on the platform afterwards write nothing to what QuickBooks voided or deleted, and re-create nothing.
+    fsp = HttpFieldService(stack.fsp_url, FSP_API_KEY)
+    fsp.update_client(TENANT, zed_client["id"], contact=Contact(phone="555-0177"))
+    for iid in ("inv_qbvoid", "inv_qbdel"):
+        invoice = next(i for i in driver.platform_records(TENANT, "invoices") if i["id"] == iid)
+        driver.platform_put(TENANT, "invoices", {**invoice, "memo": "edited after QuickBooks acted"})
+    log = session(qbd)
+    assert log["outcome"].startswith("OK"), log
+    sent = [c.get("request", "") for c in log["calls"] if c["op"] == "sendRequestXML"]
+    assert not any(op in r for r in sent for op in ("<InvoiceModRq", "<InvoiceAddRq", "<CustomerAddRq"))
+    assert "Zed Pools" not in customers(qbd) and deleted["TxnID"] not in {
+        i["TxnID"] for i in qb_state(qbd)["transactions"]["Invoice"]}
+    platform = {i["id"]: i for i in driver.platform_records(TENANT, "invoices")}
+    assert platform["inv_qbvoid"]["status"] != "paid"  # a void's zero balance is not a payment
+
+
 @pytest.fixture(scope="module")
 def story(desktop):
     outcomes = {}

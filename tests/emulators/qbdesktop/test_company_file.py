@@ -263,3 +263,40 @@ def test_an_item_mod_changes_its_own_item_type_only(desk):
     assert priced.findtext("SalesPrice") == "14.50" and priced.findtext("IncomeAccountRef/FullName") == "Sales"
     wrong = desk.one(_mod(priced, "<SalesOrPurchaseMod><Price>1.00</Price></SalesOrPurchaseMod>", "ItemServiceMod"))
     assert wrong.get("statusCode") == "3120"
+
+
+def test_deleted_lists_and_transactions_answer_the_deleted_queries_since_a_date(desk):
+    acme = add_customer(desk, "Acme")
+    desk.ok("<ItemServiceAddRq><ItemServiceAdd><Name>Visit</Name><SalesOrPurchase><Price>80.00</Price><AccountRef>"
+            "<FullName>Services</FullName></AccountRef></SalesOrPurchase></ItemServiceAdd></ItemServiceAddRq>")
+    invoice = desk.ok("<InvoiceAddRq><InvoiceAdd><CustomerRef><FullName>Acme</FullName></CustomerRef>"
+                      "<InvoiceLineAdd><ItemRef><FullName>Visit</FullName></ItemRef><Amount>80.00</Amount>"
+                      "</InvoiceLineAdd></InvoiceAdd></InvoiceAddRq>")
+    payment = desk.ok(f"<ReceivePaymentAddRq><ReceivePaymentAdd><CustomerRef><FullName>Acme</FullName></CustomerRef>"
+                      f"<TotalAmount>80.00</TotalAmount><AppliedToTxnAdd><TxnID>{invoice.findtext('TxnID')}</TxnID>"
+                      "<PaymentAmount>80.00</PaymentAmount></AppliedToTxnAdd></ReceivePaymentAdd></ReceivePaymentAddRq>")
+    gone = desk.one(f"<TxnDelRq><TxnDelType>ReceivePayment</TxnDelType><TxnID>{payment.findtext('TxnID')}</TxnID>"
+                    "</TxnDelRq>")
+    assert gone.get("statusCode") == "0" and gone.findtext("TxnID") == payment.findtext("TxnID")
+    (open_again,) = desk.qbxml(f"<InvoiceQueryRq><TxnID>{invoice.findtext('TxnID')}</TxnID></InvoiceQueryRq>")[0]
+    assert (open_again.findtext("BalanceRemaining"), open_again.findtext("IsPaid")) == ("80.00", "false")
+    desk.one(f"<TxnDelRq><TxnDelType>Invoice</TxnDelType><TxnID>{invoice.findtext('TxnID')}</TxnID></TxnDelRq>")
+    deleted = desk.one(f"<ListDelRq><ListDelType>Customer</ListDelType><ListID>{acme.findtext('ListID')}</ListID>"
+                       "</ListDelRq>")
+    assert deleted.findtext("FullName") == "Acme" and deleted.findtext("TimeDeleted")
+    assert desk.state()["lists"]["Customer"] == []
+    txns = desk.one("<TxnDeletedQueryRq><TxnDelType>Invoice</TxnDelType><TxnDelType>ReceivePayment</TxnDelType>"
+                    "</TxnDeletedQueryRq>")
+    assert sorted(r.findtext("TxnDelType") for r in txns) == ["Invoice", "ReceivePayment"]
+    assert next(r for r in txns if r.findtext("TxnDelType") == "Invoice").findtext("RefNumber") == \
+        invoice.findtext("RefNumber")
+    lists = desk.one("<ListDeletedQueryRq><ListDelType>Customer</ListDelType><ListDelType>ItemService</ListDelType>"
+                     "</ListDeletedQueryRq>")
+    assert [(r.findtext("ListID"), r.findtext("FullName")) for r in lists] == [(acme.findtext("ListID"), "Acme")]
+    later = desk.one("<ListDeletedQueryRq><ListDelType>Customer</ListDelType><DeletedDateRangeFilter>"
+                     "<FromDeletedDate>2999-01-01T00:00:00</FromDeletedDate></DeletedDateRangeFilter>"
+                     "</ListDeletedQueryRq>")
+    assert later.get("statusCode") == "1" and len(later) == 0
+    again = desk.one(f"<ListDelRq><ListDelType>Customer</ListDelType><ListID>{acme.findtext('ListID')}</ListID>"
+                     "</ListDelRq>")
+    assert again.get("statusCode") == "3120"

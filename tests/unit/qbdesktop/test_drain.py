@@ -1059,3 +1059,83 @@ def test_a_stale_item_edit_sequence_is_re_read_and_the_item_mod_retried(world):
     assert len([s for s in sent if "<ItemServiceModRq" in s]) == 2
     assert any("<ItemQueryRq" in s and labor_id in s for s in sent)
     assert company.lists["Item"][labor_id].findtext("IsActive") == "false"
+
+
+# -- deleted and voided in QuickBooks --------------------------------------------------------------------------------
+
+def _errors(drain):
+    return {(e.entity, e.entity_id): e for e in drain.d.errors.list(TENANT)}
+
+
+def test_a_customer_deleted_in_quickbooks_is_flagged_and_never_re_created_nor_written_to(world):
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    qbd_id = links.get(TENANT, "qbd_client", "c1").qbo_id
+    company.process(message_set(f"<ListDelRq><ListDelType>Customer</ListDelType><ListID>{qbd_id}</ListID>"
+                                "</ListDelRq>"))
+    drain.request_sync("qbd-run3")
+    sent = drain_all(drain, company)
+    assert any("<ListDeletedQueryRq" in s and "<ListDelType>Customer</ListDelType>" in s for s in sent)
+    flagged = _errors(drain)[("client", "c1")]
+    assert flagged.code == "deleted_in_quickbooks" and "Acme Heating" in flagged.message
+    platform.clients["c1"] = dataclasses.replace(platform.clients["c1"], active=False, updated_at=datetime.now(UTC))
+    platform.invoices["i2"] = _invoice("i2", "c1", "20.00")
+    drain.request_sync("qbd-run4")
+    sent = drain_all(drain, company)
+    assert not any("<CustomerAddRq" in s or "<CustomerModRq" in s or "<InvoiceAddRq" in s for s in sent)
+    assert company.lists["Customer"] == {} and "c1" in platform.clients  # the platform client stays
+    assert _errors(drain)[("invoice", "i2")].code == "customer_deleted_in_quickbooks"
+    since = next(s for s in sent if "<ListDeletedQueryRq" in s)
+    assert "<FromDeletedDate>" in since  # later runs ask only for what was deleted since the newest one seen
+
+
+def test_an_invoice_voided_in_quickbooks_is_recorded_and_no_edit_payment_or_paid_status_follows(world):
+    drain, company, platform, links = world
+    txn_id, _ = _synced_invoice(drain, company, links)
+    company.process(message_set(f"<TxnVoidRq><TxnVoidType>Invoice</TxnVoidType><TxnID>{txn_id}</TxnID></TxnVoidRq>"))
+    drain.request_sync("qbd-run3")
+    drain_all(drain, company)
+    assert _errors(drain)[("invoice", "i1")].code == "voided_in_quickbooks"
+    assert links.get(TENANT, "qbd_invoice", "i1").extra["voided"] is True
+    assert str(platform.invoices["i1"].status) != "paid"  # a void's zero balance is not a payment
+    _edit_invoice(platform, "i1", "75.00")
+    drain.request_sync("qbd-run4")
+    assert not any("<InvoiceModRq" in s for s in drain_all(drain, company))
+
+
+def test_an_invoice_and_a_payment_deleted_in_quickbooks_are_recorded_and_not_sent_again(world):
+    drain, company, platform, links = world
+    txn_id, ret = _synced_invoice(drain, company, links)
+    customer = ret.findtext("CustomerRef/ListID")
+    payment = company.process(message_set(
+        f"<ReceivePaymentAddRq><ReceivePaymentAdd><CustomerRef><ListID>{customer}</ListID></CustomerRef>"
+        f"<TotalAmount>50.00</TotalAmount><AppliedToTxnAdd><TxnID>{txn_id}</TxnID><PaymentAmount>50.00"
+        "</PaymentAmount></AppliedToTxnAdd></ReceivePaymentAdd></ReceivePaymentAddRq>"))
+    payment_id = payment.split("<TxnID>")[1].split("<")[0]
+    from shared.domain.records import Link
+
+    links.put(Link(tenant_id=TENANT, entity="qbd_payment", fsp_id="p1", qbo_id=payment_id))
+    for kind, ident in (("ReceivePayment", payment_id), ("Invoice", txn_id)):
+        company.process(message_set(f"<TxnDelRq><TxnDelType>{kind}</TxnDelType><TxnID>{ident}</TxnID></TxnDelRq>"))
+    drain.request_sync("qbd-run3")
+    sent = drain_all(drain, company)
+    assert any("<TxnDeletedQueryRq" in s for s in sent)
+    errors = _errors(drain)
+    assert errors[("invoice", "i1")].code == errors[("payment", "p1")].code == "deleted_in_quickbooks"
+    _edit_invoice(platform, "i1", "75.00")
+    drain.request_sync("qbd-run4")
+    sent = drain_all(drain, company)
+    assert not any("<InvoiceModRq" in s or "<InvoiceAddRq" in s for s in sent) and company.txns["Invoice"] == {}
+
+
+def test_an_item_deleted_in_quickbooks_is_flagged_and_its_edits_not_sent(world):
+    drain, company, platform, links = world
+    before = _items_to_quickbooks(drain, company, platform)
+    company.process(message_set(f"<ListDelRq><ListDelType>ItemService</ListDelType><ListID>"
+                                f"{before['Labor'].findtext('ListID')}</ListID></ListDelRq>"))
+    platform.items["sv1"] = dataclasses.replace(platform.items["sv1"], price=Decimal("99.00"))
+    drain.request_sync("qbd-run3")
+    sent = drain_all(drain, company)
+    assert _errors(drain)[("item", "sv1")].code == "deleted_in_quickbooks"
+    assert not any("<ItemServiceModRq" in s or "<ItemServiceAddRq" in s for s in sent)

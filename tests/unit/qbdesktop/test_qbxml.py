@@ -57,8 +57,10 @@ BUILDERS = {
         "lines": [{"item_full_name": "Labor", "desc": "Tune-up", "quantity": "3", "rate": "50.00",
                    "amount": "150.00", "class_list_id": "80000002-1", "tax_code": "Tax"}]}),
     "txn_void": lambda: qbxml.txn_void("Invoice", "1-1"),
+    "list_deleted": lambda: qbxml.deleted_query(True, ["Customer", "ItemService"], "2026-11-20T09:15:00-05:00"),
+    "txn_deleted": lambda: qbxml.deleted_query(False, ["Invoice", "ReceivePayment"]),
     "invoice_query": lambda: qbxml.txn_query("InvoiceQuery", customer_list_id="80000001-1",
-                                             from_modified="2026-01-01T00:00:00", paid_only=True, include_lines=True),
+                                             from_modified="2026-01-01T00:00:00", include_lines=True),
     "invoice_query_ids": lambda: qbxml.txn_query("InvoiceQuery", txn_ids=["1-1"]),
     "payment_add": lambda: qbxml.receive_payment_add({
         "customer_list_id": "80000001-1", "txn_date": "2026-11-21", "ref_number": "CHK 1", "total": "100.00",
