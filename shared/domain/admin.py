@@ -77,6 +77,13 @@ SUGGESTED_FIXES = {
     "120": "The QuickBooks user who connected lost access. Reconnect with a QuickBooks admin user.",
     "missing_state": "Fill in the State of the address, or turn on 'Use default State' in the sync settings, then "
                      "Resync.",
+    # QuickBooks Desktop: what a QuickBooks user deleted or voided there (docs/qbdesktop.md, decision 46).
+    "deleted_in_quickbooks": "It was deleted in QuickBooks and is not re-created there. If it should be in "
+                             "QuickBooks again, use Clear ID, then Resync; otherwise Dismiss.",
+    "customer_deleted_in_quickbooks": "Its customer (or job) was deleted in QuickBooks. Clear that client's ID so it "
+                                      "is sent again, then Resync.",
+    "voided_in_quickbooks": "It was voided in QuickBooks; the sync sends it no more. Void it on the platform too, "
+                            "then Dismiss.",
 }
 WAITING_FIX = "This record waits for another one (its customer, site or invoice) to sync first; every run retries it."
 MAX_PAGE = 500

@@ -1139,3 +1139,25 @@ def test_an_item_deleted_in_quickbooks_is_flagged_and_its_edits_not_sent(world):
     sent = drain_all(drain, company)
     assert _errors(drain)[("item", "sv1")].code == "deleted_in_quickbooks"
     assert not any("<ItemServiceModRq" in s or "<ItemServiceAddRq" in s for s in sent)
+
+
+def test_what_quickbooks_deleted_or_voided_comes_with_a_suggested_fix():
+    from shared.domain.admin import suggested_fix
+
+    for code in ("deleted_in_quickbooks", "customer_deleted_in_quickbooks", "voided_in_quickbooks"):
+        assert "QuickBooks" in (suggested_fix(code) or "")
+
+
+def test_an_item_linked_to_a_quickbooks_type_the_sync_does_not_change_is_reported_not_modified(world):
+    from shared.domain.records import Link
+
+    drain, company, platform, links = world
+    _items_to_quickbooks(drain, company, platform)
+    company.process(message_set("<ItemSalesTaxAddRq><ItemSalesTaxAdd><Name>Levy</Name><TaxRate>1.5</TaxRate>"
+                                "</ItemSalesTaxAdd></ItemSalesTaxAddRq>"))
+    levy = list_id(company, "Item", "Levy")
+    links.put(Link(tenant_id=TENANT, entity="qbd_item", fsp_id="sv1", qbo_id=levy, extra={"fp": "older"}))
+    drain.request_sync("qbd-run3")
+    sent = drain_all(drain, company)
+    assert not any("ModRq" in s for s in sent)
+    assert _errors(drain)[("item", "sv1")].code == "item_type_not_modifiable"
