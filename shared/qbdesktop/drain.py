@@ -26,6 +26,7 @@ from shared.domain import onboarding_plan, parties
 from shared.domain.records import ErrorEntry, Link
 from shared.domain.review import ReviewEntry
 from shared.domain.settings import MissingState, resolve_state
+from shared.fieldservice.errors import NotFound as PlatformNotFound
 from shared.qbdesktop import lists, qbxml
 from shared.qbdesktop.phases import PENDING_PHASE, is_desktop_run
 from shared.qbdesktop.qbxml import Result
@@ -676,7 +677,11 @@ class Drain:
         known = {site.id for site in changed}
         waiting = set(self._state().get("sites_waiting") or [])
         again = {fsp_id for side, entity, fsp_id in approved if side == "export" and entity == "site"} | waiting
-        changed += [self.d.platform.get_site(tenant, fsp_id) for fsp_id in sorted(again - known)]
+        for fsp_id in sorted(again - known):
+            try:
+                changed.append(self.d.platform.get_site(tenant, fsp_id))
+            except PlatformNotFound:
+                continue  # deleted on the platform meanwhile: nothing waits any more
         site_links = {link.fsp_id: link for link in self.d.links.all(tenant, ENTITY["site"])}
         linked_jobs = {link.qbo_id for link in site_links.values() if link.qbo_id}
         all_clients = {link.fsp_id: link for link in self.d.links.all(tenant, ENTITY["client"]) if link.qbo_id}

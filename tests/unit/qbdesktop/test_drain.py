@@ -1161,3 +1161,54 @@ def test_an_item_linked_to_a_quickbooks_type_the_sync_does_not_change_is_reporte
     sent = drain_all(drain, company)
     assert not any("ModRq" in s for s in sent)
     assert _errors(drain)[("item", "sv1")].code == "item_type_not_modifiable"
+
+
+def test_review_mode_holds_new_sites_and_jobs_until_approved_then_syncs_them_once(world):
+    from shared.domain.review import State
+
+    drain, company, platform, links = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    queue = _reviewing(drain, company)
+    platform.sites["s1"] = _site("s1", "c1", "North Yard", "9 North Rd")
+    company.process(message_set(
+        "<CustomerAddRq><CustomerAdd><Name>South Yard</Name><ParentRef><FullName>Acme Heating</FullName></ParentRef>"
+        "<ShipAddress><Addr1>4 South Rd</Addr1><City>Phoenix</City><State>AZ</State></ShipAddress>"
+        "</CustomerAdd></CustomerAddRq>"))
+    job_id = _job(company, "Acme Heating", "South Yard").findtext("ListID")
+    drain.request_sync("qbd-run3")
+    sent = drain_all(drain, company)
+    assert _waiting(queue) == [("export", "site", "s1"), ("import", "customer", job_id)]
+    assert not any("<CustomerAddRq" in s for s in sent) and list(platform.sites) == ["s1"]
+    for held in queue.waiting(TENANT):
+        queue.decide(TENANT, held.entry, State.APPROVED, "admin")
+    drain.request_sync("qbd-run4")
+    drain_all(drain, company)
+    assert _job(company, "Acme Heating", "North Yard").findtext("ShipAddress/Addr1") == "9 North Rd"
+    assert [s.name for s in platform.sites.values() if s.id != "s1"] == ["South Yard"]
+    drain.request_sync("qbd-run5")
+    sent = drain_all(drain, company)
+    assert not any("<CustomerAddRq" in s for s in sent) and _waiting(queue) == [] and len(platform.sites) == 2
+
+
+def test_a_waiting_site_deleted_on_the_platform_stops_waiting(world):
+    from shared.fieldservice.errors import NotFound
+
+    drain, company, platform, _ = world
+    onboard(drain, company)
+    drain_all(drain, company)
+    platform.clients["c2"] = dataclasses.replace(_client("c2", "Bolt Plumbing"), active=False,
+                                                 updated_at=datetime.now(UTC))  # inactive: never sent to QuickBooks
+    platform.sites["s2"] = _site("s2", "c2", "Shop", "3 Bolt Way")
+    drain.request_sync("qbd-run3")
+    drain_all(drain, company)
+    assert drain._state()["sites_waiting"] == ["s2"]
+    del platform.sites["s2"]
+
+    def gone_site(tenant_id, site_id):
+        raise NotFound("site not found")
+
+    platform.get_site = gone_site
+    drain.request_sync("qbd-run4")
+    drain_all(drain, company)
+    assert drain._state()["sites_waiting"] == []
