@@ -70,22 +70,34 @@ def realm_figures(entries: list[dict]) -> dict:
 
 
 def _round(bench, tenants: list[str], seed: int, label: str, spread_s: float = 0.0) -> dict[str, dict]:
-    """20 new clients for every small tenant, then Sync Now for each (`spread_s` apart) and wait for all."""
+    """20 new clients for every small tenant, then Sync Now for each (`spread_s` apart) and wait for all; the
+    round's DynamoDB figures (every tenant's, the big one's too when it runs) under the key "_dynamodb"."""
+    from qbsync.local import moto_fidelity
+
     for n, tenant in enumerate(tenants):
         bench.load_platform(tenant, "clients", _clients(seed + n, SMALL_CHANGES, label))
-    return bench.sync_at_once(tenants, spread_s=spread_s)
+    calls, served, started = sum(moto_fidelity.calls.values()), moto_fidelity.served_s[0], time.monotonic()
+    out = bench.sync_at_once(tenants, spread_s=spread_s)
+    wall = time.monotonic() - started
+    out["_dynamodb"] = {"calls": sum(moto_fidelity.calls.values()) - calls, "wall_s": round(wall, 1),
+                        "lock_held_s": round(moto_fidelity.served_s[0] - served, 1),
+                        "lock_held_pct": round(100 * (moto_fidelity.served_s[0] - served) / wall, 1) if wall else None}
+    return out
 
 
 def _small(alone: dict, loaded: dict) -> dict:
     out = {}
     for tenant, now in loaded.items():
+        if tenant == "_dynamodb":
+            continue
         was = alone[tenant]["waited_s"]
         out[tenant] = {"alone_s": round(was, 2), "under_load_s": round(now["waited_s"], 2),
                        "ratio": round(now["waited_s"] / was, 2) if was else None, "status": now["run"].get("status"),
                        "created_in_quickbooks": (now["run"].get("summary") or {}).get("counts", {}).get(
                            "customers_created_in_quickbooks", 0)}
     ratios = [s["ratio"] for s in out.values() if s["ratio"] is not None]
-    return {"tenants": out, "ratio_max": max(ratios) if ratios else None,
+    return {"tenants": out, "dynamodb_alone": alone.get("_dynamodb"), "dynamodb_loaded": loaded.get("_dynamodb"),
+            "ratio_max": max(ratios) if ratios else None,
             "ratio_median": round(statistics.median(ratios), 2) if ratios else None,
             "within_target": bool(ratios) and max(ratios) <= TARGET_RATIO}
 
@@ -105,7 +117,7 @@ def run(big: int, seed: int, spread_s: float = SPREAD_S) -> dict:
         for n, tenant in enumerate(["fair-big", *tenants]):
             bench.tenant(tenant, f"Fairness Co {n:02d}")
         driver.quickbooks_requests(reset=True)
-        alone = {}
+        alone: dict[str, dict] = {}
         for n, tenant in enumerate(tenants):
             bench.load_platform(tenant, "clients", _clients(seed + n, SMALL_CHANGES, "a"))
             alone.update(bench.sync_at_once([tenant]))
@@ -150,7 +162,8 @@ def report(result: dict) -> None:
                       ("small_spread_vs_alone", "arriving spread, against each one alone")):
         r = f[key]
         print(f"  small runs {what}: with the big run / without, median {r['ratio_median']}x, max {r['ratio_max']}x "
-              f"(target < {f['target_ratio']}x: {'met' if r['within_target'] else 'NOT met'})")
+              f"(target < {f['target_ratio']}x: {'met' if r['within_target'] else 'NOT met'}); DynamoDB "
+              f"without {r['dynamodb_alone']}, with {r['dynamodb_loaded']}")
     print(f"  QuickBooks, per company: 429s {f['throttled_429_total']}, busiest minute {f['max_requests_in_60s']} "
           f"requests / {f['max_batches_in_60s']} batches, at most {f['max_in_flight']} in flight "
           f"(limits {f['limits']})")
