@@ -140,7 +140,15 @@ class Runtime:
 
         stored = SettingsRepo().get(tenant_id)
         settings = SyncSettings.model_validate(stored[0]) if stored else default_settings()
-        return Deps(tenant_id=tenant_id, quickbooks=lambda: self.quickbooks(tenant_id), platform=self.fieldservice,
+
+        @lru_cache(maxsize=1)
+        def quickbooks():
+            # One adapter per task: building one reads and decrypts the tokens (two AWS calls), and a task asks for
+            # it at every step. A token that expires mid-task is met as a 401, which distrusts it: the task's retry
+            # builds a fresh adapter.
+            return self.quickbooks(tenant_id)
+
+        return Deps(tenant_id=tenant_id, quickbooks=quickbooks, platform=self.fieldservice,
                     links=LinkRepo(), runs=RunRepo(), errors=ErrorRepo(), settings=settings,
                     connections=self.connections)
 

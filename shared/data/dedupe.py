@@ -21,12 +21,14 @@ def _key(tenant_id: str, source: str, entity: str, entity_id: str) -> str:
 
 
 class DynamoHintLedger:
-    def seen_at(self, tenant_id: str, source: str, entity: str, entity_id: str) -> float | None:
-        try:
-            item = SeenItem.get(_key(tenant_id, source, entity, entity_id), consistent_read=True)
-        except SeenItem.DoesNotExist:
-            return None
-        return float(item.at) if item.at is not None else None
+    def seen_at(self, tenant_id: str, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], float | None]:
+        """For each (source, entity, entity_id): when its newest applied hint happened, in one consistent batch read
+        (100 keys a call) instead of a read per hint."""
+        ids = {_key(tenant_id, *k): k for k in keys}
+        found: dict[tuple[str, str, str], float | None] = dict.fromkeys(keys)
+        for item in SeenItem.batch_get(list(ids), consistent_read=True):
+            found[ids[item.id]] = float(item.at) if item.at is not None else None
+        return found
 
     def mark(self, tenant_id: str, source: str, entity: str, entity_id: str, at: float) -> None:
         item = SeenItem(_key(tenant_id, source, entity, entity_id), expiration=int(time.time()) + KEEP_S, at=at)

@@ -146,8 +146,9 @@ class HintIntake:
 # -- the worker side ---------------------------------------------------------------------------------------------
 
 class HintLedger(Protocol):
-    def seen_at(self, tenant_id: str, source: str, entity: str, entity_id: str) -> float | None:
-        """When the newest hint already applied for this record happened (epoch seconds), if any."""
+    def seen_at(self, tenant_id: str, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], float | None]:
+        """For each (source, entity, entity_id): when the newest hint already applied for it happened (epoch
+        seconds), if any; one read for the whole batch."""
 
     def mark(self, tenant_id: str, source: str, entity: str, entity_id: str, at: float) -> None:
         """Remember `at` unless a later time is already remembered."""
@@ -194,7 +195,8 @@ class HintApplier:
             return Applied([], [], ignored=reason if reason != "unknown" else "no connection")
         fresh: list[tuple[str, QueuedHint]] = []
         duplicates = []
-        newest: dict[tuple[str, str, str], float | None] = {}
+        timed = {(source, h.entity, h.entity_id) for source, h in hints if occurred_epoch(h.occurred_at) is not None}
+        newest = self._ledger.seen_at(tenant_id, sorted(timed)) if timed else {}
         changed: set[tuple[str, str, str]] = set()
         for source, hint in hints:
             key = (source, hint.entity, hint.entity_id)
@@ -202,8 +204,6 @@ class HintApplier:
             if at is None:
                 fresh.append((source, hint))  # no usable time: never taken for a duplicate
                 continue
-            if key not in newest:
-                newest[key] = self._ledger.seen_at(tenant_id, *key)
             last = newest[key]
             if last is not None and at <= last:
                 duplicates.append(hint)

@@ -538,8 +538,9 @@ class SyncEngine:
         """The records a batch of webhook hints names, read by id now and applied through the same steps as a run
         (items, clients, sites, invoices, payments, in that order), with the settings in force. No cursor is read or
         moved: the next run meets these records again and finds them in step (fingerprints, SyncTokens, request
-        ids), so nothing is written twice. Records waiting on one named here (a site on its client, a payment on its
-        invoice) go too. The caller asked `whole_run_needed` first."""
+        ids), so nothing is written twice. Records waiting on one this apply linked (a site or an invoice on its
+        client's customer, a payment on its invoice) go too; an apply that linked nothing reads no error log.
+        The caller asked `whole_run_needed` first."""
         from shared.domain.payments import PaymentSync
         from shared.domain.sites import SiteSync
 
@@ -556,22 +557,26 @@ class SyncEngine:
                 if to_quickbooks else []
             for key, n in self._item_sync(log).run(rows.get("Item", []), fsp_items).items():
                 log.count(key, n)
+        def linked(*keys: str) -> int:  # how many records this apply has linked so far (what others wait on)
+            return sum(log.counts.get(k, 0) for k in keys)
+
         customers = rows.get("Customer", [])
-        clients_named = self._apply_named_clients(state, log, customers, named.of("platform", "client"))
+        self._apply_named_clients(state, log, customers, named.of("platform", "client"))
+        customers_linked = linked("customers_created_in_quickbooks", "clients_matched") > 0
         if s.sites.enabled:
             sites = self._fetch(state, "site", self.d.platform.get_site, named.of("platform", "site"))
-            if clients_named:
+            if customers_linked:
                 sites += self._waiting(state, "site", self.d.platform.get_site, {x.id for x in sites})
             SiteSync(self.d, log, self._create_customers(state, "site", "site")).apply(sites)
         invoice_sync = self._invoice_sync(state, log)
         if s.invoices.enabled:
             invoices = self._fetch(state, "invoice", self.d.platform.get_invoice, named.of("platform", "invoice"))
-            if clients_named:
+            if customers_linked or linked("sub_customers_created_in_quickbooks"):
                 invoices += self._waiting(state, "invoice", self.d.platform.get_invoice, {i.id for i in invoices})
             invoice_sync.push(invoices)
         if s.payments.enabled:
             payments = self._fetch(state, "payment", self.d.platform.get_payment, named.of("platform", "payment"))
-            if named.of("platform", "invoice") or named.of("quickbooks", "Invoice"):
+            if linked("invoices_created_in_quickbooks"):
                 payments += self._waiting(state, "payment", self.d.platform.get_payment, {p.id for p in payments})
             PaymentSync(self.d, log).push(payments)
             PaymentSync(self.d, log).quickbooks_changed(rows.get("Payment", []))
@@ -579,13 +584,13 @@ class SyncEngine:
             invoice_sync.quickbooks_changed(rows.get("Invoice", []))
         return state
 
-    def _apply_named_clients(self, state: dict, log, customers: list[dict], client_ids: frozenset[str]) -> bool:
+    def _apply_named_clients(self, state: dict, log, customers: list[dict], client_ids: frozenset[str]) -> None:
         """Named customers and clients merged as pairs: a linked customer QuickBooks changed is merged with its
         client as the platform holds it now (the per-field fingerprints tell which side changed what), a named
         client with its customer as CDC would report it; then new, deleted and unchanged customers as a run's
-        QuickBooks step treats them. Whether any client or customer was named."""
+        QuickBooks step treats them."""
         if not customers and not client_ids:
-            return False
+            return
         links = links_by_qbo(self.d.links, self.d.tenant_id, "customer", [r["Id"] for r in customers])
         wanted = set(client_ids)
         for row in customers:
@@ -599,7 +604,6 @@ class SyncEngine:
         paired = {c.id for c in clients}
         sync.apply_quickbooks_rest([r for r in customers if getattr(links.get(r["Id"]), "fsp_id", None) not in paired],
                                    None)
-        return True
 
     def _fetch(self, state: dict, entity: str, get, ids: frozenset[str]) -> list:
         """Platform records by id; one the platform no longer has is left out (its deletion is a run's to see)."""

@@ -78,6 +78,17 @@ def test_the_same_field_edited_on_both_sides_goes_to_the_newest_edit_when_only_o
     assert w.books.rows["Customer"][row["Id"]]["PrimaryPhone"]["FreeFormNumber"] == "555-0002"
 
 
+def test_an_edit_that_links_nothing_new_does_not_read_the_error_log_for_waiting_records():
+    w = World()
+    w.settings = SyncSettings.model_validate({"sites": {"enabled": True}})
+    w.linked_pair("c1", company="Acme Plumbing", phone="555-0100")
+    w.platform.update_client("t1", "c1", company_name="Acme Plumbing Co")
+    listed = []
+    w.errors.list = lambda tenant_id, include_resolved=False: listed.append(tenant_id) or []
+    Hooks(w).apply(("fieldservice", hint("client", "c1", "updated")))
+    assert listed == []
+
+
 def test_our_own_write_coming_back_as_a_hint_writes_nothing_and_leaves_no_history_entry():
     w = World()
     _, row = w.linked_pair("c1", company="Acme Plumbing", phone="555-0100")

@@ -44,8 +44,9 @@ class Ledger:
     def __init__(self):
         self.items = {}
 
-    def seen_at(self, tenant_id, source, entity, entity_id):
-        return self.items.get((tenant_id, source, entity, entity_id))
+    def seen_at(self, tenant_id, keys):
+        self.reads = getattr(self, "reads", 0) + 1
+        return {k: self.items.get((tenant_id, *k)) for k in keys}
 
     def mark(self, tenant_id, source, entity, entity_id, at):
         key = (tenant_id, source, entity, entity_id)

@@ -73,6 +73,7 @@ def test_fresh_hints_go_to_the_record_level_apply_with_their_sender_and_duplicat
     assert seen == [("t1", [("quickbooks", "Customer", "43", "Update"), ("quickbooks", "Customer", "44", "Update")])]
     assert applied.by_record and applied.run_id == "hook-1" and len(applied.duplicates) == 1
     assert not world.flows.started and world.ledger.items  # the ledger is written after the apply
+    assert world.ledger.reads == 1  # one read of the ledger for the whole batch
 
 
 @pytest.mark.parametrize("status,onboarding", [(Status.DISCONNECTED, "completed"),
