@@ -26,14 +26,14 @@ def onboarded(local_stack):
     return driver, realm
 
 
-def _pairs(driver, realm):
+def _pairs(driver, realm, tenant="t-every"):
     """(platform client, QuickBooks customer) pairs as a person would pair them: the same company name, outside
     the onboarding conflicts the admin has yet to resolve."""
-    held = {i for c in driver.admin("GET", "/admin/onboarding/conflicts", "t-every").json()["items"]
+    held = {i for c in driver.admin("GET", "/admin/onboarding/conflicts", tenant).json()["items"]
             for i in (*c["qbo_ids"], *c["fsp_ids"])}
     customers = {c["DisplayName"].casefold(): c for c in driver.quickbooks_entities(realm, "Customer")
                  if not c.get("Job") and c["Id"] not in held}
-    return [(c, customers[c["company_name"].casefold()]) for c in driver.platform_records("t-every", "clients")
+    return [(c, customers[c["company_name"].casefold()]) for c in driver.platform_records(tenant, "clients")
             if c.get("company_name") and c["company_name"].casefold() in customers and c.get("active")
             and c["id"] not in held]
 
@@ -142,3 +142,41 @@ def test_throttling_outages_and_a_token_endpoint_outage_pause_the_run_and_lose_n
     assert [c["DisplayName"] for c in customers.values()].count("Through The Storm Plumbing") == 1
     codes = {e["code"] for e in driver.admin("GET", "/admin/errors", "t-every").json()["items"]}
     assert not codes & {"3001", "10000", "429", "500", "502", "503"}  # nothing transient blamed on a record
+
+
+def test_a_cursor_past_cdc_look_back_on_quickbooks_clock_is_read_by_query_and_nothing_is_missed(local_stack):
+    """QuickBooks counts CDC's 30 days on its own clock: here 31 days on from ours. CDC refuses the cursor (500
+    Unsupported Operation), the run pages the MetaData.LastUpdatedTime query instead and the QuickBooks edit
+    reaches the platform; the run succeeds, nothing is logged against a record."""
+    stack, driver = local_stack
+    clock = f"{stack.qbo_url}/_emulator/clock"
+    data = generate(seed=29, clients=8)
+    realm = driver.create_realm("Clockwise Plumbing")
+    driver.load_quickbooks(realm, data.quickbooks_json())
+    driver.create_tenant("t-clock", data.fieldservice)
+    driver.connect("t-clock", realm)
+    driver.settings("t-clock", demo_settings(driver, "t-clock"))
+    assert driver.enable("t-clock")["status"] == "succeeded"
+    assert driver.sync_now("t-clock")["status"] == "succeeded"
+    (client, customer), *_ = _pairs(driver, realm, "t-clock")
+    offset = 31 * 86400
+    driver.http.post(clock, json={"advance_seconds": offset}).raise_for_status()
+    try:
+        driver.quickbooks_call(realm, "POST", "customer", {"Id": customer["Id"], "SyncToken": customer["SyncToken"],
+                                                          "sparse": True,
+                                                          "PrimaryPhone": {"FreeFormNumber": "(602) 555-0131"}})
+        driver.quickbooks_requests(reset=True)
+        run = driver.sync_now("t-clock")
+        log = driver.quickbooks_requests()["log"]
+    finally:
+        driver.http.post(clock, json={"advance_seconds": -offset}).raise_for_status()
+    assert run["status"] == "succeeded", run
+    mine = [e for e in log if e.get("realm") == realm]
+    # (A 401 first: the access token has expired on QuickBooks' clock too, and is refreshed.)
+    calls = [(e["kind"], e.get("status")) for e in mine]
+    assert calls.count(("cdc", 400)) == 1, calls  # refused once: older than CDC's 30 days on QuickBooks' clock
+    assert calls[calls.index(("cdc", 400)) + 1] == ("query", 200), calls  # ... and read by query instead
+    phone = {c["id"]: c for c in driver.platform_records("t-clock", "clients")}[client["id"]]["contact"]["phone"]
+    assert phone == "(602) 555-0131"
+    codes = {e["code"] for e in driver.admin("GET", "/admin/errors", "t-clock").json()["items"]}
+    assert not codes & {"500", "10000"}  # the refusal belongs to the run's choice of read, not to a record

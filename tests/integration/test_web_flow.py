@@ -499,8 +499,7 @@ def test_job_types_tab_a_class_for_one_job_type_none_for_another_and_invoices_ca
     page = admin.page
     tenant = "t-flow-job-types"
     # The walk before this moved QuickBooks' clock past the refresh token's life; this company starts on today's
-    # clock, as a newly connected company does. (That the engine picks CDC by our clock, not QuickBooks', is a product
-    # gap noted on issue 10.)
+    # clock, as a newly connected company does.
     offset = driver.http.get(f"{stack.qbo_url}/_emulator/clock").json()["offset_seconds"]
     driver.http.post(f"{stack.qbo_url}/_emulator/clock", json={"advance_seconds": -offset}).raise_for_status()
     data = generate(seed=23, clients=20)
