@@ -8,10 +8,13 @@ from __future__ import annotations
 import hashlib
 import time
 
-from pynamodb.exceptions import PutError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from shared.data.models import SeenItem
 
+TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
 KEEP_S = 7 * 86400  # longer than Intuit's retry schedule for one notification and the platform's replay window
 
 
@@ -30,10 +33,32 @@ class DynamoHintLedger:
             found[ids[item.id]] = float(item.at) if item.at is not None else None
         return found
 
-    def mark(self, tenant_id: str, source: str, entity: str, entity_id: str, at: float) -> None:
-        item = SeenItem(_key(tenant_id, source, entity, entity_id), expiration=int(time.time()) + KEEP_S, at=at)
-        try:
-            item.save(condition=SeenItem.id.does_not_exist() | SeenItem.at.does_not_exist() | (SeenItem.at < at))
-        except PutError as exc:
-            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
-                raise  # a later time is already remembered otherwise: nothing to do
+    def mark(self, tenant_id: str, times: dict[tuple[str, str, str], float]) -> None:
+        """Remember each record's time unless a later one is already remembered: the conditional puts of a batch
+        in one transaction (100 to a call); when one of them finds a later time (an older event arriving late) the
+        transaction writes nothing, and each is put alone with its condition."""
+        items = [SeenItem(_key(tenant_id, *k), expiration=int(time.time()) + KEEP_S, at=at) for k, at in times.items()]
+        for i in range(0, len(items), TRANSACTION_ITEMS):
+            chunk = items[i:i + TRANSACTION_ITEMS]
+            try:
+                with TransactWrite(connection=Connection(region=SeenItem.Meta.region)) as tx:  # type: ignore[attr-defined]
+                    for item in chunk:
+                        tx.save(item, condition=_not_older(item))
+            except TransactWriteError as exc:
+                reasons = [r for r in (getattr(exc, "cancellation_reasons", None) or []) if r is not None]
+                if not reasons or any(r.code != "ConditionalCheckFailed" for r in reasons):
+                    raise
+                for item in chunk:
+                    _put_unless_older(item)
+
+
+def _not_older(item: SeenItem):
+    return SeenItem.id.does_not_exist() | SeenItem.at.does_not_exist() | (SeenItem.at < item.at)
+
+
+def _put_unless_older(item: SeenItem) -> None:
+    try:
+        item.save(condition=_not_older(item))
+    except PutError as exc:
+        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise  # a later time is already remembered otherwise: nothing to do

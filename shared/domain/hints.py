@@ -150,8 +150,8 @@ class HintLedger(Protocol):
         """For each (source, entity, entity_id): when the newest hint already applied for it happened (epoch
         seconds), if any; one read for the whole batch."""
 
-    def mark(self, tenant_id: str, source: str, entity: str, entity_id: str, at: float) -> None:
-        """Remember `at` unless a later time is already remembered."""
+    def mark(self, tenant_id: str, times: dict[tuple[str, str, str], float]) -> None:
+        """Remember each (source, entity, entity_id)'s time unless a later time is already remembered."""
 
 
 def occurred_epoch(stamp: str) -> float | None:
@@ -219,6 +219,6 @@ class HintApplier:
         else:
             requested = self._requests.request(tenant_id, "webhook")
             run_id, started, by_record = requested.run.run_id, requested.started, False
-        for key in changed:
-            self._ledger.mark(tenant_id, *key, newest[key])  # type: ignore[arg-type]
+        if changed:
+            self._ledger.mark(tenant_id, {key: newest[key] for key in changed})  # type: ignore[misc]
         return Applied([h for _, h in fresh], duplicates, run_id, started, by_record=by_record)

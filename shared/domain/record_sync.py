@@ -136,8 +136,9 @@ class RecordSync:
             raise
         counts = state.get("counts", {})
         if self._gate.release(tenant_id, run_id, held.seen):
-            engine.mark_synced()
             recorded = self._record(tenant_id, run_id, started_at, "succeeded", {"counts": counts})
+            if recorded:  # the connection's "last synced" moves when something synced, not for an echo
+                engine.mark_synced()
             return RecordOutcome(run_id if recorded else None, False, True)
         # A change was noted while we held the gate: whoever noted it expects a run to see it.
         self._gate.abandon(tenant_id, run_id)

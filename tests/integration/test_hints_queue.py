@@ -80,11 +80,12 @@ def test_the_ledger_keeps_the_newest_time_per_record(aws_tables):
     ledger = DynamoHintLedger()
     c43, c44 = ("quickbooks", "Customer", "43"), ("quickbooks", "Customer", "44")
     assert ledger.seen_at("t1", [c43]) == {c43: None}
-    ledger.mark("t1", *c43, 200.0)
-    ledger.mark("t1", *c43, 100.0)  # an older event arriving late changes nothing
+    ledger.mark("t1", {c43: 200.0})
+    ledger.mark("t1", {c43: 100.0})  # an older event arriving late changes nothing
     assert ledger.seen_at("t1", [c43]) == {c43: 200.0}
-    ledger.mark("t1", *c43, 300.5)
-    ledger.mark("t1", *c44, 50.0)
-    assert ledger.seen_at("t1", [c43, c44]) == {c43: 300.5, c44: 50.0}  # one read for a batch's records
+    ledger.mark("t1", {c43: 150.0, c44: 50.0})  # in one batch: the later time kept, the new record written
+    assert ledger.seen_at("t1", [c43, c44]) == {c43: 200.0, c44: 50.0}  # one read for a batch's records
+    ledger.mark("t1", {c43: 300.5, c44: 60.0})
+    assert ledger.seen_at("t1", [c43, c44]) == {c43: 300.5, c44: 60.0}
     assert ledger.seen_at("t2", [c43]) == {c43: None}  # per tenant
     assert ledger.seen_at("t1", [("fieldservice", "Customer", "43")]) == {("fieldservice", "Customer", "43"): None}

@@ -48,9 +48,10 @@ class Ledger:
         self.reads = getattr(self, "reads", 0) + 1
         return {k: self.items.get((tenant_id, *k)) for k in keys}
 
-    def mark(self, tenant_id, source, entity, entity_id, at):
-        key = (tenant_id, source, entity, entity_id)
-        self.items[key] = max(at, self.items.get(key, at))
+    def mark(self, tenant_id, times):
+        for (source, entity, entity_id), at in times.items():
+            key = (tenant_id, source, entity, entity_id)
+            self.items[key] = max(at, self.items.get(key, at))
 
 
 
