@@ -1003,6 +1003,9 @@ class FakeErrorLog:
     def open(self):
         return {k: e for k, e in self.entries.items() if not e.resolved}
 
+    def open_keys(self, tenant_id):
+        return set(self.open())
+
     def get(self, tenant_id, key):
         return self.entries.get(key)
 

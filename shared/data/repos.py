@@ -179,6 +179,12 @@ class ErrorRepo:
             raise
         return True
 
+    def open_keys(self, tenant_id: str) -> set[str]:
+        """The keys of the tenant's open entries, in one query reading only keys and the resolved flag."""
+        items = ErrorItem.query(_tenant(tenant_id), ErrorItem.sk.startswith("ERR#"),
+                                filter_condition=ErrorItem.resolved == 0, attributes_to_get=["sk"])
+        return {i.sk.removeprefix("ERR#") for i in items}
+
     @staticmethod
     def _to_domain(tenant_id: str, i: ErrorItem) -> ErrorEntry:
         return ErrorEntry(tenant_id=tenant_id, entity=i.entity, entity_id=i.entity_id, direction=i.direction,

@@ -12,6 +12,9 @@ from shared.domain.records import ErrorEntry
 class ErrorLog(Protocol):
     def record(self, e: ErrorEntry) -> ErrorEntry: ...
     def resolve(self, tenant_id: str, key: str) -> bool: ...
+    def open_keys(self, tenant_id: str) -> set[str]:
+        """The keys of the tenant's open (unresolved) entries: one query, keys only."""
+        ...
 
 
 class RunLog(Protocol):
@@ -23,10 +26,17 @@ class RunLog(Protocol):
 
 class StateRunLog:
     """A RunLog that keeps counts in the state-machine state (so a retried task resumes them) and writes errors to
-    the error log under the run's id."""
+    the error log under the run's id.
+
+    Every record a run settles is `resolved`, and almost none has an open entry: the task reads the tenant's open
+    keys once, at its first resolve, and writes only for those (issue 15: one conditional write per synced record
+    was most of a big run's DynamoDB time). Entries recorded by this task join the set. Another writer adding an
+    entry for the same record while the task runs is not expected (one run or hint apply per tenant at a time,
+    decisions 18 and 36); if one did, its entry would stay open until the record syncs again."""
 
     def __init__(self, tenant_id: str, state: dict, errors: ErrorLog):
         self._tenant_id, self._state, self._errors = tenant_id, state, errors
+        self._open: set[str] | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -38,10 +48,18 @@ class StateRunLog:
 
     def error(self, entity: str, entity_id: str, direction: str, code: str, message: str, detail: str = "",
               waits_for: str = "") -> None:
-        self._errors.record(ErrorEntry(self._tenant_id, entity, entity_id, direction, str(code), message,
-                                       detail or "", run_id=self._state.get("run_id"), waits_for=waits_for))
+        entry = self._errors.record(ErrorEntry(self._tenant_id, entity, entity_id, direction, str(code), message,
+                                               detail or "", run_id=self._state.get("run_id"), waits_for=waits_for))
+        if self._open is not None:
+            self._open.add(entry.key)
         self.count("errors")
 
     def resolved(self, entity: str, entity_id: str) -> None:
-        if self._errors.resolve(self._tenant_id, ErrorEntry(self._tenant_id, entity, entity_id, "", "", "").key):
+        if self._open is None:
+            self._open = self._errors.open_keys(self._tenant_id)
+        key = ErrorEntry(self._tenant_id, entity, entity_id, "", "", "").key
+        if key not in self._open:
+            return  # nothing open for this record: no write
+        self._open.discard(key)
+        if self._errors.resolve(self._tenant_id, key):
             self.count("errors_resolved")

@@ -327,3 +327,13 @@ def test_a_cursor_keeps_the_ids_applied_at_its_instant_and_none_is_stored_as_abs
                                      "qbo:Customer": Cursor(at)}
     cursors.put("t1", "fsp:invoices", at, [])
     assert cursors.get_all("t1")["fsp:invoices"] == Cursor(at)
+
+
+def test_open_error_keys_are_the_tenants_unresolved_entries(aws_tables):
+    repo = ErrorRepo()
+    for entity_id in ("c1", "c2", "c3"):
+        repo.record(ErrorEntry("t1", "client", entity_id, "to_quickbooks", "6000", "refused"))
+    repo.record(ErrorEntry("t2", "client", "c9", "to_quickbooks", "6000", "another tenant"))
+    assert repo.resolve("t1", "client#c2")
+    assert repo.open_keys("t1") == {"client#c1", "client#c3"}
+    assert repo.open_keys("t3") == set()
