@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import jwt
@@ -15,7 +16,10 @@ AUDIENCE = "qbsync"
 KEY_FILE = "dev-jwt-key.pem"
 
 
+@lru_cache(maxsize=8)
 def _private_key(state_dir: str):
+    # Loaded once per state dir: parsing the PEM for every token cost more CPU than any handler during the
+    # fairness benchmark's polling (docs/benchmarks.md, Fairness).
     path = Path(state_dir) / KEY_FILE
     if path.exists():
         return serialization.load_pem_private_key(path.read_bytes(), password=None)
