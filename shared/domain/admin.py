@@ -95,6 +95,12 @@ def suggested_fix(code: str) -> str | None:
     return SUGGESTED_FIXES.get(code)
 
 
+ERROR_ENTITY_OF_LINK = {"customer": "client"}  # the error log names a client's record by the platform's word
+RE_ATTEMPTED = frozenset({"client", "site", "invoice", "payment"})  # the kinds a run re-reads from the error log
+ID_CLEARED = ("Its QuickBooks ID was cleared by an admin (Clear ID); the next sync creates it in QuickBooks again and "
+              "resolves this entry.")
+
+
 def error_id(entry: ErrorEntry) -> str:
     """The unsynced entity's URL-safe id (its storage key holds '#', which a URL cannot carry)."""
     return encode_id(entry.entity, entry.entity_id)
@@ -437,7 +443,13 @@ class AdminService:
         if self._links.get(caller.tenant_id, entity, fsp_id) is None:
             raise NotFound("no link for that record")
         self._links.clear(caller.tenant_id, entity, fsp_id)
-        key = f"{entity}#{fsp_id}"
+        logged = ERROR_ENTITY_OF_LINK.get(entity, entity)
+        key = f"{logged}#{fsp_id}"
+        existing = self._errors.get(caller.tenant_id, key)
+        if (existing is None or existing.resolved) and logged in RE_ATTEMPTED:
+            # Deleted in QuickBooks without an open error here: an entry says it waits for the next run.
+            self._errors.record(ErrorEntry(caller.tenant_id, logged, fsp_id, "to_quickbooks", "id_cleared",
+                                           ID_CLEARED))
         if self._errors.get(caller.tenant_id, key) is not None:
             # Its entry stays open, marked for the next run: nothing else would bring an unchanged record back, and
             # without the link that run creates it in QuickBooks (and resolves the entry once it is there).

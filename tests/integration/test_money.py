@@ -158,7 +158,12 @@ def test_refused_then_fixed_clear_id_and_custom_numbers(local_stack):
     customer = driver.quickbooks_call(realm, "GET", f"customer/{customer_id}")["Customer"]
     driver.quickbooks_call(realm, "POST", "customer", {"Id": customer_id, "SyncToken": customer["SyncToken"],
                                                        "sparse": True, "Active": True})
-    assert driver.sync_now(tenant)["status"] == "succeeded"  # a new attempt, not a replay of the refusal
+    # The entry's own advice: make the customer active again, then Retry. A refused create is not re-sent by every
+    # run on its own (that would be a retry loop); the admin's Retry makes the next run a new attempt, with a new
+    # request id, not a replay of the refusal.
+    retried = driver.admin("POST", f"/admin/errors/{entry['id']}/retry", tenant)
+    assert retried.status_code == 202, retried.text
+    assert driver.sync_now(tenant)["status"] == "succeeded"
     created = _by_note(driver, realm)["Platform invoice inv_r1"]
     assert created["DocNumber"] == "R-501"  # custom transaction numbers on: the platform's number
     assert ("invoice", "inv_r1") not in _errors(driver, tenant)
