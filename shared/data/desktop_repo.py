@@ -4,17 +4,20 @@ Query in sort-key order returns the work in the order the drain must do it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from shared.data.models import DesktopConnectionItem, DesktopLoginItem, DesktopSessionItem, DesktopWorkItem
 
 SESSION_TTL = timedelta(hours=6)
 QUEUE_PREFIX = "QBDQ#"
+STATE_ATTEMPTS = 10  # writers of one connection's state are a session and an admin: a conflict is rare and short
 
 
 def _tenant(tenant_id: str) -> str:
@@ -84,9 +87,36 @@ class DesktopRepo:
             actions=[DesktopLoginItem.password_hash.set(password_hash)], condition=DesktopLoginItem.pk.exists())
 
     def update_connection(self, tenant_id: str, **fields) -> None:
+        """Set these attributes; `state` only through change_state, whose write is conditional on what it read."""
+        if "state" in fields:
+            raise TypeError("the connection's state changes only through change_state")
         actions = [getattr(DesktopConnectionItem, name).set(value) for name, value in fields.items()]
         DesktopConnectionItem(_tenant(tenant_id), "DESKTOP").update(actions=actions,
                                                                      condition=DesktopConnectionItem.pk.exists())
+
+    def change_state(self, tenant_id: str, change: Callable[[dict], dict], **fields) -> dict:
+        """Read-modify-write of the connection's `state` (cursors, open runs, review, lists), conditional on the
+        version read, so a Web Connector session and an admin action changing different keys at once both land: the
+        loser reads again and re-applies its `change` (a pure function of the state it is given). `fields` are set
+        in the same write. Returns the state written."""
+        for _ in range(STATE_ATTEMPTS):
+            item = self.connection(tenant_id)
+            if item is None:
+                raise LookupError(f"no Desktop connection for tenant {tenant_id}")
+            version = item.state_version
+            state = change(dict(item.state or {}))
+            actions: list[Action] = [DesktopConnectionItem.state.set(state),
+                                     DesktopConnectionItem.state_version.set((version or 0) + 1)]
+            actions += [getattr(DesktopConnectionItem, name).set(value) for name, value in fields.items()]
+            read_version = (DesktopConnectionItem.state_version.does_not_exist() if version is None
+                            else DesktopConnectionItem.state_version == version)
+            try:
+                item.update(actions=actions, condition=DesktopConnectionItem.pk.exists() & read_version)
+                return state
+            except UpdateError as exc:
+                if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                    raise
+        raise RuntimeError(f"the Desktop connection state of tenant {tenant_id} kept changing under us")
 
     # -- sessions -------------------------------------------------------------------------------------------------
     def open_session(self, ticket: str, tenant_id: str) -> None:

@@ -250,6 +250,7 @@ class DesktopConnectionItem(_Base):
     last_error = UnicodeAttribute(null=True)
     company_name = UnicodeAttribute(null=True)
     state = JSONAttribute(null=True)  # watermarks, onboarding done, class tracking seen in the file
+    state_version = NumberAttribute(null=True)  # bumped by each change of `state` (DesktopRepo.change_state)
 
 
 class DesktopLoginItem(_Base):

@@ -132,9 +132,8 @@ class Drain:
             if kept:
                 queue.hold(self.d.tenant_id, kept)
             approved = queue.approved(self.d.tenant_id)
-        state = self._state()
-        self.d.repo.update_connection(self.d.tenant_id, state={**state, "review": {
-            "run_id": run_id, "approved": [dict(vars(e)) for e in approved]}})
+        review = {"run_id": run_id, "approved": [dict(vars(e)) for e in approved]}
+        self.d.repo.change_state(self.d.tenant_id, lambda state: {**state, "review": review})
         return approved
 
     def _approved_keys(self) -> set[tuple[str, str, str]]:
@@ -172,7 +171,7 @@ class Drain:
                 self.d.review.done(self.d.tenant_id, [entry], "failed", f"{error.code}: {error.message}")
         if succeeded:
             self.d.review.done(self.d.tenant_id, succeeded, "succeeded")
-        self.d.repo.update_connection(self.d.tenant_id, state={**state, "review": {}})
+        self.d.repo.change_state(self.d.tenant_id, lambda state: {**state, "review": {}})
 
     def request_lists(self, run_id: str | None = None) -> None:
         """Accounts, classes and vendors for the settings API (shared/qbdesktop/lists.py), read every session."""
@@ -206,9 +205,9 @@ class Drain:
         """One everyday run: what changed on either side since the cursors (FromModifiedDate in QuickBooks,
         updated_since on the platform), merged by the same rules as QuickBooks Online."""
         tenant, s = self.d.tenant_id, self.d.settings
-        state = self._state()
+        started = self._now().isoformat()
+        state = self.d.repo.change_state(tenant, lambda state: {**state, "last_sync_at": started})
         cursors = state.get("cursors") or {}
-        self.d.repo.update_connection(tenant, state={**state, "last_sync_at": self._now().isoformat()})
         approved = self._review_start(run_id)
         self.request_lists(run_id)
         plan_key = f"QBDQ#{PLAN_CLIENT_CHANGES:02d}#changes#{run_id}"
@@ -280,8 +279,7 @@ class Drain:
         """A Desktop run (shared.domain.records.SyncRun) written to the history and kept in the connection's list of
         open runs until a session settles it, so settling finds it however many runs came after."""
         self.d.runs.create(run)
-        state = self._state()
-        self.d.repo.update_connection(self.d.tenant_id, state={
+        self.d.repo.change_state(self.d.tenant_id, lambda state: {
             **state, "open_runs": sorted({*(state.get("open_runs") or []), run.run_id})})
 
     def waiting_run(self):
@@ -323,9 +321,8 @@ class Drain:
                                {"counts": {"quickbooks_requests_last_session": requests_done,
                                            "records_in_error_log": errors, "requests_failed": failed}})
             settled.add(run_id)
-        state = self._state()
-        if settled & set(state.get("open_runs") or []):
-            self.d.repo.update_connection(tenant, state={
+        if settled & set(self._state().get("open_runs") or []):
+            self.d.repo.change_state(tenant, lambda state: {
                 **state, "open_runs": sorted(set(state.get("open_runs") or []) - settled)})
 
     def retry_failed(self) -> int:
@@ -542,7 +539,7 @@ class Drain:
                                                existing_sites=existing_sites)
         self._apply_plan(plan, qbd, clients, existing, run_id)
         self._save_cursors(customers=_newest(qbd), clients=started.isoformat(), sites=started.isoformat())
-        self.d.repo.update_connection(tenant, state={**self._state(), "onboarded": True})
+        self.d.repo.change_state(tenant, lambda state: {**state, "onboarded": True})
 
     def _apply_plan(self, plan, qbd: list[dict], clients: list[dict], existing: dict, run_id: str,
                     site_fps: dict[str, str] | None = None) -> None:
@@ -605,9 +602,9 @@ class Drain:
                                             message=skipped["message"], run_id=run_id))
 
     def _save_cursors(self, **cursors: str | None) -> None:
-        state = self._state()
-        merged = {**(state.get("cursors") or {}), **{k: v for k, v in cursors.items() if v}}
-        self.d.repo.update_connection(self.d.tenant_id, state={**state, "cursors": merged})
+        moved = {k: v for k, v in cursors.items() if v}
+        self.d.repo.change_state(self.d.tenant_id, lambda state: {
+            **state, "cursors": {**(state.get("cursors") or {}), **moved}})
 
     def _local_plan_client_changes(self, item: WorkItem) -> None:
         """The everyday client sync: QuickBooks customers modified since the cursor (this run's pull) and platform
@@ -717,7 +714,7 @@ class Drain:
                                                 direction="to_quickbooks", code="waiting_for_client",
                                                 message=WAITING_FOR_CLIENT, run_id=run_id))
         if waiting or still_waiting:
-            self.d.repo.update_connection(tenant, state={**self._state(), "sites_waiting": sorted(still_waiting)})
+            self.d.repo.change_state(tenant, lambda state: {**state, "sites_waiting": sorted(still_waiting)})
         new_jobs = [row for row in rows if row["job"] and row["id"] not in linked_jobs]
         if not new_sites and not new_jobs:
             return
@@ -882,9 +879,8 @@ class Drain:
         self.d.repo.update_work(item, status="failed")
 
     def _remember_class(self, job_type_id: str, full_name: str | None) -> None:
-        state = self._state()
-        classes = {**state.get("job_type_class_names", {}), job_type_id: full_name}
-        self.d.repo.update_connection(self.d.tenant_id, state={**state, "job_type_class_names": classes})
+        self.d.repo.change_state(self.d.tenant_id, lambda state: {
+            **state, "job_type_class_names": {**state.get("job_type_class_names", {}), job_type_id: full_name}})
 
     def _class_for(self, job_type_id: str | None) -> tuple[str | None, str | None]:
         """(ListID, FullName) of the invoice's class: a chosen class by id, a created one by the name it got."""
@@ -1322,10 +1318,9 @@ class Drain:
             self.d.repo.update_work(item, status="failed")
             return
         kind = item.payload["list"]
-        state = self._state()
         rows = [lists.list_row(kind, ret) for ret in result.rets]
-        self.d.repo.update_connection(self.d.tenant_id,
-                                      state={**state, "lists": {**(state.get("lists") or {}), kind: rows}})
+        self.d.repo.change_state(self.d.tenant_id, lambda state: {
+            **state, "lists": {**(state.get("lists") or {}), kind: rows}})
         self.d.repo.finish_work(item)
 
     def _on_pull_payments(self, item: WorkItem, result: Result) -> None:

@@ -119,9 +119,9 @@ class WebConnectorService:
                     "right company file, or download a new .qwc file for this one.")
         session.facts = {"class_tracking": facts["class_tracking"], "product": facts["product"]}
         if connection:
-            state = {**(connection.state or {}), "class_tracking": facts["class_tracking"]}
-            self.repo.update_connection(session.tenant_id, company_name=facts.get("company_name"), last_error=None,
-                                        state=state)
+            self.repo.change_state(session.tenant_id,
+                                   lambda state: {**state, "class_tracking": facts["class_tracking"]},
+                                   company_name=facts.get("company_name"), last_error=None)
         return None
 
     def receiveResponseXML(self, ticket: str | None, response: str | None, hresult: str | None,  # noqa: N802

@@ -513,13 +513,13 @@ def test_a_daily_sync_runs_at_the_first_poll_after_its_time_in_its_zone(world, l
                                                    "timezone": "America/Phoenix"})
     drain.d.now = lambda: datetime.fromisoformat(now)
     if last:
-        drain.d.repo.update_connection(TENANT, state={"last_sync_at": last})
+        drain.d.repo.change_state(TENANT, lambda state: {**state, "last_sync_at": last})
     assert drain.sync_due() is due
 
 
 def test_an_hourly_schedule_syncs_at_every_poll(world):
     drain, *_ = world
-    drain.d.repo.update_connection(TENANT, state={"last_sync_at": datetime.now(UTC).isoformat()})
+    drain.d.repo.change_state(TENANT, lambda state: {**state, "last_sync_at": datetime.now(UTC).isoformat()})
     assert drain.sync_due() is True
 
 
@@ -1212,3 +1212,27 @@ def test_a_waiting_site_deleted_on_the_platform_stops_waiting(world):
     drain.request_sync("qbd-run4")
     drain_all(drain, company)
     assert drain._state()["sites_waiting"] == []
+
+
+# -- the connection's state: two writers at once ----------------------------------------------------------------
+
+def test_a_state_change_that_loses_a_race_reads_again_and_keeps_the_other_writers_keys(world):
+    """A Web Connector session saving its cursors while an admin action (or a second request) changes another key
+    of the same state: neither change is lost, and the loser's change is applied to the winner's state."""
+    from shared.data.desktop_repo import DesktopRepo
+
+    drain, *_ = world
+    calls = []
+
+    def save_cursor(state):
+        calls.append(dict(state))
+        if len(calls) == 1:  # another writer lands between our read and our write
+            DesktopRepo().change_state(TENANT, lambda s: {**s, "review": {"run_id": "r1"}})
+        return {**state, "cursors": {"customers": "2026-11-01T00:00:00Z"}}
+
+    written = drain.d.repo.change_state(TENANT, save_cursor)
+    assert len(calls) == 2 and calls[1]["review"] == {"run_id": "r1"}
+    stored = drain.d.repo.connection(TENANT).state
+    cursors = {"customers": "2026-11-01T00:00:00Z"}
+    assert stored == written == {**calls[0], "review": {"run_id": "r1"}, "cursors": cursors}
+
