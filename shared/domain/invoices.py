@@ -129,6 +129,11 @@ class InvoiceSync:
                            f"Waiting for client {inv.client_id}: it has no QuickBooks customer yet. The invoice "
                            "syncs as soon as its client does.", waits_for=f"customer#{inv.client_id}")
             return None
+        if linked is not None and linked.fingerprint in self._fingerprints_either_way(inv, customers, sites):
+            # Unchanged since it was pushed (most often our own mark-paid PATCH coming back): known without
+            # QuickBooks' preferences, so a run that re-lists only such invoices never reads them.
+            self.log.count("invoices_unchanged")
+            return None
         fp = self._fingerprint(inv, customers, sites)
         if linked is None:
             return Write(inv.id, "create", fp, inv, link if link and link.state == "linked" else None)
@@ -144,14 +149,24 @@ class InvoiceSync:
         site = sites.get(inv.site_id) if inv.site_id else None
         return site.qbo_id if site is not None and site.qbo_id else customers[inv.client_id].qbo_id
 
-    def _fingerprint(self, inv: Any, customers: dict, sites: dict) -> str:
+    def _fingerprint(self, inv: Any, customers: dict, sites: dict, custom_numbers: bool | None = None) -> str:
+        """What the push sends, hashed; the invoice number counts only when QuickBooks takes custom transaction
+        numbers (`custom_numbers`, from the preferences unless given)."""
         s = self.d.settings.invoices
+        if custom_numbers is None:
+            custom_numbers = self.prefs().custom_txn_numbers
         return _fp({"customer": self._customer_ref(inv, customers, sites), "job_type": inv.job_type_id,
                     "issued": inv.issued_on, "due": inv.due_on,
                     "lines": [(ln.item_id, ln.description, str(ln.quantity), str(ln.unit_price), str(money(ln.amount)),
                                ln.taxable) for ln in inv.lines],
                     "tax": str(money(inv.tax_total)) if s.tax_mode == "platform" else None,
-                    "number": inv.number if self.prefs().custom_txn_numbers else None})
+                    "number": inv.number if custom_numbers else None})
+
+    def _fingerprints_either_way(self, inv: Any, customers: dict, sites: dict) -> set[str]:
+        """The invoice's fingerprint with and without its number: the stored one equal to either means nothing the
+        push sends changed under the preferences it was pushed with (a preference change alone re-pushes no
+        invoice; each takes it at its next change, decision 48)."""
+        return {self._fingerprint(inv, customers, sites, custom_numbers=on) for on in (True, False)}
 
     def _region(self, inv: Any) -> str | None:
         if not self.d.settings.invoices.tax_codes_by_region:

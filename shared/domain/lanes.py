@@ -10,7 +10,8 @@ A single request carries one write where a batch carries 30, so singles cost cal
 company's batch budget would make the work wait. The decision is taken from the company's pacing state as every
 Lambda shares it (`Budget`, pacing.Pacer.budget): when the batches the set needs can go now, it goes in batches
 alone; otherwise as many singles as make it finish soonest from that state (fewest calls on a tie), approaching 13
-in 43 for thousands when the company is already being paced (decision 40, amended).
+in 43 for thousands when the company is already being paced, and none when they would save less than MIN_SAVING_S
+(decision 40, amended).
 
 The decision is no longer a function of the rows alone, so a task remembers it (`LaneChooser`, one small chunk of
 its run, written before the first call): a task re-run after a crash forms the same batches and singles and
@@ -46,6 +47,9 @@ SUSTAINED_BATCHES = _BATCH.per_minute - _BATCH.burst  # 35 a minute
 SINGLES_PER_BATCH = (SUSTAINED_REQUESTS - SUSTAINED_BATCHES) // SUSTAINED_BATCHES  # 13 beside each batch, sustained
 BATCH_ONLY_UP_TO = _BATCH.burst * MAX_BATCH  # 150 writes go in the batch lane's burst without waiting
 WRITES_PER_MINUTE_BOUND = 40 * MAX_BATCH + (500 - 40)  # 1,660: both lanes full at QuickBooks' own limits
+# Singles go only when they finish a set at least this much sooner than batches alone: a shorter wait is less
+# than one request's round trip to QuickBooks, so the calls they cost would buy nothing (decision 40, amended).
+MIN_SAVING_S = 0.5
 PARALLEL = 8  # concurrency slots a lane task asks for: QuickBooks allows 10 at once, 2 stay for one-call callers
 # A company with no calls in the last minute (both bursts there), and one already being paced (nothing left now),
 # at QuickBooks' published limits.
@@ -77,7 +81,10 @@ def singles_for(n: int, budget: Budget = IDLE) -> int:
     def cost(k: int) -> tuple[float, int]:
         batches = math.ceil((n - k) / MAX_BATCH)
         return paced_seconds(batches, k, budget), batches + k
-    return min(range(n + 1), key=lambda k: (*cost(k), k))
+    best = min(range(n + 1), key=lambda k: (*cost(k), k))
+    if cost(0)[0] - cost(best)[0] < MIN_SAVING_S:
+        return 0  # the batches' wait is shorter than a call's own round trip: singles would only cost calls
+    return best
 
 
 def split(rows: Sequence[T], singles: int = 0) -> list[Work[T]]:

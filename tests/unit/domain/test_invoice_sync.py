@@ -354,3 +354,19 @@ def test_a_crash_in_the_single_lane_resends_the_same_single_request_whatever_the
     assert sent.count("single") == lanes.singles_for(200, lanes.PACED)  # the same split as the first attempt's
     assert sent[0] == "single"  # the lost one resent first, as a single request under its id: replayed
     assert len(w.qb.invoices) == 200 and len({w.link(i).qbo_id for i in ids}) == 200 and not w.log.errors
+
+
+@pytest.mark.parametrize("custom_numbers", [False, True])
+def test_an_invoice_unchanged_since_its_push_is_known_without_reading_the_preferences(custom_numbers):
+    """Our own mark-paid PATCH brings a pushed invoice back in the next run's listing: that run must not read
+    QuickBooks' preferences to find it unchanged. A change the push sends still reads them."""
+    w = World(qb=FakeMoneyQuickBooks(custom_numbers=custom_numbers))
+    w.platform.put_invoice("inv_1", number="A-100")
+    w.push("inv_1")
+    w.qb.calls.clear()
+    w.platform.put_invoice("inv_1", number="A-100", status="paid")  # the echo: status is not what the push sends
+    w.push("inv_1")
+    assert w.qb.calls == [] and w.log.counts["invoices_unchanged"] == 1
+    w.platform.put_invoice("inv_1", number="A-101", amounts=("90.00",), status="paid")
+    w.push("inv_1")
+    assert ("preferences", 1) in w.qb.calls and w.qbo("inv_1")["TotalAmt"] == Decimal("90.00")
