@@ -220,16 +220,24 @@ class _Pending:
     fp: dict
     changed: Client | None
     retried: bool
+    values: dict[str, Any] = field(default_factory=dict)  # the merged fields `change` carries
+    carried: bool = False  # queued by an earlier task of the step: on a 5010 its client is read again
 
 
 class ClientSync:
     """One slice of client changes: platform clients changed since the cursor and QuickBooks customers from CDC."""
 
     def __init__(self, deps, log: RunLog, create_in_batches, held_qbo: frozenset[str] = frozenset(),
-                 held_fsp: frozenset[str] = frozenset(), split=lanes.split):
+                 held_fsp: frozenset[str] = frozenset(), split=lanes.split, carry: bool = False):
         self.d, self.log = deps, log
         self._split = split  # the task's lane splits (lanes.LaneChooser.split), shared with its creates
         self._pending: list[_Pending] = []
+        # carry: a platform page keeps its QuickBooks writes (`carried`) for the step's last task to send with
+        # every other page's (`resume`), so a run's writes fill whole batches instead of one part-full batch per
+        # page and its new clients' names are looked up together.
+        self._carry = carry
+        self._to_create: list[dict] = []  # compact clients no QuickBooks customer matched, to create there
+        self._seen: list[str] = []  # the clients a page judged
         self._held_qbo, self._held_fsp = held_qbo, held_fsp
         self._create_in_batches = create_in_batches  # Onboarding's exactly-once batch create (shared rule)
         self.direction = deps.settings.clients.direction
@@ -245,6 +253,7 @@ class ClientSync:
         wanted = {lk.qbo_id for lk in by_fsp.values() if lk.qbo_id}
         qbo_rows = {r["Id"]: r for r in customers}
         new_clients = []
+        self._seen += [c.id for c in clients]
         for client in clients:
             link = by_fsp.get(client.id)
             if link is None or not link.qbo_id:
@@ -260,7 +269,41 @@ class ClientSync:
                 row = None  # unchanged in QuickBooks since we last synced it (or our own write of this run)
             self._merge_linked(link, client, row)
         self._create_new(new_clients, self._unlinked_namesakes(customers, new_clients), create_customers=False)
-        self.flush()
+        if not self._carry:
+            self._send_creates()
+            self.flush()
+
+    def carried(self) -> list[list]:
+        """This task's QuickBooks writes as rows for the run to keep (`resume` takes them back): the clients it
+        judged, the updates it merged (each with the SyncToken it was merged against) and the clients to create."""
+        return [["seen", self._seen],
+                *(["update", {"fsp_id": p.link.fsp_id, "token": p.change.sync_token, "values": p.values,
+                              "fp": p.fp}] for p in self._pending),
+                *(["create", compact] for compact in self._to_create)]
+
+    def resume(self, rows: Sequence[list]) -> None:
+        """Take back the writes of the step's pages (their `carried` rows, in page order), to go out with this
+        task's: a client a later page judged again takes that page's outcome only (its link was not settled in
+        between, so that page merged against the same fingerprints and queued the same write if one was due)."""
+        updates: dict[str, dict] = {}
+        creates: dict[str, dict] = {}
+        for kind, row in rows:
+            if kind == "seen":
+                for fsp_id in row:
+                    updates.pop(fsp_id, None)
+                    creates.pop(fsp_id, None)
+            elif kind == "update":
+                updates[row["fsp_id"]] = row
+            else:
+                creates[row["id"]] = row
+        links = self.d.links.get_many(self.d.tenant_id, "customer", list(updates)) if updates else {}
+        for fsp_id, row in updates.items():
+            link = links.get(fsp_id)
+            if link is None or not link.qbo_id:
+                continue  # cleared by an admin since: the next run sees the client as new
+            change = self._customer_change(link.qbo_id, row["token"], row["values"])
+            self._pending.append(_Pending(link, change, row["fp"], None, False, row["values"], carried=True))
+        self._to_create += creates.values()
 
     def _unlinked_namesakes(self, customers: Sequence[dict], clients: Sequence[Client]) -> list[dict]:
         """The run's new QuickBooks customers that a page's new clients could match: not deleted, sharing a name
@@ -306,7 +349,12 @@ class ClientSync:
                 continue  # changed on the platform too: merged with its page already
             self._merge_linked(link, None, row, client)
         self._create_new([], new_customers, create_customers=True)
+        self._send_creates()
         self.flush()
+
+    def _send_creates(self) -> None:
+        to_create, self._to_create = self._to_create, []
+        self._clients_to_quickbooks(to_create)
 
     def _links_by_qbo(self, qbo_ids: list[str]) -> dict[str, Link]:
         return links_by_qbo(self.d.links, self.d.tenant_id, "customer", qbo_ids)
@@ -345,7 +393,7 @@ class ClientSync:
             if token is None:  # linked before SyncTokens were kept: one read to learn it
                 token = sync_token(self.d.quickbooks().read("Customer", link.qbo_id or ""))
             change = self._customer_change(link.qbo_id or "", token or "", result.to_quickbooks)
-            self._pending.append(_Pending(link, change, new_fp, changed, retried))  # sent by the page's flush
+            self._pending.append(_Pending(link, change, new_fp, changed, retried, result.to_quickbooks))  # flushed
             return
         self._settled(link, token, new_fp)
 
@@ -406,6 +454,8 @@ class ClientSync:
         """Edited in QuickBooks since we read it: merge again against what QuickBooks holds now."""
         fresh = self.d.quickbooks().read("Customer", pending.link.qbo_id or "")
         client = pending.changed
+        if pending.carried:  # merged by an earlier task: its client as the platform holds it now
+            client = self.d.platform.get_client(self.d.tenant_id, pending.link.fsp_id)
         result = merge(pending.link.extra.get("fp") or {}, client_values(client) if client is not None else None,
                        customer_values(fresh), client.updated_at if client is not None else None, qbo_time(fresh),
                        self.direction)
@@ -463,7 +513,7 @@ class ClientSync:
         rows = {r["Id"]: r for r in customers}
         by_id = {c.id: c for c in clients}
         for m in matched.matches:
-            self._link_pair(by_id[m.fsp_id], customer_state(rows[m.qbo_id]))
+            self._link_pair(parties.compact_client(by_id[m.fsp_id]), customer_state(rows[m.qbo_id]))
             linked_fsp.add(m.fsp_id)
             linked_qbo.add(m.qbo_id)
         for conflict in matched.conflicts:  # ambiguous: neither created, the admin decides (as in onboarding)
@@ -471,39 +521,38 @@ class ClientSync:
             linked_qbo.update(conflict.qbo_ids)
             for fsp_id in conflict.fsp_ids:
                 self.log.error("client", fsp_id, "to_quickbooks", "possible_duplicate", conflict.reason)
-        self._clients_to_quickbooks([c for c in clients if c.id not in linked_fsp])
+        self._to_create += [parties.compact_client(c) for c in clients if c.id not in linked_fsp]
         if create_customers:  # only once every platform page had its chance to match them
             self._customers_to_platform([r for r in customers if r["Id"] not in linked_qbo])
 
-    def _link_pair(self, client: Client, customer: CustomerState) -> None:
+    def _link_pair(self, client: dict, customer: CustomerState) -> None:
         """Matched as onboarding matches: linked as they are, each side's values its baseline (nothing is
-        overwritten because the same company was entered twice)."""
-        link = Link(self.d.tenant_id, "customer", client.id, customer.qbo_id, sync_token=customer.sync_token,
+        overwritten because the same company was entered twice). `client`: parties.compact_client."""
+        link = Link(self.d.tenant_id, "customer", client["id"], customer.qbo_id, sync_token=customer.sync_token,
                     extra={"evidence": ["matched_after_onboarding"]})
         self.log.count("clients_matched")
         self._settled(link, customer.sync_token,
-                      baseline(client_values(client), compact_customer_values(customer.compact())))
+                      baseline(compact_client_values(client), compact_customer_values(customer.compact())))
 
-    def _clients_to_quickbooks(self, clients: list[Client]) -> None:
+    def _clients_to_quickbooks(self, clients: list[dict]) -> None:
+        """`clients`: parties.compact_client of each, once per client."""
         if not clients:
             return
-        wanted = {c.id: parties.compact_client(c) for c in clients}
         existing = {r.display_name.casefold(): r
-                    for r in self.d.quickbooks().customers_named([w["name"] for w in wanted.values() if w["name"]])}
+                    for r in self.d.quickbooks().customers_named([c["name"] for c in clients if c["name"]])}
         taken = set(existing)
         rows: list[dict[str, Any]] = []
-        for client in clients:
-            compact = wanted[client.id]
+        for compact in clients:
             hit = existing.get((compact["name"] or "").casefold())
             if hit is not None and parties.same_person(hit, parties.customer_draft(compact, hit.display_name, None)):
-                self._link_pair(client, hit)  # already in QuickBooks under this name (entered there, never linked)
+                self._link_pair(compact, hit)  # already in QuickBooks under this name (entered there, never linked)
                 continue
             try:
                 display, _ = quickbooks_display_name(compact["name"] or "", taken)
             except ValueError:
                 from shared.domain.onboarding_plan import NO_NAME_MESSAGE
 
-                self.log.error("client", client.id, "to_quickbooks", "no_name", NO_NAME_MESSAGE)
+                self.log.error("client", compact["id"], "to_quickbooks", "no_name", NO_NAME_MESSAGE)
                 continue
             taken.add(display.casefold())
             state = None
@@ -513,8 +562,8 @@ class ClientSync:
                                           self.d.settings)
                 except MissingState:
                     state = None  # QuickBooks takes an address without a State; only the platform requires one
-            rows.append({"fsp_id": client.id, "customer": parties.customer_draft(compact, display, state).as_dict(),
-                         "fp_p": fingerprints(client_values(client))})
+            rows.append({"fsp_id": compact["id"], "customer": parties.customer_draft(compact, display, state).as_dict(),
+                         "fp_p": fingerprints(compact_client_values(compact))})
         if rows:  # in both lanes when there are many (Onboarding._create_in_batches)
             self.log.count("customers_created_in_quickbooks", self._create_in_batches(rows))
         for row in rows:

@@ -163,11 +163,11 @@ class SyncEngine:
         held: list[list[str]] = next(iter(chunks), [[], []])
         return held
 
-    def _client_sync(self, state: dict, log, held: list[list[str]] | None = None) -> ClientSync:
+    def _client_sync(self, state: dict, log, held: list[list[str]] | None = None, carry: bool = False) -> ClientSync:
         held = held if held is not None else self._conflicts(state)
         chooser = self._lanes(state, "clients")  # creates and updates of the task share its splits' order
         return ClientSync(self.d, log, self._create_customers(state, "customer", "client", chooser),
-                          held_qbo=frozenset(held[0]), held_fsp=frozenset(held[1]), split=chooser.split)
+                          held_qbo=frozenset(held[0]), held_fsp=frozenset(held[1]), split=chooser.split, carry=carry)
 
     def _cdc_rows(self, state: dict, entity: str) -> list[dict]:
         name = f"cdc{state.get('pass', 0)}_{entity}"
@@ -363,8 +363,9 @@ class SyncEngine:
         log = self._log(state)
         customers = self._cdc_rows(state, "Customer")
         conflicts = self._conflicts(state)
-        clients = self._client_sync(state, log, conflicts)
+        clients = self._client_sync(state, log, conflicts, carry=True)
         review = self._review(state, log, conflicts)
+        carried = f"carried{state.get('pass', 0)}"  # each page's QuickBooks writes, sent by the step's last task
         if cursor.get("step", "platform") == "platform":
             page = self._page(state, "clients", self.d.platform.list_clients)
             log.count("platform_client_changes", len(page.items))
@@ -374,10 +375,16 @@ class SyncEngine:
                                          review)
             changed = review.admit("export", "customer", changed, refetch=not cursor.get("next"))
             clients.apply_platform_page(changed, customers)
-            state["cursor"] = {**cursor, "next": page.next_cursor, "done": False,
+            # Kept before the cursor moves: a retried page rewrites its own chunk; nothing is sent, so nothing of
+            # it is lost if the run stops before the last task (its cursors have not moved either).
+            page_no = cursor.get("page", 0)
+            self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], carried, page_no, clients.carried())
+            state["cursor"] = {**cursor, "next": page.next_cursor, "done": False, "page": page_no + 1,
                                "step": "platform" if page.next_cursor else "quickbooks"}
             self._progress(state, "clients", 25)
             return state
+        clients.resume([row for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], carried)
+                        for row in chunk])
         clients.apply_quickbooks_rest(*review.quickbooks_rest(customers, self._since(state, "fsp:clients")))
         state["cursor"] = {**cursor, "done": True}
         self._progress(state, "clients", 40)

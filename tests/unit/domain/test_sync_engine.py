@@ -231,9 +231,12 @@ def test_a_throttle_pauses_the_run_and_the_retry_loses_and_duplicates_nothing():
     w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
     state = engine.start({"tenant_id": "t1", "run_id": "r1"})
     state = engine.sync_items({**state, "cursor": {"done": False}})
+    # The platform page keeps its writes for the step's last task, which sends them.
+    state = engine.sync_clients({**state, "cursor": {"done": False}})
+    assert state["cursor"]["step"] == "quickbooks" and not w.books.rows["Customer"]
     w.books.fail_next = [Throttled("3001", "ThrottleExceeded")]
     with pytest.raises(Throttled):  # the state machine backs off and re-runs the task with the same input
-        engine.sync_clients({**state, "cursor": {"done": False}})
+        engine.sync_clients(state)
     assert not w.errors.entries
     w.run("r1")  # the whole run again, as the retry would
     assert [c["DisplayName"] for c in w.books.rows["Customer"].values()] == ["Brand New HVAC"]
@@ -675,3 +678,44 @@ def test_a_platform_page_reads_the_links_only_of_customers_its_new_clients_could
     state = engine.sync_clients({**state, "cursor": {"done": False}})
     assert "all" not in w.links.reads  # the platform page: the namesake's link only
     assert w.links.get("t1", "customer", "new1").qbo_id == twin["Id"]  # matched, as before
+
+
+def test_a_runs_client_writes_fill_whole_batches_across_platform_pages_and_its_new_names_are_looked_up_once(
+        monkeypatch):
+    """Each platform page used to send its own updates and creates, each set ending in a part-full batch, and look
+    up its own new clients' names (bench/steady_state.py: 21 batches for 585 writes, 3 name queries). The pages
+    keep their writes for the clients step's last task: QuickBooks gets full batches and one name lookup, and a
+    client a later page lists again (our own PATCH moved it) is updated there once."""
+    from shared.domain import sync_run
+    from shared.fieldservice.models import Contact
+
+    monkeypatch.setattr(sync_run, "PLATFORM_PAGE", 20)
+    w = World()
+    rows = {}
+    for n in range(45):
+        _, rows[n] = w.linked_pair(f"c{n:02d}", company=f"Linked Co {n:02d}", phone=f"555-01{n:02d}")
+    w.tick()
+    for n in range(45):
+        w.platform.update_client("t1", f"c{n:02d}", contact=Contact(phone=f"480-555-01{n:02d}"))
+    w.books.edit("Customer", rows[0]["Id"], PrimaryEmailAddr={"Address": "ap@linked.example"})  # c00: both sides
+    for n in range(25):
+        w.platform.add_client(f"n{n:02d}", company=f"New Co {n:02d}")
+    w.tick()
+    sizes = []
+    batch = w.books.batch
+    monkeypatch.setattr(w.books, "batch", lambda ops, request_id: sizes.append(len(ops)) or batch(ops, request_id))
+    w.books.calls.clear()
+    run = w.run()
+    counts = run.summary["counts"]
+    assert sorted(sizes, reverse=True) == [30, 25, 15]  # 45 updates and 25 creates, not a part-full set per page
+    assert w.books.calls.count("query") == 1
+    assert counts["customers_updated_in_quickbooks"] == 45 and counts["customers_created_in_quickbooks"] == 25
+    assert all(w.books.rows["Customer"][rows[n]["Id"]]["PrimaryPhone"]["FreeFormNumber"] == f"480-555-01{n:02d}"
+               for n in range(45))
+    assert w.platform.clients["c00"].contact.email == "ap@linked.example"
+    assert len([r for r in w.books.rows["Customer"].values() if r["DisplayName"].startswith("New Co")]) == 25
+    w.tick()
+    w.books.calls.clear()
+    w.platform.calls.clear()
+    w.run("r2")
+    assert w.books.calls == ["cdc"] and "update" not in w.platform.calls
