@@ -325,8 +325,11 @@ class ClientSync:
         self.log.count("quickbooks_jobs_not_imported", len(customers) - len(top))
         customers = top
         by_qbo = self._links_by_qbo([c["Id"] for c in customers])
+        queued = {p.link.qbo_id for p in self._pending}  # merged with their page; its update goes with this flush
         new_customers = []
         for row in customers:
+            if row["Id"] in queued:
+                continue
             link = by_qbo.get(row["Id"])
             if row.get("status") == "Deleted":
                 if link is not None and not link.extra.get("deleted_in_quickbooks"):
