@@ -19,9 +19,11 @@ from pathlib import Path
 
 from emulators.common.server import RunningServer, start
 from qbsync.local import lambdas
-from qbsync.local.moto_fidelity import serialize_dynamodb
+from qbsync.local.moto_fidelity import cache_backend_names, serialize_dynamodb
 
 REGION = "us-east-1"
+# How long the hints poller waits after an empty receive, unless a batch finishes first (it may free its group).
+IDLE_POLL_S = 0.1
 ACCOUNT = "123456789012"
 LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET = "local-client-id", "local-client-secret"
 LOCAL_VERIFIER_TOKEN = "local-verifier-token"
@@ -56,6 +58,7 @@ class LocalStack:
         self.port, self.state_dir, self.persist = port, state_dir, persist
         self._servers: list[RunningServer] = []
         self._stop = threading.Event()
+        self._batch_done = threading.Event()  # the hints poller's wake-up: a group in flight may have been freed
         self._threads: list[threading.Thread] = []
         self.qbo_app = self.fsp_app = self.qbd_app = None
         self.resources: dict = {}
@@ -101,6 +104,7 @@ class LocalStack:
 
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         serialize_dynamodb()
+        cache_backend_names()
         _route_lambda_to_handlers()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port(3), verbose=False)
         server.start()
@@ -217,7 +221,14 @@ class LocalStack:
         """The SQS event source mapping: drain the hints queue into the worker handler as Lambda's poller does, with
         up to the mapping's maximum concurrency of batches in flight. One batch at a time would hold every other
         message group behind one company's burst (a receive hands out the oldest visible messages first); Lambda
-        keeps taking other groups' batches while one group's is in flight."""
+        keeps taking other groups' batches while one group's is in flight.
+
+        The poller short-polls (WaitTimeSeconds=0) and waits itself between empty receives: moto's long poll spins
+        while the queue holds visible messages of a group in flight (its wait wakes at once on "some message is
+        visible", finds the group pending, and goes round until the wait time is up), which kept a core busy for
+        as long as a company had a backlog and slowed every other thread of this one process, the worker's
+        DynamoDB and HTTP calls included. SQS's long poll returns as soon as a deliverable message arrives and
+        costs the caller nothing while it waits."""
         queue_url = os.environ.get("QUEUE_HINTS_URL")
         if not queue_url:
             return
@@ -234,9 +245,10 @@ class LocalStack:
         while not self._stop.is_set():
             if not slots.acquire(timeout=1):
                 continue
+            self._batch_done.clear()
             try:
                 msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=consumer["batch_size"],
-                                           WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
+                                           WaitTimeSeconds=0, AttributeNames=["All"]).get("Messages", [])
             except Exception:  # noqa: BLE001 - Lambda's poller keeps polling through errors too
                 slots.release()
                 logging.getLogger(__name__).warning("polling the hints queue failed; retrying", exc_info=True)
@@ -244,6 +256,7 @@ class LocalStack:
                 continue
             if not msgs:
                 slots.release()
+                self._batch_done.wait(IDLE_POLL_S)
                 continue
             threading.Thread(target=self._deliver, args=(sqs, queue_url, consumer, msgs, slots),
                              name="hints-worker", daemon=True).start()
@@ -265,6 +278,7 @@ class LocalStack:
                     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
         finally:
             slots.release()
+            self._batch_done.set()
 
     def stop(self) -> None:
         self._stop.set()
