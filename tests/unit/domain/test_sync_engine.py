@@ -1,6 +1,7 @@
 """The sync engine with fakes (no network): cursors, the two-way client merge, new records on either side, the
 direction setting, echoes, deletions, stale objects, transient faults, and the run gate."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -719,3 +720,44 @@ def test_a_runs_client_writes_fill_whole_batches_across_platform_pages_and_its_n
     w.platform.calls.clear()
     w.run("r2")
     assert w.books.calls == ["cdc"] and "update" not in w.platform.calls
+
+
+def test_a_retried_client_page_rewrites_its_own_run_chunk_and_the_last_task_sends_each_write_once(monkeypatch):
+    """Step Functions re-runs a task with the same input after a timeout or a lost answer, so a platform page can
+    run twice (decision 49). The retry keeps its writes under the page's own chunk, in place of the first
+    attempt's; the step's last task then sends each update and each create once. (`ClientSync.resume` keeps one
+    write per client as well, so an appended copy would still go once: the chunk count is what shows the
+    rewrite.)"""
+    from shared.domain import sync_run
+    from shared.fieldservice.models import Contact
+
+    monkeypatch.setattr(sync_run, "PLATFORM_PAGE", 3)
+    w = World()
+    rows = {n: w.linked_pair(f"c{n}", company=f"Linked Co {n}", phone=f"555-010{n}")[1] for n in range(4)}
+    w.tick()
+    for n in range(4):
+        w.platform.update_client("t1", f"c{n}", contact=Contact(phone=f"480-555-010{n}"))
+    for n in range(2):
+        w.platform.add_client(f"n{n}", company=f"New Co {n}")
+    w.tick()
+    engine = w.engine()
+    w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
+    state = engine.sync_items({**engine.start({"tenant_id": "t1", "run_id": "r1"}), "cursor": {"done": False}})
+    page_one = json.dumps({**state, "cursor": {"done": False}})  # a task's input, as Step Functions keeps it
+    first = engine.sync_clients(json.loads(page_one))
+    retried = engine.sync_clients(json.loads(page_one))  # the same input again, as a retry sends it
+    assert retried["cursor"] == first["cursor"] and retried["cursor"]["step"] == "platform"
+    assert not w.books.rows["Customer"].keys() - {r["Id"] for r in rows.values()}  # pages write no QuickBooks
+    state = retried
+    while not state["cursor"]["done"]:
+        state = engine.sync_clients(state)
+    carried = w.runs.chunks("t1", "r1", f"carried{state['pass']}")
+    assert len(carried) == 2  # one chunk per page: the retry took its page's place
+    assert w.books.calls.count("batch") == 2  # one set of updates and one of creates
+    for n in range(4):
+        customer = w.books.rows["Customer"][rows[n]["Id"]]
+        assert customer["SyncToken"] == "1" and customer["PrimaryPhone"]["FreeFormNumber"] == f"480-555-010{n}"
+    names = sorted(r["DisplayName"] for r in w.books.rows["Customer"].values() if r["DisplayName"].startswith("New"))
+    assert names == ["New Co 0", "New Co 1"] and not w.errors.entries
+    counts = state["counts"]
+    assert counts["customers_updated_in_quickbooks"] == 4 and counts["customers_created_in_quickbooks"] == 2
