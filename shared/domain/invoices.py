@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from shared.domain import lanes
 from shared.domain.attempts import Attempts, Batch, Write, in_flight, new_attempt_id
+from shared.domain.clients import newer_than_synced
 from shared.domain.onboarding import Deps, request_id
 from shared.domain.records import Link, links_by_qbo
 from shared.domain.run_log import RunLog
@@ -79,7 +81,9 @@ class InvoiceSync:
         return self._prefs
 
     # -- platform -> QuickBooks -----------------------------------------------------------------------------------
-    def push(self, invoices: Sequence[Any]) -> None:
+    def push(self, invoices: Sequence[Any], reported: Callable[[], Mapping[str, str]] | None = None) -> None:
+        """`reported`: the SyncToken of each invoice (by QuickBooks id) that QuickBooks reported changed in this
+        pass, read only if an update or void is planned."""
         if not self.d.settings.invoices.enabled or not invoices:
             return
         t = self.d.tenant_id
@@ -101,8 +105,23 @@ class InvoiceSync:
             write = self._plan(inv, link, customers, sites)
             if write is not None:
                 fresh.append(write)
+        if reported is not None and any(w.op in ("update", "void") for w in fresh):
+            self._catch_up(fresh, reported())
         split = lanes.LaneChooser(self._qb().budget).split  # each write's link keeps its lane for a resend
         self._send(self._attempts.batches(fresh, resend, split), customers, sites, retry_stale=True)
+
+    @staticmethod
+    def _catch_up(writes: list[Write], tokens: Mapping[str, str]) -> None:
+        """An invoice changed in QuickBooks since our last write to it (most often by the payments we applied,
+        which move its balance and so its SyncToken) would be answered 5010, re-read and sent again: a query and a
+        second batch. This pass's CDC already read its newer SyncToken, so the update or void carries that one at
+        once, which is what the 5010 retry would send (the same version with the current token); a token not newer
+        than the link's (our own later write) is left alone."""
+        for w in writes:
+            if w.op in ("update", "void") and w.link is not None and w.link.qbo_id:
+                token = tokens.get(w.link.qbo_id)
+                if token is not None and newer_than_synced(token, w.link.sync_token):
+                    w.link = replace(w.link, sync_token=token)
 
     def _plan(self, inv: Any, link: Link | None, customers: dict, sites: dict) -> Write | None:
         linked = link if link is not None and link.state == "linked" and link.qbo_id else None

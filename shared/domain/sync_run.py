@@ -173,6 +173,10 @@ class SyncEngine:
         name = f"cdc{state.get('pass', 0)}_{entity}"
         return [row for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], name) for row in chunk]
 
+    def _sync_tokens(self, state: dict, entity: str) -> dict[str, str]:
+        """QuickBooks id -> SyncToken of each row of `entity` this pass's CDC reported."""
+        return {str(row["Id"]): token for row in self._cdc_rows(state, entity) if (token := sync_token(row))}
+
     def _since(self, state: dict, kind: str) -> datetime | None:
         return _at(state.get("since", {}).get(kind))
 
@@ -427,7 +431,9 @@ class SyncEngine:
                                       review)
         invoices = review.admit("export", "invoice", invoices, refetch=not cursor.get("next"))
         sync = self._invoice_sync(state, self._log(state))
-        sync.push(invoices)
+        # QuickBooks' changes are applied after the payments (push_payments), but their SyncTokens are known now: an
+        # invoice whose payments moved it since our last write is updated at once, not after a 5010 round trip.
+        sync.push(invoices, reported=lambda: self._sync_tokens(state, "Invoice"))
         self._keep_prefs(state, sync)
         state["cursor"] = {**cursor, "next": page.next_cursor, "done": not page.next_cursor}
         return state

@@ -109,6 +109,30 @@ def test_a_stale_sync_token_is_reread_and_the_update_retried_once():
     assert ("query", 1) in w.qb.calls  # the re-read is one query, not one read per invoice
 
 
+def test_sync_tokens_quickbooks_reported_in_the_pass_go_out_at_once_instead_of_after_a_5010():
+    """bench/money.py's edited run: the payments we applied moved the invoices' SyncTokens, and the pass's CDC read
+    the new ones. The edit and the void go in one batch with them: no 5010, no re-read query, no second batch."""
+    w = World()
+    for i in ("inv_1", "inv_2", "inv_3"):
+        w.platform.put_invoice(i)
+    w.sync().push([w.platform.invoices[i] for i in ("inv_1", "inv_2", "inv_3")],
+                  reported=lambda: pytest.fail("read although only creates were planned"))
+    w.qb.enter_payment(w.link("inv_1").qbo_id, Decimal("40.00"))  # its SyncToken moves with its balance
+    w.qb.invoices[w.link("inv_2").qbo_id]["SyncToken"] = "4"  # edited in QuickBooks
+    w.qb.invoices[w.link("inv_3").qbo_id]["SyncToken"] = "2"
+    w.links.put(replace(w.link("inv_3"), sync_token="2"))  # ... and our own later write already knows it
+    reported = {w.link(i).qbo_id: t for i, t in (("inv_1", w.qbo("inv_1")["SyncToken"]), ("inv_2", "4"),
+                                                 ("inv_3", "1"))}  # inv_3's row is older than its link
+    w.platform.put_invoice("inv_1", amounts=("125.00",))
+    w.platform.put_invoice("inv_2", status="void")
+    w.platform.put_invoice("inv_3", amounts=("90.00",))
+    w.qb.calls.clear()
+    w.sync().push([w.platform.invoices[i] for i in ("inv_1", "inv_2", "inv_3")], reported=lambda: reported)
+    assert [c for c in w.qb.calls if c[0] != "preferences"] == [("batch", 3)] and not w.log.errors
+    assert w.qbo("inv_1")["Balance"] == Decimal("85.00") and w.qbo("inv_2")["PrivateNote"] == "Voided"
+    assert w.qbo("inv_3")["TotalAmt"] == Decimal("90.00")
+
+
 def test_a_platform_void_voids_the_quickbooks_invoice_once():
     w = World()
     w.platform.put_invoice("inv_1")

@@ -3,6 +3,7 @@ direction setting, echoes, deletions, stale objects, transient faults, and the r
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -761,3 +762,69 @@ def test_a_retried_client_page_rewrites_its_own_run_chunk_and_the_last_task_send
     assert names == ["New Co 0", "New Co 1"] and not w.errors.entries
     counts = state["counts"]
     assert counts["customers_updated_in_quickbooks"] == 4 and counts["customers_created_in_quickbooks"] == 2
+
+class _MoneyBooks(FakeBooks):
+    """FakeBooks whose invoices follow FakeMoneyQuickBooks' rules (SyncTokens, payments moving balances), on the
+    same Invoice rows its CDC reports."""
+
+    def __init__(self, clock):
+        from tests.fakes import FakeMoneyQuickBooks
+
+        super().__init__(clock)
+        self.money = FakeMoneyQuickBooks()
+        self.money.invoices = self.rows["Invoice"]
+
+    def push_invoices(self, drafts, request_id, single=False):
+        self.calls.append("single" if single else "batch")
+        results = self.money.push_invoices(drafts, request_id, single)
+        for r in results:
+            if r.invoice is not None:
+                self._stamp(self.rows["Invoice"][r.invoice.qbo_id])
+        return results
+
+    def open_balances(self, qbo_ids):
+        self.calls.append("query")
+        return self.money.open_balances(qbo_ids)
+
+    def enter_payment(self, invoice_id, amount):
+        self.money.enter_payment(invoice_id, amount)
+        self._stamp(self.rows["Invoice"][invoice_id])
+
+
+def test_an_invoice_whose_payments_moved_its_sync_token_is_updated_with_the_token_this_passs_cdc_read():
+    """The money benchmark's edited run made 8 batches and a query for 120 writes: the invoices' SyncTokens moved
+    when the previous run's payments were applied, QuickBooks' invoice changes are applied only after the payments
+    step, so every edit was answered 5010, re-read and sent again. The pass's CDC had read the new tokens."""
+    from dataclasses import replace
+
+    from tests.fakes import FakeMoneyPlatform
+
+    w = World()
+    w.books = _MoneyBooks(w.clock)
+    w.settings = SyncSettings.model_validate({"invoices": {"enabled": True, "income_account_id": "79",
+                                                           "expense_account_id": "80"}})
+    w.links.put(Link("t1", "customer", "cli_1", "58"))
+    w.links.put(Link("t1", "item", "itm_1", "5"))
+    money = FakeMoneyPlatform()
+
+    def put_invoice(invoice_id, amounts):
+        w.platform.invoices[invoice_id] = replace(money.put_invoice(invoice_id, amounts), updated_at=w.now)
+
+    def update_invoice(tenant_id, invoice_id, **changes):  # QuickBooks' DocNumber written back
+        w.platform.invoices[invoice_id] = replace(w.platform.invoices[invoice_id], **changes, updated_at=w.now)
+
+    w.platform.update_invoice = update_invoice
+    for i in ("inv_1", "inv_2"):
+        put_invoice(i, ("100.00",))
+    w.tick()
+    assert w.run().status == "succeeded" and len(w.books.rows["Invoice"]) == 2
+    w.tick()
+    for i in ("inv_1", "inv_2"):
+        w.books.enter_payment(w.links.get("t1", "invoice", i).qbo_id, Decimal("40.00"))
+        put_invoice(i, ("125.00",))
+    w.tick()
+    w.books.calls.clear()
+    run = w.run("r2")
+    assert run.status == "succeeded" and run.summary["counts"]["invoices_updated_in_quickbooks"] == 2
+    assert w.books.calls == ["cdc", "preferences", "batch"]  # not batch, query (5010 re-read), batch
+    assert {r["Balance"] for r in w.books.rows["Invoice"].values()} == {Decimal("85.00")}
