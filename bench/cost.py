@@ -3,8 +3,9 @@
 
 Measured: QuickBooks calls, Step Functions transitions, Lambda invocations and CPU, DynamoDB calls by action, the
 projected wall time at QuickBooks' limits. Not measured, and therefore stated as assumptions next to each figure:
-DynamoDB units per batch call (moto counts calls, not items) and the shape of a quiet hourly sync run (no sync-run
-benchmark exists yet: it comes with the rebuilt sync engine). docs/benchmarks.md explains each line."""
+DynamoDB units per batch call (moto counts calls, not items) and a quiet hourly sync run's billed task time (its
+DynamoDB calls come from the steady-state benchmark's quiet run when bench/results.json has one; its states from
+the sync state machine's definition). docs/benchmarks.md explains each line."""
 
 from __future__ import annotations
 
@@ -42,18 +43,31 @@ ENTITY_COUNTS = ("customers_created_in_quickbooks", "sub_customers_created_in_qu
 
 
 def single_pass(asl: dict) -> tuple[int, int]:
-    """(states entered, Task states entered) on the path that runs every loop once (Choice: the branch out)."""
-    states, name, seen, tasks = asl["States"], asl["StartAt"], [], 0
-    while name and name not in seen:
-        seen.append(name)
+    """(states entered, Task states entered) by a run that does its work once: the longest path from StartAt to its
+    successful end entering no state twice (each loop runs once). Not the first branch of each Choice: the sync
+    machine's first Choice (`Stop?`) is the way out of a run folded into another, which does no work."""
+    states = asl["States"]
+
+    def nexts(name: str) -> list[str]:
         state = states[name]
-        tasks += state["Type"] == "Task"
         if state["Type"] == "Choice":
-            options = [c["Next"] for c in state.get("Choices", [])] + [state.get("Default")]
-            name = next((n for n in options if n and n not in seen), None)
-        else:
-            name = None if state.get("End") or state["Type"] in ("Succeed", "Fail") else state.get("Next")
-    return len(seen), tasks
+            return [c["Next"] for c in state.get("Choices", [])] + ([state["Default"]] if "Default" in state else [])
+        return [] if state.get("End") or state["Type"] in ("Succeed", "Fail") else [state["Next"]]
+
+    def longest(name: str, seen: tuple[str, ...]) -> tuple[int, int] | None:
+        here = (1, int(states[name]["Type"] == "Task"))
+        if states[name]["Type"] == "Succeed" or (states[name].get("End") and states[name]["Type"] != "Fail"):
+            return here
+        paths = [p for n in nexts(name) if n not in seen and (p := longest(n, (*seen, n))) is not None]
+        if not paths:
+            return None
+        best = max(paths)
+        return here[0] + best[0], here[1] + best[1]
+
+    found = longest(asl["StartAt"], (asl["StartAt"],))
+    if found is None:
+        raise ValueError("no path from StartAt ends the execution successfully")
+    return found
 
 
 def dynamodb_dollars(by_action: dict[str, int]) -> float:
@@ -84,10 +98,15 @@ def onboarding_cost(results: dict) -> dict:
             "lambda_billed_s_upper_bound": round(billed_s, 1)}
 
 
-def sync_run_cost() -> dict:
+def sync_run_cost(results: dict) -> dict:
     transitions, tasks = single_pass(json.loads(SYNC_ASL.read_text()))
     lambda_s = tasks * QUIET_TASK_S
     ddb = QUIET_DDB_WRITES * DDB_PER_WRU + QUIET_DDB_READS * RRU_PER_READ * DDB_PER_RRU
+    # The steady-state benchmark's second quiet run (bench/steady_state.py) counts a quiet run's DynamoDB calls;
+    # moto counts calls, not units, so each is priced as one write unit, the dearer kind.
+    measured = (results.get("steady_state") or {}).get("quiet_run_again", {}).get("dynamodb_ops")
+    if measured:
+        ddb = max(ddb, measured * DDB_PER_WRU)
     lam = lambda_s * MEMORY_GB * LAMBDA_ARM_GB_S + tasks * LAMBDA_PER_REQUEST
     standard = transitions * SFN_STANDARD_PER_TRANSITION
     # Express bills the execution's own duration (Lambda time inside it) at the smallest 64 MB memory chunk.
@@ -102,6 +121,7 @@ def sync_run_cost() -> dict:
             "dollars_per_connection_month": round(month_standard, 4),
             "dollars_per_connection_month_if_express": round(month_express, 4),
             "dollars_per_month_5000_connections": round(5000 * month_standard, 2),
+            "dynamodb_calls_per_run_measured": measured,
             "assumptions": {"quiet_task_billed_s": QUIET_TASK_S, "dynamodb_writes_per_run": QUIET_DDB_WRITES,
                             "dynamodb_reads_per_run": QUIET_DDB_READS, "runs_per_month": HOURS_PER_MONTH}}
 
@@ -112,7 +132,8 @@ def run(results: dict) -> dict:
                                      "sfn_express_request": SFN_EXPRESS_PER_REQUEST,
                                      "sfn_express_gb_s": SFN_EXPRESS_GB_S, "dynamodb_wru": DDB_PER_WRU,
                                      "dynamodb_rru": DDB_PER_RRU, "scheduler_invocation": SCHEDULER_PER_INVOCATION},
-            "onboarding": onboarding_cost(results), "hourly_sync": sync_run_cost(), "target_per_1000_entities": 0.01}
+            "onboarding": onboarding_cost(results), "hourly_sync": sync_run_cost(results),
+            "target_per_1000_entities": 0.01}
 
 
 def report(cost: dict) -> None:
@@ -123,4 +144,5 @@ def report(cost: dict) -> None:
     print(f"cost: hourly sync ${sync['dollars_per_connection_month']} per connection-month on Standard "
           f"({sync['transitions_per_run']} transitions a run), ${sync['dollars_per_connection_month_if_express']} "
           f"if Express; 5,000 connections ${sync['dollars_per_month_5000_connections']}/month "
-          f"(assumed quiet runs: {sync['assumptions']})")
+          f"(quiet runs: {sync['dynamodb_calls_per_run_measured']} DynamoDB calls measured; assumed "
+          f"{sync['assumptions']})")
