@@ -161,12 +161,12 @@ class Runtime:
 
         return SyncEngine(self.sync_deps(tenant_id), DynamoSyncGate(), DynamoCursors(), review=ReviewRepo())
 
-    def _read_company(self, realm_id: str, access_token: str) -> dict:
+    def _read_company(self, realm_id: str, access_token: str) -> str | None:
         from shared.quickbooks.adapter import QuickBooksAdapter
         from shared.quickbooks.client import quickbooks_client
 
         qb, recorder = quickbooks_client(self.intuit_app, access_token=access_token, realm_id=realm_id)
-        return QuickBooksAdapter(qb, recorder, realm_id).company_info()
+        return QuickBooksAdapter(qb, recorder, realm_id).company_name()
 
 
 @lru_cache(maxsize=1)

@@ -408,8 +408,10 @@ class FakeMoneyQuickBooks:
         return PaymentState(doc["Id"], doc["SyncToken"], d.total, d.total - sum((a for _, a in d.applied),
                                                                                 Decimal(0)), d.txn_date, d.applied)
 
-    def read(self, entity, qbo_id):
-        return {"Payment": self.payments, "Invoice": self.invoices}[entity][qbo_id]
+    def read_payment(self, qbo_id):
+        from shared.quickbooks.shapes import payment_state
+
+        return payment_state(self.payment_row(qbo_id))
 
     def payment_method_id(self, name, credit_card, request_id):
         self.calls.append(("payment_method", 1))
@@ -417,7 +419,7 @@ class FakeMoneyQuickBooks:
             self.methods[name] = self._id()
         return self.methods[name]
 
-    # -- what CDC would report
+    # -- what CDC would report (as JSON; `read_payment` types it as the adapter does)
     def payment_row(self, qbo_id):
         p = self.payments[qbo_id]
         return {"Id": p["Id"], "SyncToken": p["SyncToken"], "TotalAmt": p["TotalAmt"],
@@ -642,9 +644,7 @@ class FakeBooks:
     updates refused on a stale SyncToken (5010), batch creates replayed by requestid, changes by time."""
 
     def __init__(self, clock):
-        from shared.quickbooks.port import Changes
-
-        self._changes_type, self.clock = Changes, clock
+        self.clock = clock
         self.rows: dict[str, dict[str, dict]] = {"Customer": {}, "Item": {}, "Class": {}, "Invoice": {},
                                                  "Payment": {}}
         self.answers: dict[str, list] = {}
@@ -675,12 +675,18 @@ class FakeBooks:
         if self.fail_next:
             raise self.fail_next.pop(0)
 
+    # What QuickBooks sends on its own, typed as the adapter types it (shared/quickbooks/shapes.py); `cdc_rows`
+    # is CDC's answer as JSON, so a test can add what only CDC reports (a tombstone).
+    def cdc_rows(self, entities, since):
+        return {e: [dict(r) for r in self.rows[e].values()
+                    if datetime.fromisoformat(r["MetaData"]["LastUpdatedTime"]) >= since] for e in entities}
+
     def changes_since(self, entities, since):
+        from shared.quickbooks.shapes import changes
+
         self.calls.append("cdc")
         self._take_fault()
-        rows = {e: [dict(r) for r in self.rows[e].values()
-                    if datetime.fromisoformat(r["MetaData"]["LastUpdatedTime"]) >= since] for e in entities}
-        return self._changes_type(rows, self.clock())
+        return changes(self.cdc_rows(entities, since), self.clock())
 
     def money_prefs(self):
         from shared.quickbooks.port import MoneyPrefs
@@ -754,15 +760,46 @@ class FakeBooks:
         self.calls.append("query")
         return [class_state(r) for r in self.rows["Class"].values() if r["Name"] in names]
 
-    def by_ids(self, entity, ids):
-        self.calls.append("query")
-        self._take_fault()
-        return [dict(self.rows[entity][i]) for i in ids if i in self.rows[entity]]
+    def by_ids(self, ids):
+        from shared.quickbooks.shapes import changes
+
+        rows = {}
+        for entity, wanted in ids.items():
+            self.calls.append("query")
+            self._take_fault()
+            rows[entity] = [dict(self.rows[entity][i]) for i in wanted if i in self.rows[entity]]
+        return changes(rows, self.clock())
 
     def read(self, entity, entity_id):
         self.calls.append("read")
         self._take_fault()
         return dict(self.rows[entity][entity_id])
+
+    def read_customer(self, qbo_id):
+        from shared.quickbooks.shapes import customer_state
+
+        return customer_state(self.read("Customer", qbo_id))
+
+    def read_item(self, qbo_id):
+        from shared.quickbooks.shapes import item_state
+
+        return item_state(self.read("Item", qbo_id))
+
+    def read_invoice(self, qbo_id):
+        from shared.quickbooks.shapes import invoice_state
+
+        return invoice_state(self.read("Invoice", qbo_id))
+
+    def read_payment(self, qbo_id):
+        from shared.quickbooks.shapes import payment_state
+
+        return payment_state(self.read("Payment", qbo_id))
+
+    def every_item(self):
+        from shared.quickbooks.shapes import item_state
+
+        self.calls.append("query")
+        return [item_state(dict(r)) for r in self.rows["Item"].values() if r.get("Active", True) is not False]
 
     def update(self, entity, body, request_id=None, sparse=True):
         from shared.quickbooks.errors import StaleObject

@@ -33,8 +33,6 @@ from shared.fieldservice.models import Address, Client, Contact
 from shared.quickbooks import errors as qbo_errors
 from shared.quickbooks.errors import refused
 from shared.quickbooks.port import CUSTOMER_TEXT, CustomerChange, CustomerState
-from shared.quickbooks.shapes import customer_state, sync_token
-from shared.quickbooks.times import parse_qbo_time
 
 FIELDS = ("company", "first", "last", "email", "phone", "address", "active")
 ADDRESS_PARTS = ("line1", "line2", "city", "state", "postal_code", "country")
@@ -60,9 +58,9 @@ def _address(addr: dict | None) -> dict | None:
     return out
 
 
-def customer_values(row: dict) -> dict[str, Any]:
+def customer_values(customer: CustomerState) -> dict[str, Any]:
     """A QuickBooks Customer as the platform-comparable field values."""
-    return compact_customer_values(parties.compact_customer(row))
+    return compact_customer_values(customer.compact())
 
 
 def compact_customer_values(compact: dict) -> dict[str, Any]:
@@ -205,10 +203,6 @@ def newer_than_synced(theirs: str | None, ours: str | None) -> bool:
     return theirs != ours
 
 
-def qbo_time(row: dict) -> datetime | None:
-    return parse_qbo_time((row.get("MetaData") or {}).get("LastUpdatedTime"))
-
-
 # -- applying it -------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -243,7 +237,7 @@ class ClientSync:
         self.direction = deps.settings.clients.direction
 
     # The two public steps --------------------------------------------------------------------------------------
-    def apply_platform_page(self, clients: Sequence[Client], customers: Sequence[dict]) -> None:
+    def apply_platform_page(self, clients: Sequence[Client], customers: Sequence[CustomerState]) -> None:
         """One page of platform clients changed since the cursor, merged with the QuickBooks changes of the same
         records (`customers`: every customer CDC reported this run); new clients are matched against the new
         QuickBooks customers first, then created."""
@@ -251,7 +245,7 @@ class ClientSync:
         customers = _top_level(customers)
         by_fsp = self.d.links.get_many(tenant, "customer", [c.id for c in clients]) if clients else {}
         wanted = {lk.qbo_id for lk in by_fsp.values() if lk.qbo_id}
-        qbo_rows = {r["Id"]: r for r in customers}
+        qbo_rows = {c.qbo_id: c for c in customers}
         new_clients = []
         self._seen += [c.id for c in clients]
         for client in clients:
@@ -262,10 +256,10 @@ class ClientSync:
             if link.state != "linked" or link.extra.get("deleted_in_quickbooks"):
                 continue
             row = qbo_rows.get(link.qbo_id) if link.qbo_id in wanted else None
-            if row is not None and row.get("status") == "Deleted":
+            if row is not None and row.deleted:
                 self._deleted_in_quickbooks(link, row)
                 continue
-            if row is not None and not newer_than_synced(sync_token(row), link.sync_token):
+            if row is not None and not newer_than_synced(row.sync_token, link.sync_token):
                 row = None  # unchanged in QuickBooks since we last synced it (or our own write of this run)
             self._merge_linked(link, client, row)
         self._create_new(new_clients, self._unlinked_namesakes(customers, new_clients), create_customers=False)
@@ -305,33 +299,34 @@ class ClientSync:
             self._pending.append(_Pending(link, change, row["fp"], None, False, row["values"], carried=True))
         self._to_create += creates.values()
 
-    def _unlinked_namesakes(self, customers: Sequence[dict], clients: Sequence[Client]) -> list[dict]:
+    def _unlinked_namesakes(self, customers: Sequence[CustomerState],
+                            clients: Sequence[Client]) -> list[CustomerState]:
         """The run's new QuickBooks customers that a page's new clients could match: not deleted, sharing a name
         key with one of them (nothing else can match or conflict, matching.sharing_a_name), and not linked yet.
         Only their links are read, not the links of every customer CDC reported (after onboarding, thousands, for
         every page)."""
         if not clients:
             return []
-        rows = {r["Id"]: r for r in customers if r.get("status") != "Deleted"}
-        namesakes = matching.sharing_a_name([_party(parties.compact_customer(r), "bill") for r in rows.values()],
+        rows = {c.qbo_id: c for c in customers if not c.deleted}
+        namesakes = matching.sharing_a_name([_party(c.compact(), "bill") for c in rows.values()],
                                             [_party(parties.compact_client(c), "address") for c in clients])
         linked = self._links_by_qbo([p.id for p in namesakes])
         return [rows[p.id] for p in namesakes if p.id not in linked]
 
-    def apply_quickbooks_rest(self, customers: Sequence[dict], platform_since) -> None:
+    def apply_quickbooks_rest(self, customers: Sequence[CustomerState], platform_since) -> None:
         """After every platform page: the QuickBooks changes whose client did not change on the platform, deletions,
         and new QuickBooks customers no platform client matched."""
         top = _top_level(customers)
         self.log.count("quickbooks_jobs_not_imported", len(customers) - len(top))
         customers = top
-        by_qbo = self._links_by_qbo([c["Id"] for c in customers])
+        by_qbo = self._links_by_qbo([c.qbo_id for c in customers])
         queued = {p.link.qbo_id for p in self._pending}  # merged with their page; its update goes with this flush
         new_customers = []
         for row in customers:
-            if row["Id"] in queued:
+            if row.qbo_id in queued:
                 continue
-            link = by_qbo.get(row["Id"])
-            if row.get("status") == "Deleted":
+            link = by_qbo.get(row.qbo_id)
+            if row.deleted:
                 if link is not None and not link.extra.get("deleted_in_quickbooks"):
                     self._deleted_in_quickbooks(link, row)
                 continue
@@ -340,7 +335,7 @@ class ClientSync:
                 continue
             if link.state != "linked" or link.extra.get("deleted_in_quickbooks"):
                 continue
-            if not newer_than_synced(sync_token(row), link.sync_token):
+            if not newer_than_synced(row.sync_token, link.sync_token):
                 self.log.count("customers_unchanged")  # our own write coming back through CDC, or an older copy
                 continue
             try:
@@ -363,14 +358,15 @@ class ClientSync:
         return links_by_qbo(self.d.links, self.d.tenant_id, "customer", qbo_ids)
 
     # Linked pairs ---------------------------------------------------------------------------------------------
-    def _merge_linked(self, link: Link, client: Client | None, row: dict | None, current: Client | None = None) -> None:
+    def _merge_linked(self, link: Link, client: Client | None, row: CustomerState | None,
+                      current: Client | None = None) -> None:
         """`client`: changed on the platform in this run (None: it did not, and `current` may hold it); `row`: the
         QuickBooks customer as CDC reported it (None: unchanged there)."""
         result = merge(link.extra.get("fp") or {}, client_values(client) if client is not None else None,
                        customer_values(row) if row is not None else None,
-                       client.updated_at if client is not None else None, qbo_time(row) if row is not None else None,
+                       client.updated_at if client is not None else None, row.updated_at if row is not None else None,
                        self.direction)
-        token = sync_token(row) if row is not None else link.sync_token
+        token = row.sync_token if row is not None else link.sync_token
         self._apply(link, client or current, token, result, client)
 
     def _apply(self, link: Link, client: Client | None, token: str | None, result: Merge,
@@ -394,7 +390,7 @@ class ClientSync:
                 return
         if result.to_quickbooks:
             if token is None:  # linked before SyncTokens were kept: one read to learn it
-                token = sync_token(self.d.quickbooks().read("Customer", link.qbo_id or ""))
+                token = self.d.quickbooks().read_customer(link.qbo_id or "").sync_token
             change = self._customer_change(link.qbo_id or "", token or "", result.to_quickbooks)
             self._pending.append(_Pending(link, change, new_fp, changed, retried, result.to_quickbooks))  # flushed
             return
@@ -455,14 +451,14 @@ class ClientSync:
 
     def _stale(self, pending: _Pending) -> None:
         """Edited in QuickBooks since we read it: merge again against what QuickBooks holds now."""
-        fresh = self.d.quickbooks().read("Customer", pending.link.qbo_id or "")
+        fresh = self.d.quickbooks().read_customer(pending.link.qbo_id or "")
         client = pending.changed
         if pending.carried:  # merged by an earlier task: its client as the platform holds it now
             client = self.d.platform.get_client(self.d.tenant_id, pending.link.fsp_id)
         result = merge(pending.link.extra.get("fp") or {}, client_values(client) if client is not None else None,
-                       customer_values(fresh), client.updated_at if client is not None else None, qbo_time(fresh),
+                       customer_values(fresh), client.updated_at if client is not None else None, fresh.updated_at,
                        self.direction)
-        self._apply(pending.link, client, sync_token(fresh), result, client, retried=True)
+        self._apply(pending.link, client, fresh.sync_token, result, client, retried=True)
 
     def _customer_change(self, qbo_id: str, token: str, changed: dict[str, Any]) -> CustomerChange:
         """The sparse update for merged fields: a field merged to nothing is cleared in QuickBooks (an address
@@ -488,35 +484,35 @@ class ClientSync:
     def _update_client(self, client: Client, changed: dict[str, Any]) -> None:
         self.d.platform.update_client(self.d.tenant_id, client.id, **client_update(client, changed, self.d.settings))
 
-    def _deleted_in_quickbooks(self, link: Link, row: dict) -> None:
+    def _deleted_in_quickbooks(self, link: Link, row: CustomerState) -> None:
         """Never recreated silently: flagged in the error log until the admin relinks or clears it."""
         link.extra = {**link.extra, "deleted_in_quickbooks": True}
         self.d.links.put(link)
         self.log.error("client", link.fsp_id, "to_quickbooks", "deleted_in_quickbooks", DELETED_MESSAGE,
-                       f"QuickBooks customer {row.get('Id')}")
+                       f"QuickBooks customer {row.qbo_id}")
 
     # New records ----------------------------------------------------------------------------------------------
-    def _create_new(self, clients: list[Client], customers: list[dict], create_customers: bool) -> None:
+    def _create_new(self, clients: list[Client], customers: list[CustomerState], create_customers: bool) -> None:
         to_qbo = self.direction in ("two_way", "platform_master")
         to_fsp = self.direction in ("two_way", "quickbooks_master")
         held = len([c for c in clients if c.id in self._held_fsp]) + len(
-            [r for r in customers if r["Id"] in self._held_qbo])
+            [c for c in customers if c.qbo_id in self._held_qbo])
         self.log.count("held_for_onboarding_conflicts", held)
         clients = [c for c in clients if c.id not in self._held_fsp]
-        customers = [r for r in customers if r["Id"] not in self._held_qbo]
+        customers = [c for c in customers if c.qbo_id not in self._held_qbo]
         clients = [c for c in clients if c.active] if to_qbo else []
-        customers = [c for c in customers if c.get("Active", True) is not False] if to_fsp else []
+        customers = [c for c in customers if c.active] if to_fsp else []
         if not clients and not customers:
             return
         # Someone entered the same company on both sides since the last run: match as onboarding does.
         matched = matching.match_parties(
-            [_party(parties.compact_customer(r), "bill") for r in customers],
+            [_party(c.compact(), "bill") for c in customers],
             [_party(parties.compact_client(c), "address") for c in clients])
         linked_fsp, linked_qbo = set(), set()
-        rows = {r["Id"]: r for r in customers}
+        rows = {c.qbo_id: c for c in customers}
         by_id = {c.id: c for c in clients}
         for m in matched.matches:
-            self._link_pair(parties.compact_client(by_id[m.fsp_id]), customer_state(rows[m.qbo_id]))
+            self._link_pair(parties.compact_client(by_id[m.fsp_id]), rows[m.qbo_id])
             linked_fsp.add(m.fsp_id)
             linked_qbo.add(m.qbo_id)
         for conflict in matched.conflicts:  # ambiguous: neither created, the admin decides (as in onboarding)
@@ -526,7 +522,7 @@ class ClientSync:
                 self.log.error("client", fsp_id, "to_quickbooks", "possible_duplicate", conflict.reason)
         self._to_create += [parties.compact_client(c) for c in clients if c.id not in linked_fsp]
         if create_customers:  # only once every platform page had its chance to match them
-            self._customers_to_platform([r for r in customers if r["Id"] not in linked_qbo])
+            self._customers_to_platform([c for c in customers if c.qbo_id not in linked_qbo])
 
     def _link_pair(self, client: dict, customer: CustomerState) -> None:
         """Matched as onboarding matches: linked as they are, each side's values its baseline (nothing is
@@ -572,38 +568,39 @@ class ClientSync:
         for row in rows:
             self.log.resolved("client", row["fsp_id"])
 
-    def _customers_to_platform(self, rows: list[dict]) -> None:
+    def _customers_to_platform(self, customers: list[CustomerState]) -> None:
         from shared.domain.onboarding import request_id
 
         linked = []
-        for row in rows:
-            compact = parties.compact_customer(row)
+        for customer in customers:
+            compact = customer.compact()
             state, country = None, None
             if compact.get("bill"):
                 try:
                     state = resolve_state(compact["bill"].get("state"), compact["bill"].get("country"),
                                           self.d.settings)
                 except MissingState as exc:
-                    self.log.error("customer", row["Id"], "to_platform", exc.code, exc.message)
+                    self.log.error("customer", customer.qbo_id, "to_platform", exc.code, exc.message)
                     continue
                 country = parties.country_code(compact["bill"].get("country"), self.d.settings.clients.default_country)
             draft = parties.client_draft(parties.client_draft_dict(compact, state, country))
             try:
                 client = self.d.platform.create_client(self.d.tenant_id, draft, idempotency_key=request_id(
-                    self.d.tenant_id, "customer", row["Id"]))
+                    self.d.tenant_id, "customer", customer.qbo_id))
             except FieldServiceError as exc:
-                self.log.error("customer", row["Id"], "to_platform", exc.code, str(exc))
+                self.log.error("customer", customer.qbo_id, "to_platform", exc.code, str(exc))
                 continue
-            linked.append(Link(self.d.tenant_id, "customer", client.id, row["Id"], sync_token=sync_token(row),
+            linked.append(Link(self.d.tenant_id, "customer", client.id, customer.qbo_id,
+                               sync_token=customer.sync_token,
                                extra={"fp": baseline(client_values(client), compact_customer_values(compact))}))
-            self.log.resolved("customer", row["Id"])
+            self.log.resolved("customer", customer.qbo_id)
         self.d.links.put_many(linked)
         self.log.count("clients_created_on_platform", len(linked))
 
 
-def _top_level(customers: Sequence[dict]) -> list[dict]:
+def _top_level(customers: Sequence[CustomerState]) -> list[CustomerState]:
     """Sub-customers go platform -> QuickBooks only after onboarding (sites), so their changes are not imported."""
-    return [c for c in customers if not customer_state(c).job]
+    return [c for c in customers if not c.job]
 
 
 def _party(compact: dict, address_key: str) -> matching.Party:

@@ -14,7 +14,6 @@ from typing import Protocol
 
 from shared.errors import BadRequest, Conflict, Forbidden, NotConnected, RealmNotGranted
 from shared.quickbooks.errors import AuthFailed, QuickBooksError
-from shared.quickbooks.shapes import company_name
 from shared.quickbooks.tokens import TokenSet, TokenStore
 
 STATE_TTL_S = 600
@@ -112,7 +111,9 @@ class ScheduleLifecycle:
 
 
 class CompanyReader(Protocol):
-    def __call__(self, realm_id: str, access_token: str) -> dict: ...
+    def __call__(self, realm_id: str, access_token: str) -> str | None:
+        """The CompanyName of the company the grant is for."""
+        ...
 
 
 class StateSigner:
@@ -178,11 +179,11 @@ class ConnectionService:
             self._oauth.revoke(tokens.refresh_token)
             raise Conflict("this QuickBooks company is already connected to another account; "
                            "disconnect it there first so records are not synced twice")
-        company = self._company_or_revoke(realm_id, tokens)
+        company_name = self._company_or_revoke(realm_id, tokens)
         self._tokens.put_new(tenant_id, realm_id, tokens)
         connection = existing or Connection(tenant_id=tenant_id, status=Status.CONNECTED)
         connection.status, connection.realm_id = Status.CONNECTED, realm_id
-        connection.company_name = company_name(company)
+        connection.company_name = company_name
         connection.connected_at = datetime.now(UTC)
         connection.disconnected_at = None
         connection.attention = [a for a in connection.attention if a.get("kind") != "reconnect"]
@@ -191,9 +192,10 @@ class ConnectionService:
             self._lifecycle.apply(connection)  # a reconnect restores the schedule the integration had
         return connection
 
-    def _company_or_revoke(self, realm_id: str, tokens: TokenSet) -> dict:
-        """The company the grant is for. A `realmId` the consent did not grant (a tampered or mixed-up callback) is
-        refused by QuickBooks for this token; the grant just exchanged is then revoked, never kept half-connected."""
+    def _company_or_revoke(self, realm_id: str, tokens: TokenSet) -> str | None:
+        """The name of the company the grant is for. A `realmId` the consent did not grant (a tampered or mixed-up
+        callback) is refused by QuickBooks for this token; the grant just exchanged is then revoked, never kept
+        half-connected."""
         try:
             return self._read_company(realm_id, tokens.access_token)
         except QuickBooksError as exc:

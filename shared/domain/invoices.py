@@ -354,20 +354,17 @@ class InvoiceSync:
         return qbo_id
 
     # -- QuickBooks -> platform -----------------------------------------------------------------------------------
-    def quickbooks_changed(self, rows: Sequence[dict]) -> None:
+    def quickbooks_changed(self, states: Sequence[InvoiceState]) -> None:
         """Invoice objects from CDC (or a read). Our own writes come back with the SyncToken we stored: nothing to
         do. Call after PaymentSync.quickbooks_changed, so payments entered in QuickBooks are on the platform when
         its balance is checked (in the other order the next run converges)."""
-        from shared.quickbooks.adapter import invoice_state
-
         t = self.d.tenant_id
-        links = links_by_qbo(self.d.links, t, "invoice", [str(row["Id"]) for row in rows])
-        for row in rows:
-            link = links.get(str(row["Id"]))
+        links = links_by_qbo(self.d.links, t, "invoice", [state.qbo_id for state in states])
+        for state in states:
+            link = links.get(state.qbo_id)
             if link is None or link.state != "linked":
                 continue
-            state = invoice_state(row)
-            if row.get("status") == "Deleted":
+            if state.deleted:
                 if not link.extra.get("gone"):
                     self.d.links.put(Attempts.settled(link, extra={"gone": True}))
                     self.log.error("invoice", link.fsp_id, "to_platform", "deleted_in_quickbooks",

@@ -16,7 +16,6 @@ from shared.fieldservice.port import iter_all
 from shared.quickbooks import port as qbo_port
 from shared.quickbooks.errors import QuickBooksError, refused
 from shared.quickbooks.port import ItemState
-from shared.quickbooks.shapes import item_state
 
 NAME_MAX = 100  # QuickBooks Item.Name
 TO_PLATFORM_TYPE = {"Service": ItemType.SERVICE, "NonInventory": ItemType.NON_INVENTORY,
@@ -43,13 +42,13 @@ class ItemSync:
 
     def run_all(self) -> dict[str, int]:
         """The first pass in a direction: every item on both sides, matched by name."""
-        qbo = {item_key(i.name): i for i in map(item_state, self.quickbooks.every("Item"))}
+        qbo = {item_key(i.name): i for i in self.quickbooks.every_item()}
         fsp = {item_key(i.name): i for i in iter_all(self.platform.list_items, self.tenant_id, limit=1000)}
         if self.settings.direction == "platform_to_quickbooks":
             return self._to_quickbooks(qbo, fsp)
         return self._to_platform(qbo, fsp)
 
-    def run(self, qbo_changed: list[dict], fsp_changed: list) -> dict[str, int]:
+    def run(self, qbo_changed: list[ItemState], fsp_changed: list) -> dict[str, int]:
         """Only what changed since the cursors, in the chosen direction; the other side is read just for the
         records involved (linked ones by id, new ones by name)."""
         if self.settings.direction == "platform_to_quickbooks":
@@ -63,7 +62,7 @@ class ItemSync:
             # A linked item is found by its id even after a rename on either side.
             qbo = {linked.get(row.qbo_id, item_key(row.name)): row for row in found}
             return self._to_quickbooks(qbo, fsp)
-        qbo_rows = [r for r in map(item_state, qbo_changed) if not r.deleted and r.name]
+        qbo_rows = [r for r in qbo_changed if not r.deleted and r.name]
         if not qbo_rows:
             return {}
         fsp_by_key: dict[str, Any] = {}

@@ -24,7 +24,6 @@ from shared.domain.records import ErrorEntry, Link
 from shared.fieldservice.errors import FieldServiceError
 from shared.quickbooks.errors import QuickBooksError, refused
 from shared.quickbooks.port import MAX_PAGE, CustomerDraft, CustomerState
-from shared.quickbooks.shapes import display_name
 from shared.tasks import failure_of
 
 # Creates per Lambda invocation: at most 20 batches of 30 and the 260 singles beside them at the sustained share
@@ -95,8 +94,7 @@ class Onboarding:
 
     def _names_taken(self) -> list[str]:
         """Vendor and employee names also block a customer DisplayName (6240), inactive ones included."""
-        qb = self.d.quickbooks()
-        return [display_name(r) for entity in ("Vendor", "Employee") for r in qb.every(entity, include_inactive=True)]
+        return self.d.quickbooks().vendor_and_employee_names()
 
     def load_platform_clients(self, state: dict) -> dict:
         cursor = state["cursor"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 from shared.domain.names import normalize_address_key, normalize_email, normalize_name
 from shared.fieldservice.models import Address, ClientDraft, Contact, SiteDraft
 from shared.quickbooks.port import CustomerDraft, CustomerState, PostalAddress
-from shared.quickbooks.shapes import customer_state
 
 # QuickBooks' Country is free text; the platform wants ISO 3166-1 alpha-2.
 _COUNTRIES = {"us": "US", "usa": "US", "united states": "US", "united states of america": "US", "ca": "CA",
@@ -33,11 +32,6 @@ def _platform_address(addr: Address | None) -> dict | None:
         return None
     return {"line1": addr.line1, "line2": addr.line2, "city": addr.city, "state": addr.state,
             "postal_code": addr.postal_code, "country": addr.country}
-
-
-def compact_customer(row: dict) -> dict:
-    """A customer row QuickBooks sent (CDC, a read) in the compact form."""
-    return customer_state(row).compact()
 
 
 def compact_client(client) -> dict:

@@ -28,7 +28,6 @@ from shared.domain.run_log import RunLog
 from shared.domain.tax import money
 from shared.fieldservice.models import PaymentDraft as PlatformPaymentDraft
 from shared.quickbooks.port import Fault, InvoiceState, PaymentDraft, PaymentState
-from shared.quickbooks.shapes import sync_token
 
 ZERO = Decimal("0")
 STALE = "5010"
@@ -173,8 +172,8 @@ class PaymentSync:
         if stale:
             again = []
             for w in stale:
-                current = self._qb().read("Payment", w.planned.qbo_id)
-                link = Attempts.settled(w.planned, sync_token=str(sync_token(current)))
+                current = self._qb().read_payment(w.planned.qbo_id)
+                link = Attempts.settled(w.planned, sync_token=current.sync_token)
                 self.d.links.put(link)
                 again.append(Write(w.key, w.op, w.fp, w.subject, link))
             self._send(self._attempts.batches(again, []), invoices, balances, retry_stale=False)
@@ -203,12 +202,10 @@ class PaymentSync:
         self.log.count("payments_refused_by_quickbooks")
 
     # -- QuickBooks -> platform -----------------------------------------------------------------------------------
-    def quickbooks_changed(self, rows: Sequence[dict]) -> None:
-        from shared.quickbooks.adapter import payment_state
-
+    def quickbooks_changed(self, states: Sequence[PaymentState]) -> None:
+        """Payment objects from CDC (or a read)."""
         t = self.d.tenant_id
         touched: set[str] = set()
-        states = [payment_state(row) for row in rows]
         links = links_by_qbo(self.d.links, t, "payment", [s.qbo_id for s in states])
         for state in states:
             link = links.get(state.qbo_id)

@@ -33,7 +33,7 @@ from shared.domain.review import OUTCOMES, ReviewEntry, ReviewQueue, State
 from shared.domain.run_log import RunLog
 from shared.fieldservice.errors import FieldServiceError
 from shared.quickbooks.errors import QuickBooksError, refused
-from shared.quickbooks.shapes import customer_state, sync_token
+from shared.quickbooks.port import CustomerState, InvoiceState, ItemState, PaymentState
 
 # CDC kinds -> review entities (Class has no entry: classes follow job types, see docs/sync.md)
 IMPORT_KINDS = {"Customer": "customer", "Item": "item", "Invoice": "invoice", "Payment": "payment"}
@@ -137,20 +137,21 @@ class ReviewGate:
                         out.append(found)
         return out
 
-    def quickbooks_rest(self, customers: Sequence[dict], platform_since: Any) -> tuple[list[dict], Any]:
+    def quickbooks_rest(self, customers: Sequence[CustomerState],
+                        platform_since: Any) -> tuple[list[CustomerState], Any]:
         """The arguments of the clients task's QuickBooks step. It merges a customer alone unless its client changed
         on the platform since the cursor (the platform page merged that pair then). While holding, a changed client
         may have been held instead, so the step re-reads each admitted customer whose link moved: a pair the
         platform page merged carries our SyncToken by now and is left alone, any other is merged."""
         if not self.holding:
             return list(customers), platform_since
-        links = self._by_qbo("customer", [r["Id"] for r in customers])
+        links = self._by_qbo("customer", [c.qbo_id for c in customers])
         out = []
-        for row in customers:
-            link = links.get(str(row["Id"]))
-            if link is not None and row.get("status") != "Deleted" and link.sync_token != sync_token(row):
-                row = self.d.quickbooks().read("Customer", row["Id"])
-            out.append(row)
+        for customer in customers:
+            link = links.get(customer.qbo_id)
+            if link is not None and not customer.deleted and link.sync_token != customer.sync_token:
+                customer = self.d.quickbooks().read_customer(customer.qbo_id)
+            out.append(customer)
         return out, None
 
     def _fetch(self, e: ReviewEntry) -> Any:
@@ -256,23 +257,22 @@ class ReviewGate:
             out.append(entry if any(n in base and base[n] != fps[n] for n in FIELDS) else None)
         return out
 
-    def _import_customers(self, rows: Sequence[dict]) -> list[ReviewEntry | None]:
+    def _import_customers(self, customers: Sequence[CustomerState]) -> list[ReviewEntry | None]:
         from shared.domain.clients import FIELDS, compact_customer_values, fingerprints, newer_than_synced
 
         _, to_fsp = self._direction()
-        links = self._by_qbo("customer", [r["Id"] for r in rows])
+        links = self._by_qbo("customer", [c.qbo_id for c in customers])
         out: list[ReviewEntry | None] = []
-        for row in rows:
-            customer = customer_state(row)
+        for customer in customers:
             if customer.deleted or customer.job:
                 out.append(None)  # flagged in the error log, or a job (sites go platform -> QuickBooks only)
                 continue
             link = links.get(customer.qbo_id)
             fps = fingerprints(compact_customer_values(customer.compact()))
-            entry = ReviewEntry("import", "customer", row["Id"], customer.display_name or row["Id"], "update",
-                                _version(fps))
+            entry = ReviewEntry("import", "customer", customer.qbo_id, customer.display_name or customer.qbo_id,
+                                "update", _version(fps))
             if link is None:
-                new = to_fsp and row.get("Active", True) is not False and row["Id"] not in self._conflict_qbo
+                new = to_fsp and customer.active and customer.qbo_id not in self._conflict_qbo
                 out.append(ReviewEntry(**{**asdict(entry), "change": "create"}) if new else None)
                 continue
             if (link.state != "linked" or link.extra.get("deleted_in_quickbooks") or not to_fsp
@@ -318,19 +318,19 @@ class ReviewGate:
                                              item.taxable, item.description, item.sku])))
         return out
 
-    def _import_items(self, rows: Sequence[dict]) -> list[ReviewEntry | None]:
+    def _import_items(self, items: Sequence[ItemState]) -> list[ReviewEntry | None]:
         from shared.domain.items import TO_PLATFORM_TYPE
 
-        links = self._by_qbo("item", [r["Id"] for r in rows])
+        links = self._by_qbo("item", [i.qbo_id for i in items])
         out: list[ReviewEntry | None] = []
-        for row in rows:
-            if row.get("status") == "Deleted" or not row.get("Name") or row.get("Type") not in TO_PLATFORM_TYPE:
+        for item in items:
+            if item.deleted or not item.name or item.kind not in TO_PLATFORM_TYPE:
                 out.append(None)
                 continue
-            link = links.get(str(row["Id"]))
-            out.append(ReviewEntry("import", "item", row["Id"], row["Name"], "create" if link is None else "update",
-                                   _version([row.get(k) for k in ("Name", "Type", "UnitPrice", "PurchaseCost",
-                                                                  "Taxable", "Description")])))
+            link = links.get(item.qbo_id)
+            out.append(ReviewEntry("import", "item", item.qbo_id, item.name, "create" if link is None else "update",
+                                   _version([item.name, item.kind, item.unit_price, item.purchase_cost, item.taxable,
+                                             item.description])))
         return out
 
     def _export_invoices(self, invoices: Sequence[Any]) -> list[ReviewEntry | None]:
@@ -375,18 +375,16 @@ class ReviewGate:
             out.append(ReviewEntry("export", "invoice", inv.id, name, "update" if linked else "create", fp))
         return out
 
-    def _import_invoices(self, rows: Sequence[dict]) -> list[ReviewEntry | None]:
+    def _import_invoices(self, invoices: Sequence[InvoiceState]) -> list[ReviewEntry | None]:
         from shared.domain.invoices import ZERO
-        from shared.quickbooks.adapter import invoice_state
 
-        links = self._by_qbo("invoice", [r["Id"] for r in rows])
+        links = self._by_qbo("invoice", [i.qbo_id for i in invoices])
         out: list[ReviewEntry | None] = []
-        for row in rows:
-            link = links.get(str(row["Id"]))
-            if link is None or link.state != "linked" or row.get("status") == "Deleted":
+        for state in invoices:
+            link = links.get(state.qbo_id)
+            if link is None or link.state != "linked" or state.deleted:
                 out.append(None)
                 continue
-            state = invoice_state(row)
             # Only "paid in QuickBooks" writes to the platform; voids are flagged, balances only recorded.
             if state.voided or state.balance != ZERO or state.total <= ZERO:
                 out.append(None)
@@ -430,19 +428,16 @@ class ReviewGate:
             out.append(ReviewEntry("export", "payment", p.id, name, "update" if linked else "create", fp))
         return out
 
-    def _import_payments(self, rows: Sequence[dict]) -> list[ReviewEntry | None]:
+    def _import_payments(self, states: Sequence[PaymentState]) -> list[ReviewEntry | None]:
         from shared.domain.attempts import in_flight
-        from shared.quickbooks.adapter import payment_state
 
-        states = [payment_state(row) for row in rows]
         links = self._by_qbo("payment", [s.qbo_id for s in states])
         invoices = self._by_qbo("invoice", [i for s in states for i, _ in s.applied])
         out: list[ReviewEntry | None] = []
-        for row, state in zip(rows, states, strict=True):
+        for state in states:
             link = links.get(state.qbo_id)
-            version = f"{state.qbo_id}:{sync_token(row) or ''}"
-            payer = (row.get("CustomerRef") or {}).get("name") or "QuickBooks"
-            name = f"Payment {row.get('TotalAmt', '')} from {payer}"
+            version = f"{state.qbo_id}:{state.sync_token}"
+            name = f"Payment {'' if state.deleted else state.total} from {state.customer_name or 'QuickBooks'}"
             if link is not None and (link.state != "linked" or in_flight(link)):
                 out.append(None)
                 continue
@@ -459,10 +454,6 @@ class ReviewGate:
         return out
 
 
-def _qbo_read(entity: str) -> Callable[[ReviewGate, str], dict]:
-    return lambda gate, qbo_id: gate.d.quickbooks().read(entity, qbo_id)
-
-
 def _platform_get(method: str) -> Callable[[ReviewGate, str], Any]:
     return lambda gate, fsp_id: getattr(gate.d.platform, method)(gate.d.tenant_id, fsp_id)
 
@@ -475,13 +466,17 @@ _DESCRIBE: dict[tuple[str, str], Callable[[ReviewGate, Sequence[Any]], list[Revi
     ("export", "payment"): ReviewGate._export_payments, ("import", "payment"): ReviewGate._import_payments,
 }
 _FETCH: dict[tuple[str, str], Callable[[ReviewGate, str], Any]] = {
-    ("export", "customer"): _platform_get("get_client"), ("import", "customer"): _qbo_read("Customer"),
+    ("export", "customer"): _platform_get("get_client"),
+    ("import", "customer"): lambda gate, qbo_id: gate.d.quickbooks().read_customer(qbo_id),
     ("export", "site"): _platform_get("get_site"),
-    ("export", "item"): _platform_get("get_item"), ("import", "item"): _qbo_read("Item"),
-    ("export", "invoice"): _platform_get("get_invoice"), ("import", "invoice"): _qbo_read("Invoice"),
-    ("export", "payment"): _platform_get("get_payment"), ("import", "payment"): _qbo_read("Payment"),
+    ("export", "item"): _platform_get("get_item"),
+    ("import", "item"): lambda gate, qbo_id: gate.d.quickbooks().read_item(qbo_id),
+    ("export", "invoice"): _platform_get("get_invoice"),
+    ("import", "invoice"): lambda gate, qbo_id: gate.d.quickbooks().read_invoice(qbo_id),
+    ("export", "payment"): _platform_get("get_payment"),
+    ("import", "payment"): lambda gate, qbo_id: gate.d.quickbooks().read_payment(qbo_id),
 }
 _KEYS: dict[tuple[str, str], Callable[[Any], str]] = {
     **{("export", e): (lambda r: r.id) for e in ("customer", "site", "item", "invoice", "payment")},
-    **{("import", e): (lambda r: str(r["Id"])) for e in ("customer", "item", "invoice", "payment")},
+    **{("import", e): (lambda r: r.qbo_id) for e in ("customer", "item", "invoice", "payment")},
 }

@@ -17,7 +17,6 @@ from shared.fieldservice.errors import FieldServiceError
 from shared.fieldservice.models import Site
 from shared.quickbooks import errors as qbo_errors
 from shared.quickbooks.port import CustomerChange, PostalAddress
-from shared.quickbooks.shapes import sync_token
 
 WAITING_FOR_CLIENT = ("The site's client is not in QuickBooks yet, so the site cannot become a sub-customer. It "
                       "syncs once its client does.")
@@ -115,7 +114,7 @@ class SiteSync:
             # the sites it created, else read once); write only if it differs.
             held = link.extra.get("held") if link.sync_token is not None else None
             if held is None:
-                compact = parties.compact_customer(self.d.quickbooks().read("Customer", link.qbo_id or ""))
+                compact = self.d.quickbooks().read_customer(link.qbo_id or "").compact()
                 link.sync_token = compact["sync_token"]
                 held = {"ship_key": parties.address_key(compact.get("ship")), "active": bool(compact["active"])}
             if held["ship_key"] == parties.address_key(row["address"]) and held["active"] == bool(row["active"]):
@@ -130,7 +129,7 @@ class SiteSync:
         except qbo_errors.StaleObject:
             if retried:
                 raise
-            link.sync_token = sync_token(self.d.quickbooks().read("Customer", link.qbo_id or ""))
+            link.sync_token = self.d.quickbooks().read_customer(link.qbo_id or "").sync_token
             self._update(link, row, retried=True)
             return
         except qbo_errors.QuickBooksError as exc:

@@ -36,8 +36,16 @@ from shared.domain.review import ReviewQueue
 from shared.domain.review_gate import IMPORT_KINDS, ReviewGate, entries_from_rows, entries_to_rows
 from shared.domain.run_log import StateRunLog
 from shared.domain.sync_requests import RECORD_LEASE_S, SyncGate, record_level
-from shared.quickbooks.port import CDC_LOOKBACK_DAYS, CHANGE_KINDS
-from shared.quickbooks.shapes import sync_token
+from shared.quickbooks.port import (
+    CDC_LOOKBACK_DAYS,
+    CHANGE_KINDS,
+    Changed,
+    CustomerState,
+    InvoiceState,
+    ItemState,
+    KeptState,
+    PaymentState,
+)
 from shared.tasks import failure_of
 
 SYNC_LEASE_S = 900  # longer than one task's timeout; renewed by every task
@@ -91,6 +99,8 @@ class Stamped(Protocol):
 
 
 Record = TypeVar("Record", bound=Stamped)
+
+K = TypeVar("K", bound=KeptState)  # a QuickBooks state kept in the run's chunks
 
 
 class SyncEngine:
@@ -169,9 +179,11 @@ class SyncEngine:
         return ClientSync(self.d, log, self._create_customers(state, "customer", "client", chooser),
                           held_qbo=frozenset(held[0]), held_fsp=frozenset(held[1]), split=chooser.split, carry=carry)
 
-    def _cdc_rows(self, state: dict, entity: str) -> list[dict]:
+    def _cdc(self, state: dict, entity: str, kind: type[K]) -> list[K]:
+        """This pass's QuickBooks changes of one kind, as `start` kept them (typed states, JSON in the chunk)."""
         name = f"cdc{state.get('pass', 0)}_{entity}"
-        return [row for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], name) for row in chunk]
+        return [kind.from_dict(row) for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], name)
+                for row in chunk]
 
     def _sync_tokens(self, state: dict, entity: str) -> dict[str, str]:
         """QuickBooks id -> SyncToken of each row of `entity` this pass's CDC reported."""
@@ -273,11 +285,12 @@ class SyncEngine:
         log = self._log(state)
         review = ReviewGate(self.d, self.review, log, approved, prefs=lambda: self._prefs(state), conflicts=conflicts)
         for entity in CHANGE_KINDS:
-            rows = changes.of(entity)
+            rows: Sequence[Changed] = changes.of(entity)
             log.count(f"quickbooks_{entity.lower()}_changes", len(rows))
             if entity in IMPORT_KINDS and self._imports(state, entity):
                 rows = review.admit("import", IMPORT_KINDS[entity], rows)
-            self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"cdc{state['pass']}_{entity}", 0, rows)
+            self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"cdc{state['pass']}_{entity}", 0,
+                                  [r.as_dict() for r in rows])
         return state
 
     def _acquire(self, run_id: str):
@@ -332,13 +345,13 @@ class SyncEngine:
 
         sync = self._item_sync(log)
         review = self._review(state, log)
-        qbo_changed = self._cdc_rows(state, "Item")
+        qbo_changed = self._cdc(state, "Item", ItemState)
         if review.active:
             if state.get("items_full"):  # the first pass in a direction: every item of the sending side is a change
                 if direction == "to_quickbooks":
                     fsp_changed = list(iter_all(self.d.platform.list_items, self.d.tenant_id, limit=1000))
                 else:
-                    qbo_changed = review.admit("import", "item", list(self.d.quickbooks().every("Item")))
+                    qbo_changed = review.admit("import", "item", list(self.d.quickbooks().every_item()))
             if direction == "to_quickbooks":
                 fsp_changed = review.admit("export", "item", fsp_changed)
             counts = sync.run(qbo_changed, fsp_changed)
@@ -365,7 +378,7 @@ class SyncEngine:
         self._renew(state)
         cursor = state.get("cursor") or {}
         log = self._log(state)
-        customers = self._cdc_rows(state, "Customer")
+        customers = self._cdc(state, "Customer", CustomerState)
         conflicts = self._conflicts(state)
         clients = self._client_sync(state, log, conflicts, carry=True)
         review = self._review(state, log, conflicts)
@@ -459,10 +472,10 @@ class SyncEngine:
             if page.next_cursor:
                 state["cursor"] = {**cursor, "next": page.next_cursor, "done": False}
                 return state
-            PaymentSync(self.d, log).quickbooks_changed(self._cdc_rows(state, "Payment"))
+            PaymentSync(self.d, log).quickbooks_changed(self._cdc(state, "Payment", PaymentState))
         if self.d.settings.invoices.enabled:
             sync = self._invoice_sync(state, log)
-            sync.quickbooks_changed(self._cdc_rows(state, "Invoice"))
+            sync.quickbooks_changed(self._cdc(state, "Invoice", InvoiceState))
             self._keep_prefs(state, sync)
         state["cursor"] = {**cursor, "done": True}
         self._progress(state, "payments", 95)
@@ -562,19 +575,18 @@ class SyncEngine:
         qb = self.d.quickbooks()
         imports = {"Customer": True, "Item": s.items.enabled and s.items.direction == "quickbooks_to_platform",
                    "Invoice": s.invoices.enabled, "Payment": s.payments.enabled}
-        rows = {entity: qb.by_ids(entity, sorted(ids)) for entity, ids in named.quickbooks.items()
-                if ids and imports.get(entity)}
+        found = qb.by_ids({entity: sorted(ids) for entity, ids in named.quickbooks.items()
+                           if ids and imports.get(entity)})
         if items and s.items.enabled:
             to_quickbooks = s.items.direction == "platform_to_quickbooks"
             fsp_items = self._fetch(state, "item", self.d.platform.get_item, named.of("platform", "item")) \
                 if to_quickbooks else []
-            for key, n in self._item_sync(log).run(rows.get("Item", []), fsp_items).items():
+            for key, n in self._item_sync(log).run(list(found.items), fsp_items).items():
                 log.count(key, n)
         def linked(*keys: str) -> int:  # how many records this apply has linked so far (what others wait on)
             return sum(log.counts.get(k, 0) for k in keys)
 
-        customers = rows.get("Customer", [])
-        self._apply_named_clients(state, log, customers, named.of("platform", "client"))
+        self._apply_named_clients(state, log, list(found.customers), named.of("platform", "client"))
         customers_linked = linked("customers_created_in_quickbooks", "clients_matched") > 0
         if s.sites.enabled:
             sites = self._fetch(state, "site", self.d.platform.get_site, named.of("platform", "site"))
@@ -592,31 +604,32 @@ class SyncEngine:
             if linked("invoices_created_in_quickbooks"):
                 payments += self._waiting(state, "payment", self.d.platform.get_payment, {p.id for p in payments})
             PaymentSync(self.d, log).push(payments)
-            PaymentSync(self.d, log).quickbooks_changed(rows.get("Payment", []))
+            PaymentSync(self.d, log).quickbooks_changed(found.payments)
         if s.invoices.enabled:
-            invoice_sync.quickbooks_changed(rows.get("Invoice", []))
+            invoice_sync.quickbooks_changed(found.invoices)
         return state
 
-    def _apply_named_clients(self, state: dict, log, customers: list[dict], client_ids: frozenset[str]) -> None:
+    def _apply_named_clients(self, state: dict, log, customers: list[CustomerState],
+                             client_ids: frozenset[str]) -> None:
         """Named customers and clients merged as pairs: a linked customer QuickBooks changed is merged with its
         client as the platform holds it now (the per-field fingerprints tell which side changed what), a named
         client with its customer as CDC would report it; then new, deleted and unchanged customers as a run's
         QuickBooks step treats them."""
         if not customers and not client_ids:
             return
-        links = links_by_qbo(self.d.links, self.d.tenant_id, "customer", [r["Id"] for r in customers])
+        links = links_by_qbo(self.d.links, self.d.tenant_id, "customer", [c.qbo_id for c in customers])
         wanted = set(client_ids)
-        for row in customers:
-            link = links.get(row["Id"])
-            if link is not None and link.state == "linked" and sync_token(row) != link.sync_token:
+        for customer in customers:
+            link = links.get(customer.qbo_id)
+            if link is not None and link.state == "linked" and customer.sync_token != link.sync_token:
                 wanted.add(link.fsp_id)
         held = self._held()
         sync = self._client_sync(state, log, held)
         clients = self._fetch(state, "client", self.d.platform.get_client, frozenset(wanted))
         sync.apply_platform_page(clients, customers)
         paired = {c.id for c in clients}
-        sync.apply_quickbooks_rest([r for r in customers if getattr(links.get(r["Id"]), "fsp_id", None) not in paired],
-                                   None)
+        sync.apply_quickbooks_rest([c for c in customers
+                                    if getattr(links.get(c.qbo_id), "fsp_id", None) not in paired], None)
 
     def _fetch(self, state: dict, entity: str, get, ids: frozenset[str]) -> list:
         """Platform records by id; one the platform no longer has is left out (its deletion is a run's to see)."""

@@ -6,7 +6,8 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -51,14 +52,18 @@ from shared.quickbooks.port import (
 )
 from shared.quickbooks.shapes import (
     address_body,
+    changes,
     class_body,
     class_state,
     customer_body,
     customer_change_body,
     customer_state,
+    display_name,
+    invoice_state,
     item_body,
     item_change_body,
     item_state,
+    payment_state,
 )
 from shared.quickbooks.times import parse_qbo_time, qbo_time
 
@@ -136,6 +141,10 @@ class QuickBooksAdapter:
     def company_info(self) -> dict:
         return self._get(f"companyinfo/{self.realm_id}")["CompanyInfo"]
 
+    def company_name(self) -> str | None:
+        name: str | None = self.company_info().get("CompanyName")
+        return name
+
     def preferences(self) -> dict:
         return self._get("preferences")["Preferences"]
 
@@ -167,12 +176,30 @@ class QuickBooksAdapter:
     def every(self, entity: str, include_inactive: bool = False) -> Iterator[dict]:
         return self.query_all(entity, "Active IN (true, false)" if include_inactive else "Active = true")
 
+    def every_item(self) -> Iterator[ItemState]:
+        return map(item_state, self.every("Item"))
+
+    def vendor_and_employee_names(self) -> list[str]:
+        return [display_name(r) for entity in ("Vendor", "Employee") for r in self.every(entity, include_inactive=True)]
+
     def count(self, entity: str, where: str = "") -> int:
         clause = f" WHERE {where}" if where else ""
         return int(self._query(f"SELECT COUNT(*) FROM {entity}{clause}").get("totalCount", 0))
 
     def read(self, entity: str, entity_id: str) -> dict:
         return self._get(f"{entity.lower()}/{entity_id}")[entity]
+
+    def read_customer(self, qbo_id: str) -> CustomerState:
+        return customer_state(self.read("Customer", qbo_id))
+
+    def read_item(self, qbo_id: str) -> ItemState:
+        return item_state(self.read("Item", qbo_id))
+
+    def read_invoice(self, qbo_id: str) -> InvoiceState:
+        return invoice_state(self.read("Invoice", qbo_id))
+
+    def read_payment(self, qbo_id: str) -> PaymentState:
+        return payment_state(self.read("Payment", qbo_id))
 
     def create(self, entity: str, body: dict, request_id: str) -> dict:
         return self._post(entity.lower(), body, request_id=request_id)[entity]
@@ -239,8 +266,8 @@ class QuickBooksAdapter:
         if sum(len(r) for r in rows.values()) >= CDC_MAX_OBJECTS:
             # The cap is per response, across every kind asked for: a full answer may have cut any of them off.
             # CDC's time is before every query's, so the cursor taken from it re-reads whatever the pages race.
-            return Changes(self._changed_by_query(entities, since).rows, read_at)
-        return Changes(rows, read_at)
+            return replace(self._changed_by_query(entities, since), read_at=read_at)
+        return changes(rows, read_at)
 
     def _changed_by_query(self, entities: Sequence[str], since: datetime) -> Changes:
         """Every row of these kinds changed at or after `since`, paged in MetaData.LastUpdatedTime order; read at
@@ -261,16 +288,24 @@ class QuickBooksAdapter:
                 if len(page) < MAX_PAGE:
                     break
                 start += MAX_PAGE
-        return Changes(rows, read_at or datetime.now(UTC))
+        return changes(rows, read_at or datetime.now(UTC))
 
     def _where_in(self, entity: str, field_name: str, values: Sequence[str], also: str = "") -> list[dict]:
         """Rows whose `field_name` is one of `values`, 100 values per IN list."""
+        return self._answers_in(entity, field_name, values, also)[0]
+
+    def _answers_in(self, entity: str, field_name: str, values: Sequence[str],
+                    also: str = "") -> tuple[list[dict], datetime | None]:
+        """`_where_in`'s rows and QuickBooks' time of its first answer (None when nothing was asked)."""
         found: list[dict] = []
+        first: datetime | None = None
         unique = sorted(set(values))
         for i in range(0, len(unique), 100):
             where = f"{field_name} IN (" + ", ".join(quote(v) for v in unique[i:i + 100]) + ")" + also
-            found.extend(self.query_page(entity, where, 1, MAX_PAGE))
-        return found
+            answer = self._query_answer(_select(entity, where, 1, MAX_PAGE, "Id"))
+            first = first or parse_qbo_time(answer.get("time"))
+            found.extend(answer.get("QueryResponse", {}).get(entity, []))
+        return found, first
 
     def items_by(self, ids: Sequence[str], names: Sequence[str]) -> list[ItemState]:
         return [item_state(r) for r in self._where_in("Item", "Id", ids) + self._where_in("Item", "Name", names)]
@@ -306,9 +341,14 @@ class QuickBooksAdapter:
     def create_class(self, draft: ClassDraft, request_id: str) -> str:
         return str(self.create("Class", class_body(draft), request_id=request_id)["Id"])
 
-    def by_ids(self, entity: str, ids: Sequence[str]) -> list[dict]:
-        return self._where_in(entity, "Id", ids, " AND Active IN (true, false)" if entity in LIST_ENTITIES else "")
-
+    def by_ids(self, ids: dict[str, Sequence[str]]) -> Changes:
+        rows: dict[str, list[dict]] = {}
+        read_at: datetime | None = None
+        for entity, wanted in ids.items():
+            also = " AND Active IN (true, false)" if entity in LIST_ENTITIES else ""
+            rows[entity], at = self._answers_in(entity, "Id", wanted, also)
+            read_at = read_at or at
+        return changes(rows, read_at or datetime.now(UTC))
 
     def push_invoices(self, drafts: Sequence[InvoiceDraft], request_id: str,
                       single: bool = False) -> list[InvoiceResult]:
@@ -397,32 +437,6 @@ def _fault(fault: dict | None) -> Fault | None:
     return Fault(fault.get("code", ""), fault.get("message", ""), fault.get("detail", "")) if fault else None
 
 
-def _dec(value: Any) -> Decimal:
-    return Decimal(str(value if value is not None else 0))
-
-
-def invoice_state(row: dict) -> InvoiceState:
-    total = _dec(row.get("TotalAmt"))
-    tax = _dec((row.get("TxnTaxDetail") or {}).get("TotalTax"))
-    return InvoiceState(qbo_id=str(row["Id"]), sync_token=str(row.get("SyncToken", "")),
-                        doc_number=row.get("DocNumber"), total=total, tax=tax, balance=_dec(row.get("Balance")),
-                        customer_id=str((row.get("CustomerRef") or {}).get("value", "")),
-                        voided=row.get("status") == "Deleted" or (total == 0 and row.get("PrivateNote") == "Voided"))
-
-
-def payment_state(row: dict) -> PaymentState:
-    if row.get("status") == "Deleted":
-        return PaymentState(str(row["Id"]), "", Decimal(0), Decimal(0), None, deleted=True)
-    applied = tuple((str(link["TxnId"]), _dec(line.get("Amount"))) for line in row.get("Line") or []
-                    for link in line.get("LinkedTxn") or [] if link.get("TxnType") == "Invoice")
-    txn_date = row.get("TxnDate")
-    return PaymentState(qbo_id=str(row["Id"]), sync_token=str(row.get("SyncToken", "")),
-                        total=_dec(row.get("TotalAmt")), unapplied=_dec(row.get("UnappliedAmt")),
-                        txn_date=date.fromisoformat(txn_date) if txn_date else None, applied=applied,
-                        reference=row.get("PaymentRefNum"),
-                        method_id=(row.get("PaymentMethodRef") or {}).get("value"))
-
-
 def _invoice_body(d: InvoiceDraft) -> dict:
     if d.void:
         return {"Id": d.qbo_id, "SyncToken": d.sync_token}
@@ -478,4 +492,4 @@ def _payment_body(d: PaymentDraft) -> dict:
     return body
 
 
-__all__ = ["QuickBooksAdapter", "QuickBooksError", "quote", "dumps", "invoice_state", "payment_state"]
+__all__ = ["QuickBooksAdapter", "QuickBooksError", "quote", "dumps"]

@@ -1,16 +1,16 @@
 """The QuickBooks port: what the domain needs from QuickBooks. Writes take typed drafts and answer typed results
-(money as Decimal); only the adapter (shared/quickbooks/adapter.py, with the JSON mapping in shapes.py) and the
-QuickBooks fakes in tests turn them into QuickBooks' JSON. Rows QuickBooks sends on its own (CDC changes, reads) are
-read through shapes.py's parsers."""
+(money as Decimal); what QuickBooks sends on its own (CDC changes, reads, lists) comes back typed too. Only the
+adapter (shared/quickbooks/adapter.py, with the JSON mapping in shapes.py) and the QuickBooks fakes in tests turn
+them into QuickBooks' JSON and back (decision 42)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 from shared.quickbooks.pacing import Budget
 
@@ -40,24 +40,41 @@ CHANGE_KINDS = ("Customer", "Item", "Class", "Invoice", "Payment")
 
 @dataclass(frozen=True)
 class Changes:
-    """What changed in QuickBooks since a cursor: rows per entity (tombstones have `status: "Deleted"`), and the
-    QuickBooks time the answer was read at, from which the next cursor is taken."""
+    """What changed in QuickBooks since a cursor, typed per kind in QuickBooks' order, and the QuickBooks time the
+    answer was read at, from which the next cursor is taken. A deletion (CDC's `status: "Deleted"`) is its kind's
+    state with `deleted` set and only its Id: CDC names nothing more, not even a merge's surviving record."""
 
-    rows: dict[str, list[dict[str, Any]]]
     read_at: datetime
+    customers: tuple[CustomerState, ...] = ()
+    items: tuple[ItemState, ...] = ()
+    classes: tuple[ClassState, ...] = ()
+    invoices: tuple[InvoiceState, ...] = ()
+    payments: tuple[PaymentState, ...] = ()
 
-    def of(self, entity: str) -> list[dict[str, Any]]:
-        return self.rows.get(entity, [])
+    def of(self, entity: str) -> tuple[Changed, ...]:
+        """The changes of one of CHANGE_KINDS."""
+        kinds: dict[str, tuple[Changed, ...]] = {"Customer": self.customers, "Item": self.items,
+                                                 "Class": self.classes, "Invoice": self.invoices,
+                                                 "Payment": self.payments}
+        return kinds[entity]
 
 
 class QuickBooksPort(Protocol):
     realm_id: str
 
-    def company_info(self) -> dict[str, Any]: ...
-    def preferences(self) -> dict[str, Any]: ...
-    def read(self, entity: str, entity_id: str) -> dict[str, Any]:
-        """One object as QuickBooks holds it (read it with shapes.py's parsers)."""
+    def company_name(self) -> str | None:
+        """CompanyInfo's CompanyName."""
         ...
+
+    def preferences(self) -> dict[str, Any]:
+        """The Preferences object as QuickBooks sends it: the admin API hands it to the settings page as it is (the
+        sync engine asks `money_prefs` instead)."""
+        ...
+
+    def read_customer(self, qbo_id: str) -> CustomerState: ...
+    def read_item(self, qbo_id: str) -> ItemState: ...
+    def read_invoice(self, qbo_id: str) -> InvoiceState: ...
+    def read_payment(self, qbo_id: str) -> PaymentState: ...
 
     def concurrent(self, want: int) -> AbstractContextManager[int]:
         """How many calls this task may have in flight for the company at once while the block runs (at least 1,
@@ -96,9 +113,19 @@ class QuickBooksPort(Protocol):
         """One page of every customer, active or not, in Id order (`start` is 1-based)."""
         ...
 
-    def every(self, entity: str, include_inactive: bool = False) -> Iterator[dict[str, Any]]:
-        """Every object of a list entity (Account, Class, Item, Vendor, Employee, TaxCode), active ones only unless
-        `include_inactive`, paged by the adapter."""
+    def every(self, entity: str) -> Iterator[dict[str, Any]]:
+        """Every active object of a list entity (Account, Class, Item, Vendor, TaxCode) as QuickBooks sends it, paged
+        by the adapter: the admin API hands these rows to the settings page as they are (the sync engine asks the
+        typed questions below instead)."""
+        ...
+
+    def every_item(self) -> Iterator[ItemState]:
+        """Every active item, paged by the adapter."""
+        ...
+
+    def vendor_and_employee_names(self) -> list[str]:
+        """The DisplayName of every vendor and employee, active or not: they share the customers' name space
+        (6240)."""
         ...
 
     def changes_since(self, entities: Sequence[str], since: datetime) -> Changes:
@@ -119,10 +146,50 @@ class QuickBooksPort(Protocol):
         """Customers (active or not) whose DisplayName is one of `names`, 100 names per query."""
         ...
 
-    def by_ids(self, entity: str, ids: Sequence[str]) -> list[dict[str, Any]]:
-        """The objects of one kind (Customer, Item, Invoice, Payment) with these Ids, active or not, 100 per query:
-        what a webhook names, read as CDC would report it. An Id QuickBooks no longer has is left out."""
+    def by_ids(self, ids: dict[str, Sequence[str]]) -> Changes:
+        """The objects with these Ids per kind (Customer, Item, Invoice, Payment), active or not, 100 per query:
+        what a webhook names, read as CDC would report it (no cursor is taken from its `read_at`). An Id QuickBooks
+        no longer has is left out."""
         ...
+
+
+# -- what a run keeps of QuickBooks' states between tasks (its chunks are JSON) --------------------------------------
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: Decimals and times as text (never through a float), dataclasses as dicts, tuples as lists."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class KeptState:
+    """A state a run keeps in its chunks between tasks: `as_dict` for the chunk, `from_dict` to take it back. Each
+    state names the fields whose JSON form is not their value (`_revive`: field -> how to turn it back)."""
+
+    _revive: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+
+    def as_dict(self) -> dict[str, Any]:
+        plain: dict[str, Any] = _plain(self)
+        return plain
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Self:
+        return cls(**{k: cls._revive[k](v) if v is not None and k in cls._revive else v
+                      for k, v in d.items()})
+
+
+def _address(d: dict[str, Any]) -> PostalAddress:
+    return PostalAddress(**d)
+
+
+def _applied(pairs: list[list[str]]) -> tuple[tuple[str, Decimal], ...]:
+    return tuple((txn, Decimal(amount)) for txn, amount in pairs)
 
 
 # -- customers, items and classes: drafts, changes and what QuickBooks holds ---------------------------------------
@@ -198,8 +265,10 @@ class CustomerChange:
 
 
 @dataclass(frozen=True)
-class CustomerState:
+class CustomerState(KeptState):
     """A customer (or job) as QuickBooks holds it, after a write, a read or a CDC change."""
+
+    _revive = {"bill": _address, "ship": _address, "updated_at": datetime.fromisoformat}
 
     qbo_id: str
     sync_token: str | None = None
@@ -261,7 +330,9 @@ class ItemChange:
 
 
 @dataclass(frozen=True)
-class ItemState:
+class ItemState(KeptState):
+    _revive = {"unit_price": Decimal, "purchase_cost": Decimal}
+
     qbo_id: str
     sync_token: str | None = None
     name: str = ""
@@ -281,7 +352,7 @@ class ClassDraft:
 
 
 @dataclass(frozen=True)
-class ClassState:
+class ClassState(KeptState):
     qbo_id: str
     name: str
     active: bool = True
@@ -331,8 +402,11 @@ class InvoiceDraft:
 
 
 @dataclass(frozen=True)
-class InvoiceState:
-    """An invoice as QuickBooks holds it after a write or a read."""
+class InvoiceState(KeptState):
+    """An invoice as QuickBooks holds it after a write, a read or a CDC change (a deleted one is also `voided`:
+    nothing is owed on it)."""
+
+    _revive = {"total": Decimal, "tax": Decimal, "balance": Decimal}
 
     qbo_id: str
     sync_token: str
@@ -342,6 +416,7 @@ class InvoiceState:
     balance: Decimal
     customer_id: str = ""
     voided: bool = False
+    deleted: bool = False  # a CDC tombstone
 
 
 @dataclass(frozen=True)
@@ -370,7 +445,9 @@ class PaymentDraft:
 
 
 @dataclass(frozen=True)
-class PaymentState:
+class PaymentState(KeptState):
+    _revive = {"total": Decimal, "unapplied": Decimal, "txn_date": date.fromisoformat, "applied": _applied}
+
     qbo_id: str
     sync_token: str
     total: Decimal
@@ -379,7 +456,11 @@ class PaymentState:
     applied: tuple[tuple[str, Decimal], ...] = ()
     reference: str | None = None
     method_id: str | None = None
-    deleted: bool = False
+    deleted: bool = False  # a CDC tombstone
+    customer_name: str | None = None  # CustomerRef's name, as QuickBooks shows the payer
+
+
+Changed = CustomerState | ItemState | ClassState | InvoiceState | PaymentState
 
 
 @dataclass(frozen=True)

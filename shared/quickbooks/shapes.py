@@ -1,21 +1,26 @@
 """QuickBooks Online JSON <-> the port's typed values (shared/quickbooks/port.py): the one place QuickBooks' field
-names for customers, items and classes live. The adapter and the QuickBooks fakes in tests render drafts with the
-`*_body` functions; a row QuickBooks sent on its own (a CDC change, a read) is read with the `*_state` parsers."""
+names for customers, items, classes, invoices and payments live as the port reads them. The adapter and the
+QuickBooks fakes in tests render drafts with the `*_body` functions and read what QuickBooks sends (a write's answer,
+a CDC change, a read) with the `*_state` parsers; shared/domain never sees the JSON (decision 42)."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from shared.quickbooks.port import (
+    Changes,
     ClassDraft,
     ClassState,
     CustomerChange,
     CustomerDraft,
     CustomerState,
+    InvoiceState,
     ItemChange,
     ItemDraft,
     ItemState,
+    PaymentState,
     PostalAddress,
 )
 from shared.quickbooks.times import parse_qbo_time
@@ -96,13 +101,17 @@ def customer_state(row: dict[str, Any]) -> CustomerState:
         bill=address_state(row.get("BillAddr")), ship=address_state(row.get("ShipAddr")),
         active=row.get("Active", True) is not False, job=bool(row.get("Job")) and parent is not None,
         parent_id=parent, level=int(row.get("Level") or 0),
-        updated_at=parse_qbo_time((row.get("MetaData") or {}).get("LastUpdatedTime")),
-        deleted=row.get("status") == "Deleted")
+        updated_at=parse_qbo_time((row.get("MetaData") or {}).get("LastUpdatedTime")), deleted=tombstone(row))
 
 
 def display_name(row: dict[str, Any]) -> str:
     """The DisplayName of a customer, vendor or employee row (all three share one name space: 6240)."""
     return row.get("DisplayName") or ""
+
+
+def tombstone(row: dict[str, Any]) -> bool:
+    """A CDC row for an object deleted (or merged away) in QuickBooks: only its Id and `status: "Deleted"`."""
+    return row.get("status") == "Deleted"
 
 
 # -- items and classes ---------------------------------------------------------------------------------------------
@@ -139,7 +148,7 @@ def item_state(row: dict[str, Any]) -> ItemState:
                      kind=row.get("Type") or "", unit_price=_dec(row.get("UnitPrice")),
                      purchase_cost=_dec(row.get("PurchaseCost")), taxable=row.get("Taxable"),
                      description=row.get("Description"), sku=row.get("Sku"),
-                     active=row.get("Active", True) is not False, deleted=row.get("status") == "Deleted")
+                     active=row.get("Active", True) is not False, deleted=tombstone(row))
 
 
 def class_body(draft: ClassDraft) -> dict[str, Any]:
@@ -150,11 +159,41 @@ def class_state(row: dict[str, Any]) -> ClassState:
     return ClassState(qbo_id=str(row["Id"]), name=row.get("Name") or "", active=row.get("Active", True) is not False)
 
 
-def sync_token(row: dict[str, Any]) -> str | None:
-    """The SyncToken of any row QuickBooks sent (the version a sparse update must carry)."""
-    return row.get("SyncToken")
+
+# -- invoices and payments -----------------------------------------------------------------------------------------
+
+def _amount(value: Any) -> Decimal:
+    return Decimal(str(value if value is not None else 0))
 
 
-def company_name(info: dict[str, Any]) -> str | None:
-    """CompanyInfo's CompanyName."""
-    return info.get("CompanyName")
+def invoice_state(row: dict[str, Any]) -> InvoiceState:
+    total = _amount(row.get("TotalAmt"))
+    tax = _amount((row.get("TxnTaxDetail") or {}).get("TotalTax"))
+    return InvoiceState(qbo_id=str(row["Id"]), sync_token=str(row.get("SyncToken", "")),
+                        doc_number=row.get("DocNumber"), total=total, tax=tax, balance=_amount(row.get("Balance")),
+                        customer_id=str((row.get("CustomerRef") or {}).get("value", "")),
+                        voided=tombstone(row) or (total == 0 and row.get("PrivateNote") == "Voided"),
+                        deleted=tombstone(row))
+
+
+def payment_state(row: dict[str, Any]) -> PaymentState:
+    if tombstone(row):
+        return PaymentState(str(row["Id"]), "", Decimal(0), Decimal(0), None, deleted=True)
+    applied = tuple((str(link["TxnId"]), _amount(line.get("Amount"))) for line in row.get("Line") or []
+                    for link in line.get("LinkedTxn") or [] if link.get("TxnType") == "Invoice")
+    txn_date = row.get("TxnDate")
+    return PaymentState(qbo_id=str(row["Id"]), sync_token=str(row.get("SyncToken", "")),
+                        total=_amount(row.get("TotalAmt")), unapplied=_amount(row.get("UnappliedAmt")),
+                        txn_date=date.fromisoformat(txn_date) if txn_date else None, applied=applied,
+                        reference=row.get("PaymentRefNum"),
+                        method_id=(row.get("PaymentMethodRef") or {}).get("value"),
+                        customer_name=(row.get("CustomerRef") or {}).get("name"))
+
+
+def changes(rows: dict[str, list[dict[str, Any]]], read_at: datetime) -> Changes:
+    """CDC's rows (or a query's, read as CDC would report them) per kind, typed."""
+    return Changes(read_at, customers=tuple(map(customer_state, rows.get("Customer", []))),
+                   items=tuple(map(item_state, rows.get("Item", []))),
+                   classes=tuple(map(class_state, rows.get("Class", []))),
+                   invoices=tuple(map(invoice_state, rows.get("Invoice", []))),
+                   payments=tuple(map(payment_state, rows.get("Payment", []))))

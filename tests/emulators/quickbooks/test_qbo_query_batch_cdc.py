@@ -177,7 +177,7 @@ def test_changes_since_follows_quickbooks_clock_when_it_is_behind_ours(clocked):
     counts = _kinds(url)
     assert counts.get("cdc", 0) - requests_before.get("cdc", 0) == 1
     assert counts.get("query", 0) == requests_before.get("query", 0)
-    assert customer["Id"] in {c["Id"] for c in changes.of("Customer")}
+    assert customer["Id"] in {c.qbo_id for c in changes.customers}
     assert abs(changes.read_at.timestamp() - clock.now) < 5  # QuickBooks' time, for the next cursor
 
 
@@ -199,5 +199,5 @@ def test_changes_since_falls_back_to_the_query_when_quickbooks_refuses_cdc_look_
     counts = _kinds(url)
     assert counts.get("cdc", 0) - requests_before.get("cdc", 0) == 1
     assert counts.get("query", 0) - requests_before.get("query", 0) == 2  # one page per kind
-    assert customer["Id"] in {c["Id"] for c in changes.of("Customer")}
+    assert customer["Id"] in {c.qbo_id for c in changes.customers}
     assert abs(changes.read_at.timestamp() - clock.now) < 5

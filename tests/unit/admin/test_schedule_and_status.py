@@ -67,7 +67,7 @@ def test_a_realm_the_consent_did_not_grant_is_refused_and_the_grant_revoked():
 
 def test_reconnect_restores_the_schedule_and_mark_synced_sets_last_sync():
     schedules = FakeSchedules()
-    service, _, repo = _service(lambda realm, token: {"CompanyName": "Co"}, schedules)
+    service, _, repo = _service(lambda realm, token: "Co", schedules)
     repo.save(Connection("t1", Status.NEEDS_RECONNECT, realm_id="r1", onboarding={"enabled": True, "run_id": "x"}))
     state = service.start_connect(Caller("t1", "admin")).split("state=")[1]
     service.complete_connect("code", state, "r1")

@@ -17,7 +17,7 @@ def env():
     clock = Clock()
     repo, tokens, oauth, schedules = FakeConnections(), FakeTokenStore(), FakeOAuth(clock), FakeSchedules()
     service = ConnectionService(repo, tokens, oauth, schedules, StateSigner(b"k" * 32, clock),
-                                read_company=lambda realm, token: {"CompanyName": f"Company {realm}"}, clock=clock)
+                                read_company=lambda realm, token: f"Company {realm}", clock=clock)
     return service, repo, tokens, oauth, schedules, clock
 
 

@@ -11,6 +11,7 @@ from shared.domain.onboarding import Deps
 from shared.domain.records import Link
 from shared.domain.settings import SyncSettings
 from shared.quickbooks.errors import Unavailable
+from shared.quickbooks.shapes import invoice_state
 from tests.fakes import FakeLinkStore, FakeMoneyPlatform, FakeMoneyQuickBooks, FakeRunLog
 
 
@@ -258,14 +259,14 @@ def test_quickbooks_changes_mark_paid_only_when_the_platform_balance_is_zero():
     w.platform.put_invoice("inv_1", amounts=("216.00",))
     w.push("inv_1")
     qbo_id = w.link("inv_1").qbo_id
-    w.sync().quickbooks_changed([w.qbo("inv_1")])  # our own write coming back
+    w.sync().quickbooks_changed([invoice_state(w.qbo("inv_1"))])  # our own write coming back
     assert not w.platform.updates[1:]
     w.qb.enter_payment(qbo_id, Decimal("216.00"))
-    w.sync().quickbooks_changed([w.qb.invoices[qbo_id]])
+    w.sync().quickbooks_changed([invoice_state(w.qb.invoices[qbo_id])])
     assert w.platform.invoices["inv_1"].status.value == "ready_for_sync"  # 216.00 still open on the platform
     w.platform.put_payment("pay_1", "inv_1", "216.00")
     w.qb.invoices[qbo_id] = dict(w.qb.invoices[qbo_id], SyncToken="9")
-    w.sync().quickbooks_changed([w.qb.invoices[qbo_id]])
+    w.sync().quickbooks_changed([invoice_state(w.qb.invoices[qbo_id])])
     assert w.platform.invoices["inv_1"].status.value == "paid"
 
 
@@ -275,7 +276,7 @@ def test_an_invoice_deleted_in_quickbooks_is_an_entry_and_never_silently_recreat
     w.push("inv_1")
     qbo_id = w.link("inv_1").qbo_id
     del w.qb.invoices[qbo_id]
-    w.sync().quickbooks_changed([{"Id": qbo_id, "status": "Deleted"}])
+    w.sync().quickbooks_changed([invoice_state({"Id": qbo_id, "status": "Deleted"})])
     assert w.log.errors[("invoice", "inv_1")]["code"] == "deleted_in_quickbooks"
     w.platform.put_invoice("inv_1", amounts=("120.00",))
     w.push("inv_1")
@@ -321,9 +322,9 @@ def test_a_pass_rereading_many_of_our_own_invoices_finds_their_links_in_one_page
     queries = []
     real = w.links.by_qbo
     monkeypatch.setattr(w.links, "by_qbo", lambda *a: queries.append(a) or real(*a))
-    w.sync().quickbooks_changed([w.qbo(i) for i in ids])
+    w.sync().quickbooks_changed([invoice_state(w.qbo(i)) for i in ids])
     assert queries == [] and len(w.platform.updates) == updates  # echoes: nothing written back
-    w.sync().quickbooks_changed([w.qbo("inv_001")])  # a few rows: a query each, no full read
+    w.sync().quickbooks_changed([invoice_state(w.qbo("inv_001"))])  # a few rows: a query each, no full read
     assert len(queries) == 1
 
 

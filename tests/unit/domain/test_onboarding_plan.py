@@ -11,11 +11,12 @@ from shared.domain import parties
 from shared.domain.onboarding_plan import MISSING_STATE, plan_onboarding
 from shared.domain.settings import MISSING_STATE_MESSAGE, SyncSettings, default_settings
 from shared.fieldservice.http_adapter import client_from_wire, site_from_wire
+from shared.quickbooks.shapes import customer_state
 
 
 def _inputs(seed: int, clients: int = 60):
     data = generate(seed=seed, clients=clients)
-    qbo = [parties.compact_customer(c) for c in data.quickbooks["Customer"]]
+    qbo = [customer_state(c).compact() for c in data.quickbooks["Customer"]]
     fsp = [parties.compact_client(client_from_wire(c)) for c in data.fieldservice["clients"]]
     sites = [parties.compact_site(site_from_wire(s)) for s in data.fieldservice["sites"]]
     return data, qbo, fsp, sites
@@ -122,7 +123,7 @@ def test_a_second_plan_after_linking_creates_nothing(books):
     linked = {q: f for q, f, _ in first.matches}
     linked.update({f"new-{r['fsp_id']}": r["fsp_id"] for r in first.to_quickbooks})
     linked.update({r["qbo_id"]: f"new-{r['qbo_id']}" for r in first.to_platform})
-    qbo2 = qbo + [{**parties.compact_customer({"Id": q, "DisplayName": r["customer"]["display_name"]})}
+    qbo2 = qbo + [{**customer_state({"Id": q, "DisplayName": r["customer"]["display_name"]}).compact()}
                   for q, r in ((f"new-{r['fsp_id']}", r) for r in first.to_quickbooks)]
     fsp2 = fsp + [{"id": f"new-{r['qbo_id']}", "name": r["client"]["company_name"] or "x", "active": True}
                   for r in first.to_platform]

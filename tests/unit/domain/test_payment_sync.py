@@ -7,6 +7,7 @@ import pytest
 
 from shared.domain.payments import PaymentSync
 from shared.quickbooks.errors import Unavailable
+from shared.quickbooks.shapes import payment_state
 from tests.unit.domain.test_invoice_sync import World
 
 
@@ -102,13 +103,13 @@ def test_payments_entered_in_quickbooks_reach_the_platform_and_paid_follows_the_
     w = _synced()
     qbo_invoice = w.link("inv_1").qbo_id
     partial = w.qb.enter_payment(qbo_invoice, Decimal("100.00"))
-    w.payments().quickbooks_changed([w.qb.payment_row(partial)])
+    w.payments().quickbooks_changed([w.qb.read_payment(partial)])
     inv = w.platform.invoices["inv_1"]
     assert inv.amount_paid == Decimal("100.00") and inv.balance == Decimal("116.00") and inv.status.value != "paid"
-    w.payments().quickbooks_changed([w.qb.payment_row(partial)])  # CDC again: recorded once
+    w.payments().quickbooks_changed([w.qb.read_payment(partial)])  # CDC again: recorded once
     assert w.platform.invoices["inv_1"].amount_paid == Decimal("100.00")
     rest = w.qb.enter_payment(qbo_invoice, Decimal("116.00"))
-    w.payments().quickbooks_changed([w.qb.payment_row(rest)])
+    w.payments().quickbooks_changed([w.qb.read_payment(rest)])
     assert w.platform.invoices["inv_1"].status.value == "paid"
     # the platform now lists these payments as changed: they are ours already, nothing goes back to QuickBooks
     before = len(w.qb.payments)
@@ -120,15 +121,15 @@ def test_our_own_payments_coming_back_through_cdc_change_nothing_on_the_platform
     w = _synced()
     w.platform.put_payment("pay_1", "inv_1", "100.00")
     w.pay("pay_1")
-    w.payments().quickbooks_changed([w.qb.payment_row(w.links.get("t1", "payment", "pay_1").qbo_id)])
+    w.payments().quickbooks_changed([w.qb.read_payment(w.links.get("t1", "payment", "pay_1").qbo_id)])
     assert len(w.platform.payments) == 1
 
 
 def test_a_quickbooks_payment_deleted_there_is_deleted_on_the_platform():
     w = _synced()
     qbo_payment = w.qb.enter_payment(w.link("inv_1").qbo_id, Decimal("100.00"))
-    w.payments().quickbooks_changed([w.qb.payment_row(qbo_payment)])
-    w.payments().quickbooks_changed([{"Id": qbo_payment, "status": "Deleted"}])
+    w.payments().quickbooks_changed([w.qb.read_payment(qbo_payment)])
+    w.payments().quickbooks_changed([payment_state({"Id": qbo_payment, "status": "Deleted"})])
     assert w.platform.invoices["inv_1"].balance == Decimal("216.00")
 
 
@@ -141,7 +142,7 @@ def test_many_of_our_own_payments_coming_back_are_looked_up_in_one_paged_read(mo
     queries = []
     real = w.links.by_qbo
     monkeypatch.setattr(w.links, "by_qbo", lambda *a: queries.append(a) or real(*a))
-    w.payments().quickbooks_changed([w.qb.payment_row(w.links.get("t1", "payment", i).qbo_id) for i in ids])
+    w.payments().quickbooks_changed([w.qb.read_payment(w.links.get("t1", "payment", i).qbo_id) for i in ids])
     assert queries == [] and len(w.platform.payments) == 60
 
 

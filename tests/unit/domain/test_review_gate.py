@@ -16,6 +16,7 @@ from shared.domain.settings import SyncSettings
 from shared.domain.sync_run import SyncEngine
 from shared.fieldservice.models import Address, Contact
 from shared.quickbooks.port import MoneyPrefs
+from shared.quickbooks.shapes import customer_state, invoice_state
 from tests.fakes import (
     FakeBooks,
     FakeConnections,
@@ -63,7 +64,7 @@ class World:
         row = self.books.add("Customer", {"DisplayName": company, "CompanyName": company,
                                           "PrimaryPhone": {"FreeFormNumber": phone}, "Active": True})
         self.links.put(Link("t1", "customer", fsp_id, row["Id"], sync_token=row["SyncToken"],
-                            extra={"fp": baseline(client_values(client), customer_values(row))}))
+                            extra={"fp": baseline(client_values(client), customer_values(customer_state(row)))}))
         return client, row
 
     def run(self):
@@ -323,10 +324,11 @@ def test_a_paid_invoice_in_quickbooks_is_held_its_balance_alone_is_not():
     w = MoneyWorld()
     w.links.put(Link("t1", "invoice", "inv_1", "130", sync_token="1", extra={"balance": "100.00"}))
     w.links.put(Link("t1", "invoice", "inv_2", "131", sync_token="1", extra={"balance": "100.00"}))
-    paid = {"Id": "130", "SyncToken": "2", "TotalAmt": "100.00", "Balance": "0", "DocNumber": "1001"}
-    part = {"Id": "131", "SyncToken": "2", "TotalAmt": "100.00", "Balance": "60.00", "DocNumber": "1002"}
+    paid = invoice_state({"Id": "130", "SyncToken": "2", "TotalAmt": "100.00", "Balance": "0", "DocNumber": "1001"})
+    part = invoice_state({"Id": "131", "SyncToken": "2", "TotalAmt": "100.00", "Balance": "60.00",
+                          "DocNumber": "1002"})
     through = w.gate().admit("import", "invoice", [paid, part])
-    assert [r["Id"] for r in through] == ["131"]
+    assert [i.qbo_id for i in through] == ["131"]
     (held,) = w.queue.waiting("t1")
     assert held.entry.name == "Invoice 1001 (paid)" and held.entry.side == "import"
 

@@ -15,6 +15,7 @@ from shared.domain.settings import SyncSettings
 from shared.domain.sync_run import SyncEngine
 from shared.fieldservice.models import Address
 from shared.quickbooks.errors import Throttled
+from shared.quickbooks.shapes import customer_state
 from tests.fakes import (
     FakeBooks,
     FakeConnections,
@@ -64,7 +65,7 @@ class World:
         from shared.domain.clients import baseline, client_values
 
         self.links.put(Link("t1", "customer", fsp_id, row["Id"], sync_token=row["SyncToken"],
-                            extra={"fp": baseline(client_values(client), customer_values(row))}))
+                            extra={"fp": baseline(client_values(client), customer_values(customer_state(row)))}))
         return client, row
 
     def run(self, run_id="r1"):
@@ -181,15 +182,15 @@ def test_a_customer_deleted_or_merged_in_quickbooks_is_flagged_never_recreated()
     _, row = w.linked_pair("c1", company="Acme Plumbing")
     w.tick()
     del w.books.rows["Customer"][row["Id"]]
-    original = w.books.changes_since
+    original = w.books.cdc_rows
 
     def with_tombstone(entities, since):
-        changes = original(entities, since)
-        changes.rows["Customer"].append({"status": "Deleted", "Id": row["Id"],
-                                         "MetaData": {"LastUpdatedTime": w.now.isoformat()}})
-        return changes
+        rows = original(entities, since)
+        rows["Customer"].append({"status": "Deleted", "Id": row["Id"],
+                                 "MetaData": {"LastUpdatedTime": w.now.isoformat()}})
+        return rows
 
-    w.books.changes_since = with_tombstone
+    w.books.cdc_rows = with_tombstone
     w.platform.update_client("t1", "c1", company_name="Acme Plumbing Inc")
     w.tick()
     w.run()
@@ -280,7 +281,7 @@ def test_merge_takes_each_field_from_the_side_that_changed_it_and_leaves_differe
     books = {**was, "first": "Ann", "phone": "602-555-0199"}
     result = merge(base, platform, books, T0, T0, "two_way")
     assert result.to_quickbooks == {"email": "new@x.com"} and result.to_platform == {"phone": "602-555-0199"}
-    assert customer_values({"Id": "1", "DisplayName": "A", "Active": False})["active"] is False
+    assert customer_values(customer_state({"Id": "1", "DisplayName": "A", "Active": False}))["active"] is False
 
 
 def test_merge_without_a_baseline_records_one_and_writes_nothing():

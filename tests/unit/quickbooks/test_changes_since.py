@@ -47,7 +47,7 @@ def test_a_cursor_older_than_30_days_on_our_clock_still_asks_cdc_first():
     qb = StubQuickBooks()
     changes = _adapter(qb).changes_since(["Customer", "Invoice"], datetime.now(UTC) - timedelta(days=90))
     assert qb.calls == ["cdc"]
-    assert [r["Id"] for r in changes.of("Customer")] == ["0"] and changes.of("Invoice") == []
+    assert [c.qbo_id for c in changes.of("Customer")] == ["0"] and changes.of("Invoice") == ()
     assert changes.read_at == datetime.fromisoformat(QBO_NOW)
 
 
@@ -55,14 +55,14 @@ def test_quickbooks_refusing_the_look_back_pages_the_query_and_takes_its_time():
     qb = StubQuickBooks(refuse_cdc=True)
     changes = _adapter(qb).changes_since(["Customer", "Invoice"], datetime.now(UTC) - timedelta(days=1))
     assert qb.calls == ["cdc", "SELECT * FROM Customer", "SELECT * FROM Invoice"]
-    assert changes.of("Customer") == [{"Id": "q1"}] and changes.of("Invoice") == [{"Id": "q1"}]
+    assert [c.qbo_id for c in changes.customers] == ["q1"] and [i.qbo_id for i in changes.invoices] == ["q1"]
     assert changes.read_at == datetime.fromisoformat(QBO_NOW)
 
 
 def test_a_full_cdc_answer_is_reread_by_query_with_the_cdc_time():
     qb = StubQuickBooks(cdc_rows=1000)
     changes = _adapter(qb).changes_since(["Customer"], datetime.now(UTC) - timedelta(days=1))
-    assert qb.calls == ["cdc", "SELECT * FROM Customer"] and changes.of("Customer") == [{"Id": "q1"}]
+    assert qb.calls == ["cdc", "SELECT * FROM Customer"] and [c.qbo_id for c in changes.customers] == ["q1"]
     assert changes.read_at == datetime.fromisoformat(QBO_NOW)
 
 

@@ -1,6 +1,7 @@
 """The port's typed drafts as QuickBooks JSON (shared/quickbooks/shapes.py), the only place they become JSON."""
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -15,6 +16,7 @@ from shared.quickbooks.port import (
     PostalAddress,
 )
 from shared.quickbooks.shapes import (
+    changes,
     class_body,
     class_state,
     customer_body,
@@ -108,3 +110,48 @@ def test_a_class_is_its_name():
     assert class_body(ClassDraft("Maintenance")) == {"Name": "Maintenance"}
     state = class_state({"Id": "3", "Name": "Maintenance", "Active": False, "SyncToken": "0"})
     assert (state.qbo_id, state.name, state.active) == ("3", "Maintenance", False)
+
+
+# -- what QuickBooks sends on its own, typed (decision 42) ---------------------------------------------------------
+
+CDC = {
+    "Customer": [{"Id": "1", "SyncToken": "3", "DisplayName": "Acme", "BillAddr": {"Line1": "1 Main St", "City": "Mesa",
+                                                                                 "CountrySubDivisionCode": "AZ"},
+                  "MetaData": {"LastUpdatedTime": "2026-11-01T04:00:00-08:00"}},
+                 {"Id": "2", "status": "Deleted", "MetaData": {"LastUpdatedTime": "2026-11-01T05:00:00-08:00"}}],
+    "Item": [{"Id": "5", "SyncToken": "1", "Name": "Labor", "Type": "Service", "UnitPrice": 95.5}],
+    "Class": [{"Id": "7", "Name": "Maintenance"}],
+    "Invoice": [{"Id": "9", "SyncToken": "2", "TotalAmt": 100.1, "Balance": "0", "DocNumber": "1001",
+                 "TxnTaxDetail": {"TotalTax": 7.1}, "CustomerRef": {"value": "1"}},
+                {"Id": "10", "status": "Deleted"}],
+    "Payment": [{"Id": "11", "SyncToken": "0", "TotalAmt": 100.1, "UnappliedAmt": 0, "TxnDate": "2026-11-02",
+                 "CustomerRef": {"value": "1", "name": "Acme"},
+                 "Line": [{"Amount": 100.1, "LinkedTxn": [{"TxnId": "9", "TxnType": "Invoice"}]}]},
+                {"Id": "12", "status": "Deleted"}],
+}
+
+
+def test_cdc_rows_become_typed_states_per_kind_with_tombstones_in_their_kind():
+    read_at = datetime(2026, 11, 1, 13, tzinfo=UTC)
+    found = changes(CDC, read_at)
+    assert found.read_at == read_at and [c.qbo_id for c in found.of("Customer")] == ["1", "2"]
+    acme, gone = found.customers
+    assert acme.sync_token == "3" and acme.bill == PostalAddress("1 Main St", None, "Mesa", "AZ", None, None)
+    assert acme.updated_at == datetime(2026, 11, 1, 12, tzinfo=UTC) and not acme.deleted and gone.deleted
+    assert found.items[0].unit_price == Decimal("95.5") and found.classes[0].name == "Maintenance"
+    invoice, deleted = found.invoices
+    assert (invoice.total, invoice.tax, invoice.balance) == (Decimal("100.1"), Decimal("7.1"), Decimal("0"))
+    assert not invoice.deleted and deleted.deleted and deleted.voided  # nothing is owed on a deleted invoice
+    payment, removed = found.payments
+    assert payment.applied == (("9", Decimal("100.1")),) and payment.customer_name == "Acme" and removed.deleted
+    assert changes({}, read_at).of("Invoice") == ()
+
+
+def test_every_state_survives_the_json_of_a_run_chunk_with_exact_money():
+    found = changes(CDC, datetime(2026, 11, 1, 13, tzinfo=UTC))
+    for kind, states in (("Customer", found.customers), ("Item", found.items), ("Class", found.classes),
+                         ("Invoice", found.invoices), ("Payment", found.payments)):
+        stored = json.loads(json.dumps([s.as_dict() for s in states]))  # as the run store keeps a chunk
+        assert [type(s).from_dict(d) for s, d in zip(states, stored, strict=True)] == list(states), kind
+        assert "Id" not in stored[0] and "status" not in stored[0]  # the typed state, not QuickBooks JSON
+    assert json.loads(json.dumps(found.payments[0].as_dict()))["total"] == "100.1"  # text, never a float
