@@ -48,3 +48,48 @@ def _forget_clients():
     from aws_lambda_powertools.utilities import parameters
 
     parameters.clear_caches()  # Powertools' secrets provider keeps its boto3 client (the old endpoint) and values
+
+
+@pytest.fixture(scope="module")
+def onboard(local_stack):
+    """Makes a company as a new user would on the module's stack: a QuickBooks realm and a platform tenant with
+    generated data, connected, the demo's settings, onboarding run, then one Sync Now, which settles the echoes of
+    onboarding's writes so a test meets a company in its steady state. Answers (data, realm)."""
+    from emulators.datagen.generator import generate
+    from qbsync.demo import demo_settings
+
+    _, driver = local_stack
+
+    def onboard_tenant(tenant: str, company: str, *, seed: int, clients: int, prefs: dict | None = None):
+        data = generate(seed=seed, clients=clients)
+        realm = driver.create_realm(company)
+        driver.load_quickbooks(realm, data.quickbooks_json())
+        if prefs:
+            driver.set_preferences(realm, prefs)
+        driver.create_tenant(tenant, data.fieldservice)
+        driver.connect(tenant, realm)
+        driver.settings(tenant, demo_settings(driver, tenant))
+        onboarding = driver.enable(tenant)
+        assert onboarding["status"] == "succeeded", onboarding
+        first = driver.sync_now(tenant)
+        assert first["status"] == "succeeded", first
+        return data, realm
+
+    return onboard_tenant
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium through Playwright, one per module (tests/integration/chromium.py)."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.integration.chromium import AXE, CHROMIUM, FLAGS
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
+    assert AXE.exists(), "axe-core is missing: `make test` installs it (npm ci --prefix tests/browser)"
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()

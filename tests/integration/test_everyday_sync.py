@@ -6,23 +6,13 @@ import threading
 
 import pytest
 
-from emulators.datagen.generator import generate
-from qbsync.demo import demo_settings
-
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
 
 
 @pytest.fixture(scope="module")
-def onboarded(local_stack):
+def onboarded(local_stack, onboard):
     _, driver = local_stack
-    data = generate(seed=5, clients=24)
-    realm = driver.create_realm("Everyday HVAC")
-    driver.load_quickbooks(realm, data.quickbooks_json())
-    driver.create_tenant("t-every", data.fieldservice)
-    driver.connect("t-every", realm)
-    driver.settings("t-every", demo_settings(driver, "t-every"))
-    assert driver.enable("t-every")["status"] == "succeeded"
-    assert driver.sync_now("t-every")["status"] == "succeeded"  # the first run after onboarding settles echoes
+    _, realm = onboard("t-every", "Everyday HVAC", seed=5, clients=24)
     return driver, realm
 
 
@@ -144,20 +134,13 @@ def test_throttling_outages_and_a_token_endpoint_outage_pause_the_run_and_lose_n
     assert not codes & {"3001", "10000", "429", "500", "502", "503"}  # nothing transient blamed on a record
 
 
-def test_a_cursor_past_cdc_look_back_on_quickbooks_clock_is_read_by_query_and_nothing_is_missed(local_stack):
+def test_a_cursor_past_cdc_look_back_on_quickbooks_clock_is_read_by_query_and_nothing_is_missed(local_stack, onboard):
     """QuickBooks counts CDC's 30 days on its own clock: here 31 days on from ours. CDC refuses the cursor (500
     Unsupported Operation), the run pages the MetaData.LastUpdatedTime query instead and the QuickBooks edit
     reaches the platform; the run succeeds, nothing is logged against a record."""
     stack, driver = local_stack
     clock = f"{stack.qbo_url}/_emulator/clock"
-    data = generate(seed=29, clients=8)
-    realm = driver.create_realm("Clockwise Plumbing")
-    driver.load_quickbooks(realm, data.quickbooks_json())
-    driver.create_tenant("t-clock", data.fieldservice)
-    driver.connect("t-clock", realm)
-    driver.settings("t-clock", demo_settings(driver, "t-clock"))
-    assert driver.enable("t-clock")["status"] == "succeeded"
-    assert driver.sync_now("t-clock")["status"] == "succeeded"
+    _, realm = onboard("t-clock", "Clockwise Plumbing", seed=29, clients=8)
     (client, customer), *_ = _pairs(driver, realm, "t-clock")
     offset = 31 * 86400
     driver.http.post(clock, json={"advance_seconds": offset}).raise_for_status()

@@ -6,26 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from emulators.datagen.generator import generate
-from qbsync.demo import demo_settings
-
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
-
-
-def _onboarded(driver, tenant, seed, prefs=None):
-    data = generate(seed=seed, clients=10)
-    realm = driver.create_realm(f"Money {tenant}")
-    driver.load_quickbooks(realm, data.quickbooks_json())
-    if prefs:
-        driver.set_preferences(realm, prefs)
-    driver.create_tenant(tenant, data.fieldservice)
-    driver.connect(tenant, realm)
-    driver.settings(tenant, demo_settings(driver, tenant))
-    onboarding = driver.enable(tenant)
-    assert onboarding["status"] == "succeeded", onboarding
-    first = driver.sync_now(tenant)
-    assert first["status"] == "succeeded", first
-    return realm
 
 
 def _client_and_item(driver, tenant, realm):
@@ -65,10 +46,10 @@ def _enter_payment(driver, realm, qbo_invoice, amount):
     return driver.quickbooks_call(realm, "POST", "payment", body)["Payment"]
 
 
-def test_an_invoice_through_its_life_and_payments_both_ways(local_stack):
+def test_an_invoice_through_its_life_and_payments_both_ways(local_stack, onboard):
     _, driver = local_stack
     tenant = "t-money-life"
-    realm = _onboarded(driver, tenant, seed=41)
+    _, realm = onboard(tenant, f"Money {tenant}", seed=41, clients=10)
     client, item, _ = _client_and_item(driver, tenant, realm)
     _invoice(driver, tenant, "inv_m1", client, item, ["100.00"], tax="8.00")
     _invoice(driver, tenant, "inv_m2", client, item, ["50.00"])
@@ -141,10 +122,11 @@ def test_an_invoice_through_its_life_and_payments_both_ways(local_stack):
     assert Decimal(str(_by_note(driver, realm)["Platform invoice inv_m4"]["Balance"])) == Decimal("75.00")
 
 
-def test_refused_then_fixed_clear_id_and_custom_numbers(local_stack):
+def test_refused_then_fixed_clear_id_and_custom_numbers(local_stack, onboard):
     _, driver = local_stack
     tenant = "t-money-ids"
-    realm = _onboarded(driver, tenant, seed=42, prefs={"SalesFormsPrefs": {"CustomTxnNumbers": True}})
+    _, realm = onboard(tenant, f"Money {tenant}", seed=42, clients=10,
+                       prefs={"SalesFormsPrefs": {"CustomTxnNumbers": True}})
     client, item, customer_id = _client_and_item(driver, tenant, realm)
     customer = driver.quickbooks_call(realm, "GET", f"customer/{customer_id}")["Customer"]
     driver.quickbooks_call(realm, "POST", "customer", {"Id": customer_id, "SyncToken": customer["SyncToken"],
@@ -195,17 +177,11 @@ def test_refused_then_fixed_clear_id_and_custom_numbers(local_stack):
     assert Decimal(platform_r3["total"]) == Decimal(str(r3["TotalAmt"])) == Decimal("108.00")
 
 
-def test_faults_lose_and_duplicate_nothing(local_stack):
+def test_faults_lose_and_duplicate_nothing(local_stack, onboard):
     stack, driver = local_stack
     tenant = "t-money-faults"
-    data = generate(seed=43, clients=20)
-    realm = driver.create_realm("Money faults")
-    driver.load_quickbooks(realm, data.quickbooks_json())
-    driver.create_tenant(tenant, data.fieldservice)
-    driver.connect(tenant, realm)
-    driver.settings(tenant, demo_settings(driver, tenant))
-    assert driver.enable(tenant)["status"] == "succeeded"
-    driver.sync_now(tenant)  # settles what onboarding and its webhooks started, so the faults meet fresh work
+    # Onboarding's Sync Now settles what onboarding and its webhooks started, so the faults meet fresh work.
+    _, realm = onboard(tenant, "Money faults", seed=43, clients=20)
     fresh = [i for i in driver.platform_records(tenant, "invoices")
              if i["status"] in ("draft", "approved") and Decimal(str(i["total"])) > 0][:35]
     assert fresh

@@ -6,9 +6,6 @@ unchecked" entries come back only when they change again, "Keep checked" ones at
 
 import pytest
 
-from emulators.datagen.generator import generate
-from qbsync.demo import demo_settings
-
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
 
 T = "t-review"
@@ -16,16 +13,9 @@ WRITES = ("create", "update", "batch", "delete", "void")
 
 
 @pytest.fixture(scope="module")
-def reviewing(local_stack):
+def reviewing(local_stack, onboard):
     _, driver = local_stack
-    data = generate(seed=13, clients=12)
-    realm = driver.create_realm("Review Plumbing")
-    driver.load_quickbooks(realm, data.quickbooks_json())
-    driver.create_tenant(T, data.fieldservice)
-    driver.connect(T, realm)
-    driver.settings(T, demo_settings(driver, T))
-    assert driver.enable(T)["status"] == "succeeded"
-    assert driver.sync_now(T)["status"] == "succeeded"  # the first run after onboarding settles echoes
+    _, realm = onboard(T, "Review Plumbing", seed=13, clients=12)
     driver.settings(T, {"review_mode": True})
     assert driver.sync_now(T)["status"] == "succeeded"
     held = [(e["side"], e["entity"], e["change"], e["name"]) for e in _get(driver, "/admin/review")["items"]]

@@ -14,7 +14,6 @@ import csv
 import io
 import os
 import re
-import shutil
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -23,18 +22,10 @@ import pytest
 
 from emulators.datagen.generator import generate
 from qbsync.demo import demo_settings
+from tests.integration.chromium import LAPTOP, TABLET, check_screen, new_tab, screenshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("web_flow")]
 
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-SHOTS = Path(os.environ.get("QBSYNC_SCREENSHOTS", ROOT / "build" / "screenshots"))
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# /work/.library/env/machines/python.md: without the background-networking flags Chromium keeps dialling out.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-LAPTOP, TABLET = {"width": 1280, "height": 860}, {"width": 820, "height": 1100}
-TIMEOUT_MS = int(os.environ.get("QBSYNC_BROWSER_TIMEOUT_MS", "240000"))
 TENANT, COMPANY = "t-flow", "Flow Landscaping"
 # A refresh token rolls for 8,726,400 s (101 days) from issue (qbo-facts, OAuth; docs/emulator-quickbooks.md).
 PAST_REFRESH_EXPIRY_S = 8_726_400 + 86_400
@@ -51,14 +42,7 @@ class Admin:
 
     def screen(self, name: str) -> None:
         """axe-core in the page: no serious or critical violation; then a screenshot of the screen."""
-        # Evaluated through DevTools, which the page's Content-Security-Policy does not govern (a <script> would be).
-        self.page.evaluate(AXE.read_text(encoding="utf-8"))
-        result = self.page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-        bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-               if v["impact"] in ("serious", "critical")]
-        assert bad == [], f"{name}: {bad}"
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SHOTS / f"flow-{name}.png"), full_page=True)
+        check_screen(self.page, f"flow-{name}")
         assert self.problems == [], f"{name}: script errors {self.problems}"
 
     def status(self, text: str) -> None:
@@ -78,30 +62,15 @@ class Admin:
         popup.value.wait_for_event("close")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
-    assert AXE.exists(), "axe-core is missing: `make test` installs it (npm ci --prefix tests/browser)"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
 def admin(browser):
-    context = browser.new_context(viewport=LAPTOP, accept_downloads=True)
-    tab = context.new_page()
-    tab.set_default_timeout(TIMEOUT_MS)
+    context, tab = new_tab(browser)
     walker = Admin(tab)
     try:
         yield walker
     finally:
         if not walker.done and not tab.is_closed():
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            tab.screenshot(path=str(SHOTS / "flow-last.png"), full_page=True)
+            screenshot(tab, "flow-last")
         context.close()
 
 

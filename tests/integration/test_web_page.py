@@ -7,46 +7,22 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from emulators.datagen.generator import generate
+from tests.integration.chromium import LAPTOP, TABLET, check_screen, new_tab, screenshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("web_page")]
 
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-SHOTS = Path(os.environ.get("QBSYNC_SCREENSHOTS", ROOT / "build" / "screenshots"))
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# /work/.library/env/machines/python.md: without the background-networking flags Chromium keeps dialling out.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-LAPTOP, TABLET = {"width": 1280, "height": 860}, {"width": 820, "height": 1100}
-TIMEOUT_MS = int(os.environ.get("QBSYNC_BROWSER_TIMEOUT_MS", "240000"))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
-    assert AXE.exists(), "axe-core is missing: `make test` installs it (npm ci --prefix tests/browser)"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport=LAPTOP, accept_downloads=True)
-    tab = context.new_page()
-    tab.set_default_timeout(TIMEOUT_MS)
+    context, tab = new_tab(browser)
     problems: list[str] = []
     tab.on("pageerror", lambda exc: problems.append(str(exc)))
     try:
@@ -55,22 +31,9 @@ def page(browser):
         raise
     finally:
         if not tab.is_closed():
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            tab.screenshot(path=str(SHOTS / "last-failure.png"), full_page=True)
+            screenshot(tab, "last-failure")
         context.close()
     assert problems == [], problems  # no script error on any screen
-
-
-def check_screen(page, name: str) -> None:
-    """axe-core in the page: no serious or critical violation; then a screenshot of the screen."""
-    # Evaluated through DevTools, which the page's Content-Security-Policy does not govern (a <script> would be).
-    page.evaluate(AXE.read_text(encoding="utf-8"))
-    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-           if v["impact"] in ("serious", "critical")]
-    assert bad == [], f"{name}: {bad}"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def _setup(driver, tenant: str, company: str, class_tracking: bool, clients: int = 30) -> str:

@@ -6,9 +6,6 @@ import time
 import pytest
 import requests
 
-from emulators.datagen.generator import generate
-from qbsync.demo import demo_settings
-
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
 
 
@@ -22,16 +19,9 @@ def _wait(predicate, timeout_s: float, step: float = 0.25):
 
 
 @pytest.fixture(scope="module")
-def onboarded(local_stack):
+def onboarded(local_stack, onboard):
     stack, driver = local_stack
-    data = generate(seed=41, clients=12)
-    realm = driver.create_realm("Webhook Electric")
-    driver.load_quickbooks(realm, data.quickbooks_json())
-    driver.create_tenant("t-hooks", data.fieldservice)
-    driver.connect("t-hooks", realm)
-    driver.settings("t-hooks", demo_settings(driver, "t-hooks"))
-    assert driver.enable("t-hooks")["status"] == "succeeded"
-    assert driver.sync_now("t-hooks")["status"] == "succeeded"  # what was ready before is pushed
+    data, realm = onboard("t-hooks", "Webhook Electric", seed=41, clients=12)  # what was ready before is pushed
     return stack, driver, data, realm
 
 
