@@ -382,6 +382,10 @@ class InvoiceSync:
                 continue
             if state.sync_token == link.sync_token and link.extra.get("balance") == str(state.balance):
                 continue  # our own write coming back
+            if state.sync_token != link.sync_token and not newer_than_synced(state.sync_token, link.sync_token):
+                # Read by this pass's CDC before our own update of the same pass: an older copy, whose token and
+                # balance must not replace the ones our update answered with (as for customers, decision 45).
+                continue
             paid = state.balance == ZERO and state.total > ZERO
             link = Attempts.settled(link, sync_token=state.sync_token, extra={"balance": str(state.balance)})
             self.d.links.put(link)

@@ -829,3 +829,9 @@ def test_an_invoice_whose_payments_moved_its_sync_token_is_updated_with_the_toke
     assert run.status == "succeeded" and run.summary["counts"]["invoices_updated_in_quickbooks"] == 2
     assert w.books.calls == ["cdc", "preferences", "batch"]  # not batch, query (5010 re-read), batch
     assert {r["Balance"] for r in w.books.rows["Invoice"].values()} == {Decimal("85.00")}
+    # The pass's CDC rows (older than our updates) applied at the end of the payments step leave the links as our
+    # updates left them: QuickBooks' current token and balance.
+    for i in ("inv_1", "inv_2"):
+        link = w.links.get("t1", "invoice", i)
+        row = w.books.rows["Invoice"][link.qbo_id]
+        assert (link.sync_token, link.extra["balance"]) == (row["SyncToken"], str(row["Balance"]))
