@@ -185,9 +185,9 @@ class SyncEngine:
         return [kind.from_dict(row) for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], name)
                 for row in chunk]
 
-    def _sync_tokens(self, state: dict, entity: str) -> dict[str, str]:
-        """QuickBooks id -> SyncToken of each row of `entity` this pass's CDC reported."""
-        return {str(row["Id"]): token for row in self._cdc_rows(state, entity) if (token := sync_token(row))}
+    def _invoice_tokens(self, state: dict) -> dict[str, str]:
+        """QuickBooks id -> SyncToken of each invoice this pass's CDC reported."""
+        return {s.qbo_id: s.sync_token for s in self._cdc(state, "Invoice", InvoiceState) if s.sync_token}
 
     def _since(self, state: dict, kind: str) -> datetime | None:
         return _at(state.get("since", {}).get(kind))
@@ -446,7 +446,7 @@ class SyncEngine:
         sync = self._invoice_sync(state, self._log(state))
         # QuickBooks' changes are applied after the payments (push_payments), but their SyncTokens are known now: an
         # invoice whose payments moved it since our last write is updated at once, not after a 5010 round trip.
-        sync.push(invoices, reported=lambda: self._sync_tokens(state, "Invoice"))
+        sync.push(invoices, reported=lambda: self._invoice_tokens(state))
         self._keep_prefs(state, sync)
         state["cursor"] = {**cursor, "next": page.next_cursor, "done": not page.next_cursor}
         return state
