@@ -1046,8 +1046,9 @@ class FakeErrorLog:
     def get(self, tenant_id, key):
         return self.entries.get(key)
 
-    def list(self, tenant_id, include_resolved=False):
-        return [e for e in self.entries.values() if include_resolved or not e.resolved]
+    def list(self, tenant_id, include_resolved=False, entity=None):
+        return [e for e in self.entries.values()
+                if (include_resolved or not e.resolved) and entity in (None, e.entity)]
 
     def clear_retry(self, tenant_id, key):
         entry = self.entries.get(key)

@@ -193,10 +193,14 @@ class ErrorRepo:
                           resolved=bool(i.resolved), name=i.name or "", dismissed=bool(i.dismissed),
                           retry_requested=bool(i.retry), waits_for=i.waits_for or "")
 
-    def list(self, tenant_id: str, include_resolved: bool = False) -> list[ErrorEntry]:
-        """Open entries (all entries with `include_resolved`), dismissed ones included: the engine works from this."""
-        items = ErrorItem.query(_tenant(tenant_id), ErrorItem.sk.startswith("ERR#"))
-        return [self._to_domain(tenant_id, i) for i in items if include_resolved or not i.resolved]
+    def list(self, tenant_id: str, include_resolved: bool = False, entity: str | None = None) -> list[ErrorEntry]:
+        """Open entries (all entries with `include_resolved`), dismissed ones included: the engine works from this.
+        `entity`: that kind's only, by key prefix. Resolved entries are left out by DynamoDB, not here: they stay
+        90 days, and a busy tenant's partition is mostly those (issue 12: 0.2 s a read on the local stack)."""
+        prefix = f"ERR#{entity}#" if entity else "ERR#"
+        items = ErrorItem.query(_tenant(tenant_id), ErrorItem.sk.startswith(prefix),
+                                filter_condition=None if include_resolved else ErrorItem.resolved == 0)
+        return [self._to_domain(tenant_id, i) for i in items]
 
     def page(self, tenant_id: str, cursor: str | None, limit: int, include_resolved: bool = False,
              include_dismissed: bool = False) -> Page[ErrorEntry]:

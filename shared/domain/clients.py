@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -232,6 +232,7 @@ class ClientSync:
         self._carry = carry
         self._to_create: list[dict] = []  # compact clients no QuickBooks customer matched, to create there
         self._seen: list[str] = []  # the clients a page judged
+        self._settling: list[Link] = []  # links settled since the last write of them (`_write_settled`)
         self._held_qbo, self._held_fsp = held_qbo, held_fsp
         self._create_in_batches = create_in_batches  # Onboarding's exactly-once batch create (shared rule)
         self.direction = deps.settings.clients.direction
@@ -241,6 +242,12 @@ class ClientSync:
         """One page of platform clients changed since the cursor, merged with the QuickBooks changes of the same
         records (`customers`: every customer CDC reported this run); new clients are matched against the new
         QuickBooks customers first, then created."""
+        try:
+            self._platform_page(clients, customers)
+        finally:  # the page's settled links in one batch, also when a later write of the page failed
+            self._write_settled()
+
+    def _platform_page(self, clients: Sequence[Client], customers: Sequence[CustomerState]) -> None:
         tenant = self.d.tenant_id
         customers = _top_level(customers)
         by_fsp = self.d.links.get_many(tenant, "customer", [c.id for c in clients]) if clients else {}
@@ -313,13 +320,25 @@ class ClientSync:
         linked = self._links_by_qbo([p.id for p in namesakes])
         return [rows[p.id] for p in namesakes if p.id not in linked]
 
-    def apply_quickbooks_rest(self, customers: Sequence[CustomerState], platform_since) -> None:
+    def apply_quickbooks_rest(self, customers: Sequence[CustomerState], platform_since,
+                              linked: Mapping[str, Link] | None = None) -> None:
         """After every platform page: the QuickBooks changes whose client did not change on the platform, deletions,
-        and new QuickBooks customers no platform client matched."""
+        and new QuickBooks customers no platform client matched. `linked`: links the caller read a moment ago for
+        some of these customers, whose clients the pages did not judge (a record-level apply: one GSI query per
+        customer, each twice, was a quarter of the worker's time in issue 12's profile); a customer without one is
+        read again, since a page may have linked it meanwhile."""
+        try:
+            self._quickbooks_rest(customers, platform_since, linked)
+        finally:
+            self._write_settled()
+
+    def _quickbooks_rest(self, customers: Sequence[CustomerState], platform_since,
+                         linked: Mapping[str, Link] | None) -> None:
         top = _top_level(customers)
         self.log.count("quickbooks_jobs_not_imported", len(customers) - len(top))
         customers = top
-        by_qbo = self._links_by_qbo([c.qbo_id for c in customers])
+        known = {c.qbo_id: linked[c.qbo_id] for c in customers if linked and c.qbo_id in linked}
+        by_qbo = {**known, **self._links_by_qbo([c.qbo_id for c in customers if c.qbo_id not in known])}
         queued = {p.link.qbo_id for p in self._pending}  # merged with their page; its update goes with this flush
         new_customers = []
         for row in customers:
@@ -397,22 +416,37 @@ class ClientSync:
         self._settled(link, token, new_fp)
 
     def _settled(self, link: Link, token: str | None, new_fp: dict) -> None:
+        """Written with the rest of its page or flush (`_write_settled`, at the end of each public step, also when
+        it fails): one BatchWriteItem instead of a PutItem per record (issue 12's profile). A plain put needs no
+        condition, so nothing is lost by batching; a task dying before the write leaves the link as a crash
+        between a write and its put always did: the next pass merges the record again against the old
+        fingerprints and SyncToken (the update requests replay by requestid)."""
         link.sync_token, link.extra = token, {**link.extra, "fp": new_fp}
-        self.d.links.put(link)
+        self._settling.append(link)
         self.log.resolved("client", link.fsp_id)
         self.log.resolved("customer", link.qbo_id or "")
+
+    def _write_settled(self) -> None:
+        # One item per key: a batch write refuses duplicate keys, and the latest settlement of a record is its state.
+        settled = list({(link.entity, link.fsp_id): link for link in self._settling}.values())
+        self._settling = []
+        if settled:
+            self.d.links.put_many(settled)
 
     def flush(self) -> None:
         """Send the queued QuickBooks updates: 30 to a batch, and single updates beside the batches when the
         company's batch budget would make them wait (shared/domain/lanes.py). Each request's requestid is derived
         from its members and their SyncTokens, so a crash-retry replays QuickBooks' first answer; a stale
         SyncToken (5010) is re-read and merged again once."""
-        while self._pending:
-            pending, self._pending = self._pending, []
-            qb = self.d.quickbooks()
-            work = self._split(pending)
-            with qb.concurrent(lanes.PARALLEL if len(work) > 1 else 1) as workers:
-                lanes.run_lanes(work, functools.partial(self._send_updates, qb), self._updated, workers)
+        try:
+            while self._pending:
+                pending, self._pending = self._pending, []
+                qb = self.d.quickbooks()
+                work = self._split(pending)
+                with qb.concurrent(lanes.PARALLEL if len(work) > 1 else 1) as workers:
+                    lanes.run_lanes(work, functools.partial(self._send_updates, qb), self._updated, workers)
+        finally:  # what QuickBooks took is settled even when a later batch failed (run_lanes records it first)
+            self._write_settled()
 
     def _send_updates(self, qb, piece: lanes.Work) -> list[tuple[_Pending, CustomerState | None, dict]]:
         """(pending, customer as updated or None, QuickBooks' fault) for each member; on a worker thread."""

@@ -49,7 +49,9 @@ class RunStore(Protocol):
 class ErrorStore(ErrorLog, Protocol):
     """The error log as the engine uses it: record and resolve, plus the open entries it re-attempts."""
 
-    def list(self, tenant_id: str, include_resolved: bool = False) -> list[ErrorEntry]: ...
+    def list(self, tenant_id: str, include_resolved: bool = False, entity: str | None = None) -> list[ErrorEntry]:
+        """Open entries (all with `include_resolved`); `entity`: that kind's only."""
+        ...
     def clear_retry(self, tenant_id: str, key: str) -> None: ...
 
 

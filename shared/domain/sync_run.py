@@ -514,7 +514,7 @@ class SyncEngine:
         from shared.domain.attempts import clear_refusal
         from shared.fieldservice.errors import FieldServiceError
 
-        entries = [e for e in self.d.errors.list(self.d.tenant_id) if e.entity == entity]
+        entries = self.d.errors.list(self.d.tenant_id, entity=entity)
         if review is not None:
             for entry in entries:
                 if entry.retry_requested:
@@ -628,8 +628,9 @@ class SyncEngine:
         clients = self._fetch(state, "client", self.d.platform.get_client, frozenset(wanted))
         sync.apply_platform_page(clients, customers)
         paired = {c.id for c in clients}
-        sync.apply_quickbooks_rest([c for c in customers
-                                    if getattr(links.get(c.qbo_id), "fsp_id", None) not in paired], None)
+        rest = [c for c in customers if getattr(links.get(c.qbo_id), "fsp_id", None) not in paired]
+        # The pages settled only the links of the clients they judged (paired, left out here): the rest stand.
+        sync.apply_quickbooks_rest(rest, None, linked=links)
 
     def _fetch(self, state: dict, entity: str, get, ids: frozenset[str]) -> list:
         """Platform records by id; one the platform no longer has is left out (its deletion is a run's to see)."""

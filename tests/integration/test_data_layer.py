@@ -98,6 +98,16 @@ def test_error_log_upsert_counts_attempts_and_resolves(aws_tables):
     assert repo.list("t1") == [] and repo.list("t1", include_resolved=True)[0].resolved
 
 
+def test_the_error_log_lists_one_kinds_open_entries_when_asked(aws_tables):
+    repo = ErrorRepo()
+    for entity, entity_id in (("payment", "p-1"), ("payment", "p-2"), ("payments_x", "p-3"), ("invoice", "inv-1")):
+        repo.record(ErrorEntry("t1", entity, entity_id, "to_quickbooks", "waiting_for_invoice", "Waiting"))
+    repo.resolve("t1", "payment#p-2")
+    assert [e.key for e in repo.list("t1", entity="payment")] == ["payment#p-1"]
+    assert sorted(e.key for e in repo.list("t1", include_resolved=True, entity="payment")) == [
+        "payment#p-1", "payment#p-2"]
+    assert len(repo.list("t1")) == 3
+
 def test_a_waiting_entry_keeps_what_it_waits_for_until_it_fails_for_another_reason(aws_tables):
     repo = ErrorRepo()
     repo.record(ErrorEntry("t1", "payment", "p-1", "to_quickbooks", "waiting_for_invoice", "Waiting",

@@ -130,6 +130,25 @@ def test_a_site_waiting_for_its_client_goes_when_its_client_is_named():
     assert "site#s9" not in w.errors.open()
 
 
+
+def test_records_waiting_on_a_linked_one_are_asked_of_the_error_log_by_kind_and_open_only():
+    """The error log's partition is mostly resolved entries of every kind: the apply asks for the waiting kind's
+    open entries only, instead of reading them all (issue 12's profile: 0.2 s a read on the local stack)."""
+    w = World()
+    w.settings = SyncSettings.model_validate({"sites": {"enabled": True}})
+    hooks = Hooks(w)
+    w.platform.sites["s9"] = Site("s9", "c9", "Yard", Address("9 Dock Rd", None, "Mesa", "AZ", "85201", "US"), None,
+                                  True, w.now, w.now)
+    hooks.apply(("fieldservice", hint("site", "s9", "created")))
+    w.tick()
+    w.platform.add_client("c9", company="Brand New HVAC")
+    asked, listing = [], w.errors.list
+    w.errors.list = lambda tenant_id, include_resolved=False, **kw: asked.append((include_resolved, kw)) or listing(
+        tenant_id, include_resolved, **kw)
+    hooks.apply(("fieldservice", hint("client", "c9", "created")))
+    assert asked == [(False, {"entity": "site"})]
+    assert w.links.get("t1", "site", "s9").qbo_id
+
 @pytest.mark.parametrize("hints, why", [
     ([("quickbooks", hint("Customer", "1", "Delete"))], "QuickBooks Customer Delete"),
     ([("quickbooks", hint("Customer", "1", "Merge"))], "QuickBooks Customer Merge"),
@@ -244,3 +263,40 @@ def test_a_run_never_folds_into_a_record_level_apply_it_waits_for_the_gate_and_r
     state = engine.start({"tenant_id": "t1", "run_id": requested.run.run_id})
     assert not state["stop"], state
     assert w.gate.read("t1").holder == requested.run.run_id and len(naps) == 1
+
+
+def test_a_customer_named_by_a_hint_has_its_link_looked_up_once():
+    """The apply reads the named customers' links by QuickBooks id to pair them with their clients; the rest of the
+    step takes those links instead of querying the index again for each customer (issue 12's profile)."""
+    w = World()
+    _, row = w.linked_pair("c1", company="Acme Plumbing", phone="555-0100")
+    _, echo = w.linked_pair("c2", company="Bravo Electric", phone="555-0200")
+    w.tick()
+    w.books.edit("Customer", row["Id"], PrimaryPhone={"FreeFormNumber": "555-0199"})
+    looked_up = []
+    by_qbo = w.links.by_qbo
+    w.links.by_qbo = lambda tenant_id, entity, qbo_id: looked_up.append(qbo_id) or by_qbo(tenant_id, entity, qbo_id)
+    Hooks(w).apply(("quickbooks", hint("Customer", row["Id"], "Update")),
+                   ("quickbooks", hint("Customer", echo["Id"], "Update")))
+    assert sorted(looked_up) == sorted([row["Id"], echo["Id"]])
+    assert w.platform.clients["c1"].contact.phone == "555-0199"
+
+
+def test_the_links_an_apply_settles_are_written_in_one_batch():
+    """Each settled link was its own PutItem; a plain put needs no condition, so a page's go in one batch write
+    (issue 12's profile)."""
+    w = World()
+    for n in (1, 2, 3):
+        w.linked_pair(f"c{n}", company=f"Company {n}", phone=f"555-010{n}")
+    w.tick()
+    for n in (1, 2, 3):
+        w.platform.update_client("t1", f"c{n}", company_name=f"Company {n} Inc")
+    writes, put = [], w.links.put
+    w.links.put = lambda link: writes.append(["put", link.fsp_id]) or put(link)
+    w.links.put_many = lambda links: writes.append(["put_many", sorted(lk.fsp_id for lk in links)]) or [
+        put(lk) for lk in links]
+    Hooks(w).apply(*(("fieldservice", hint("client", f"c{n}", "updated")) for n in (1, 2, 3)))
+    assert writes == [["put_many", ["c1", "c2", "c3"]]]
+    for n in (1, 2, 3):
+        link = w.links.get("t1", "customer", f"c{n}")
+        assert link.sync_token == w.books.rows["Customer"][link.qbo_id]["SyncToken"]
