@@ -6,7 +6,9 @@ refresh lease relies on that atomicity, so DynamoDB calls are serialized here (i
 server alike).
 
 The server also costs what AWS does not: it lists moto's package directory (about 150 `isdir` calls) to route every
-request, which `cache_backend_names` does once."""
+request, which `cache_backend_names` does once; and a TransactWriteItems copies its table once per item it holds,
+for a rollback, which `one_backup_per_transaction` makes once per table; and a Query on a table's key sorts every
+item of the table to find one partition, which `partition_queries` reads directly."""
 
 from __future__ import annotations
 
@@ -49,3 +51,71 @@ def cache_backend_names() -> None:
 
     names = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: names
+
+
+def one_backup_per_transaction() -> None:
+    """moto's TransactWriteItems deep-copies the whole table once for every item of the transaction (the copies are
+    identical: the loop takes them all before it writes anything, and keeps the last), as its rollback backup. For
+    the hint ledger's transaction of 20 puts on a table of a few thousand items that was about 0.1 s, holding the
+    lock every other DynamoDB call waits for (issue 12's profile). Here each table is copied once per transaction;
+    what a transaction writes, refuses and rolls back is unchanged."""
+    import copy
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    if getattr(models.DynamoDBBackend.transact_write_items, "_one_backup", False):
+        return
+    original = models.DynamoDBBackend.transact_write_items
+
+    class OncePerTable:
+        """`copy` as moto's module sees it during one transaction: a table's backup is taken once."""
+
+        def __init__(self) -> None:
+            self.tables: dict[int, tuple[Table, Table]] = {}  # id -> (the table, its copy): held, so ids stay unique
+
+        def deepcopy(self, obj, memo=None):
+            if not isinstance(obj, Table):
+                return copy.deepcopy(obj, memo)
+            if id(obj) not in self.tables:
+                self.tables[id(obj)] = (obj, copy.deepcopy(obj, memo))
+            return self.tables[id(obj)][1]
+
+    def transact_write_items(self, transact_items):
+        with _lock:  # the module's `copy` is swapped for this call only; every DynamoDB call takes this lock
+            models.copy = OncePerTable()  # type: ignore[assignment]
+            try:
+                return original(self, transact_items)
+            finally:
+                models.copy = copy
+
+    transact_write_items._one_backup = True  # type: ignore[attr-defined]
+    models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
+def partition_queries() -> None:
+    """moto answers a Query on the table's own key by sorting every item of the table (all tenants, all kinds) and
+    keeping the partition asked for: the cost of every error-log, run and link query grew with everything the stack
+    held (issue 12, where 20 companies share the tables). Here such a query sees its partition only, sorted as
+    moto would sort it; the answer, its order, pages and filters are moto's. Index queries are left as they are."""
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table.query, "_by_partition", False):
+        return
+    original = Table.query
+
+    def query(self, hash_key, *args, **kwargs):
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name or not self.range_key_attr or hash_key is None:
+            return original(self, hash_key, *args, **kwargs)
+        with _lock:  # all_items is shadowed on this table for this call only; every DynamoDB call takes this lock
+            partition = list(self.items.get(hash_key, {}).values())
+            self.all_items = lambda: sorted(partition, key=lambda x: (x.hash_key, x.range_key))
+            try:
+                return original(self, hash_key, *args, **kwargs)
+            finally:
+                del self.all_items
+
+    query._by_partition = True  # type: ignore[attr-defined]
+    query.__wrapped__ = original  # type: ignore[attr-defined]
+    Table.query = query

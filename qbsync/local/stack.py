@@ -19,7 +19,12 @@ from pathlib import Path
 
 from emulators.common.server import RunningServer, start
 from qbsync.local import lambdas
-from qbsync.local.moto_fidelity import cache_backend_names, serialize_dynamodb
+from qbsync.local.moto_fidelity import (
+    cache_backend_names,
+    one_backup_per_transaction,
+    partition_queries,
+    serialize_dynamodb,
+)
 
 REGION = "us-east-1"
 # How long the hints poller waits after an empty receive, unless a batch finishes first (it may free its group).
@@ -105,6 +110,8 @@ class LocalStack:
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         serialize_dynamodb()
         cache_backend_names()
+        one_backup_per_transaction()
+        partition_queries()
         _route_lambda_to_handlers()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port(3), verbose=False)
         server.start()

@@ -1,0 +1,106 @@
+"""The local stack's moto fixes (qbsync/local/moto_fidelity.py, issue 12): a TransactWriteItems backs its table up
+once, not once per item, and still writes everything or nothing; a Query on the table's key reads its partition
+without sorting the whole table, and answers as moto did."""
+
+from __future__ import annotations
+
+import copy
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.dynamodb.models.table import Table
+
+from qbsync.local.moto_fidelity import one_backup_per_transaction, partition_queries, serialize_dynamodb
+
+
+@pytest.fixture
+def ddb(monkeypatch):
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    serialize_dynamodb()
+    one_backup_per_transaction()
+    partition_queries()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(TableName="t", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST")
+        for n in range(50):
+            client.put_item(TableName="t", Item={"id": {"S": f"old{n}"}})
+        client.create_table(TableName="p", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                                      {"AttributeName": "sk", "KeyType": "RANGE"}],
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                  {"AttributeName": "sk", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST")
+        for n in range(30):
+            for pk in ("a", "b", "c"):
+                client.put_item(TableName="p", Item={"pk": {"S": pk}, "sk": {"S": f"K#{(n * 7) % 30:02d}"},
+                                                     "n": {"N": str(n)}})
+        yield client
+
+
+def _puts(ids, condition=None):
+    out = []
+    for i in ids:
+        put = {"TableName": "t", "Item": {"id": {"S": i}}}
+        if condition:
+            put["ConditionExpression"] = condition
+        out.append({"Put": put})
+    return out
+
+
+def test_a_transaction_backs_its_table_up_once(ddb, monkeypatch):
+    copies, deepcopy = [], copy.deepcopy
+
+    def counting(obj, memo=None):
+        if isinstance(obj, Table):
+            copies.append(obj.name)
+        return deepcopy(obj, memo)
+
+    monkeypatch.setattr(copy, "deepcopy", counting)
+    ddb.transact_write_items(TransactItems=_puts([f"new{n}" for n in range(20)]))
+    assert copies == ["t"]
+    assert ddb.get_item(TableName="t", Key={"id": {"S": "new19"}}).get("Item")
+
+
+def test_a_refused_transaction_still_writes_nothing(ddb):
+    items = _puts(["fresh1", "fresh2"], "attribute_not_exists(id)") + _puts(["old3"], "attribute_not_exists(id)")
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(TransactItems=items)
+    assert "Item" not in ddb.get_item(TableName="t", Key={"id": {"S": "fresh1"}})
+    assert ddb.get_item(TableName="t", Key={"id": {"S": "old3"}}).get("Item")
+
+
+def _pages(ddb, **query):
+    pages, start = [], None
+    while True:
+        page = ddb.query(TableName="p", **query, **({"ExclusiveStartKey": start} if start else {}))
+        pages.append([(i["sk"]["S"], i["n"]["N"]) for i in page["Items"]])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return pages
+
+
+QUERIES = [
+    {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "b"}}},
+    {"KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+     "ExpressionAttributeValues": {":p": {"S": "b"}, ":s": {"S": "K#1"}}, "Limit": 4, "ScanIndexForward": False},
+    {"KeyConditionExpression": "pk = :p", "FilterExpression": "n > :n", "Limit": 7,
+     "ExpressionAttributeValues": {":p": {"S": "c"}, ":n": {"N": "20"}}},
+    {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "nobody"}}},
+]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_a_query_on_the_key_answers_as_moto_did_without_sorting_the_table(ddb, monkeypatch, query):
+    sorted_whole = []
+    all_items = Table.all_items
+    monkeypatch.setattr(Table, "all_items", lambda self: sorted_whole.append(self.name) or all_items(self))
+    ours = _pages(ddb, **query)
+    assert sorted_whole == []
+    monkeypatch.setattr(Table, "query", Table.query.__wrapped__)  # moto's own
+    assert _pages(ddb, **query) == ours
+    assert sorted_whole
