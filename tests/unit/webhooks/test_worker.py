@@ -193,3 +193,30 @@ def test_each_applied_hint_is_logged_with_its_record(handler_world, caplog):
     [line] = [r for r in caplog.records if r.msg == "hint"]
     assert (line.entity, line.entity_id, line.operation, line.duplicate) == ("invoice", "inv_9", "ready", False)
     assert line.run_id
+
+
+def test_the_tenants_of_one_batch_are_applied_side_by_side(handler_world, monkeypatch):
+    """A FIFO batch holds several tenants' messages; one tenant's long apply must not hold another's (issue 12's
+    fairness benchmark: a quiet company's hint waited for a busy company's apply in the same batch)."""
+    import threading
+
+    world, _ = handler_world
+    quiet_done = threading.Event()
+    real = world.applier.apply
+    seen = {}
+
+    def apply(tenant_id, batch):
+        if tenant_id == "t1":  # the busy company: its apply lasts until the quiet one's is done, or 2 s
+            seen["quiet_done_meanwhile"] = quiet_done.wait(timeout=2)
+            return real(tenant_id, batch)
+        try:
+            return real(tenant_id, batch)
+        finally:
+            quiet_done.set()
+
+    monkeypatch.setattr(world.applier, "apply", apply)
+    batch = [record(hint_message("t1", "inv_1"), "m1"), record(hint_message("t2", "inv_2"), "m2"),
+             record(hint_message("t1", "inv_3"), "m3")]
+    assert worker.process(batch) == []
+    assert seen["quiet_done_meanwhile"]
+    assert {k[3] for k in world.ledger.items} == {"inv_1", "inv_2", "inv_3"}
