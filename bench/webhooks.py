@@ -228,8 +228,9 @@ def _make(bench, company: Company, change: Change) -> None:
 
 def _note_deliveries(bench, changes: list[Change]) -> None:
     """When each change's webhook was first accepted (2xx): the platform's per-event deliveries, QuickBooks'
-    per-realm batches (one delivery can carry many customers)."""
-    waiting = [c for c in changes if c.delivered_at is None]
+    per-realm batches (one delivery can carry many customers). Only changes already made: one not made yet would
+    take an earlier delivery naming the same record (a company measured alone first changed the same records)."""
+    waiting = [c for c in changes if c.delivered_at is None and c.made_at]
     if not waiting:
         return
     platform: dict[tuple[str, str], list[float]] = {}
