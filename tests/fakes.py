@@ -942,6 +942,34 @@ class FakePlatform:
         self.calls.append("get_item")
         return self.items[item_id]
 
+    def add_item(self, item_id, name, type="service", price="0", cost=None, taxable=True, description=None,
+                 active=True):
+        from shared.fieldservice.models import Item, ItemType
+
+        now = self.clock()
+        self.items[item_id] = Item(item_id, name, ItemType(type), description, None, Decimal(price),
+                                   None if cost is None else Decimal(cost), taxable, active, now, now)
+        return self.items[item_id]
+
+    def create_item(self, tenant_id, draft, *, idempotency_key=None):
+        from shared.fieldservice.models import Item
+
+        self.calls.append("create_item")
+        if idempotency_key in self.keys:
+            return self.items[self.keys[idempotency_key]]
+        now = self.clock()
+        item = Item(f"itm_{len(self.items) + 1}", draft.name, draft.type, draft.description, draft.sku, draft.price,
+                    draft.cost, draft.taxable, draft.active, now, now)
+        self.items[item.id] = item
+        if idempotency_key:
+            self.keys[idempotency_key] = item.id
+        return item
+
+    def update_item(self, tenant_id, item_id, **changes):
+        self.calls.append("update_item")
+        self.items[item_id] = replace(self.items[item_id], **changes, updated_at=self.clock())
+        return self.items[item_id]
+
     def get_invoice(self, tenant_id, invoice_id):
         self.calls.append("get_invoice")
         return self.invoices[invoice_id]
