@@ -654,6 +654,7 @@ class FakeBooks:
         from shared.domain.lanes import IDLE
 
         self.pacing = IDLE  # the company's budget as pacing shows it: no calls in the last minute
+        self.vendor_names: list[str] = []  # vendors' and employees' DisplayNames: they share the customers' (6240)
 
     def _stamp(self, row):
         row["MetaData"] = {"LastUpdatedTime": self.clock().isoformat()}
@@ -687,6 +688,17 @@ class FakeBooks:
         self.calls.append("cdc")
         self._take_fault()
         return changes(self.cdc_rows(entities, since), self.clock())
+
+    def customers_page(self, start, size):
+        from shared.quickbooks.shapes import customer_state
+
+        self.calls.append("query")
+        rows = sorted(self.rows["Customer"].values(), key=lambda r: int(r["Id"]))  # inactive ones too, by Id
+        return [customer_state(dict(r)) for r in rows[start - 1:start - 1 + size]]
+
+    def vendor_and_employee_names(self):
+        self.calls.append("query")
+        return list(self.vendor_names)
 
     def money_prefs(self):
         from shared.quickbooks.port import MoneyPrefs
@@ -825,12 +837,16 @@ class FakeBooks:
         self._take_fault()
         if request_id in self.answers:
             return self.answers[request_id]
-        if entity == "Customer" and any(c["DisplayName"].casefold() == body["DisplayName"].casefold()
-                                        for c in self.rows["Customer"].values()):
+        if entity == "Customer" and self._name_taken(body["DisplayName"]):
             raise DuplicateName("6240", "Duplicate Name Exists Error", "The name supplied already exists.", 400)
         row = dict(self.add(entity, body))
         self.answers[request_id] = row
         return row
+
+    def _name_taken(self, name):
+        """Customers, vendors and employees share one DisplayName space, inactive ones included (6240)."""
+        taken = [c["DisplayName"] for c in self.rows["Customer"].values()] + self.vendor_names
+        return name.casefold() in {n.casefold() for n in taken}
 
     def batch(self, ops, request_id):
         from shared.quickbooks.port import BatchResult
@@ -849,9 +865,7 @@ class FakeBooks:
                 fields = {k: v for k, v in op.body.items() if k not in ("Id", "SyncToken", "sparse")}
                 results.append(BatchResult(op.bid, entity=dict(self.edit(op.entity, op.body["Id"], **fields))))
                 continue
-            taken = any(c["DisplayName"].casefold() == op.body["DisplayName"].casefold()
-                        for c in self.rows["Customer"].values())
-            if taken:
+            if self._name_taken(op.body["DisplayName"]):
                 results.append(BatchResult(op.bid, fault={"code": "6240", "message": "Duplicate Name Exists Error"}))
                 continue
             results.append(BatchResult(op.bid, entity=dict(self.add("Customer", op.body))))
@@ -1000,6 +1014,20 @@ class FakePlatform:
         if idempotency_key:
             self.keys[idempotency_key] = client.id
         return client
+
+    def create_site(self, tenant_id, draft, *, idempotency_key=None):
+        from shared.fieldservice.models import Site
+
+        self.calls.append("create_site")
+        if idempotency_key in self.keys:
+            return self.sites[self.keys[idempotency_key]]
+        now = self.clock()
+        site = Site(f"s{len(self.sites) + 1}", draft.client_id, draft.name, draft.address, draft.contact, draft.active,
+                    now, now)
+        self.sites[site.id] = site
+        if idempotency_key:
+            self.keys[idempotency_key] = site.id
+        return site
 
     def update_client(self, tenant_id, client_id, **changes):
         self.calls.append("update")
