@@ -1050,6 +1050,9 @@ class FakeRunStore:
     def get(self, tenant_id, run_id):
         return self.runs.get(run_id)
 
+    def history(self, tenant_id, limit=50):
+        return sorted(self.runs.values(), key=lambda r: r.run_id, reverse=True)[:limit]  # run ids are time-ordered
+
     def progress(self, tenant_id, run_id, phase, percent):
         if run_id in self.runs:
             self.runs[run_id].phase, self.runs[run_id].percent = phase, percent
@@ -1095,6 +1098,16 @@ class FakeErrorLog:
 
     def open(self):
         return {k: e for k, e in self.entries.items() if not e.resolved}
+
+    def count_open(self, tenant_id):
+        return sum(1 for e in self.open().values() if not e.dismissed)  # the status page hides dismissed ones
+
+    def dismiss(self, tenant_id, key):
+        entry = self.entries.get(key)
+        if entry is None:
+            return False
+        entry.dismissed = True
+        return True
 
     def open_keys(self, tenant_id):
         return set(self.open())
