@@ -277,9 +277,7 @@ class ClientSync:
     def carried(self) -> list[list]:
         """This task's QuickBooks writes as rows for the run to keep (`resume` takes them back): the clients it
         judged, the updates it merged (each with the SyncToken it was merged against) and the clients to create."""
-        return [["seen", self._seen],
-                *(["update", {"fsp_id": p.link.fsp_id, "token": p.change.sync_token, "values": p.values,
-                              "fp": p.fp}] for p in self._pending),
+        return [["seen", self._seen], *(["update", self._carried_update(p)] for p in self._pending),
                 *(["create", compact] for compact in self._to_create)]
 
     def resume(self, rows: Sequence[list]) -> None:
@@ -366,8 +364,27 @@ class ClientSync:
                 continue  # changed on the platform too: merged with its page already
             self._merge_linked(link, None, row, client)
         self._create_new([], new_customers, create_customers=True)
+        if not self._carry:
+            self._send_creates()
+            self.flush()
+
+    def send(self, limit: int) -> list[list]:
+        """The carrying step's sends: at most `limit` of the queued QuickBooks writes, creates first, then updates
+        (a task's writes must fit its time at QuickBooks' limits: 10,000 new clients in one task outlived the task's
+        timeout). Answers the rest as carried rows, for the step's next task to `resume` and send. The slice is
+        taken in queue order, so a retried task sends the same writes under the same requestids."""
+        self._to_create, rest_creates = self._to_create[:limit], self._to_create[limit:]
+        room = max(0, limit - len(self._to_create))
+        self._pending, rest_updates = self._pending[:room], self._pending[room:]
         self._send_creates()
         self.flush()
+        return [*(["update", self._carried_update(p)] for p in rest_updates),
+                *(["create", compact] for compact in rest_creates)]
+
+    @staticmethod
+    def _carried_update(pending: _Pending) -> dict[str, Any]:
+        return {"fsp_id": pending.link.fsp_id, "token": pending.change.sync_token, "values": pending.values,
+                "fp": pending.fp}
 
     def _send_creates(self) -> None:
         to_create, self._to_create = self._to_create, []
@@ -571,11 +588,19 @@ class ClientSync:
         """`clients`: parties.compact_client of each, once per client."""
         if not clients:
             return
+        # Linked already: created by an earlier attempt of this task (its answer was lost), whose counts died with
+        # it. Handed on as they are, so the attempt forms the same pieces and counts them as created, once; found by
+        # name they would count as matched.
+        earlier = self.d.links.get_many(self.d.tenant_id, "customer", [c["id"] for c in clients])
         existing = {r.display_name.casefold(): r
                     for r in self.d.quickbooks().customers_named([c["name"] for c in clients if c["name"]])}
         taken = set(existing)
         rows: list[dict[str, Any]] = []
         for compact in clients:
+            link = earlier.get(compact["id"])
+            if link is not None and link.qbo_id:
+                rows.append({"fsp_id": compact["id"], "customer": None})
+                continue
             hit = existing.get((compact["name"] or "").casefold())
             if hit is not None and parties.same_person(hit, parties.customer_draft(compact, hit.display_name, None)):
                 self._link_pair(compact, hit)  # already in QuickBooks under this name (entered there, never linked)

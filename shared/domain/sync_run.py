@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 
 from shared.domain import lanes
 from shared.domain.clients import ClientSync
-from shared.domain.onboarding import Deps, Onboarding
+from shared.domain.onboarding import ROWS_PER_TASK, Deps, Onboarding
 from shared.domain.records import Cursor, links_by_qbo
 from shared.domain.records import SyncRun as RunRecord
 from shared.domain.review import ReviewQueue
@@ -50,6 +50,9 @@ from shared.tasks import failure_of
 
 SYNC_LEASE_S = 900  # longer than one task's timeout; renewed by every task
 PLATFORM_PAGE = 300  # a multiple of 30: every QuickBooks batch of a page is full but the last
+# QuickBooks writes the clients step sends per task: onboarding's share per task (about 35 s at QuickBooks' limits),
+# so the step's last tasks stay inside their timeout whatever a run carries (decision 49).
+WRITES_PER_TASK = ROWS_PER_TASK
 CURSOR_OVERLAP = timedelta(minutes=2)  # re-read the edge: a change committed as we read is never skipped
 RECORD_LEVEL_POLL_S = 0.25  # how often a starting run looks whether a record-level apply gave the gate back
 RECONCILE_EVERY = timedelta(hours=24)  # Intuit: webhooks can be missed; sweep CDC daily to catch up
@@ -400,9 +403,21 @@ class SyncEngine:
                                "step": "platform" if page.next_cursor else "quickbooks"}
             self._progress(state, "clients", 25)
             return state
-        clients.resume([row for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], carried)
-                        for row in chunk])
-        clients.apply_quickbooks_rest(*review.quickbooks_rest(customers, self._since(state, "fsp:clients")))
+        if cursor["step"] == "quickbooks":  # after every page: their writes, and the QuickBooks changes left
+            clients.resume([row for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], carried)
+                            for row in chunk])
+            clients.apply_quickbooks_rest(*review.quickbooks_rest(customers, self._since(state, "fsp:clients")))
+        else:  # "send": the writes an earlier task of the step left for this one
+            clients.resume([row for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], cursor["rest"])
+                            for row in chunk])
+        rest = clients.send(WRITES_PER_TASK)
+        if rest:  # kept before the cursor moves, as a page's writes are: a retried task rewrites the same chunk
+            name = f"{carried}-rest{cursor.get('sends', 0)}"
+            self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], name, 0, rest)
+            state["cursor"] = {**cursor, "step": "send", "rest": name, "sends": cursor.get("sends", 0) + 1,
+                               "done": False}
+            self._progress(state, "clients", 30)
+            return state
         state["cursor"] = {**cursor, "done": True}
         self._progress(state, "clients", 40)
         return state

@@ -764,6 +764,52 @@ def test_a_retried_client_page_rewrites_its_own_run_chunk_and_the_last_task_send
     counts = state["counts"]
     assert counts["customers_updated_in_quickbooks"] == 4 and counts["customers_created_in_quickbooks"] == 2
 
+def test_the_clients_step_sends_its_carried_writes_a_task_share_at_a_time_and_a_retried_send_duplicates_nothing(
+        monkeypatch):
+    """A run's carried writes used to go out in the step's one last task: 10,000 new clients at QuickBooks' limits
+    outlived its 330 s timeout and were retried (bench/fairness.py). The step's last tasks now send at most
+    WRITES_PER_TASK each, creates first, and keep the rest for the next; a retried send (the same input again)
+    sends nothing twice."""
+    from shared.domain import sync_run
+    from shared.fieldservice.models import Contact
+
+    monkeypatch.setattr(sync_run, "WRITES_PER_TASK", 10)
+    w = World()
+    rows = {n: w.linked_pair(f"c{n:02d}", company=f"Linked Co {n:02d}", phone=f"555-01{n:02d}")[1] for n in range(12)}
+    w.tick()
+    for n in range(12):
+        w.platform.update_client("t1", f"c{n:02d}", contact=Contact(phone=f"480-555-01{n:02d}"))
+    for n in range(15):
+        w.platform.add_client(f"n{n:02d}", company=f"New Co {n:02d}")
+    w.tick()
+    sent: list[int] = []
+    batch = w.books.batch
+    monkeypatch.setattr(w.books, "batch", lambda ops, request_id: sent.append(len(ops)) or batch(ops, request_id))
+    engine = w.engine()
+    w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
+    state = engine.sync_items({**engine.start({"tenant_id": "t1", "run_id": "r1"}), "cursor": {"done": False}})
+    state = {**state, "cursor": {"done": False}}
+    per_task = []
+    while not state["cursor"]["done"]:
+        before = len(sent)
+        task_input = json.dumps(state)
+        state = engine.sync_clients(json.loads(task_input))
+        per_task.append(sum(sent[before:]))
+        if len(per_task) == 2:  # the first sending task's answer is lost: Step Functions runs it again
+            before = len(sent)
+            retried = engine.sync_clients(json.loads(task_input))
+            assert retried["cursor"] == state["cursor"] and sent[before:] == []  # what it sent is linked
+            state = retried
+    assert per_task == [0, 10, 10, 7]  # the page sends nothing; then 15 creates and 12 updates, 10 a task
+    for n in range(12):
+        customer = w.books.rows["Customer"][rows[n]["Id"]]
+        assert customer["SyncToken"] == "1" and customer["PrimaryPhone"]["FreeFormNumber"] == f"480-555-01{n:02d}"
+    names = sorted(r["DisplayName"] for r in w.books.rows["Customer"].values() if r["DisplayName"].startswith("New"))
+    assert names == [f"New Co {n:02d}" for n in range(15)] and not w.errors.entries
+    counts = state["counts"]
+    assert counts["customers_updated_in_quickbooks"] == 12 and counts["customers_created_in_quickbooks"] == 15
+
+
 class _MoneyBooks(FakeBooks):
     """FakeBooks whose invoices follow FakeMoneyQuickBooks' rules (SyncTokens, payments moving balances), on the
     same Invoice rows its CDC reports."""
