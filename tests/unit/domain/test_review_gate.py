@@ -6,7 +6,7 @@ failed list and the error log; turning review mode off releases what still waits
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from shared.domain.clients import baseline, client_values, customer_values
+from shared.domain.clients import baseline, client_values, customer_values, fingerprints
 from shared.domain.connections import Connection
 from shared.domain.onboarding import Deps
 from shared.domain.records import Link, SyncRun
@@ -384,3 +384,257 @@ def test_many_quickbooks_changes_are_judged_from_one_read_of_the_links():
     w.run()
     assert sorted(k[1] for k in w.waiting()) == sorted(row["Id"] for _, row in pairs[:5])
     assert w.writes() == []
+
+
+def _held(queue):
+    return {h.entry.entity_id: h.entry.change for h in queue.waiting("t1")}
+
+
+def test_money_records_that_write_nothing_are_not_held_and_voids_and_deletions_of_synced_ones_are():
+    w = MoneyWorld()
+    w.links.put(Link("t1", "invoice", "inv_1", "130"))
+    voided = w.platform.put_invoice("inv_1", status="void")
+    never_sent_void = w.platform.put_invoice("inv_2", status="void")
+    zero = w.platform.put_invoice("inv_3", amounts=("0.00",))
+    w.links.put(Link("t1", "invoice", "inv_4", extra={"attempt": {"id": "a1"}}))  # a write already under way
+    in_flight = w.platform.put_invoice("inv_4", number="1004")
+    w.links.put(Link("t1", "invoice", "inv_5", "135", extra={"voided": True}))  # voided in QuickBooks: sends nothing
+    gone = w.platform.put_invoice("inv_5", number="1005")
+    through = w.gate().admit("export", "invoice", [voided, never_sent_void, zero, in_flight, gone])
+    assert [i.id for i in through] == ["inv_2", "inv_3", "inv_4", "inv_5"]
+    assert _held(w.queue) == {"inv_1": "void"}
+
+    w.links.put(Link("t1", "payment", "pay_1", "140"))
+    deleted = w.platform.put_payment("pay_1", "inv_1", "10.00", deleted=True)
+    never_sent = w.platform.put_payment("pay_2", "inv_1", "10.00", deleted=True)
+    w.links.put(Link("t1", "payment", "pay_3", extra={"attempt": {"id": "a2"}}))
+    in_flight = w.platform.put_payment("pay_3", "inv_1", "5.00")
+    w.platform.put_invoice("inv_6", number="1006")
+    w.links.put(Link("t1", "invoice", "inv_6", "136", extra={"voided": True}))
+    on_voided = w.platform.put_payment("pay_4", "inv_6", "5.00")  # its invoice was voided in QuickBooks
+    through = w.gate().admit("export", "payment", [deleted, never_sent, in_flight, on_voided])
+    assert [p.id for p in through] == ["pay_2", "pay_3", "pay_4"]
+    assert _held(w.queue)["pay_1"] == "delete"
+
+
+def test_a_synced_payment_unchanged_since_is_not_held_and_a_changed_one_is():
+    from shared.domain.payments import _fp
+
+    w = MoneyWorld()
+    w.platform.put_invoice("inv_1", number="1001")
+    w.links.put(Link("t1", "invoice", "inv_1", "130"))
+    same = w.platform.put_payment("pay_1", "inv_1", "40.00")
+    w.links.put(Link("t1", "payment", "pay_1", "140", fingerprint=_fp(same)))
+    changed = w.platform.put_payment("pay_2", "inv_1", "50.00")
+    w.links.put(Link("t1", "payment", "pay_2", "141", fingerprint="before"))
+    assert w.gate().admit("export", "payment", [same, changed]) == [same]
+    assert _held(w.queue) == {"pay_2": "update"}
+
+
+def test_quickbooks_invoices_that_write_nothing_to_the_platform_are_not_held():
+    w = MoneyWorld()
+    w.links.put(Link("t1", "invoice", "inv_1", "130", sync_token="2", extra={"balance": "0"}))
+    w.links.put(Link("t1", "invoice", "inv_2", "131", sync_token="1"))
+    w.links.put(Link("t1", "invoice", "inv_3", "132", sync_token="1", state="pending"))
+    unchanged = invoice_state({"Id": "130", "SyncToken": "2", "TotalAmt": "100.00", "Balance": "0"})
+    voided = invoice_state({"Id": "131", "SyncToken": "2", "TotalAmt": "0", "Balance": "0"})  # voided: nothing owed
+    pending = invoice_state({"Id": "132", "SyncToken": "2", "TotalAmt": "100.00", "Balance": "0"})
+    unlinked = invoice_state({"Id": "133", "SyncToken": "0", "TotalAmt": "100.00", "Balance": "0"})
+    records = [unchanged, voided, pending, unlinked]
+    assert w.gate().admit("import", "invoice", records) == records and not w.queue.waiting("t1")
+
+
+def _qbo_payment(qbo_id, token="0", applied=(("130", "40.00"),), deleted=False):
+    from shared.quickbooks.shapes import payment_state
+
+    row = {"Id": qbo_id, "SyncToken": token, "TotalAmt": "40.00", "UnappliedAmt": "0",
+           "CustomerRef": {"value": "58", "name": "Acme"},
+           "Line": [{"Amount": a, "LinkedTxn": [{"TxnId": i, "TxnType": "Invoice"}]} for i, a in applied]}
+    if deleted:
+        row = {"Id": qbo_id, "status": "Deleted", "MetaData": {"LastUpdatedTime": "2026-11-01T12:00:00Z"}}
+    return payment_state(row)
+
+
+def test_a_payment_received_in_quickbooks_on_a_synced_invoice_is_held_and_ones_that_write_nothing_are_not():
+    w = MoneyWorld()
+    w.links.put(Link("t1", "invoice", "inv_1", "130"))
+    new = _qbo_payment("150")
+    elsewhere = _qbo_payment("151", applied=(("999", "40.00"),))  # on an invoice the platform does not have
+    w.links.put(Link("t1", "payment", "pay_1", "152", sync_token="0"))  # ours, sent from the platform
+    echo = _qbo_payment("152", token="1")
+    w.links.put(Link("t1", "payment", "pay_2", "153", sync_token="3", extra={"origin": "quickbooks"}))
+    unchanged = _qbo_payment("153", token="3")
+    edited = _qbo_payment("154", token="4")
+    w.links.put(Link("t1", "payment", "pay_3", "154", sync_token="3", extra={"origin": "quickbooks"}))
+    w.links.put(Link("t1", "payment", "pay_4", "155", sync_token="0", state="pending", extra={"origin": "quickbooks"}))
+    pending = _qbo_payment("155", token="1")
+    through = w.gate().admit("import", "payment", [new, elsewhere, echo, unchanged, edited, pending])
+    assert [p.qbo_id for p in through] == ["151", "152", "153", "155"]
+    assert _held(w.queue) == {"150": "create", "154": "update"}
+
+
+def test_a_quickbooks_payment_deleted_there_is_held_only_when_it_came_from_quickbooks():
+    w = MoneyWorld()
+    w.links.put(Link("t1", "payment", "pay_1", "160", extra={"origin": "quickbooks"}))
+    w.links.put(Link("t1", "payment", "pay_2", "161"))  # ours: its deletion in QuickBooks is only flagged
+    theirs, ours = _qbo_payment("160", deleted=True), _qbo_payment("161", deleted=True)
+    assert w.gate().admit("import", "payment", [theirs, ours]) == [ours]
+    assert _held(w.queue) == {"160": "delete"}
+
+
+class GateWorld:
+    """The gate alone over customers, sites and items, with the engine's fakes."""
+
+    def __init__(self, **settings):
+        self.books, self.platform = FakeBooks(lambda: T0), FakePlatform(lambda: T0)
+        self.links, self.errors, self.queue, self.log = FakeLinkStore(), FakeErrorLog(), FakeReviewQueue(), \
+            FakeRunLog()
+        self.settings = SyncSettings.model_validate({"review_mode": True, **settings})
+
+    def gate(self, approved=()):
+        deps = Deps("t1", lambda: self.books, self.platform, self.links, None, self.errors, self.settings, None)
+        return ReviewGate(deps, self.queue, self.log, list(approved))
+
+
+def test_quickbooks_items_for_the_platform_are_held_and_categories_deleted_and_nameless_ones_are_not():
+    from dataclasses import replace
+
+    from shared.quickbooks.shapes import item_state
+
+    w = GateWorld(items={"enabled": True})
+    new = item_state(w.books.add("Item", {"Name": "Drain Clean", "Type": "Service", "UnitPrice": "95.00"}))
+    linked = item_state(w.books.add("Item", {"Name": "Water Heater", "Type": "NonInventory"}))
+    w.links.put(Link("t1", "item", "i1", linked.qbo_id))
+    category = item_state(w.books.add("Item", {"Name": "Plumbing", "Type": "Category"}))
+    nameless = item_state(w.books.add("Item", {"Name": "", "Type": "Service"}))
+    deleted = replace(item_state(w.books.add("Item", {"Name": "Gone", "Type": "Service"})), deleted=True)
+    through = w.gate().admit("import", "item", [new, linked, category, nameless, deleted])
+    assert through == [category, nameless, deleted]
+    assert _held(w.queue) == {new.qbo_id: "create", linked.qbo_id: "update"}
+
+
+def test_an_inactive_platform_item_is_not_held():
+    w = GateWorld(items={"enabled": True, "direction": "platform_to_quickbooks"})
+    inactive = w.platform.add_item("i1", "Old", active=False)
+    active = w.platform.add_item("i2", "New", price="5.00")
+    linked = w.platform.add_item("i3", "Linked", price="7.00")
+    w.links.put(Link("t1", "item", "i3", "5"))
+    assert w.gate().admit("export", "item", [inactive, active, linked]) == [inactive]
+    assert _held(w.queue) == {"i2": "create", "i3": "update"}
+
+
+def test_a_new_site_is_held_as_a_create_an_unchanged_synced_one_and_an_inactive_new_one_are_not():
+    from shared.domain.sites import SiteSync, _site_fingerprint
+    from shared.fieldservice.models import SiteDraft
+
+    w = GateWorld()
+    w.platform.add_client("c1", company="Acme", address=Address("1 Main", None, "Phoenix", "AZ", "85001", "US"))
+    yard = Address("9 Dock Rd", None, "Mesa", None, "85201", None)
+    new = w.platform.create_site("t1", SiteDraft("c1", "Yard", yard))
+    inactive = w.platform.create_site("t1", SiteDraft("c1", "Old Yard", yard, active=False))
+    synced = w.platform.create_site("t1", SiteDraft("c1", "Shop", yard))
+    changed = w.platform.create_site("t1", SiteDraft("c1", "Office", yard))
+    fp = _site_fingerprint(SiteSync(w.gate().d, FakeRunLog(), lambda rows: 0)._compact(synced, {}))
+    w.links.put(Link("t1", "site", synced.id, "70", fingerprint=fp))
+    w.links.put(Link("t1", "site", changed.id, "71", fingerprint="before"))
+    through = w.gate().admit("export", "site", [new, inactive, synced, changed])
+    assert through == [inactive, synced]
+    assert _held(w.queue) == {new.id: "create", changed.id: "update"}
+    assert w.queue.waiting("t1")[0].entry.name in ("Yard", "Office")
+
+
+def test_a_site_whose_client_cannot_be_read_is_not_held_the_site_step_logs_it():
+    from shared.fieldservice.errors import NotFound
+    from shared.fieldservice.models import SiteDraft
+
+    w = GateWorld()
+    site = w.platform.create_site("t1", SiteDraft("c-gone", "Yard", Address("9 Dock Rd", None, "Mesa", None,
+                                                                            "85201", None)))
+
+    def gone(tenant_id, client_id):
+        raise NotFound("no such client", code="not_found", status=404)
+
+    w.platform.get_client = gone
+    assert w.gate().admit("export", "site", [site]) == [site] and not w.queue.waiting("t1")
+
+
+def test_quickbooks_customers_that_write_nothing_to_the_platform_are_not_held():
+    from dataclasses import replace
+
+    w = GateWorld()
+    deleted = replace(customer_state(w.books.add("Customer", {"DisplayName": "Gone"})), deleted=True)
+    parent = w.books.add("Customer", {"DisplayName": "Acme"})
+    job = customer_state(w.books.add("Customer", {"DisplayName": "Acme:Yard", "Job": True,
+                                                  "ParentRef": {"value": parent["Id"]}}))
+    pending = customer_state(w.books.add("Customer", {"DisplayName": "Pending", "CompanyName": "Pending Co"}))
+    before = fingerprints(customer_values(customer_state({"Id": "0", "DisplayName": "Before", "CompanyName": "B"})))
+    w.links.put(Link("t1", "customer", "c1", pending.qbo_id, sync_token="-1", state="pending",
+                     extra={"fp": {"q": before}}))  # a write to QuickBooks under way: its answer settles it
+    assert w.gate().admit("import", "customer", [deleted, job, pending]) == [deleted, job, pending]
+    assert not w.queue.waiting("t1")
+    w.links.put(Link("t1", "customer", "c1", pending.qbo_id, sync_token="-1", extra={"fp": {"q": before}}))
+    assert w.gate().admit("import", "customer", [pending]) == [] and _held(w.queue) == {pending.qbo_id: "update"}
+
+
+def test_platform_clients_are_not_held_when_quickbooks_is_the_master_or_their_link_writes_nothing():
+    w = GateWorld(clients={"direction": "quickbooks_master"})
+    client = w.platform.add_client("c1", company="Acme", phone="555-0100")
+    new = w.platform.add_client("c2", company="Birch")
+    w.links.put(Link("t1", "customer", "c1", "58", extra={"fp": {"p": fingerprints(client_values(new))}}))
+    assert w.gate().admit("export", "customer", [client, new]) == [client, new] and not w.queue.waiting("t1")
+
+    w = GateWorld()
+    gone = w.platform.add_client("c3", company="Cedar")
+    before = fingerprints(client_values(w.platform.add_client("c4", company="Cedar Roofing")))  # edited since
+    w.links.put(Link("t1", "customer", "c3", "59", extra={"deleted_in_quickbooks": True, "fp": {"p": before}}))
+    assert w.gate().admit("export", "customer", [gone]) == [gone] and not w.queue.waiting("t1")
+    w.links.put(Link("t1", "customer", "c3", "59", extra={"fp": {"p": before}}))
+    assert w.gate().admit("export", "customer", [gone]) == [] and _held(w.queue) == {"c3": "update"}
+
+
+def test_an_approved_entry_quickbooks_refuses_to_read_fails_with_its_code_and_throttling_keeps_it_approved():
+    import pytest
+
+    from shared.quickbooks.errors import NotFoundOrInactive, Throttled
+
+    w = GateWorld()
+    entry = ReviewEntry("import", "customer", "77", "Acme", "update", "v1")
+    w.queue.hold("t1", [entry])
+    w.queue.decide("t1", entry, State.APPROVED, "admin")
+    w.books.fail_next = [Throttled("3001", "ThrottleExceeded")]
+    with pytest.raises(Throttled):
+        w.gate([entry]).admit("import", "customer", [])
+    assert [e.entity_id for e in w.queue.approved("t1")] == ["77"]
+    w.books.fail_next = [NotFoundOrInactive("610", "Object Not Found", "deleted", 400)]
+    assert w.gate([entry]).admit("import", "customer", []) == []
+    assert w.log.errors[("customer", "77")]["code"] == "610"
+    assert w.queue.approved("t1") == [] and w.queue.log[-1][1].outcome == State.FAILED
+
+
+def test_an_approved_change_the_settings_no_longer_sync_is_reported_failed_with_why():
+    w = GateWorld(invoices={"enabled": False}, sites={"enabled": False})
+    entries = [ReviewEntry("export", "invoice", "inv_1", "Invoice 1", "create", "v1"),
+               ReviewEntry("export", "site", "s1", "Yard", "create", "v1"),
+               ReviewEntry("export", "payment", "pay_1", "Payment", "create", "v1"),
+               ReviewEntry("import", "item", "5", "Drain", "create", "v1")]
+    for e in entries:
+        w.queue.hold("t1", [e])
+        w.queue.decide("t1", e, State.APPROVED, "admin")
+    w.gate(entries).report()
+    outcomes = {r.entry.entity_id: (r.outcome, r.message) for _, r in w.queue.log}
+    assert {k: o for k, (o, _) in outcomes.items()} == {e.entity_id: State.FAILED for e in entries}
+    assert all("no longer send" in m for _, m in outcomes.values())
+
+
+def test_a_paid_in_quickbooks_approval_fails_with_the_error_logged_against_the_platform_invoice():
+    from shared.domain.records import ErrorEntry
+
+    w = GateWorld(invoices={"enabled": True, "income_account_id": "79", "expense_account_id": "80"})
+    w.links.put(Link("t1", "invoice", "inv_1", "130"))
+    w.errors.record(ErrorEntry("t1", "invoice", "inv_1", "to_platform", "invalid_status", "Invoice is void"))
+    entry = ReviewEntry("import", "invoice", "130", "Invoice 1001 (paid)", "update", "v1")
+    w.queue.hold("t1", [entry])
+    w.queue.decide("t1", entry, State.APPROVED, "admin")
+    w.gate([entry]).report()
+    (_, result), = w.queue.log
+    assert (result.outcome, result.message) == (State.FAILED, "invalid_status: Invoice is void")
