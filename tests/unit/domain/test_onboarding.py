@@ -334,3 +334,58 @@ def test_a_site_whose_clients_quickbooks_create_is_still_pending_waits_instead_o
     while not state["cursor"]["done"]:
         state = engine.sync_sites(state)
     assert w.errors_by_id()["s1"].code == "parent_not_linked" and not w.books.rows["Customer"]
+
+
+def test_a_single_create_quickbooks_refuses_is_logged_for_its_client_and_the_rest_of_the_set_still_goes():
+    from shared.quickbooks.errors import BusinessValidation
+
+    w = World()
+    for i in range(430):  # enough that the batch lane would make the set wait: some go as single creates
+        w.client(f"c{i:03d}", f"Client {i:03d}")
+    create, refused = w.books.create_customer, []
+
+    def refuse_the_first_single(draft, request_id):
+        if not refused:
+            refused.append(draft.display_name)
+            raise BusinessValidation("6000", "A business validation error has occurred", "bad", 400)
+        return create(draft, request_id)
+
+    w.books.create_customer = refuse_the_first_single
+    _, state = w.run()
+    (client_id,) = [c.id for c in w.platform.clients.values() if c.company_name == refused[0]]
+    error = w.errors_by_id()[client_id]
+    assert (error.code, error.direction) == ("6000", "to_quickbooks")
+    assert w.links.get("t1", "customer", client_id) is None
+    assert state["summary"]["counts"]["customers_created_in_quickbooks"] == 429
+
+
+def _acme_with_jobs(w, n):
+    acme = w.customer("Acme Plumbing", CompanyName="Acme Plumbing", BillAddr=PHOENIX)
+    w.client("c1", "Acme Plumbing")
+    return [w.customer(f"Acme Plumbing:Yard {i}", Job=True, ParentRef={"value": acme["Id"]},
+                       ShipAddr={"Line1": f"{i} Dock Rd", "City": "Mesa", "PostalCode": "85201"}) for i in range(n)]
+
+
+def test_a_job_the_platform_refuses_as_a_site_is_logged_and_left_unlinked():
+    w = World()
+    (job,) = _acme_with_jobs(w, 1)
+
+    def refuse(tenant_id, draft, *, idempotency_key=None):
+        raise ValidationFailed("address is invalid", status=422)
+
+    w.platform.create_site = refuse
+    _, state = w.run()
+    error = w.errors_by_id()[job["Id"]]
+    assert (error.entity, error.code) == ("sub_customer", "validation_failed") and not w.links.all("t1", "site")
+    assert state["summary"]["counts"]["sites_created_on_platform"] == 0
+
+
+def test_sites_from_quickbooks_jobs_are_created_a_bounded_number_per_task(monkeypatch):
+    monkeypatch.setattr(onboarding, "PLATFORM_CREATES_PER_TASK", 1)
+    w = World()
+    _acme_with_jobs(w, 2)
+    engine, state = w.run(until="sync_sites")
+    state = engine.sync_sites({**state, "cursor": {"done": False}})
+    assert len(w.platform.sites) == 1 and state["cursor"] == {"done": False, "index": 1}
+    state = engine.sync_sites(state)
+    assert len(w.platform.sites) == 2 and state["cursor"]["step"] == "to_qbo"
