@@ -77,3 +77,12 @@ def test_without_either_connection_settings_still_need_quickbooks():
     service, _ = _service({})
     with pytest.raises(NotConnected):
         service.put_settings(ADMIN, {"settings": {}, "version": 0})
+
+
+def test_a_list_the_web_connector_does_not_read_is_a_404_for_a_desktop_tenant():
+    from shared.errors import NotFound
+
+    service, _ = _service({"desk": STATE})
+    assert [a["Id"] for a in service.quickbooks_list(ADMIN, "accounts", account_type="Income")] == ["80000006-1"]
+    with pytest.raises(NotFound):
+        service.quickbooks_list(ADMIN, "tax-codes")

@@ -41,3 +41,14 @@ def test_a_cursor_the_platform_refuses_is_a_400(platform):
 def test_without_a_platform_the_list_is_not_found():
     with pytest.raises(NotFound):
         AdminService(None, None, None, None, None, None, None, None).platform_job_types(Caller("t1", "admin"))
+
+
+def test_a_refusal_without_a_cursor_is_the_platforms_own_error_not_a_bad_cursor(platform):
+    from shared.fieldservice.errors import ValidationFailed
+
+    def refuse(tenant_id, *, cursor=None, limit=100, updated_since=None):
+        raise ValidationFailed("limit out of range", status=422)
+
+    platform.list_job_types = refuse
+    with pytest.raises(ValidationFailed):
+        _service(platform).platform_job_types(Caller("t1", "admin"))

@@ -638,3 +638,18 @@ def test_a_paid_in_quickbooks_approval_fails_with_the_error_logged_against_the_p
     w.gate([entry]).report()
     (_, result), = w.queue.log
     assert (result.outcome, result.message) == (State.FAILED, "invalid_status: Invoice is void")
+
+
+def test_with_job_locations_a_synced_invoice_at_its_site_is_judged_with_the_sites_link_and_not_held():
+    from shared.domain.invoices import InvoiceSync
+
+    w = MoneyWorld()
+    w.settings = SyncSettings.model_validate({**w.settings.model_dump(), "invoices": {
+        **w.settings.invoices.model_dump(), "job_locations": True}})
+    invoice = w.platform.put_invoice("inv_1", number="1001", site_id="s1")
+    site = Link("t1", "site", "s1", "70")
+    w.links.put(site)
+    fp = InvoiceSync(w.gate().d, FakeRunLog(), prefs=MoneyPrefs())._fingerprint(
+        invoice, {"cli_1": w.links.get("t1", "customer", "cli_1")}, {"s1": site})
+    w.links.put(Link("t1", "invoice", "inv_1", "130", fingerprint=fp))
+    assert w.gate().admit("export", "invoice", [invoice]) == [invoice] and not w.queue.waiting("t1")
