@@ -24,8 +24,8 @@ def _key(tenant_id: str, source: str, entity: str, entity_id: str) -> str:
 
 class DynamoHintLedger:
     def seen_at(self, tenant_id: str, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], float | None]:
-        """For each (source, entity, entity_id): when its newest applied hint happened, in one consistent batch read
-        (100 keys a call) instead of a read per hint."""
+        """For each (source, entity, entity_id): the time before which its changes are applied, in one consistent
+        batch read (100 keys a call) instead of a read per hint."""
         ids = {_key(tenant_id, *k): k for k in keys}
         found: dict[tuple[str, str, str], float | None] = dict.fromkeys(keys)
         for item in SeenItem.batch_get(list(ids), consistent_read=True):

@@ -4,8 +4,9 @@ Intake (the receiver): size, signature, strict parse, realm/tenant -> connection
 before the enqueue, so a crash anywhere up to it leaves the sender's retry fully effective; a retry after it is
 dropped by the FIFO queue's deduplication id (5 minutes) or, later, by the worker's ledger (docs/decisions.md).
 
-Apply (the worker): each queued batch names its records; hints the ledger has already seen at that time or later
-are duplicates (a redelivery, or an older event arriving after a newer one); the fresh ones are applied at once,
+Apply (the worker): each queued batch names its records; a hint whose change happened before the ledger's time
+for its record (when an earlier apply started reading it, less the clocks' skew) is a duplicate (a redelivery, or
+an older event arriving after a newer one); the fresh ones are applied at once,
 record by record (shared/domain/record_sync.py), or, when they need one, ask for a sync run through SyncRequests,
 which reads the truth through its cursors. The ledger is written only after the apply or the request, so a crash
 between the two costs a repeated apply, never a lost one."""
@@ -13,6 +14,7 @@ between the two costs a repeated apply, never a lost one."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +33,10 @@ if TYPE_CHECKING:  # the receiver imports this module; the engine behind record-
     from shared.domain.record_sync import RecordOutcome
 
 HINTS_PER_MESSAGE = 50  # a queued message stays far below SQS's 256 KB, and ten of them fit one SendMessageBatch
+# A hint's time is to the second (QuickBooks' lastUpdated): it names an edit somewhere in the second after it.
+HINT_RESOLUTION_S = 1.0
+# How far the senders' clocks may be from ours; an apply covers only what happened this long before it began.
+CLOCK_SKEW_S = 5.0
 
 Short = Annotated[str, StringConstraints(max_length=200)]
 
@@ -147,8 +153,8 @@ class HintIntake:
 
 class HintLedger(Protocol):
     def seen_at(self, tenant_id: str, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], float | None]:
-        """For each (source, entity, entity_id): when the newest hint already applied for it happened (epoch
-        seconds), if any; one read for the whole batch."""
+        """For each (source, entity, entity_id): the time (epoch seconds) before which every change of it has been
+        applied, if any; one read for the whole batch."""
 
     def mark(self, tenant_id: str, times: dict[tuple[str, str, str], float]) -> None:
         """Remember each (source, entity, entity_id)'s time unless a later time is already remembered."""
@@ -181,8 +187,9 @@ class RecordLevel(Protocol):
 
 class HintApplier:
     def __init__(self, connections: ConnectionRepo, ledger: HintLedger, requests: SyncRequests,
-                 records: RecordLevel | None = None):
+                 records: RecordLevel | None = None, clock: Callable[[], float] = time.time):
         self._connections, self._ledger, self._requests, self._records = connections, ledger, requests, records
+        self._clock = clock
 
     def apply(self, tenant_id: str, batch: list[HintMessage]) -> Applied:
         """Hints of one tenant, in queue order, already validated: at most one sync request for all of them."""
@@ -196,21 +203,24 @@ class HintApplier:
         fresh: list[tuple[str, QueuedHint]] = []
         duplicates = []
         timed = {(source, h.entity, h.entity_id) for source, h in hints if occurred_epoch(h.occurred_at) is not None}
-        newest = self._ledger.seen_at(tenant_id, sorted(timed)) if timed else {}
-        changed: set[tuple[str, str, str]] = set()
+        # Not the hints' own times: two edits of a record in one second carry the same lastUpdated, and the second
+        # is only covered if the apply read the record after it. What an apply reads is the record as it is when it
+        # starts, so it covers every edit made before then (less the skew between the sender's clock and ours).
+        starting = self._clock()
+        covered = self._ledger.seen_at(tenant_id, sorted(timed)) if timed else {}
+        in_batch: dict[tuple[str, str, str], float] = {}  # newest fresh time per record; the apply reads after it
         for source, hint in hints:
             key = (source, hint.entity, hint.entity_id)
             at = occurred_epoch(hint.occurred_at)
             if at is None:
                 fresh.append((source, hint))  # no usable time: never taken for a duplicate
                 continue
-            last = newest[key]
-            if last is not None and at <= last:
+            last = covered[key]
+            if (last is not None and at + HINT_RESOLUTION_S <= last) or (key in in_batch and at <= in_batch[key]):
                 duplicates.append(hint)
                 continue
             fresh.append((source, hint))
-            newest[key] = at
-            changed.add(key)
+            in_batch[key] = at
         if not fresh:
             return Applied([], duplicates)
         if self._records is not None:
@@ -219,6 +229,6 @@ class HintApplier:
         else:
             requested = self._requests.request(tenant_id, "webhook")
             run_id, started, by_record = requested.run.run_id, requested.started, False
-        if changed:
-            self._ledger.mark(tenant_id, {key: newest[key] for key in changed})  # type: ignore[misc]
+        if in_batch:
+            self._ledger.mark(tenant_id, dict.fromkeys(in_batch, starting - CLOCK_SKEW_S))
         return Applied([h for _, h in fresh], duplicates, run_id, started, by_record=by_record)

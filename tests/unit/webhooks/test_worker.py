@@ -7,7 +7,7 @@ import pytest
 
 from functions.webhooks import worker
 from shared.domain.connections import Status
-from shared.domain.hints import HintMessage, messages, occurred_epoch
+from shared.domain.hints import HintApplier, HintMessage, messages, occurred_epoch
 from shared.quickbooks.webhooks import ChangeHint, parse
 from tests.unit.webhooks.helpers import World, classic, qbo_signature
 
@@ -29,9 +29,16 @@ def world():
     return w
 
 
+def _applied_at(world, clock):
+    """The worker's clock: each apply starts `clock["now"]` seconds after 10:05:10Z (the change was at 10:05)."""
+    start = occurred_epoch("2026-11-24T10:05:10Z")
+    world.queue.clock = lambda: clock["now"]
+    world.applier = HintApplier(world.connections, world.ledger, world.requests, clock=lambda: start + clock["now"])
+
+
 def test_one_notification_delivered_three_times_and_out_of_order_is_one_change(world):
     clock = {"now": 0.0}
-    world.queue.clock = lambda: clock["now"]
+    _applied_at(world, clock)
     newer = classic("r1", customer("2026-11-24T10:05:00.000Z"))
     older = classic("r1", customer("2026-11-24T02:04:00-0800"))  # 10:04Z: before `newer`, delivered after it
     for body, at in ((newer, 0), (newer, 10), (older, 20), (newer, 400), (older, 3600)):  # 400 s: past SQS's window
@@ -40,9 +47,32 @@ def test_one_notification_delivered_three_times_and_out_of_order_is_one_change(w
         world.work()
     assert world.gate.items["t1"]["changes"] == 1 and len(world.flows.started) == 1
     assert world.flows.started[0][3] == {"trigger": "webhook"}
-    deliver(world, classic("r1", customer("2026-11-24T10:06:00Z")))  # a real later change is not a duplicate
+    clock["now"] = 3700
+    deliver(world, classic("r1", customer("2026-11-24T11:06:40Z")))  # a real later change is not a duplicate
     world.work()
     assert world.gate.items["t1"]["changes"] == 2
+
+
+def test_a_second_edit_in_the_same_second_as_an_applied_one_is_not_taken_for_its_redelivery(world):
+    """QuickBooks' lastUpdated is to the second: an edit at 10:05:00.8, after an apply of the 10:05:00.2 edit
+    began reading at 10:05:00.5, carries the same time as the first. The ledger remembers when the apply began
+    (less the clocks' skew), not the hint's time, so the second hint is applied."""
+    clock = {"now": -9.5}  # the first apply begins at 10:05:00.5
+    _applied_at(world, clock)
+    same_second = classic("r1", customer("2026-11-24T10:05:00Z"))
+    deliver(world, same_second)
+    world.work()
+    clock["now"] = -9.0  # the second edit's hint, delivered at 10:05:01
+    deliver(world, classic("r1", customer("2026-11-24T10:05:00.000Z", op="Update")))
+    [applied] = world.work()
+    assert len(applied.fresh) == 1 and not applied.duplicates
+    # Redelivered past the queue's window: applied once more (nothing since began reading after the skew), then
+    # covered for good.
+    for at, fresh in ((600, 1), (1200, 0)):
+        clock["now"] = at
+        deliver(world, same_second)
+        [applied] = world.work()
+        assert len(applied.fresh) == fresh and len(applied.duplicates) == 1 - fresh
 
 
 def test_hints_about_different_records_or_without_a_time_are_never_taken_for_duplicates(world):
