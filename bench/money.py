@@ -181,7 +181,7 @@ def report(result: dict) -> None:
     for r in money["runs"]:
         api = r["quickbooks_api"]
         print(f"  {r['run']} ({r['status']}): QuickBooks calls {api['calls']} vs lower bound {api['lower_bound']} "
-              f"(+{api['over_bound_pct']}%) {api['by_kind']}; projected {api['projected_wall_s_at_qbo_limits']} s "
+              f"({api['over_bound_pct']:+}%) {api['by_kind']}; projected {api['projected_wall_s_at_qbo_limits']} s "
               f"at QuickBooks' limits; our CPU {r['our_cpu_s']} s; DynamoDB {r['dynamodb']['operations']} ops "
               f"({r['dynamodb']['per_record_written']} per record written)")
     print(f"  duplicates in QuickBooks: {money['duplicates_in_quickbooks']}; open errors: {money['open_errors']}")

@@ -243,19 +243,20 @@ def throughput(result: dict) -> dict:
 
 
 def report_throughput(label: str, tp: dict) -> None:
+    local = tp["measured_on_local_stack"]
     print(f"throughput {label}: {tp['writes']:,} QuickBooks writes projected {tp['projected_s']} s against the "
-          f"bound {tp['bound_s']} s ({tp['writes_per_minute_bound']}/min on both lanes; +{tp['over_bound_pct']}%); "
+          f"bound {tp['bound_s']} s ({tp['writes_per_minute_bound']}/min on both lanes; {tp['over_bound_pct']:+}%); "
           f"batch lane alone {tp['batch_lane_only_s']} s; lanes {'+'.join(tp['lanes_used'])} ({tp['batches']} "
           f"batches, {tp['singles']} singles); calls {tp['calls']} vs call bound {tp['call_bound']} "
-          f"(+{tp['calls_over_bound_pct']}%); on the local stack (pacing never waits) "
-          f"{tp['measured_on_local_stack']['calls']} calls (+{tp['measured_on_local_stack']['calls_over_bound_pct']}%)")
+          f"({tp['calls_over_bound_pct']:+}%); on the local stack (pacing never waits) "
+          f"{local['calls']} calls ({local['calls_over_bound_pct']:+}%)")
 
 
 def report(result: dict) -> None:
     api, comp = result["quickbooks_api"], result["compute"]
     print(f"onboarding {result['onboarding']['status']}: {result['dataset']}")
     print(f"QuickBooks API calls   {api['calls']:>8}  lower bound {api['lower_bound']}  "
-          f"(+{api['over_bound_pct']}%)  {api['by_kind']}")
+          f"({api['over_bound_pct']:+}%)  {api['by_kind']}")
     print(f"projected wall time    {api['projected_wall_s_at_qbo_limits']:>8} s paced under 500 req/min, "
           "40 batches/min, two lanes where they shorten the wait (throughput)")
     print(f"our CPU                {comp['our_cpu_s']:>8} s  {comp['cpu_s_by_function']}")

@@ -153,10 +153,10 @@ def report(result: dict) -> None:
     busy = result["busy_run"]
     print(f"steady state {busy['status']}: {result['dataset']}")
     print(f"QuickBooks API calls   {busy['quickbooks_calls']:>8}  lower bound {busy['lower_bound']}  "
-          f"(+{busy['over_bound_pct']}%)  {busy['by_kind']}")
+          f"({busy['over_bound_pct']:+}%)  {busy['by_kind']}")
     model = busy["at_qbo_limits"]
     print(f"  at QuickBooks' limits, back to back (lanes model): {model['calls']} calls ({model['batches']} batches, "
-          f"{model['singles']} singles; +{model['calls_over_bound_pct']}% over the bound), {model['projected_s']} s "
+          f"{model['singles']} singles; {model['calls_over_bound_pct']:+}% over the bound), {model['projected_s']} s "
           f"of pacing; sets {model['sets']}")
     print(f"platform API calls     {sum(busy['platform_calls'].values()):>8}  {busy['platform_calls']}")
     print(f"our CPU                {busy['our_cpu_s']:>8} s")
