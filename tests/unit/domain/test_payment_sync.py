@@ -163,3 +163,103 @@ def test_a_big_payment_push_uses_both_lanes_when_paced_and_a_crash_in_either_wri
             assert attempt < 3
     assert ("single", 1) in w.qb.calls and ("batch", 30) in w.qb.calls
     assert len(w.qb.payments) == 200 and w.qbo("inv_1")["Balance"] == Decimal("48000.00")
+
+
+def test_a_new_payment_quickbooks_refuses_is_logged_and_left_unlinked_so_it_is_sent_again():
+    w = _synced()
+    w.platform.put_payment("pay_1", "inv_1", "100.00")
+    w.qb.refuse["Platform payment pay_1"] = ("6000", "A business validation error has occurred")
+    w.pay("pay_1")
+    assert w.log.errors[("payment", "pay_1")]["code"] == "6000" and w.links.get("t1", "payment", "pay_1") is None
+    assert w.log.counts["payments_refused_by_quickbooks"] == 1
+    del w.qb.refuse["Platform payment pay_1"]
+    w.pay("pay_1")
+    assert w.links.get("t1", "payment", "pay_1").qbo_id and ("payment", "pay_1") not in w.log.errors
+
+
+def test_a_refused_edit_is_not_sent_again_until_the_payment_changes():
+    w = _synced()
+    w.platform.put_payment("pay_1", "inv_1", "100.00")
+    w.pay("pay_1")
+    w.platform.put_payment("pay_1", "inv_1", "110.00")
+    w.qb.refuse["Platform payment pay_1"] = ("6000", "A business validation error has occurred")
+    w.pay("pay_1")
+    assert w.log.errors[("payment", "pay_1")]["code"] == "6000"
+    calls = len(w.qb.calls)
+    w.pay("pay_1")  # the same refused version: nothing to send
+    assert len(w.qb.calls) == calls
+    del w.qb.refuse["Platform payment pay_1"]
+    w.platform.put_payment("pay_1", "inv_1", "120.00")
+    w.pay("pay_1")
+    assert w.qbo_payment("pay_1")["TotalAmt"] == Decimal("120.00")
+
+
+def test_an_edit_answered_with_a_stale_sync_token_is_read_again_and_sent_once_more():
+    w = _synced()
+    w.platform.put_payment("pay_1", "inv_1", "100.00")
+    w.pay("pay_1")
+    w.qbo_payment("pay_1")["SyncToken"] = "7"  # deposited in QuickBooks since: its SyncToken moved on
+    w.platform.put_payment("pay_1", "inv_1", "110.00")
+    w.pay("pay_1")
+    assert w.qbo_payment("pay_1")["TotalAmt"] == Decimal("110.00") and not w.log.errors
+    assert w.links.get("t1", "payment", "pay_1").sync_token == "8"
+
+
+def test_a_payment_on_an_invoice_voided_in_quickbooks_is_not_sent_and_says_what_to_do():
+    w = _synced()
+    link = w.link("inv_1")
+    link.extra["voided"] = True
+    w.links.put(link)
+    w.platform.put_payment("pay_1", "inv_1", "100.00")
+    w.pay("pay_1")
+    error = w.log.errors[("payment", "pay_1")]
+    assert error["code"] == "invoice_void_in_quickbooks" and "Clear ID" in error["detail"]
+    assert not w.qb.payments
+
+
+def test_a_platform_payment_deleted_in_quickbooks_is_flagged_and_left_on_the_platform():
+    w = _synced()
+    w.platform.put_payment("pay_1", "inv_1", "100.00")
+    w.pay("pay_1")
+    qbo_id = w.links.get("t1", "payment", "pay_1").qbo_id
+    w.payments().quickbooks_changed([payment_state({"Id": qbo_id, "status": "Deleted"})])
+    assert w.log.errors[("payment", "pay_1")]["code"] == "deleted_in_quickbooks"
+    assert "pay_1" in w.platform.payments and w.platform.payments["pay_1"].deleted_at is None
+
+
+def test_our_payment_changed_in_quickbooks_leaves_the_platform_record_as_the_source():
+    w = _synced()
+    w.platform.put_payment("pay_1", "inv_1", "100.00")
+    w.pay("pay_1")
+    qbo_id = w.links.get("t1", "payment", "pay_1").qbo_id
+    w.qb.payments[qbo_id]["SyncToken"] = "3"  # e.g. deposited in QuickBooks
+    before = dict(w.platform.payments)
+    w.payments().quickbooks_changed([w.qb.read_payment(qbo_id)])
+    assert w.platform.payments == before and w.links.get("t1", "payment", "pay_1").sync_token == "3"
+
+
+def test_a_payment_edited_in_quickbooks_updates_its_platform_payment_with_the_platforms_method():
+    from shared.domain.records import Link
+
+    w = _synced()
+    w.links.put(Link("t1", "payment_method", "cash", "1"))  # QuickBooks' "Cash" (id 1), linked by an earlier push
+    qbo_id = w.qb.enter_payment(w.link("inv_1").qbo_id, Decimal("100.00"))
+    w.payments().quickbooks_changed([w.qb.read_payment(qbo_id)])
+    (payment,) = w.platform.payments.values()
+    assert payment.method == "cash"
+    w.qb.payments[qbo_id].update(TotalAmt=Decimal("80.00"), applied=((w.link("inv_1").qbo_id, Decimal("80.00")),),
+                                 SyncToken="1")
+    w.payments().quickbooks_changed([w.qb.read_payment(qbo_id)])
+    (payment,) = w.platform.payments.values()
+    assert payment.amount == Decimal("80.00") and w.log.counts["payments_updated_on_platform"] == 1
+    assert w.platform.invoices["inv_1"].balance == Decimal("136.00")
+
+
+def test_a_quickbooks_payment_whose_link_is_still_settling_is_left_to_our_write():
+    from shared.domain.records import Link
+
+    w = _synced()
+    qbo_id = w.qb.enter_payment(w.link("inv_1").qbo_id, Decimal("100.00"))
+    w.links.put(Link("t1", "payment", "pay_9", qbo_id, extra={"origin": "quickbooks", "attempt": {"id": "a1"}}))
+    w.payments().quickbooks_changed([w.qb.read_payment(qbo_id)])
+    assert not w.platform.payments
