@@ -253,6 +253,7 @@ class FakeMoneyQuickBooks:
         self.invoices: dict[str, dict] = {}
         self.payments: dict[str, dict] = {}
         self.methods: dict[str, str] = {"Cash": "1", "Check": "2"}
+        self.items: dict[str, object] = {}  # Id -> ItemState; names unique, case-insensitively (6240)
         self.answers: dict[str, list] = {}
         self.calls: list[tuple[str, int]] = []
         self.refuse: dict[str, tuple[str, str]] = {}  # PrivateNote marker or Id -> (code, message)
@@ -413,6 +414,24 @@ class FakeMoneyQuickBooks:
 
         return payment_state(self.payment_row(qbo_id))
 
+    def items_by(self, ids, names):
+        self.calls.append(("items_query", 1))
+        wanted = {n.casefold() for n in names}
+        return [i for i in self.items.values() if i.qbo_id in ids or i.name.casefold() in wanted]
+
+    def create_item(self, draft, request_id):
+        from shared.quickbooks.errors import DuplicateName
+        from shared.quickbooks.port import ItemState
+
+        self.calls.append(("create_item", 1))
+        if request_id in self.answers:
+            return self.answers[request_id]
+        if any(i.name.casefold() == draft.name.casefold() for i in self.items.values()):
+            raise DuplicateName("6240", "Duplicate Name Exists Error", "The name supplied already exists.", 400)
+        item = ItemState(self._id(), "0", draft.name, draft.kind, draft.unit_price, draft.purchase_cost, draft.taxable)
+        self.items[item.qbo_id] = self.answers[request_id] = item
+        return item
+
     def payment_method_id(self, name, credit_card, request_id):
         self.calls.append(("payment_method", 1))
         if name not in self.methods:
@@ -454,6 +473,7 @@ class FakeMoneyPlatform:
         self.payments: dict[str, object] = {}
         self.keys: dict[str, str] = {}
         self.updates: list[tuple[str, dict]] = []
+        self.items: dict[str, object] = {}
         self._n = 0
 
     def put_invoice(self, invoice_id, amounts=("100.00",), status="ready_for_sync", client_id="cli_1", tax="0.00",
@@ -494,6 +514,19 @@ class FakeMoneyPlatform:
         self.payments[payment_id] = payment
         self._recompute(invoice_id)
         return payment
+
+    def add_item(self, item_id, name, type="service", price="0"):
+        from datetime import UTC, datetime
+
+        from shared.fieldservice.models import Item, ItemType
+
+        now = datetime.now(UTC)
+        self.items[item_id] = Item(item_id, name, ItemType(type), None, None, Decimal(price), None, True, True, now,
+                                   now)
+        return self.items[item_id]
+
+    def get_item(self, tenant_id, item_id):
+        return self.items[item_id]
 
     def get_invoice(self, tenant_id, invoice_id):
         return self.invoices[invoice_id]

@@ -395,3 +395,62 @@ def test_an_invoice_unchanged_since_its_push_is_known_without_reading_the_prefer
     w.platform.put_invoice("inv_1", number="A-101", amounts=("90.00",), status="paid")
     w.push("inv_1")
     assert ("preferences", 1) in w.qb.calls and w.qbo("inv_1")["TotalAmt"] == Decimal("90.00")
+
+
+def _unlinked_item(w, name="Drain Clean", type="service"):
+    w.links.clear("t1", "item", "itm_1")  # the invoice's line item has not been synced yet
+    w.platform.add_item("itm_1", name, type=type, price="95.00")
+
+
+def test_an_invoice_item_found_in_quickbooks_by_name_is_linked_and_not_created():
+    from shared.quickbooks.port import ItemState
+
+    w = World()
+    _unlinked_item(w, "Drain: Clean")
+    w.qb.items["9"] = ItemState("9", "0", "Drain- Clean", "Service")  # QuickBooks names cannot hold ':'
+    w.platform.put_invoice("inv_1")
+    w.push("inv_1")
+    assert w.links.get("t1", "item", "itm_1").qbo_id == "9" and list(w.qb.items) == ["9"]
+    assert ("create_item", 1) not in w.qb.calls and w.link("inv_1").qbo_id
+
+
+@pytest.mark.parametrize("type, kind", [("service", "Service"), ("equipment", "NonInventory")])
+def test_an_invoice_item_missing_in_quickbooks_is_created_once_with_the_invoice_accounts(type, kind):
+    w = World()
+    _unlinked_item(w, type=type)
+    w.platform.put_invoice("inv_1")
+    w.platform.put_invoice("inv_2")
+    w.push("inv_1", "inv_2")
+    (item,) = w.qb.items.values()
+    assert (item.name, item.kind, item.unit_price) == ("Drain Clean", kind, Decimal("95.00"))
+    assert w.links.get("t1", "item", "itm_1").qbo_id == item.qbo_id and w.link("inv_2").qbo_id
+    assert w.qb.calls.count(("create_item", 1)) == w.qb.calls.count(("items_query", 1)) == 1  # looked up once
+
+
+def test_when_items_flow_from_quickbooks_an_invoice_never_creates_one_there():
+    w = World()
+    w.settings = SyncSettings.model_validate({**w.settings.model_dump(), "items": {"enabled": True}})
+    _unlinked_item(w)
+    w.platform.put_invoice("inv_1")
+    w.push("inv_1")
+    assert w.log.errors[("invoice", "inv_1")]["code"] == "item_not_in_quickbooks"
+    assert not w.qb.items and not w.qb.invoices and w.link("inv_1") is None
+
+
+def test_an_invoice_voided_in_quickbooks_is_flagged_once_and_the_platform_invoice_left_as_it_is():
+    w = World()
+    w.platform.put_invoice("inv_1")
+    w.push("inv_1")
+    link = w.link("inv_1")
+    voided = invoice_state({"Id": link.qbo_id, "SyncToken": "5", "TotalAmt": "0", "Balance": "0",
+                            "PrivateNote": "Voided", "DocNumber": "1001"})
+    w.sync().quickbooks_changed([voided])
+    assert w.log.errors[("invoice", "inv_1")]["code"] == "voided_in_quickbooks" and w.link("inv_1").extra["voided"]
+    assert all(changes.get("status") != "void" for _, changes in w.platform.updates)
+    w.log.errors.clear()
+    w.sync().quickbooks_changed([voided])  # CDC again: flagged once
+    assert not w.log.errors
+    w.platform.put_invoice("inv_1", amounts=("150.00",))  # edited on the platform: QuickBooks keeps it voided
+    calls = len(w.qb.calls)
+    w.push("inv_1")
+    assert len(w.qb.calls) == calls
