@@ -881,3 +881,34 @@ def test_an_invoice_whose_payments_moved_its_sync_token_is_updated_with_the_toke
         link = w.links.get("t1", "invoice", i)
         row = w.books.rows["Invoice"][link.qbo_id]
         assert (link.sync_token, link.extra["balance"]) == (row["SyncToken"], str(row["Balance"]))
+
+
+def test_a_new_client_already_in_quickbooks_under_its_name_is_linked_instead_of_created():
+    w = World(direction="platform_master")  # QuickBooks' own customers are not copied to the platform
+    acme = w.books.add("Customer", {"DisplayName": "Acme Plumbing", "CompanyName": "Acme Plumbing", "Active": True})
+    w.run()
+    w.tick()
+    w.platform.add_client("c1", company="Acme Plumbing")
+    w.tick()
+    w.run("r2")
+    assert w.links.get("t1", "customer", "c1").qbo_id == acme["Id"] and len(w.books.rows["Customer"]) == 1
+
+
+def test_a_new_client_without_any_name_is_logged_and_not_sent():
+    w = World()
+    w.platform.add_client("c1")
+    w.tick()
+    w.run()
+    assert w.errors.open()["client#c1"].code == "no_name" and not w.books.rows["Customer"]
+
+
+def test_a_new_client_that_may_be_a_new_quickbooks_customer_is_not_created_there_and_is_held_for_the_admin():
+    w = World()
+    w.platform.add_client("c1", company="Zed Roofing", email="a@zed.com", phone="4805550001")
+    w.books.add("Customer", {"DisplayName": "Zed Roofing", "CompanyName": "Zed Roofing", "Active": True,
+                             "PrimaryEmailAddr": {"Address": "b@zed.com"},
+                             "PrimaryPhone": {"FreeFormNumber": "4805550002"}})
+    w.tick()
+    w.run()
+    assert w.errors.open()["client#c1"].code == "possible_duplicate"
+    assert len(w.books.rows["Customer"]) == 1 and w.links.get("t1", "customer", "c1") is None
