@@ -407,15 +407,20 @@ class SyncEngine:
             clients.resume([row for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], carried)
                             for row in chunk])
             clients.apply_quickbooks_rest(*review.quickbooks_rest(customers, self._since(state, "fsp:clients")))
-        else:  # "send": the writes an earlier task of the step left for this one
-            clients.resume([row for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], cursor["rest"])
-                            for row in chunk])
-        rest = clients.send(WRITES_PER_TASK)
-        if rest:  # kept before the cursor moves, as a page's writes are: a retried task rewrites the same chunk
-            name = f"{carried}-rest{cursor.get('sends', 0)}"
-            self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], name, 0, rest)
-            state["cursor"] = {**cursor, "step": "send", "rest": name, "sends": cursor.get("sends", 0) + 1,
-                               "done": False}
+            rest = clients.send(WRITES_PER_TASK)
+            # What one task could not send, in shares of one task each, kept before the cursor moves, as a page's
+            # writes are (a retried task forms and rewrites the same shares); each later task reads only its own.
+            shares = [rest[i:i + WRITES_PER_TASK] for i in range(0, len(rest), WRITES_PER_TASK)]
+            for number, share in enumerate(shares, 1):
+                self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"{carried}-send{number}", 0, share)
+            following, last = 1, len(shares)
+        else:  # "send": one share an earlier task of the step kept (at most WRITES_PER_TASK: nothing is left)
+            clients.resume([row for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"],
+                                                                f"{carried}-send{cursor['share']}") for row in chunk])
+            clients.send(WRITES_PER_TASK)
+            following, last = cursor["share"] + 1, cursor["shares"]
+        if following <= last:
+            state["cursor"] = {**cursor, "step": "send", "share": following, "shares": last, "done": False}
             self._progress(state, "clients", 30)
             return state
         state["cursor"] = {**cursor, "done": True}

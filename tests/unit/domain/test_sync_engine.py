@@ -801,6 +801,8 @@ def test_the_clients_step_sends_its_carried_writes_a_task_share_at_a_time_and_a_
             assert retried["cursor"] == state["cursor"] and sent[before:] == []  # what it sent is linked
             state = retried
     assert per_task == [0, 10, 10, 7]  # the page sends nothing; then 15 creates and 12 updates, 10 a task
+    shares = [w.runs.chunks("t1", "r1", f"carried{state['pass']}-send{n}") for n in (1, 2, 3)]
+    assert [[len(chunk) for chunk in share] for share in shares] == [[10], [7], []]  # kept once, one per task
     for n in range(12):
         customer = w.books.rows["Customer"][rows[n]["Id"]]
         assert customer["SyncToken"] == "1" and customer["PrimaryPhone"]["FreeFormNumber"] == f"480-555-01{n:02d}"
