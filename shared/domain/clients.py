@@ -234,6 +234,9 @@ class ClientSync:
         self._seen: list[str] = []  # the clients a page judged
         self._settling: list[Link] = []  # links settled since the last write of them (`_write_settled`)
         self._held_qbo, self._held_fsp = held_qbo, held_fsp
+        # New QuickBooks customers a page found in a possible duplicate with a new client: the admin decides, so
+        # the step's last task must not create them on the platform either (they reach it as the pages' rows).
+        self._conflicted_qbo: set[str] = set()
         self._create_in_batches = create_in_batches  # Onboarding's exactly-once batch create (shared rule)
         self.direction = deps.settings.clients.direction
 
@@ -277,7 +280,8 @@ class ClientSync:
     def carried(self) -> list[list]:
         """This task's QuickBooks writes as rows for the run to keep (`resume` takes them back): the clients it
         judged, the updates it merged (each with the SyncToken it was merged against) and the clients to create."""
-        return [["seen", self._seen], *(["update", self._carried_update(p)] for p in self._pending),
+        return [["seen", self._seen], ["conflicted", sorted(self._conflicted_qbo)],
+                *(["update", self._carried_update(p)] for p in self._pending),
                 *(["create", compact] for compact in self._to_create)]
 
     def resume(self, rows: Sequence[list]) -> None:
@@ -291,6 +295,8 @@ class ClientSync:
                 for fsp_id in row:
                     updates.pop(fsp_id, None)
                     creates.pop(fsp_id, None)
+            elif kind == "conflicted":
+                self._conflicted_qbo.update(row)
             elif kind == "update":
                 updates[row["fsp_id"]] = row
             else:
@@ -569,11 +575,13 @@ class ClientSync:
         for conflict in matched.conflicts:  # ambiguous: neither created, the admin decides (as in onboarding)
             linked_fsp.update(conflict.fsp_ids)
             linked_qbo.update(conflict.qbo_ids)
+            self._conflicted_qbo.update(conflict.qbo_ids)
             for fsp_id in conflict.fsp_ids:
                 self.log.error("client", fsp_id, "to_quickbooks", "possible_duplicate", conflict.reason)
         self._to_create += [parties.compact_client(c) for c in clients if c.id not in linked_fsp]
         if create_customers:  # only once every platform page had its chance to match them
-            self._customers_to_platform([c for c in customers if c.qbo_id not in linked_qbo])
+            self._customers_to_platform([c for c in customers
+                                         if c.qbo_id not in linked_qbo and c.qbo_id not in self._conflicted_qbo])
 
     def _link_pair(self, client: dict, customer: CustomerState) -> None:
         """Matched as onboarding matches: linked as they are, each side's values its baseline (nothing is

@@ -914,3 +914,4 @@ def test_a_new_client_that_may_be_a_new_quickbooks_customer_is_not_created_there
     w.run()
     assert w.errors.open()["client#c1"].code == "possible_duplicate"
     assert len(w.books.rows["Customer"]) == 1 and w.links.get("t1", "customer", "c1") is None
+    assert list(w.platform.clients) == ["c1"]  # nor is the customer created on the platform: the admin decides
