@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.errors import RetryLater
+from shared.fieldservice.errors import FieldServiceError
 from shared.quickbooks import errors as qbo
 
 
@@ -54,12 +55,16 @@ def run_task(engine, task: TaskEvent, logger) -> dict:
     except RetryLater as exc:
         logger.info("not now; the state machine retries", extra={"reason": str(exc)})
         raise Throttled(str(exc)) from exc
+    except FieldServiceError as exc:
+        if not exc.retryable:
+            raise
+        logger.warning("the field-service platform is throttling or unavailable; the state machine retries",
+                       extra={"code": exc.code})
+        raise Throttled(exc.code) from exc
 
 
 def belongs_to_the_run(exc: Exception) -> bool:
     """A fault a task hands back to the state machine to retry later (run_task's mapping), never a record's own."""
-    from shared.fieldservice.errors import FieldServiceError
-
     return (isinstance(exc, qbo.AuthFailed | qbo.Throttled | qbo.Unavailable | RetryLater)
             or (isinstance(exc, FieldServiceError) and exc.retryable))
 

@@ -364,6 +364,8 @@ class ClientSync:
             try:
                 client = self.d.platform.get_client(self.d.tenant_id, link.fsp_id)
             except FieldServiceError as exc:
+                if exc.retryable:
+                    raise  # throttling or an outage: the run pauses and this replays
                 self.log.error("client", link.fsp_id, "to_platform", exc.code, str(exc))
                 continue
             if platform_since is not None and client.updated_at >= platform_since:
@@ -428,6 +430,8 @@ class ClientSync:
                 self.log.error("customer", link.qbo_id or "", "to_platform", exc.code, exc.message)
                 return
             except FieldServiceError as exc:
+                if exc.retryable:
+                    raise  # throttling or an outage: the run pauses and this replays
                 self.log.error("customer", link.qbo_id or "", "to_platform", exc.code, str(exc))
                 return
         if result.to_quickbooks:
@@ -655,6 +659,8 @@ class ClientSync:
                 client = self.d.platform.create_client(self.d.tenant_id, draft, idempotency_key=request_id(
                     self.d.tenant_id, "customer", customer.qbo_id))
             except FieldServiceError as exc:
+                if exc.retryable:
+                    raise  # throttling or an outage: the run pauses and this replays (idempotency key)
                 self.log.error("customer", customer.qbo_id, "to_platform", exc.code, str(exc))
                 continue
             linked.append(Link(self.d.tenant_id, "customer", client.id, customer.qbo_id,

@@ -146,5 +146,7 @@ class ItemSync:
                                               **({"cost": cost} if cost is not None else {}))
                     counts["items_updated_on_platform"] += 1
             except FieldServiceError as exc:
+                if exc.retryable:
+                    raise  # throttling or an outage: the run pauses and this replays
                 self.record_error("item", item.qbo_id, exc.code, str(exc), "")
         return counts

@@ -309,6 +309,8 @@ class Onboarding:
         try:
             return create(self.d.tenant_id, draft, idempotency_key=request_id(self.d.tenant_id, entity, qbo_id))
         except FieldServiceError as exc:
+            if exc.retryable:
+                raise  # throttling or an outage: the run pauses and the retried task replays this key
             self._error(state, entity, qbo_id, "to_platform", exc.code, str(exc))
             return None
 

@@ -163,6 +163,8 @@ class ReviewGate:
                 raise  # throttling or an outage pauses the run; the entry stays approved
             code, message, detail = exc.code, exc.message, exc.detail
         except FieldServiceError as exc:
+            if exc.retryable:
+                raise  # throttling or an outage pauses the run; the entry stays approved
             code, message, detail = exc.code, exc.message, ""
         self.log.error(_ERROR_ENTITY[(e.side, e.entity)], e.entity_id, direction, code, message, detail)
         self._finish([e], State.FAILED, f"{code}: {message}")

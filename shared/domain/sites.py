@@ -68,6 +68,8 @@ class SiteSync:
                     clients[site.client_id] = parties.compact_client(
                         self.d.platform.get_client(self.d.tenant_id, site.client_id))
                 except FieldServiceError as exc:
+                    if exc.retryable:
+                        raise  # throttling or an outage: the run pauses and this replays
                     self.log.error("site", site.id, "to_quickbooks", exc.code, str(exc))
                     return None
             bill = (clients[site.client_id] or {}).get("address") or {}

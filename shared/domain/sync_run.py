@@ -552,6 +552,8 @@ class SyncEngine:
             try:
                 found.append(fetch(self.d.tenant_id, entry.entity_id))
             except FieldServiceError as exc:
+                if exc.retryable:
+                    raise  # throttling or an outage: the run pauses and this replays
                 self._log(state).error(entity, entry.entity_id, "to_quickbooks", exc.code, str(exc))
         return found
 

@@ -11,7 +11,7 @@ from shared.domain.items import ItemSync
 from shared.domain.onboarding import request_id
 from shared.domain.records import Link
 from shared.domain.settings import ItemSettings
-from shared.fieldservice.errors import ValidationFailed
+from shared.fieldservice.errors import Unavailable, ValidationFailed
 from shared.quickbooks.errors import BusinessValidation, Throttled
 from shared.quickbooks.shapes import item_state
 from tests.fakes import FakeBooks, FakeLinkStore, FakePlatform
@@ -175,6 +175,19 @@ def test_an_item_the_platform_refuses_is_logged_under_its_quickbooks_id_and_the_
     counts = w.sync().run_all()
     assert w.errors == [("item", "1", "validation_failed", "name is reserved", "")]
     assert counts["items_created_on_platform"] == 1 and w.links.by_qbo("t1", "item", "2") is not None
+
+
+def test_a_platform_outage_while_creating_an_item_there_pauses_the_run_and_logs_nothing_against_it():
+    w = World(TO_FSP)
+    w.qbo_item("Drain Clean", price="95.00")
+
+    def down(tenant_id, draft, *, idempotency_key=None):
+        raise Unavailable("platform down", status=503)
+
+    w.platform.create_item = down
+    with pytest.raises(Unavailable):
+        w.sync().run_all()
+    assert w.errors == []
 
 
 def test_a_linked_item_renamed_in_quickbooks_updates_its_platform_item_instead_of_creating_one():

@@ -4,12 +4,14 @@ done is logged for the record instead of stopping the run. The plan's own rules 
 
 from datetime import UTC, datetime
 
+import pytest
+
 from shared.domain import onboarding
 from shared.domain.connections import Connection
 from shared.domain.onboarding import Deps, Onboarding, separate_link
 from shared.domain.records import Link, SyncRun
 from shared.domain.settings import SyncSettings
-from shared.fieldservice.errors import ValidationFailed
+from shared.fieldservice.errors import Unavailable, ValidationFailed
 from shared.fieldservice.models import Address
 from shared.quickbooks.port import CustomerResult, Fault
 from tests.fakes import FakeBooks, FakeConnections, FakeErrorLog, FakeLinkStore, FakePlatform, FakeRunStore
@@ -221,6 +223,22 @@ def test_a_customer_the_platform_refuses_is_logged_under_its_quickbooks_id_and_t
     error = w.errors_by_id()[refused["Id"]]
     assert (error.entity, error.direction, error.code) == ("customer", "to_platform", "validation_failed")
     assert state["summary"]["counts"]["clients_created_on_platform"] == 1 and len(w.platform.clients) == 1
+
+
+def test_a_platform_outage_while_creating_customers_there_pauses_the_run_and_logs_nothing_against_them():
+    """A 5xx after the adapter's retries is the platform's, not the customer's: the task raises (run_task makes it
+    Throttled, the state machine backs off) and the retried task creates it under the same idempotency key."""
+    w = World()
+    w.customer("Outage Roofing", CompanyName="Outage Roofing")
+    engine, state = w.run(until="create_on_platform")
+    create = w.platform.create_client
+    w.platform.create_client = lambda *a, **k: (_ for _ in ()).throw(Unavailable("platform down", status=503))
+    with pytest.raises(Unavailable):
+        engine.create_on_platform({**state, "cursor": {"done": False}})
+    assert not w.errors_by_id()
+    w.platform.create_client = create
+    engine.create_on_platform({**state, "cursor": {"done": False}})
+    assert [c.company_name for c in w.platform.clients.values()] == ["Outage Roofing"]
 
 
 def test_a_retried_platform_create_task_answers_with_the_clients_it_already_created():
