@@ -43,16 +43,30 @@ class ItemSync:
     def run_all(self) -> dict[str, int]:
         """The first pass in a direction: every item on both sides, matched by name."""
         qbo = {item_key(i.name): i for i in self.quickbooks.every_item()}
-        fsp = {item_key(i.name): i for i in iter_all(self.platform.list_items, self.tenant_id, limit=1000)}
+        fsp = self._platform_by_key(iter_all(self.platform.list_items, self.tenant_id, limit=1000))
         if self.settings.direction == "platform_to_quickbooks":
             return self._to_quickbooks(qbo, fsp)
         return self._to_platform(qbo, fsp)
+
+    def _platform_by_key(self, items) -> dict[str, Any]:
+        """Platform items by name key. QuickBooks holds one item per name and we match names ignoring case and
+        spacing, so a second item whose name differs from another's only there cannot sync beside it: it is
+        logged against itself (the admin renames one), never dropped without a word."""
+        keyed: dict[str, Any] = {}
+        for item in items:
+            first = keyed.setdefault(item_key(item.name), item)
+            if first is not item and self.settings.direction == "platform_to_quickbooks":
+                self.record_error("item", item.id, "duplicate_name",
+                                  f'Item "{item.name}" has the same name as item "{first.name}" apart from case '
+                                  "or spacing. QuickBooks item names are unique, so only the first syncs; rename "
+                                  "one of them.", "")
+        return keyed
 
     def run(self, qbo_changed: list[ItemState], fsp_changed: list) -> dict[str, int]:
         """Only what changed since the cursors, in the chosen direction; the other side is read just for the
         records involved (linked ones by id, new ones by name)."""
         if self.settings.direction == "platform_to_quickbooks":
-            fsp = {item_key(i.name): i for i in fsp_changed if i.active}
+            fsp = self._platform_by_key(i for i in fsp_changed if i.active)
             if not fsp:
                 return {}
             links = self.links.get_many(self.tenant_id, "item", [i.id for i in fsp.values()])

@@ -59,6 +59,17 @@ def test_first_pass_to_quickbooks_links_an_item_matching_by_name_and_creates_the
     assert created["Type"] == "NonInventory"  # equipment has no quantity tracking in QuickBooks (decision 21)
 
 
+def test_a_platform_item_named_like_another_apart_from_case_is_logged_not_dropped_without_a_word():
+    w = World(TO_QBO)
+    w.platform.add_item("i1", "Drain Clean", price="95.00")
+    w.platform.add_item("i2", "drain  clean", price="99.00")  # QuickBooks can hold only one of the two
+    counts = w.sync().run_all()
+    assert counts["items_created_in_quickbooks"] == 1 and len(w.books.rows["Item"]) == 1
+    assert w.links.get("t1", "item", "i1").qbo_id and w.links.get("t1", "item", "i2") is None
+    [(entity, entity_id, code, message, _)] = w.errors
+    assert (entity, entity_id, code) == ("item", "i2", "duplicate_name") and '"Drain Clean"' in message
+
+
 def test_a_matched_item_is_updated_in_quickbooks_only_with_the_values_that_differ():
     w = World(TO_QBO)
     w.qbo_item("Drain Clean", price="80.00", Description="Drain cleaning")

@@ -764,6 +764,7 @@ def test_a_retried_client_page_rewrites_its_own_run_chunk_and_the_last_task_send
     counts = state["counts"]
     assert counts["customers_updated_in_quickbooks"] == 4 and counts["customers_created_in_quickbooks"] == 2
 
+
 def test_the_clients_step_sends_its_carried_writes_a_task_share_at_a_time_and_a_retried_send_duplicates_nothing(
         monkeypatch):
     """A run's carried writes used to go out in the step's one last task: 10,000 new clients at QuickBooks' limits
