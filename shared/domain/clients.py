@@ -635,7 +635,7 @@ class ClientSync:
             rows.append({"fsp_id": compact["id"], "customer": parties.customer_draft(compact, display, state).as_dict(),
                          "fp_p": fingerprints(compact_client_values(compact))})
         if rows:  # in both lanes when there are many (Onboarding._create_in_batches)
-            self.log.count("customers_created_in_quickbooks", self._create_in_batches(rows))
+            self.log.count("customers_created_in_quickbooks", self._create_in_batches(rows, existing=earlier))
         for row in rows:
             self.log.resolved("client", row["fsp_id"])
 

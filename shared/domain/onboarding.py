@@ -10,6 +10,7 @@ as gzip'd snapshot chunks in the sync-runs table. Every step can be re-run after
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 from shared.domain import lanes, parties
 from shared.domain.clients import (
@@ -179,7 +180,7 @@ class Onboarding:
                                  position)
 
     def _create_in_batches(self, state: dict, qb, entity: str, error_entity: str, rows: list[dict],
-                           chooser: lanes.LaneChooser) -> int:
+                           chooser: lanes.LaneChooser, existing: Mapping[str, Link] | None = None) -> int:
         """Create QuickBooks customers for `rows` ({fsp_id, customer}) without ever creating one twice, in both of
         QuickBooks' lanes when the set is large (shared/domain/lanes.py: batches of 30 and single creates beside
         them when the company's batch budget would make them wait, on as many threads as the company's
@@ -196,7 +197,8 @@ class Onboarding:
         a row already linked was linked by an earlier attempt of the same task, whose counts died with it: it is
         counted as created here, once, and not sent again."""
         work = chooser.split(rows)
-        existing = self.d.links.get_many(self.d.tenant_id, entity, [r["fsp_id"] for r in rows])
+        if existing is None:  # the rows' links, unless the caller read them a moment ago
+            existing = self.d.links.get_many(self.d.tenant_id, entity, [r["fsp_id"] for r in rows])
         created, linked = 0, []
         pending: list[Link] = []
         sends: list[lanes.Work[tuple[str, tuple[dict, ...]]]] = []

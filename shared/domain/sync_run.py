@@ -155,7 +155,8 @@ class SyncEngine:
         qb = self.d.quickbooks()
         onboarding = self._onboarding(state)
         chooser = chooser or self._lanes(state, entity)
-        return lambda rows: onboarding._create_in_batches(state, qb, entity, error_entity, rows, chooser)
+        return lambda rows, existing=None: onboarding._create_in_batches(state, qb, entity, error_entity, rows,
+                                                                          chooser, existing)
 
     def _held(self) -> list[list[str]]:
         """Records in an onboarding conflict the admin has not resolved: neither matched nor created until then,
