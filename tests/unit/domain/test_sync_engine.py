@@ -724,6 +724,31 @@ def test_a_runs_client_writes_fill_whole_batches_across_platform_pages_and_its_n
     assert w.books.calls == ["cdc"] and "update" not in w.platform.calls
 
 
+def _edited_on_the_platform_and_new(w, edited: int, new: int) -> dict[int, dict]:
+    """`edited` linked pairs whose phone then changed on the platform, and `new` new platform clients: the
+    QuickBooks customers of the pairs, by number."""
+    from shared.fieldservice.models import Contact
+
+    rows = {n: w.linked_pair(f"c{n:02d}", company=f"Linked Co {n:02d}", phone=f"555-01{n:02d}")[1]
+            for n in range(edited)}
+    w.tick()
+    for n in range(edited):
+        w.platform.update_client("t1", f"c{n:02d}", contact=Contact(phone=f"480-555-01{n:02d}"))
+    for n in range(new):
+        w.platform.add_client(f"n{n:02d}", company=f"New Co {n:02d}")
+    w.tick()
+    return rows
+
+
+def _assert_updated_once_and_created(w, rows: dict[int, dict], new: int) -> None:
+    """Each edited pair's customer updated once (SyncToken 1) with the new phone; each new client created once."""
+    for n, row in rows.items():
+        customer = w.books.rows["Customer"][row["Id"]]
+        assert customer["SyncToken"] == "1" and customer["PrimaryPhone"]["FreeFormNumber"] == f"480-555-01{n:02d}"
+    names = sorted(r["DisplayName"] for r in w.books.rows["Customer"].values() if r["DisplayName"].startswith("New"))
+    assert names == [f"New Co {n:02d}" for n in range(new)] and not w.errors.entries
+
+
 def test_a_retried_client_page_rewrites_its_own_run_chunk_and_the_last_task_sends_each_write_once(monkeypatch):
     """Step Functions re-runs a task with the same input after a timeout or a lost answer, so a platform page can
     run twice (decision 49). The retry keeps its writes under the page's own chunk, in place of the first
@@ -731,17 +756,10 @@ def test_a_retried_client_page_rewrites_its_own_run_chunk_and_the_last_task_send
     write per client as well, so an appended copy would still go once: the chunk count is what shows the
     rewrite.)"""
     from shared.domain import sync_run
-    from shared.fieldservice.models import Contact
 
     monkeypatch.setattr(sync_run, "PLATFORM_PAGE", 3)
     w = World()
-    rows = {n: w.linked_pair(f"c{n}", company=f"Linked Co {n}", phone=f"555-010{n}")[1] for n in range(4)}
-    w.tick()
-    for n in range(4):
-        w.platform.update_client("t1", f"c{n}", contact=Contact(phone=f"480-555-010{n}"))
-    for n in range(2):
-        w.platform.add_client(f"n{n}", company=f"New Co {n}")
-    w.tick()
+    rows = _edited_on_the_platform_and_new(w, edited=4, new=2)
     engine = w.engine()
     w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
     state = engine.sync_items({**engine.start({"tenant_id": "t1", "run_id": "r1"}), "cursor": {"done": False}})
@@ -756,11 +774,7 @@ def test_a_retried_client_page_rewrites_its_own_run_chunk_and_the_last_task_send
     carried = w.runs.chunks("t1", "r1", f"carried{state['pass']}")
     assert len(carried) == 2  # one chunk per page: the retry took its page's place
     assert w.books.calls.count("batch") == 2  # one set of updates and one of creates
-    for n in range(4):
-        customer = w.books.rows["Customer"][rows[n]["Id"]]
-        assert customer["SyncToken"] == "1" and customer["PrimaryPhone"]["FreeFormNumber"] == f"480-555-010{n}"
-    names = sorted(r["DisplayName"] for r in w.books.rows["Customer"].values() if r["DisplayName"].startswith("New"))
-    assert names == ["New Co 0", "New Co 1"] and not w.errors.entries
+    _assert_updated_once_and_created(w, rows, new=2)
     counts = state["counts"]
     assert counts["customers_updated_in_quickbooks"] == 4 and counts["customers_created_in_quickbooks"] == 2
 
@@ -772,17 +786,10 @@ def test_the_clients_step_sends_its_carried_writes_a_task_share_at_a_time_and_a_
     WRITES_PER_TASK each, creates first, and keep the rest for the next; a retried send (the same input again)
     sends nothing twice."""
     from shared.domain import sync_run
-    from shared.fieldservice.models import Contact
 
     monkeypatch.setattr(sync_run, "WRITES_PER_TASK", 10)
     w = World()
-    rows = {n: w.linked_pair(f"c{n:02d}", company=f"Linked Co {n:02d}", phone=f"555-01{n:02d}")[1] for n in range(12)}
-    w.tick()
-    for n in range(12):
-        w.platform.update_client("t1", f"c{n:02d}", contact=Contact(phone=f"480-555-01{n:02d}"))
-    for n in range(15):
-        w.platform.add_client(f"n{n:02d}", company=f"New Co {n:02d}")
-    w.tick()
+    rows = _edited_on_the_platform_and_new(w, edited=12, new=15)
     sent: list[int] = []
     batch = w.books.batch
     monkeypatch.setattr(w.books, "batch", lambda ops, request_id: sent.append(len(ops)) or batch(ops, request_id))
@@ -804,11 +811,7 @@ def test_the_clients_step_sends_its_carried_writes_a_task_share_at_a_time_and_a_
     assert per_task == [0, 10, 10, 7]  # the page sends nothing; then 15 creates and 12 updates, 10 a task
     shares = [w.runs.chunks("t1", "r1", f"carried{state['pass']}-send{n}") for n in (1, 2, 3)]
     assert [[len(chunk) for chunk in share] for share in shares] == [[10], [7], []]  # kept once, one per task
-    for n in range(12):
-        customer = w.books.rows["Customer"][rows[n]["Id"]]
-        assert customer["SyncToken"] == "1" and customer["PrimaryPhone"]["FreeFormNumber"] == f"480-555-01{n:02d}"
-    names = sorted(r["DisplayName"] for r in w.books.rows["Customer"].values() if r["DisplayName"].startswith("New"))
-    assert names == [f"New Co {n:02d}" for n in range(15)] and not w.errors.entries
+    _assert_updated_once_and_created(w, rows, new=15)
     counts = state["counts"]
     assert counts["customers_updated_in_quickbooks"] == 12 and counts["customers_created_in_quickbooks"] == 15
 
