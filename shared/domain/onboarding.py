@@ -377,14 +377,17 @@ class Onboarding:
         counts = state.get("counts", {})
         summary = {"counts": counts, "settings": self.d.settings.model_dump(mode="json"),
                    "conflicts": len(self._rows(state, "conflicts"))}
-        self.d.runs.finish(self.d.tenant_id, state["run_id"], "succeeded", summary)
+        # The connection first: whoever sees the run succeeded (the page, Sync Now, a webhook hint) must find the
+        # connection onboarded, or a sync run started at once is skipped and a hint is ignored. A retry after a
+        # failure in between finishes the run.
         self._mark_connection(state, "completed")
+        self.d.runs.finish(self.d.tenant_id, state["run_id"], "succeeded", summary)
         return {**state, "summary": summary}
 
     def record_failure(self, state: dict) -> dict:
         summary = {"counts": state.get("counts", {}), "error": failure_of(state)}
+        self._mark_connection(state, "failed")  # the connection first, as in summarize()
         self.d.runs.finish(self.d.tenant_id, state["run_id"], "failed", summary)
-        self._mark_connection(state, "failed")
         return {**state, "summary": summary}
 
     def _mark_connection(self, state: dict, status: str) -> None:

@@ -407,3 +407,22 @@ def test_sites_from_quickbooks_jobs_are_created_a_bounded_number_per_task(monkey
     assert len(w.platform.sites) == 1 and state["cursor"] == {"done": False, "index": 1}
     state = engine.sync_sites(state)
     assert len(w.platform.sites) == 2 and state["cursor"]["step"] == "to_qbo"
+
+
+def test_when_the_run_is_seen_finished_the_connection_already_says_how_onboarding_ended():
+    """Sync Now (or a webhook hint) right after the page shows onboarding succeeded must find the connection
+    onboarded: the run record was finished first, and a sync run started in between was skipped."""
+    for ending, status in (("summarize", "completed"), ("record_failure", "failed")):
+        w = World()
+        w.client("c1", "Acme Plumbing")
+        seen: list = []
+        finish = w.runs.finish
+
+        def finish_and_look(tenant_id, run_id, run_status, summary, w=w, seen=seen, finish=finish):
+            seen.append((w.connections.get("t1").onboarding or {}).get("status"))
+            finish(tenant_id, run_id, run_status, summary)
+
+        w.runs.finish = finish_and_look
+        engine, state = w.run(until="sync_sites")
+        getattr(engine, ending)(state)
+        assert seen == [status]
