@@ -26,6 +26,9 @@ WINDOW_S = 60.0
 SINGLE_WRITES = ("create", "update", "void", "delete")  # the emulator's request-log kinds of a one-record write
 SPREAD_S = 3.0  # small runs arriving one every 3 s: all 19 inside the big run, a few at a time
 TARGET_RATIO = 2.0
+# Lambda execution environments (bench/stack.py): 20 companies' sync runs at once, one task each in flight, the
+# webhook worker and the gateway's handlers beside them.
+SANDBOXES = 32
 
 
 def _clients(seed: int, n: int, prefix: str) -> list[dict]:
@@ -107,16 +110,17 @@ def _small(alone: dict, loaded: dict) -> dict:
             "within_target": bool(ratios) and max(ratios) <= TARGET_RATIO}
 
 
-def run(big: int, seed: int, spread_s: float = SPREAD_S) -> dict:
+def run(big: int, seed: int, spread_s: float = SPREAD_S, sandboxes: int = SANDBOXES) -> dict:
     """Four rounds of the 19 small tenants, each with 20 new clients: alone (one tenant at a time), all at once
     without the big tenant, then while the big tenant's 10,000 sync: arriving `spread_s` apart (how schedules and
     webhooks spread runs, docs/scale.md) and all at once. The ratios compare each round with the big tenant to the
-    same round without it; the local stack is one process on this machine, so 19 runs at once share its CPU as they
-    never would on Lambda, which is why the same arrival pattern without the big tenant is the baseline."""
+    same round without it. With `sandboxes` (the default) each Lambda invocation runs in a process of its own, as on
+    Lambda (bench/stack.py); the machine's two cores are still shared, so 19 runs at once share them as they never
+    would on Lambda, which is why the same arrival pattern without the big tenant is the baseline."""
     from bench.stack import bench_stack
 
     tenants = [f"fair-{n:02d}" for n in range(SMALL_TENANTS)]
-    with bench_stack(prefix="qbsync-bench-fairness-", limits="real", timeout_s=7200) as bench:
+    with bench_stack(prefix="qbsync-bench-fairness-", limits="real", timeout_s=7200, sandboxes=sandboxes) as bench:
         driver = bench.driver
         driver.http.put(f"{bench.stack.qbo_url}/_emulator/requests", json={"log_size": 1_000_000}).raise_for_status()
         for n, tenant in enumerate(["fair-big", *tenants]):
@@ -142,7 +146,7 @@ def run(big: int, seed: int, spread_s: float = SPREAD_S) -> dict:
             for tenant, realm in bench.realms.items()}
     return {"fairness": {
         "dataset": {"seed": seed, "big_changes": big, "small_tenants": SMALL_TENANTS, "small_changes": SMALL_CHANGES,
-                    "spread_s": spread_s},
+                    "spread_s": spread_s, "sandboxes": sandboxes},
         "big": {"status": big_run.get("status"), "s": round(big_s, 1),
                 "counts": (big_run.get("summary") or {}).get("counts", {})},
         "small_spread": _small(spread_alone, spread_loaded),
@@ -178,9 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--sandboxes", type=int, default=SANDBOXES,
+                        help="processes standing for Lambda's execution environments (0: every invocation in the "
+                             "benchmark's own process)")
     parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
     args = parser.parse_args(argv)
-    result = run(args.big, args.seed)
+    result = run(args.big, args.seed, sandboxes=args.sandboxes)
     report(result)
     out = Path(args.out)
     merged = {**(json.loads(out.read_text()) if out.exists() else {}), **result}

@@ -126,16 +126,18 @@ def _set_limits(stack, driver, limits: str) -> None:
 
 @contextmanager
 def bench_stack(prefix: str = "qbsync-bench-", limits: str = "off", webhooks: bool = False,
-                timeout_s: float = 3600, poll_s: float = 1.0) -> Iterator[BenchStack]:
+                timeout_s: float = 3600, poll_s: float = 1.0, sandboxes: int = 0) -> Iterator[BenchStack]:
     """A fresh local stack; `webhooks=False` switches both emulators' webhook delivery off (it would only echo our
-    own writes back into a benchmark that is not about webhooks)."""
+    own writes back into a benchmark that is not about webhooks); `sandboxes=N` runs each Lambda invocation in one
+    of up to N processes, as Lambda's execution environments (qbsync.local.lambdas.Sandboxes): for a figure about
+    companies sharing the service, where invocations sharing one interpreter would measure its lock."""
     from qbsync.local.driver import Driver
     from qbsync.local.stack import FSP_API_KEY, LocalStack
 
     saved = {name: os.environ.get(name) for name in PACING_ENV}
     forget_clients()
     with tempfile.TemporaryDirectory(prefix=prefix) as state_dir, \
-            LocalStack(port=0, state_dir=state_dir, persist=False) as stack:
+            LocalStack(port=0, state_dir=state_dir, persist=False, sandboxes=sandboxes) as stack:
         driver = Driver(stack.urls(), state_dir, FSP_API_KEY, stack.resources["secret"]["fsp_webhook_master_secret"],
                         timeout_s=timeout_s, poll_s=poll_s)
         _set_limits(stack, driver, limits)

@@ -48,7 +48,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 def _cmd_local(args: argparse.Namespace) -> int:
     from qbsync.local.stack import LocalStack
 
-    with LocalStack(port=args.port, state_dir=args.state_dir) as stack:
+    with LocalStack(port=args.port, state_dir=args.state_dir, sandboxes=args.sandboxes) as stack:
         _sample_company(stack)
         sys.stderr.write(f"Admin page, signed in as an admin of tenant {SAMPLE_TENANT!r} (development sign-in):\n"
                          f"  {stack.page_url(SAMPLE_TENANT)}\n")
@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     local = sub.add_parser("local", help="start the local stack until SIGINT/SIGTERM")
     local.add_argument("--port", type=int, default=8080, help="gateway port; the others follow it (0 = free ports)")
     local.add_argument("--state-dir", default=".qbsync", help="where emulator state and dev keys live")
+    local.add_argument("--sandboxes", type=int, default=0,
+                       help="run each Lambda invocation in one of N processes, as Lambda's execution environments "
+                            "(0: in the stack's own process)")
     local.set_defaults(func=_cmd_local)
 
     demo = sub.add_parser("demo", help="connect, configure, onboard and sync on the local stack, then summarize")

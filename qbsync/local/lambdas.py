@@ -1,9 +1,13 @@
-"""Runs the real handlers in-process, as Lambda would: by handler path, with a Lambda-like context."""
+"""Runs the real handlers as Lambda would: by handler path, with a Lambda-like context; in this process's threads
+(the default), or each invocation in one of a pool of processes that stand for Lambda's execution environments
+(`Sandboxes`, `LocalStack(sandboxes=N)`)."""
 
 from __future__ import annotations
 
 import importlib
 import io
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -103,9 +107,144 @@ def _run(fn, event, name: str):
         _inside.active = False
 
 
+class Sandboxes:
+    """Lambda's execution environments as processes: each invocation runs in a process of its own, one invocation
+    at a time per process, warm processes reused (their imports and clients kept, as a warm container's are), up to
+    `size` at once; an invocation arriving when all are busy waits for one.
+
+    Why: on Lambda, one company's invocations share no interpreter with another's. In this process's threads every
+    invocation of every company waits for one interpreter (its global lock) behind the others, the emulators and
+    moto; a benchmark of fairness between companies then measures that lock, not the product (issues 12 and 15).
+    The cost: a process per environment (about 100 MB each); in-process test doubles (monkeypatching a handler's
+    collaborators) do not reach these processes, so the test suites keep the default.
+
+    Each environment is a new interpreter (`python -m qbsync.local.lambdas`), not a fork: this process runs server
+    threads (moto, the emulators), and a fork copies their locks in whatever state they are in; nor multiprocessing's
+    spawn, which re-runs the parent's main module (a benchmark script, pytest) in the child. It takes this process's
+    environment variables when it starts, so the stack creates the pool after it has set them, and talks over a
+    local socket (multiprocessing.connection, authenticated). All `size` start at once with every handler imported
+    (as Lambda's provisioned concurrency would): one started in the middle of a measurement would count its own
+    start (about a second of both cores) against whichever company happened to need it. The most recently used idle
+    environment takes the next invocation, as Lambda reuses warm environments: a free-for-all would spread a quiet
+    company's few invocations over environments that have not yet built its clients or read its token."""
+
+    def __init__(self, size: int, log_path: str, handlers: list[str]):
+        import secrets
+        import tempfile
+        from multiprocessing.connection import Listener
+
+        self._dir = tempfile.TemporaryDirectory(prefix="qbsync-environments-")
+        key = secrets.token_bytes(32)
+        self._listener = Listener(f"{self._dir.name}/invoke.sock", family="AF_UNIX", authkey=key)
+        self._env = {**os.environ, "QBSYNC_ENVIRONMENT_KEY": key.hex()}
+        self._command = [sys.executable, "-m", "qbsync.local.lambdas", self._listener.address, log_path, *handlers]
+        self._processes: list[subprocess.Popen] = []
+        self._closing = False
+        self._starting = threading.Lock()
+        self._idle = self._start(size)
+        self._free = threading.Condition()
+
+    def _start(self, count: int) -> list:
+        """`count` new environments, each connected once it has imported every handler."""
+        with self._starting:
+            # Our own interpreter and module, with arguments we built: nothing from outside reaches the command.
+            self._processes += [subprocess.Popen(self._command, env=self._env, stdin=subprocess.DEVNULL)  # noqa: S603
+                                for _ in range(count)]
+            return [self._listener.accept() for _ in range(count)]
+
+    def invoke(self, handler_path: str, event, name: str):
+        with self._free:
+            while not self._idle:
+                self._free.wait()
+            conn = self._idle.pop()
+        try:
+            conn.send((handler_path, event, name))
+            answer = conn.recv()
+        except (EOFError, OSError) as exc:
+            # The process died (as a Lambda runtime can): reported as Lambda reports it, and a new environment
+            # takes its place for later invocations, unless the stack is stopping them all.
+            conn.close()
+            if not self._closing:
+                conn = self._start(1)[0]
+            raise _raised("Runtime.ExitError", f"the execution environment exited: {exc!r}") from None
+        finally:
+            with self._free:
+                self._idle.append(conn)
+                self._free.notify()
+        if METER.enabled:
+            METER.record(name, answer["cpu_s"], 0)
+        if "error" in answer:
+            raise _raised(answer["error"]["type"], answer["error"]["message"])
+        return answer["result"]
+
+    def close(self) -> None:
+        self._closing = True
+        with self._starting:  # a replacement being started is in the list before the first is terminated
+            processes = list(self._processes)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)
+        self._listener.close()
+        self._dir.cleanup()
+
+
+def _serve(address: str, log_path: str, handlers: list[str]) -> None:
+    """One execution environment: every handler imported, then invocations from the stack, one at a time, until it
+    goes away. Its output goes to the functions' log, as a Lambda's goes to CloudWatch."""
+    import warnings
+    from multiprocessing.connection import Client
+
+    sys.stdout = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives with the process
+    warnings.filterwarnings("ignore", message="No application metrics to publish")  # as LocalStack.start does
+    for handler in handlers:
+        resolve(handler)
+    conn = Client(address, family="AF_UNIX", authkey=bytes.fromhex(os.environ.pop("QBSYNC_ENVIRONMENT_KEY")))
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        conn.send(_invoke_here(*job))
+
+
+def _invoke_here(handler_path: str, event, name: str) -> dict:
+    """One invocation inside an environment: the handler's answer, or its error's type name and message (Step
+    Functions matches Retry and Catch on the type's name), with the CPU time the invocation took."""
+    started = time.thread_time()
+    try:
+        result = _run(resolve(handler_path), event, name)
+    except Exception as exc:  # noqa: BLE001 - handed to the invoker, which raises it as the runtime would report it
+        return {"error": {"type": type(exc).__name__, "message": str(exc)}, "cpu_s": time.thread_time() - started}
+    return {"result": result, "cpu_s": time.thread_time() - started}
+
+
+_raised_types: dict[str, type[Exception]] = {}
+
+
+def _raised(type_name: str, message: str) -> Exception:
+    """An exception whose type has the name of the one the handler raised in its environment."""
+    with _lock:
+        kind = _raised_types.setdefault(type_name, type(type_name, (Exception,), {}))
+    return kind(message)
+
+
+_sandboxes: Sandboxes | None = None
+
+
+def run_in(sandboxes: Sandboxes | None) -> None:
+    """Invocations from now on run in `sandboxes`, or in this process's threads (None)."""
+    global _sandboxes
+    _sandboxes = sandboxes
+
+
 def invoke(handler_path: str, event, function_name: str | None = None):
-    fn = resolve(handler_path)
     name = function_name or handler_path.split(".")[1]
+    if _sandboxes is not None:
+        if METER.trace_memory:
+            raise RuntimeError("memory is traced in this process's threads only: start the stack without sandboxes")
+        return _sandboxes.invoke(handler_path, event, name)
+    fn = resolve(handler_path)
     if not METER.enabled:
         return _run(fn, event, name)
     baseline = 0
@@ -119,3 +258,7 @@ def invoke(handler_path: str, event, function_name: str | None = None):
         # Growth over what the process already held (the emulators' and moto's data), not the process's total.
         peak = tracemalloc.get_traced_memory()[1] - baseline if METER.trace_memory else 0
         METER.record(name, time.thread_time() - started, peak)
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1], sys.argv[2], sys.argv[3:])

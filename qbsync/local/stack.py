@@ -59,8 +59,12 @@ def _zip() -> bytes:
 
 
 class LocalStack:
-    def __init__(self, port: int = 8080, state_dir: str = ".qbsync", persist: bool = True):
-        self.port, self.state_dir, self.persist = port, state_dir, persist
+    def __init__(self, port: int = 8080, state_dir: str = ".qbsync", persist: bool = True, sandboxes: int = 0):
+        """`sandboxes`: 0 runs every Lambda invocation in this process's threads (tests can then replace a
+        handler's collaborators); N > 0 runs each in one of up to N processes standing for Lambda's execution
+        environments (lambdas.Sandboxes), so companies' invocations share no interpreter, as on Lambda."""
+        self.port, self.state_dir, self.persist, self.sandboxes = port, state_dir, persist, sandboxes
+        self._sandboxes: lambdas.Sandboxes | None = None
         self._servers: list[RunningServer] = []
         self._stop = threading.Event()
         self._batch_done = threading.Event()  # the hints poller's wake-up: a group in flight may have been freed
@@ -101,6 +105,9 @@ class LocalStack:
         self._start_emulators()
         self._provision()
         self._start_gateway()
+        if self.sandboxes:  # after every environment variable the handlers read is set: spawned processes copy them
+            self._sandboxes = lambdas.Sandboxes(self.sandboxes, self.lambda_log, self.resources["handlers"])
+            lambdas.run_in(self._sandboxes)
         self._start_workers()
 
     def _start_moto(self) -> None:
@@ -202,6 +209,7 @@ class LocalStack:
                                                AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         lam = boto3.client("lambda")
         arn_of_handler: dict[str, str] = {}
+        self.resources["handlers"] = [fn["Handler"] for fn in local_resources.functions(template)]
         for fn in local_resources.functions(template):
             arn_of_handler[fn["Handler"]] = lam.create_function(
                 FunctionName=fn["FunctionName"], Runtime="python3.12", Role=role, Handler=fn["Handler"],
@@ -291,6 +299,9 @@ class LocalStack:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=3)
+        if self._sandboxes is not None:
+            lambdas.run_in(None)
+            self._sandboxes.close()
         for server in reversed(self._servers):
             server.stop()
         for app in (self.qbo_app, self.fsp_app, self.qbd_app):

@@ -4,16 +4,17 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def local_stack(tmp_path_factory):
+def local_stack(tmp_path_factory, request):
     """One local stack for the module, stopped before other tests run in this process. Its environment and cached
-    clients are undone afterwards so other tests keep their in-process mocks."""
+    clients are undone afterwards so other tests keep their in-process mocks. A module's `SANDBOXES = N` runs the
+    stack's Lambda invocations in N processes (qbsync.local.lambdas.Sandboxes) instead of this process's threads."""
     from qbsync.local.driver import Driver
     from qbsync.local.stack import FSP_API_KEY, LocalStack
 
     saved = dict(os.environ)
     _forget_clients()
     state_dir = str(tmp_path_factory.mktemp("stack"))
-    stack = LocalStack(port=0, state_dir=state_dir, persist=False)
+    stack = LocalStack(port=0, state_dir=state_dir, persist=False, sandboxes=getattr(request.module, "SANDBOXES", 0))
     stack.start()
     driver = Driver(stack.urls(), state_dir, FSP_API_KEY, stack.resources["secret"]["fsp_webhook_master_secret"],
                     timeout_s=300)
