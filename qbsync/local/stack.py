@@ -23,6 +23,7 @@ from qbsync.local.moto_fidelity import (
     cache_backend_names,
     one_backup_per_transaction,
     partition_queries,
+    plain_sqs_clock,
     serialize_dynamodb,
 )
 
@@ -119,6 +120,7 @@ class LocalStack:
         cache_backend_names()
         one_backup_per_transaction()
         partition_queries()
+        plain_sqs_clock()
         _route_lambda_to_handlers()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port(3), verbose=False)
         server.start()

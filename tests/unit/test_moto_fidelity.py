@@ -1,17 +1,24 @@
 """The local stack's moto fixes (qbsync/local/moto_fidelity.py, issue 12): a TransactWriteItems backs its table up
 once, not once per item, and still writes everything or nothing; a Query on the table's key reads its partition
-or an index's matches without sorting the whole table, and answers as moto did."""
+or an index's matches without sorting the whole table, and answers as moto did; SQS's clock read directly still
+keeps a delayed message and a received one out of sight for their seconds."""
 
 from __future__ import annotations
 
 import copy
+import time
 
 import boto3
 import pytest
 from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
-from qbsync.local.moto_fidelity import one_backup_per_transaction, partition_queries, serialize_dynamodb
+from qbsync.local.moto_fidelity import (
+    one_backup_per_transaction,
+    partition_queries,
+    plain_sqs_clock,
+    serialize_dynamodb,
+)
 
 
 @pytest.fixture
@@ -118,3 +125,20 @@ def test_a_query_on_the_key_answers_as_moto_did_without_sorting_the_table(ddb, m
     monkeypatch.setattr(Table, "query", Table.query.__wrapped__)  # moto's own
     assert _pages(ddb, **query) == ours
     assert sorted_whole
+
+
+def test_with_the_plain_clock_sqs_still_holds_delayed_and_received_messages_for_their_seconds(ddb):
+    plain_sqs_clock()
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=1)
+
+    def receive():
+        return [m["Body"] for m in sqs.receive_message(QueueUrl=url, VisibilityTimeout=1).get("Messages", [])]
+
+    assert receive() == []
+    time.sleep(1.1)
+    assert receive() == ["later"]
+    assert receive() == []  # received: out of sight for its visibility timeout
+    time.sleep(1.1)
+    assert receive() == ["later"]
