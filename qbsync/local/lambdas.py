@@ -200,12 +200,20 @@ def _serve(address: str, log_path: str, handlers: list[str]) -> None:
     for handler in handlers:
         resolve(handler)
     conn = Client(address, family="AF_UNIX", authkey=bytes.fromhex(os.environ.pop("QBSYNC_ENVIRONMENT_KEY")))
+    threading.Thread(target=_end_with, args=(os.getppid(),), name="environment-parent", daemon=True).start()
     while True:
         try:
-            job = conn.recv()
-        except EOFError:
-            return
-        conn.send(_invoke_here(*job))
+            conn.send(_invoke_here(*conn.recv()))
+        except (EOFError, OSError):  # the stack is gone: end at once, as Lambda ends an environment (no waiting
+            sys.stdout.flush()  # for the handler's threads)
+            os._exit(0)
+
+
+def _end_with(parent: int) -> None:
+    """An environment whose stack was killed mid-invocation ends too, instead of finishing a task for nobody."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
 
 
 def _invoke_here(handler_path: str, event, name: str) -> dict:
