@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.errors import RetryLater
-from shared.fieldservice.errors import FieldServiceError
+from shared.fieldservice.errors import PlatformUnavailable
 from shared.quickbooks import errors as qbo
 
 
@@ -55,9 +55,7 @@ def run_task(engine, task: TaskEvent, logger) -> dict:
     except RetryLater as exc:
         logger.info("not now; the state machine retries", extra={"reason": str(exc)})
         raise Throttled(str(exc)) from exc
-    except FieldServiceError as exc:
-        if not exc.retryable:
-            raise
+    except PlatformUnavailable as exc:
         logger.warning("the field-service platform is throttling or unavailable; the state machine retries",
                        extra={"code": exc.code})
         raise Throttled(exc.code) from exc
@@ -65,8 +63,7 @@ def run_task(engine, task: TaskEvent, logger) -> dict:
 
 def belongs_to_the_run(exc: Exception) -> bool:
     """A fault a task hands back to the state machine to retry later (run_task's mapping), never a record's own."""
-    return (isinstance(exc, qbo.AuthFailed | qbo.Throttled | qbo.Unavailable | RetryLater)
-            or (isinstance(exc, FieldServiceError) and exc.retryable))
+    return isinstance(exc, qbo.AuthFailed | qbo.Throttled | qbo.Unavailable | RetryLater | PlatformUnavailable)
 
 
 def task_handler(service: str, engine_for: Callable[[str], Any]):

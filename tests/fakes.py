@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from shared.domain.connections import Connection
+from shared.fieldservice.errors import Conflict, NotFound, ValidationFailed
 from shared.quickbooks.tokens import GrantRevoked, StoredTokens, TokenSet
 
 
@@ -464,6 +465,13 @@ class _Refused(Exception):
         self.fault = Fault(code, message)
 
 
+def _found(rows: dict, record_id: str):
+    """A platform read: an id the platform does not have is its 404, the type the adapter raises."""
+    if record_id not in rows:
+        raise NotFound(f"GET {record_id}: not found", code="not_found", status=404)
+    return rows[record_id]
+
+
 class FakeMoneyPlatform:
     """The platform's invoices and payments (emulators/fieldservice rules): balance = total - live payments;
     payments created with an idempotency key once; status paid only from approved/ready_for_sync/paid."""
@@ -526,10 +534,10 @@ class FakeMoneyPlatform:
         return self.items[item_id]
 
     def get_item(self, tenant_id, item_id):
-        return self.items[item_id]
+        return _found(self.items, item_id)
 
     def get_invoice(self, tenant_id, invoice_id):
-        return self.invoices[invoice_id]
+        return _found(self.invoices, invoice_id)
 
     def update_invoice(self, tenant_id, invoice_id, **changes):
         from dataclasses import replace
@@ -537,7 +545,7 @@ class FakeMoneyPlatform:
         self.updates.append((invoice_id, changes))
         inv = self.invoices[invoice_id]
         if changes.get("status") == "paid" and inv.status.value not in ("approved", "ready_for_sync", "paid"):
-            raise ValueError("409")
+            raise Conflict(f"PATCH /invoices/{invoice_id}: status change not allowed", code="409", status=409)
         if "tax_total" in changes:
             inv = replace(inv, tax_total=changes["tax_total"], total=inv.subtotal + changes["tax_total"])
         if "external_number" in changes:
@@ -940,8 +948,6 @@ class FakePlatform:
         if updated_since is not None:
             ordered = [r for r in ordered if r.updated_at >= updated_since]
         if cursor:
-            from shared.fieldservice.errors import ValidationFailed
-
             at, _, last_id = cursor.partition("|")
             try:
                 after = (datetime.fromisoformat(at), last_id)
@@ -979,15 +985,15 @@ class FakePlatform:
 
     def get_client(self, tenant_id, client_id):
         self.calls.append("get")
-        return self.clients[client_id]
+        return _found(self.clients, client_id)
 
     def get_site(self, tenant_id, site_id):
         self.calls.append("get_site")
-        return self.sites[site_id]
+        return _found(self.sites, site_id)
 
     def get_item(self, tenant_id, item_id):
         self.calls.append("get_item")
-        return self.items[item_id]
+        return _found(self.items, item_id)
 
     def add_item(self, item_id, name, type="service", price="0", cost=None, taxable=True, description=None,
                  active=True):
@@ -1019,11 +1025,11 @@ class FakePlatform:
 
     def get_invoice(self, tenant_id, invoice_id):
         self.calls.append("get_invoice")
-        return self.invoices[invoice_id]
+        return _found(self.invoices, invoice_id)
 
     def get_payment(self, tenant_id, payment_id):
         self.calls.append("get_payment")
-        return self.payments[payment_id]
+        return _found(self.payments, payment_id)
 
     def add_client(self, client_id, company=None, first=None, last=None, email=None, phone=None, address=None,
                    active=True):

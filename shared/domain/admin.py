@@ -16,7 +16,7 @@ from shared.domain.pages import BAD_CURSOR, decode_id, encode_id
 from shared.domain.records import ErrorEntry, Link, SyncRun
 from shared.domain.review import HeldEntry, ReviewEntry, State
 from shared.errors import BadRequest, Conflict, NeedsReconnect, NotConnected, NotFound
-from shared.fieldservice.errors import ValidationFailed as PlatformRefused
+from shared.fieldservice.errors import ValidationFailed as PlatformInvalid
 from shared.fieldservice.port import FieldService
 
 LIST_CACHE_S = 60
@@ -341,7 +341,7 @@ class AdminService:
             raise NotFound("the platform's job types are not available here")
         try:
             page = self._platform().list_job_types(caller.tenant_id, cursor=cursor, limit=min(limit, MAX_PAGE))
-        except PlatformRefused:
+        except PlatformInvalid:
             if cursor:
                 raise BadRequest(BAD_CURSOR) from None
             raise

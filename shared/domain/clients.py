@@ -28,7 +28,7 @@ from shared.domain.names import normalize_email, normalize_phone, quickbooks_dis
 from shared.domain.records import Link, links_by_qbo
 from shared.domain.run_log import RunLog
 from shared.domain.settings import MissingState, resolve_state
-from shared.fieldservice.errors import FieldServiceError
+from shared.fieldservice.errors import PlatformRefused
 from shared.fieldservice.models import Address, Client, Contact
 from shared.quickbooks import errors as qbo_errors
 from shared.quickbooks.errors import refused
@@ -363,9 +363,7 @@ class ClientSync:
                 continue
             try:
                 client = self.d.platform.get_client(self.d.tenant_id, link.fsp_id)
-            except FieldServiceError as exc:
-                if exc.retryable:
-                    raise  # throttling or an outage: the run pauses and this replays
+            except PlatformRefused as exc:  # throttling or an outage passes through: the run pauses and this replays
                 self.log.error("client", link.fsp_id, "to_platform", exc.code, str(exc))
                 continue
             if platform_since is not None and client.updated_at >= platform_since:
@@ -429,9 +427,7 @@ class ClientSync:
             except MissingState as exc:
                 self.log.error("customer", link.qbo_id or "", "to_platform", exc.code, exc.message)
                 return
-            except FieldServiceError as exc:
-                if exc.retryable:
-                    raise  # throttling or an outage: the run pauses and this replays
+            except PlatformRefused as exc:  # throttling or an outage passes through: the run pauses and this replays
                 self.log.error("customer", link.qbo_id or "", "to_platform", exc.code, str(exc))
                 return
         if result.to_quickbooks:
@@ -658,9 +654,8 @@ class ClientSync:
             try:
                 client = self.d.platform.create_client(self.d.tenant_id, draft, idempotency_key=request_id(
                     self.d.tenant_id, "customer", customer.qbo_id))
-            except FieldServiceError as exc:
-                if exc.retryable:
-                    raise  # throttling or an outage: the run pauses and this replays (idempotency key)
+            # Throttling or an outage passes through: the run pauses and this replays (idempotency key)
+            except PlatformRefused as exc:
                 self.log.error("customer", customer.qbo_id, "to_platform", exc.code, str(exc))
                 continue
             linked.append(Link(self.d.tenant_id, "customer", client.id, customer.qbo_id,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from shared.fieldservice.errors import FieldServiceError
+from shared.fieldservice.errors import PlatformRefused
 from shared.fieldservice.models import ItemDraft, ItemType
 from shared.fieldservice.port import iter_all
 from shared.quickbooks import port as qbo_port
@@ -159,8 +159,6 @@ class ItemSync:
                     self.platform.update_item(self.tenant_id, current.id, price=price,
                                               **({"cost": cost} if cost is not None else {}))
                     counts["items_updated_on_platform"] += 1
-            except FieldServiceError as exc:
-                if exc.retryable:
-                    raise  # throttling or an outage: the run pauses and this replays
+            except PlatformRefused as exc:  # throttling or an outage passes through: the run pauses and this replays
                 self.record_error("item", item.qbo_id, exc.code, str(exc), "")
         return counts

@@ -22,7 +22,7 @@ from shared.domain.clients import (
 )
 from shared.domain.ports import Deps
 from shared.domain.records import ErrorEntry, Link
-from shared.fieldservice.errors import FieldServiceError
+from shared.fieldservice.errors import PlatformRefused
 from shared.quickbooks.errors import QuickBooksError, refused
 from shared.quickbooks.port import MAX_PAGE, CustomerDraft, CustomerState
 from shared.tasks import failure_of
@@ -310,9 +310,8 @@ class Onboarding:
         """One platform create, keyed by the QuickBooks id so a retried task cannot create it twice."""
         try:
             return create(self.d.tenant_id, draft, idempotency_key=request_id(self.d.tenant_id, entity, qbo_id))
-        except FieldServiceError as exc:
-            if exc.retryable:
-                raise  # throttling or an outage: the run pauses and the retried task replays this key
+        # Throttling or an outage passes through: the run pauses and the retried task replays this key
+        except PlatformRefused as exc:
             self._error(state, entity, qbo_id, "to_platform", exc.code, str(exc))
             return None
 

@@ -31,7 +31,7 @@ from typing import Any
 from shared.domain import parties
 from shared.domain.review import OUTCOMES, ReviewEntry, ReviewQueue, State
 from shared.domain.run_log import RunLog
-from shared.fieldservice.errors import FieldServiceError
+from shared.fieldservice.errors import PlatformRefused
 from shared.quickbooks.errors import QuickBooksError, refused
 from shared.quickbooks.port import CustomerState, InvoiceState, ItemState, PaymentState
 
@@ -162,9 +162,7 @@ class ReviewGate:
             if not refused(exc):
                 raise  # throttling or an outage pauses the run; the entry stays approved
             code, message, detail = exc.code, exc.message, exc.detail
-        except FieldServiceError as exc:
-            if exc.retryable:
-                raise  # throttling or an outage pauses the run; the entry stays approved
+        except PlatformRefused as exc:  # throttling or an outage passes through; the entry stays approved
             code, message, detail = exc.code, exc.message, ""
         self.log.error(_ERROR_ENTITY[(e.side, e.entity)], e.entity_id, direction, code, message, detail)
         self._finish([e], State.FAILED, f"{code}: {message}")

@@ -13,7 +13,7 @@ from shared.domain.names import quickbooks_display_name
 from shared.domain.records import Link
 from shared.domain.run_log import RunLog
 from shared.domain.settings import MissingState, resolve_state
-from shared.fieldservice.errors import FieldServiceError
+from shared.fieldservice.errors import PlatformRefused
 from shared.fieldservice.models import Site
 from shared.quickbooks import errors as qbo_errors
 from shared.quickbooks.port import CustomerChange, PostalAddress
@@ -67,9 +67,7 @@ class SiteSync:
                 try:
                     clients[site.client_id] = parties.compact_client(
                         self.d.platform.get_client(self.d.tenant_id, site.client_id))
-                except FieldServiceError as exc:
-                    if exc.retryable:
-                        raise  # throttling or an outage: the run pauses and this replays
+                except PlatformRefused as exc:  # throttling or an outage passes through: the run pauses, replays this
                     self.log.error("site", site.id, "to_quickbooks", exc.code, str(exc))
                     return None
             bill = (clients[site.client_id] or {}).get("address") or {}

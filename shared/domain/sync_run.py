@@ -533,7 +533,7 @@ class SyncEngine:
         (with a new request id); the admin's Retry is a decision, so review mode does not hold it again. One still
         waiting is not re-read: a quiet run costs no platform reads."""
         from shared.domain.attempts import clear_refusal
-        from shared.fieldservice.errors import FieldServiceError
+        from shared.fieldservice.errors import PlatformRefused
 
         entries = self.d.errors.list(self.d.tenant_id, entity=entity)
         if review is not None:
@@ -552,9 +552,7 @@ class SyncEngine:
                 continue
             try:
                 found.append(fetch(self.d.tenant_id, entry.entity_id))
-            except FieldServiceError as exc:
-                if exc.retryable:
-                    raise  # throttling or an outage: the run pauses and this replays
+            except PlatformRefused as exc:  # throttling or an outage passes through: the run pauses and this replays
                 self._log(state).error(entity, entry.entity_id, "to_quickbooks", exc.code, str(exc))
         return found
 
@@ -657,7 +655,7 @@ class SyncEngine:
 
     def _fetch(self, state: dict, entity: str, get, ids: frozenset[str]) -> list:
         """Platform records by id; one the platform no longer has is left out (its deletion is a run's to see)."""
-        from shared.fieldservice.errors import FieldServiceError, NotFound
+        from shared.fieldservice.errors import NotFound, PlatformRefused
 
         found = []
         for fsp_id in sorted(ids):
@@ -665,9 +663,7 @@ class SyncEngine:
                 found.append(get(self.d.tenant_id, fsp_id))
             except NotFound:
                 continue
-            except FieldServiceError as exc:
-                if exc.retryable:
-                    raise
+            except PlatformRefused as exc:
                 self._log(state).error(entity, fsp_id, "to_quickbooks", exc.code, str(exc))
         return found
 

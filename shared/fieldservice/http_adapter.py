@@ -23,6 +23,7 @@ from shared.fieldservice.errors import (
     FieldError,
     FieldServiceError,
     NotFound,
+    PlatformRefused,
     RateLimited,
     Unauthorized,
     Unavailable,
@@ -382,8 +383,8 @@ def _retry_after(response: requests.Response) -> float | None:
     return max(0.0, min(MAX_RETRY_AFTER, seconds))
 
 
-_ERRORS: dict[int, type[FieldServiceError]] = {400: ValidationFailed, 422: ValidationFailed, 401: Unauthorized,
-                                               403: Unauthorized, 404: NotFound, 409: Conflict}
+_ERRORS: dict[int, type[PlatformRefused]] = {400: ValidationFailed, 422: ValidationFailed, 401: Unauthorized,
+                                             403: Unauthorized, 404: NotFound, 409: Conflict}
 
 
 def _error(response: requests.Response, method: str, path: str) -> FieldServiceError:
@@ -400,7 +401,7 @@ def _error(response: requests.Response, method: str, path: str) -> FieldServiceE
         return RateLimited(message, code=code, status=status, retry_after=_retry_after(response))
     if status >= 500:
         return Unavailable(message, code=code, status=status)
-    cls = _ERRORS.get(status, FieldServiceError)
+    cls = _ERRORS.get(status, PlatformRefused)  # any other 4xx: the platform's answer about this request
     if cls is ValidationFailed:
         fields = tuple(FieldError(str(f.get("field", "")), str(f.get("code", "")), str(f.get("message", "")))
                        for f in err.get("fields") or [] if isinstance(f, dict))

@@ -6,7 +6,16 @@ import pytest
 import requests
 import responses
 
-from shared.fieldservice.errors import Conflict, NotFound, RateLimited, Unauthorized, Unavailable, ValidationFailed
+from shared.fieldservice.errors import (
+    Conflict,
+    NotFound,
+    PlatformRefused,
+    PlatformUnavailable,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+)
 from shared.fieldservice.http_adapter import HttpFieldService
 from shared.fieldservice.models import ClientDraft, Contact, InvoiceStatus, ItemDraft, ItemType, Page
 from shared.fieldservice.port import iter_all
@@ -76,7 +85,7 @@ def test_gives_up_with_typed_errors_after_max_retries(fsp, sleeps):
     responses.get(f"{ROOT}/clients/cli_1", status=429, headers={"Retry-After": "1"})
     with pytest.raises(RateLimited) as exc:
         fsp.get_client("t1", "cli_1")
-    assert exc.value.retry_after == 1.0 and len(responses.calls) == 4 and exc.value.retryable
+    assert exc.value.retry_after == 1.0 and len(responses.calls) == 4 and isinstance(exc.value, PlatformUnavailable)
     responses.get(f"{ROOT}/clients/cli_2", body=requests.ConnectionError("reset"))
     with pytest.raises(Unavailable):
         fsp.get_client("t1", "cli_2")
@@ -84,7 +93,8 @@ def test_gives_up_with_typed_errors_after_max_retries(fsp, sleeps):
 
 
 @pytest.mark.parametrize("status,error", [(400, ValidationFailed), (401, Unauthorized), (403, Unauthorized),
-                                          (404, NotFound), (409, Conflict), (422, ValidationFailed)])
+                                          (404, NotFound), (409, Conflict), (422, ValidationFailed),
+                                          (410, PlatformRefused)])
 @responses.activate
 def test_4xx_map_to_typed_errors_without_retry(fsp, status, error):
     responses.patch(f"{ROOT}/invoices/inv_1", status=status, json={"error": {
@@ -92,6 +102,7 @@ def test_4xx_map_to_typed_errors_without_retry(fsp, status, error):
     with pytest.raises(error) as exc:
         fsp.update_invoice("t1", "inv_1", status="paid")
     assert exc.value.code == "x_code" and exc.value.status == status and len(responses.calls) == 1
+    assert isinstance(exc.value, PlatformRefused)  # every 4xx but 429 is the record's own; the steps catch only it
     if error is ValidationFailed:
         assert exc.value.fields[0].field == "status"
 
