@@ -7,10 +7,25 @@ from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.connections import Connection
 from shared.fieldservice.errors import Conflict, NotFound, ValidationFailed
 from shared.quickbooks.tokens import GrantRevoked, StoredTokens, TokenSet
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shared.domain import ports, record_sync, sync_requests
+    from shared.domain.connections import ConnectionRepo, OAuthPort, SchedulePort
+    from shared.domain.records import ErrorEntry, Link
+    from shared.domain.review import HeldEntry, ReviewQueue
+    from shared.domain.run_log import RunLog
+    from shared.domain.sync_run import Cursors
+    from shared.fieldservice.models import Invoice, Item, Payment
+    from shared.fieldservice.port import FieldService
+    from shared.quickbooks.port import ItemState, MoneyPort, QuickBooksPort
+    from shared.quickbooks.tokens import OAuthProvider, TokenStore
 
 
 class FakeTokenStore:
@@ -196,7 +211,7 @@ class FakeLinkStore:
     """The link repository in memory (shared/data/repos.py LinkRepo): keyed by (entity, fsp id), with by_qbo."""
 
     def __init__(self):
-        self.rows: dict[tuple[str, str], object] = {}
+        self.rows: dict[tuple[str, str], Link] = {}
 
     def get(self, tenant_id, entity, fsp_id):
         return self.rows.get((entity, fsp_id))
@@ -254,8 +269,8 @@ class FakeMoneyQuickBooks:
         self.invoices: dict[str, dict] = {}
         self.payments: dict[str, dict] = {}
         self.methods: dict[str, str] = {"Cash": "1", "Check": "2"}
-        self.items: dict[str, object] = {}  # Id -> ItemState; names unique, case-insensitively (6240)
-        self.answers: dict[str, list] = {}
+        self.items: dict[str, ItemState] = {}  # Id -> names unique, case-insensitively (6240)
+        self.answers: dict[str, Any] = {}  # request id -> its first answer, replayed
         self.calls: list[tuple[str, int]] = []
         self.refuse: dict[str, tuple[str, str]] = {}  # PrivateNote marker or Id -> (code, message)
         self.crash_after_commit = 0
@@ -323,6 +338,7 @@ class FakeMoneyQuickBooks:
             raise _Refused("5010", "Stale Object Error")
         self._refusal(d.private_note, d.qbo_id or "")
         if d.void:
+            assert current is not None  # a void names its invoice
             doc = dict(current, TotalAmt=Decimal(0), Balance=Decimal(0), PrivateNote="Voided",
                        SyncToken=str(int(current["SyncToken"]) + 1), TxnTaxDetail={"TotalTax": Decimal(0)})
             self.invoices[d.qbo_id] = doc
@@ -393,6 +409,7 @@ class FakeMoneyQuickBooks:
             raise _Refused("5010", "Stale Object Error")
         self._refusal(d.private_note)
         if d.delete:
+            assert current is not None  # a delete names its payment
             del self.payments[d.qbo_id]
             for txn, _ in current["applied"]:
                 self._rebalance(txn)
@@ -477,11 +494,11 @@ class FakeMoneyPlatform:
     payments created with an idempotency key once; status paid only from approved/ready_for_sync/paid."""
 
     def __init__(self):
-        self.invoices: dict[str, object] = {}
-        self.payments: dict[str, object] = {}
+        self.invoices: dict[str, Invoice] = {}
+        self.payments: dict[str, Payment] = {}
         self.keys: dict[str, str] = {}
         self.updates: list[tuple[str, dict]] = []
-        self.items: dict[str, object] = {}
+        self.items: dict[str, Item] = {}
         self._n = 0
 
     def put_invoice(self, invoice_id, amounts=("100.00",), status="ready_for_sync", client_id="cli_1", tax="0.00",
@@ -592,7 +609,7 @@ class FakeReviewQueue:
         from datetime import UTC, datetime
 
         self._clock = clock or (lambda: datetime.now(UTC))
-        self.items: dict[tuple, object] = {}
+        self.items: dict[tuple, HeldEntry] = {}
         self.log: list = []
 
     @staticmethod
@@ -688,7 +705,7 @@ class FakeBooks:
         self.clock = clock
         self.rows: dict[str, dict[str, dict]] = {"Customer": {}, "Item": {}, "Class": {}, "Invoice": {},
                                                  "Payment": {}}
-        self.answers: dict[str, list] = {}
+        self.answers: dict[str, Any] = {}  # request id -> its first answer, replayed
         self.calls: list[str] = []
         self.fail_next: list[Exception] = []
         self.realm_id = "realm-1"
@@ -730,7 +747,7 @@ class FakeBooks:
         self._take_fault()
         return changes(self.cdc_rows(entities, since), self.clock())
 
-    def customers_page(self, start, size):
+    def customers_page(self, start, size=1000):
         from shared.quickbooks.shapes import customer_state
 
         self.calls.append("query")
@@ -938,13 +955,15 @@ class FakePlatform:
         self.keys: dict[str, str] = {}
         self.calls: list[str] = []
 
-    def _list(self, rows, updated_since, cursor, limit):
+    def _list(self, rows, updated_since, cursor, limit, **match):
         """The contract's paging: the cursor is the last (updated_at, id) returned, so a record updated while a
-        client pages moves to the end of the order and comes again later, never skipped."""
+        client pages moves to the end of the order and comes again later, never skipped. `match`: a filter's
+        field and value (None: not filtered)."""
         from shared.fieldservice.models import Page
 
         self.calls.append("list")
-        ordered = sorted(rows.values(), key=lambda r: (r.updated_at, r.id))
+        ordered = sorted((r for r in rows.values() if all(v is None or getattr(r, k) == v for k, v in match.items())),
+                         key=lambda r: (r.updated_at, r.id))
         if updated_since is not None:
             ordered = [r for r in ordered if r.updated_at >= updated_since]
         if cursor:
@@ -967,11 +986,12 @@ class FakePlatform:
     def list_items(self, tenant_id, *, updated_since=None, cursor=None, limit=100):
         return self._list(self.items, updated_since, cursor, limit)
 
-    def list_invoices(self, tenant_id, *, status=None, updated_since=None, cursor=None, limit=100):
-        return self._list(self.invoices, updated_since, cursor, limit)
+    def list_invoices(self, tenant_id, *, status=None, updated_since=None, cursor=None, limit=100, client_id=None):
+        return self._list(self.invoices, updated_since, cursor, limit, client_id=client_id)
 
-    def list_payments(self, tenant_id, *, updated_since=None, cursor=None, limit=100, include_deleted=False):
-        return self._list(self.payments, updated_since, cursor, limit)
+    def list_payments(self, tenant_id, *, updated_since=None, cursor=None, limit=100, invoice_id=None,
+                      include_deleted=False):
+        return self._list(self.payments, updated_since, cursor, limit, invoice_id=invoice_id)
 
     def list_job_types(self, tenant_id, *, updated_since=None, cursor=None, limit=100):
         # Each tenant has its own job types.
@@ -1122,7 +1142,7 @@ class FakeWorkflows:
 
 class FakeErrorLog:
     def __init__(self):
-        self.entries: dict[str, object] = {}
+        self.entries: dict[str, ErrorEntry] = {}
 
     def record(self, e):
         self.entries[e.key] = e
@@ -1183,3 +1203,34 @@ class FakeCursors:
 
     def put(self, tenant_id, name, at, ids=()):
         self.items[name], self.ids[name] = at, frozenset(ids)
+
+
+if TYPE_CHECKING:
+    # Each fake stands in for a port: mypy (`make typecheck`) holds it to that Protocol, so a fake cannot drift from
+    # the seam the adapters and repositories satisfy (shared/runtime.py checks their side).
+    def _ports_of_the_fakes(clock: Callable[[], datetime]) -> None:
+        _token_store: TokenStore = FakeTokenStore()
+        _oauth: OAuthPort = FakeOAuth(clock)
+        _provider: OAuthProvider = FakeOAuth(clock)
+        _connections: ConnectionRepo = FakeConnections()
+        _connection_store: ports.ConnectionStore = FakeConnections()
+        _schedules: SchedulePort = FakeSchedules()
+        _gate: sync_requests.SyncGate = FakeSyncGate()
+        _links: ports.LinkStore = FakeLinkStore()
+        _run_log: RunLog = FakeRunLog()
+        _money_books: MoneyPort = FakeMoneyQuickBooks()
+        _review: ReviewQueue = FakeReviewQueue()
+        _runs: ports.RunStore = FakeRunStore()
+        _request_runs: sync_requests.RunStore = FakeRunStore()
+        _record_runs: record_sync.RunStore = FakeRunStore()
+        _workflows: sync_requests.Workflows = FakeWorkflows()
+        _errors: ports.ErrorStore = FakeErrorLog()
+        _cursors: Cursors = FakeCursors()
+
+    # The engine's QuickBooks and the platform are faked in parts (a test adds what its case needs): every method a
+    # fake has must match the port's, which mypy checks where a class has both as bases.
+    class _BooksPart(FakeBooks, QuickBooksPort): ...
+
+    class _PlatformPart(FakePlatform, FieldService): ...
+
+    class _MoneyPlatformPart(FakeMoneyPlatform, FieldService): ...
