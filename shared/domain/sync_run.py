@@ -2,13 +2,14 @@
 
 Each public method is one task of the sync state machine (infra/statemachines/sync.asl.json):
 start -> items -> clients (paged) -> sites (paged) -> invoices (paged) -> payments (paged) -> finish, and finish
-loops back to start while changes were noted during the run.
+loops back to start while changes were noted during the run. A run with nothing to do ends at start, as finish
+would end it (decision 54, `_nothing_to_do`).
 
 - Change detection by cursor: QuickBooks through one CDC call for Customer, Item, Class, Invoice and Payment since
   the QuickBooks cursor (a query on MetaData.LastUpdatedTime past CDC's 30 days, inside the adapter), the platform
-  through `updated_since` per kind. Cursors move in `finish` only, after every change was applied or recorded as
-  failed, so a crash or a failed run replays instead of skipping; replays are harmless because every write compares
-  against the last-synced fingerprints first.
+  through `updated_since` per kind. Cursors move in `finish` only (or in a `start` that found nothing to do), after
+  every change was applied or recorded as failed, so a crash or a failed run replays instead of skipping; replays
+  are harmless because every write compares against the last-synced fingerprints first.
 - One run at a time: `start` takes the tenant's sync gate (shared/data/sync_gate.py). A run that finds another
   holding it folds into it (the change it was started for was noted at the gate, so the holder runs again before
   it ends) and ends as succeeded, never failed. Each task renews the lease, so a long run never outlives it.
@@ -62,6 +63,7 @@ PLATFORM_KINDS = ("items", "clients", "sites", "job_types", "invoices", "payment
 # microsecond, so these are one or a few; past this many the rest are simply listed again next run (never skipped).
 EDGE_IDS_MAX = 100
 ONBOARDED_KINDS = ("items", "clients", "sites")
+QUIET_REASON = "nothing changed on either side since the last run"
 
 
 @dataclass(frozen=True)
@@ -279,9 +281,16 @@ class SyncEngine:
                                                                       for k in CHANGE_KINDS))
         state["qbo_read_at"] = _iso(changes.read_at)
         state["pass"] = state.get("pass", 0) + 1
+        approved = ReviewGate.snapshot(self.d, self.review)
+        if not approved and self._nothing_to_do(state, changes):
+            # The QuickBooks cursors move as `finish` moves them (nothing was read that is not applied); the platform
+            # cursors stay, nothing past them was listed. A change noted at the gate since it was taken fails the
+            # release: the run walks on and its `finish` goes round for it, as without this exit.
+            self._move_quickbooks_cursors(state)
+            if self.gate.release(self.d.tenant_id, state["run_id"], state.get("seen", 0)):
+                return self._end({**state, "quiet": state["pass"] == 1}, "succeeded")
         conflicts = self._held()
         self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"held{state['pass']}", 0, conflicts)
-        approved = ReviewGate.snapshot(self.d, self.review)
         state["review_approved"] = len(approved)
         if approved:
             self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"approved{state['pass']}", 0,
@@ -296,6 +305,57 @@ class SyncEngine:
             self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"cdc{state['pass']}_{entity}", 0,
                                   [r.as_dict() for r in rows])
         return state
+
+    def _nothing_to_do(self, state: dict, changes) -> bool:
+        """Whether this pass's steps would find nothing to apply (decision 54): no QuickBooks change since its
+        cursors, nothing new on the platform since its cursors for any kind the settings sync, and none of the work
+        the steps do without a change: the daily sweep, items' first full match in a direction, a record an admin
+        asked to retry, one waiting on a record that is now in QuickBooks. (Approved review entries are the
+        caller's to check: taking them has effects.) Any doubt walks the steps: an exit here that is wrong loses
+        a change."""
+        s = self.d.settings
+        if state.get("reconcile") or (state.get("items_full") and s.items.enabled):
+            return False
+        if any(changes.of(entity) for entity in CHANGE_KINDS):
+            return False
+        entities = {"client": True, "site": s.sites.enabled, "invoice": s.invoices.enabled,
+                    "payment": s.payments.enabled}
+        entries = self.d.errors.list(self.d.tenant_id)
+        if any(e.retry_requested for e in entries):
+            return False
+        waiting = [e for e in entries if entities.get(e.entity) and e.code.startswith("waiting_for_")]
+        if any(not e.waits_for for e in waiting):  # re-read by every pass (`_waiting`)
+            return False
+        if self._dependencies_ready([e.waits_for for e in waiting]):
+            return False
+        listers = {"clients": (True, self.d.platform.list_clients, {}),
+                   "items": (s.items.enabled and s.items.direction == "platform_to_quickbooks",
+                             self.d.platform.list_items, {}),
+                   "job_types": (s.job_types.enabled and s.job_types.always_create_class,
+                                 self.d.platform.list_job_types, {}),
+                   "sites": (s.sites.enabled, self.d.platform.list_sites, {}),
+                   "invoices": (s.invoices.enabled, self.d.platform.list_invoices, {}),
+                   "payments": (s.payments.enabled, self.d.platform.list_payments, {"include_deleted": True})}
+        return not any(self._changed_on_platform(state, kind, lister, filters)
+                       for kind, (synced, lister, filters) in listers.items() if synced)
+
+    def _changed_on_platform(self, state: dict, kind: str, lister, filters: dict) -> bool:
+        """Whether the platform lists a record of `kind` past its cursor that the last run did not apply: one page,
+        one longer than the ids kept at the cursor's instant (the list is in `updated_at` order, so a page holding
+        only those ids and no next page means nothing else changed)."""
+        name = f"fsp:{kind}"
+        edge = (state.get("edge") or {}).get(name)
+        applied = set(edge["ids"]) if edge else set()
+        at = _at(edge["at"]) if edge else None
+        page = lister(self.d.tenant_id, updated_since=self._since(state, name), cursor=None, limit=len(applied) + 1,
+                      **filters)
+        return bool(page.next_cursor) or any(not (r.updated_at == at and r.id in applied) for r in page.items)
+
+    def _move_quickbooks_cursors(self, state: dict) -> None:
+        read_at = _at(state.get("qbo_read_at"))
+        if read_at is not None:
+            for kind in CHANGE_KINDS:
+                self.cursors.put(self.d.tenant_id, f"qbo:{kind}", read_at - CURSOR_OVERLAP)
 
     def _acquire(self, run_id: str):
         """Take the gate; a record-level apply holding it (seconds long, it covers only its own records) is waited
@@ -671,10 +731,7 @@ class SyncEngine:
         """Move every cursor past what this pass applied, then give the gate up; if a change was noted meanwhile,
         go round again under the same run instead."""
         self._review(state).report()
-        read_at = _at(state.get("qbo_read_at"))
-        if read_at is not None:
-            for kind in CHANGE_KINDS:
-                self.cursors.put(self.d.tenant_id, f"qbo:{kind}", read_at - CURSOR_OVERLAP)
+        self._move_quickbooks_cursors(state)
         for kind, newest in (state.get("newest") or {}).items():
             self.cursors.put(self.d.tenant_id, kind, datetime.fromisoformat(newest["at"]), newest["ids"])
         if state.get("reconcile"):
@@ -692,6 +749,8 @@ class SyncEngine:
         summary: dict[str, Any] = {"counts": state.get("counts", {})}
         if state.get("skipped"):
             summary["reason"] = state["skipped"]
+        if state.get("quiet"):
+            summary["reason"] = QUIET_REASON
         if state.get("reconcile"):
             summary["reconciliation"] = "daily sweep of the last 25 hours of changes"
         self.d.runs.finish(self.d.tenant_id, state["run_id"], status, summary)

@@ -34,14 +34,24 @@ def _fake_handler(calls: list[str], fail_task: str | None, again_once: bool = Fa
     return invoke
 
 
+def _engine_handler(calls: list[str], engine):
+    """Each task run by the sync engine itself (shared/domain/sync_run.py) over in-memory fakes."""
+    def invoke(function, event=None):
+        payload = json.loads(event) if isinstance(event, str) else event
+        calls.append(payload["task"])
+        return json.dumps(getattr(engine, payload["task"])(payload["input"])), False, ""
+    return invoke
+
+
 def _run(monkeypatch, name: str, placeholders: list[str], fail_task: str | None = None, again_once: bool = False,
-         run_input: dict | None = None) -> tuple[dict, list[str]]:
+         run_input: dict | None = None, engine=None) -> tuple[dict, list[str]]:
     boto3 = pytest.importorskip("boto3")
     moto = pytest.importorskip("moto")
     from moto.awslambda.models import LambdaFunction
 
     calls: list[str] = []
-    monkeypatch.setattr(LambdaFunction, "_invoke_lambda", _fake_handler(calls, fail_task, again_once))
+    monkeypatch.setattr(LambdaFunction, "_invoke_lambda", _engine_handler(calls, engine) if engine is not None
+                        else _fake_handler(calls, fail_task, again_once))
     with moto.mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         region = "us-east-1"
         role = boto3.client("iam", region_name=region).create_role(
@@ -63,7 +73,10 @@ def _run(monkeypatch, name: str, placeholders: list[str], fail_task: str | None 
         while time.monotonic() < deadline:
             result = sfn.describe_execution(executionArn=execution["executionArn"])
             if result["status"] != "RUNNING":
-                return result, calls
+                events = sfn.get_execution_history(executionArn=execution["executionArn"],
+                                                   maxResults=1000)["events"]
+                entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+                return {**result, "entered": entered}, calls
             time.sleep(0.05)
     raise AssertionError(f"{name} still running; calls so far: {calls}")
 
@@ -97,3 +110,32 @@ def test_sync_failure_is_recorded_then_fails_the_run(monkeypatch):
     result, calls = _run(monkeypatch, "sync", SYNC_FUNCTIONS, fail_task="push_payments")
     assert result["status"] == "FAILED", result
     assert calls == ONE_PASS[:ONE_PASS.index("push_payments") + 1] + ["record_failure"]
+
+
+def test_a_quiet_sync_run_enters_three_states_and_a_busy_one_every_step(monkeypatch):
+    """Decision 54, with the engine running each task: a run whose start finds nothing to do is Start -> Stop? ->
+    Succeeded (one task: what bench/cost.py prices); a run with a change walks every step as before."""
+    from shared.domain.records import SyncRun
+    from tests.unit.domain.test_quiet_run import settled
+
+    w = settled()
+    w.runs.create(SyncRun("t1", "quiet", "sync", "running", w.now))
+    quiet, calls = _run(monkeypatch, "sync", SYNC_FUNCTIONS, run_input={"tenant_id": "t1", "run_id": "quiet"},
+                        engine=w.engine())
+    assert quiet["status"] == "SUCCEEDED" and calls == ["start"]
+    assert quiet["entered"] == ["Start", "Stop?", "Succeeded"]
+    assert w.runs.get("t1", "quiet").status == "succeeded"
+    w.tick(5)
+    client = w.platform.clients["c1"]
+    w.platform.update_client("t1", "c1", contact=client.contact.__class__(phone="602-555-0777"))
+    w.tick()
+    w.runs.create(SyncRun("t1", "busy", "sync", "running", w.now))
+    busy, calls = _run(monkeypatch, "sync", SYNC_FUNCTIONS, run_input={"tenant_id": "t1", "run_id": "busy"},
+                       engine=w.engine())
+    assert busy["status"] == "SUCCEEDED" and calls == ["start", "sync_items", "sync_clients", "sync_clients",
+                                                       "sync_sites", "push_invoices", "push_payments", "finish"]
+    assert busy["entered"] == ["Start", "Stop?", "SyncItems", "SyncClientsStart", "SyncClients", "SyncClientsDone",
+                               "SyncClients", "SyncClientsDone", "SyncSitesStart", "SyncSites", "SyncSitesDone",
+                               "PushInvoicesStart", "PushInvoices", "PushInvoicesDone", "PushPaymentsStart",
+                               "PushPayments", "PushPaymentsDone", "Finish", "Again?", "Succeeded"]
+    assert w.runs.get("t1", "busy").summary["counts"]["customers_updated_in_quickbooks"] == 1

@@ -248,6 +248,7 @@ def test_a_throttle_pauses_the_run_and_the_retry_loses_and_duplicates_nothing():
 
 def test_a_second_run_folds_into_the_first_and_the_first_goes_round_again_for_its_change():
     w = World()
+    w.platform.add_client("c1", company="Acme Plumbing")  # r1 has work: a run with none ends at its start
     engine = w.engine()
     w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
     first = engine.start({"tenant_id": "t1", "run_id": "r1"})
@@ -265,6 +266,7 @@ def test_a_second_run_folds_into_the_first_and_the_first_goes_round_again_for_it
 
 def test_cursors_move_only_when_the_run_finishes():
     w = World()
+    w.platform.add_client("c1", company="Acme Plumbing")  # a run with nothing to do moves them at its start
     engine = w.engine()
     w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
     state = engine.start({"tenant_id": "t1", "run_id": "r1"})
