@@ -3,9 +3,11 @@
 
 Measured: QuickBooks calls, Step Functions transitions, Lambda invocations and CPU, DynamoDB calls by action, the
 projected wall time at QuickBooks' limits. Not measured, and therefore stated as assumptions next to each figure:
-DynamoDB units per batch call (moto counts calls, not items) and a quiet hourly sync run's billed task time (its
-DynamoDB calls come from the steady-state benchmark's quiet run when bench/results.json has one; its states from
-the sync state machine's definition). docs/benchmarks.md explains each line."""
+DynamoDB units per batch call (moto counts calls, not items) and a quiet hourly sync run's billed task time. A quiet
+run's states, tasks and DynamoDB calls are those the steady-state benchmark's second quiet run made on the local
+stack (its execution's history) when bench/results.json has them; without them its states come from the sync state
+machine's definition (a run with nothing to do ends at `Stop?`, decision 54). docs/benchmarks.md explains each
+line."""
 
 from __future__ import annotations
 
@@ -32,9 +34,9 @@ HOURS_PER_MONTH = 730
 # Assumptions (not measured): a batch write carries its full 25 items of <= 1 KB, a batch get its full 100 items
 # of <= 4 KB read eventually consistent (0.5 RRU): upper bounds on what moto's call counts stand for.
 BATCH_WRITE_ITEMS, BATCH_GET_ITEMS, RRU_PER_READ = 25, 100, 0.5
-# A quiet hourly sync run (nothing or a few records changed): each Task state on the path runs once, billed
-# QUIET_TASK_S (a handful of QuickBooks and DynamoDB round trips), and makes QUIET_DDB_WRITES / QUIET_DDB_READS
-# calls (run record, lease, settings, tokens, pacing).
+# A quiet hourly sync run (nothing changed on either side): each Task state on its path runs once, billed
+# QUIET_TASK_S (a handful of QuickBooks and DynamoDB round trips), and makes at least QUIET_DDB_WRITES /
+# QUIET_DDB_READS calls (run record, gate, settings, tokens, pacing).
 QUIET_TASK_S, QUIET_DDB_WRITES, QUIET_DDB_READS = 1.0, 8, 6
 SYNC_ASL = Path(__file__).resolve().parent.parent / "infra" / "statemachines" / "sync.asl.json"
 
@@ -70,6 +72,29 @@ def single_pass(asl: dict) -> tuple[int, int]:
     return found
 
 
+def quiet_path(asl: dict) -> tuple[int, int]:
+    """(states entered, Task states entered) by a run that finds nothing to do: `StartAt`, then at each Choice its
+    first branch (the sync machine's `Stop?` ends a run whose `start` found nothing, decision 54), to a Succeed."""
+    states, name, entered, tasks = asl["States"], asl["StartAt"], 0, 0
+    while True:
+        state = states[name]
+        entered, tasks = entered + 1, tasks + int(state["Type"] == "Task")
+        if state["Type"] == "Succeed" or state.get("End"):
+            return entered, tasks
+        if state["Type"] == "Fail" or entered > len(states):
+            raise ValueError("the first branches do not end the execution successfully")
+        name = state["Choices"][0]["Next"] if state["Type"] == "Choice" else state["Next"]
+
+
+def measured_quiet_run(results: dict) -> tuple[str, dict] | None:
+    """The steady-state benchmark's second quiet run that recorded its execution's path: (results key, run)."""
+    for key in ("steady_state", "steady_state_1000"):
+        quiet = (results.get(key) or {}).get("quiet_run_again") or {}
+        if quiet.get("path"):
+            return key, quiet
+    return None
+
+
 def dynamodb_dollars(by_action: dict[str, int]) -> float:
     wru = (by_action.get("PutItem", 0) + by_action.get("UpdateItem", 0) + by_action.get("DeleteItem", 0)
            + BATCH_WRITE_ITEMS * by_action.get("BatchWriteItem", 0))
@@ -98,30 +123,45 @@ def onboarding_cost(results: dict) -> dict:
             "lambda_billed_s_upper_bound": round(billed_s, 1)}
 
 
-def sync_run_cost(results: dict) -> dict:
-    transitions, tasks = single_pass(json.loads(SYNC_ASL.read_text()))
+def _run_dollars(transitions: int, tasks: int, ddb_calls: int | None) -> dict:
+    """One run's dollars by service on Standard workflows, and on Express for comparison."""
     lambda_s = tasks * QUIET_TASK_S
     ddb = QUIET_DDB_WRITES * DDB_PER_WRU + QUIET_DDB_READS * RRU_PER_READ * DDB_PER_RRU
-    # The steady-state benchmark's second quiet run (bench/steady_state.py) counts a quiet run's DynamoDB calls;
-    # moto counts calls, not units, so each is priced as one write unit, the dearer kind.
-    measured = (results.get("steady_state") or {}).get("quiet_run_again", {}).get("dynamodb_ops")
-    if measured:
-        ddb = max(ddb, measured * DDB_PER_WRU)
+    if ddb_calls:  # moto counts calls, not units: each is priced as one write unit, the dearer kind
+        ddb = max(ddb, ddb_calls * DDB_PER_WRU)
     lam = lambda_s * MEMORY_GB * LAMBDA_ARM_GB_S + tasks * LAMBDA_PER_REQUEST
     standard = transitions * SFN_STANDARD_PER_TRANSITION
     # Express bills the execution's own duration (Lambda time inside it) at the smallest 64 MB memory chunk.
     express = SFN_EXPRESS_PER_REQUEST + math.ceil(lambda_s * 10) / 10 * (64 / 1024) * SFN_EXPRESS_GB_S
-    per_run = {"lambda": lam, "dynamodb": ddb, "scheduler": SCHEDULER_PER_INVOCATION}
-    month_standard = HOURS_PER_MONTH * (sum(per_run.values()) + standard)
-    month_express = HOURS_PER_MONTH * (sum(per_run.values()) + express)
-    return {"transitions_per_run": transitions, "task_invocations_per_run": tasks,
-            "dollars_per_run_by_service": {**{k: round(v, 7) for k, v in per_run.items()},
-                                           "step_functions_standard": round(standard, 7),
-                                           "step_functions_express_alternative": round(express, 7)},
+    return {"lambda": lam, "dynamodb": ddb, "scheduler": SCHEDULER_PER_INVOCATION,
+            "step_functions_standard": standard, "step_functions_express_alternative": express}
+
+
+def _month(per_run: dict, workflow: str) -> float:
+    return HOURS_PER_MONTH * sum(v for k, v in per_run.items() if not k.startswith("step_functions")
+                                 or k == workflow)
+
+
+def sync_run_cost(results: dict) -> dict:
+    asl = json.loads(SYNC_ASL.read_text())
+    measured = measured_quiet_run(results)
+    if measured is not None:
+        source, quiet = measured
+        transitions, tasks, ddb_calls = quiet["path"]["states"], quiet["path"]["tasks"], quiet.get("dynamodb_ops")
+    else:
+        source, (transitions, tasks), ddb_calls = "sync.asl.json", quiet_path(asl), None
+    per_run = _run_dollars(transitions, tasks, ddb_calls)
+    # An hour with changes walks every step once (single_pass), as every run did before decision 54.
+    working_transitions, working_tasks = single_pass(asl)
+    month_standard = _month(per_run, "step_functions_standard")
+    return {"transitions_per_run": transitions, "task_invocations_per_run": tasks, "path_measured_by": source,
+            "dollars_per_run_by_service": {k: round(v, 7) for k, v in per_run.items()},
             "dollars_per_connection_month": round(month_standard, 4),
-            "dollars_per_connection_month_if_express": round(month_express, 4),
+            "dollars_per_connection_month_if_express": round(_month(per_run, "step_functions_express_alternative"),
+                                                             4),
             "dollars_per_month_5000_connections": round(5000 * month_standard, 2),
-            "dynamodb_calls_per_run_measured": measured,
+            "transitions_per_working_run": working_transitions, "task_invocations_per_working_run": working_tasks,
+            "dynamodb_calls_per_run_measured": ddb_calls,
             "assumptions": {"quiet_task_billed_s": QUIET_TASK_S, "dynamodb_writes_per_run": QUIET_DDB_WRITES,
                             "dynamodb_reads_per_run": QUIET_DDB_READS, "runs_per_month": HOURS_PER_MONTH}}
 
@@ -142,7 +182,9 @@ def report(cost: dict) -> None:
           f"${onb['dollars_per_1000_entities']} per 1,000 (target < ${cost['target_per_1000_entities']}) "
           f"{onb['dollars_by_service']}")
     print(f"cost: hourly sync ${sync['dollars_per_connection_month']} per connection-month on Standard "
-          f"({sync['transitions_per_run']} transitions a run), ${sync['dollars_per_connection_month_if_express']} "
-          f"if Express; 5,000 connections ${sync['dollars_per_month_5000_connections']}/month "
+          f"({sync['transitions_per_run']} transitions, {sync['task_invocations_per_run']} tasks a quiet run, from "
+          f"{sync['path_measured_by']}), ${sync['dollars_per_connection_month_if_express']} if Express; 5,000 "
+          f"connections ${sync['dollars_per_month_5000_connections']}/month; a run with changes enters "
+          f"{sync['transitions_per_working_run']} states, {sync['task_invocations_per_working_run']} tasks "
           f"(quiet runs: {sync['dynamodb_calls_per_run_measured']} DynamoDB calls measured; assumed "
           f"{sync['assumptions']})")

@@ -5,7 +5,8 @@ Prints, and writes to bench/results.json under "steady_state": QuickBooks API ca
 ceil(reads/1000) + ceil(writes/30) (reads: the QuickBooks objects the run had to see; writes: the customers it
 created or updated there), platform API calls by method, our CPU seconds, DynamoDB operations per changed record,
 and for the quiet runs the CDC and platform list calls: the first run after the busy one still lists the busy run's
-own last platform writes (its echoes, recognised and not written back), the second lists nothing. Runs are 5 minutes
+own last platform writes (its echoes, recognised and not written back), the second lists nothing and ends at its
+start (decision 54); each run's states and tasks come from its execution's history. Runs are 5 minutes
 of QuickBooks' time apart (RUN_GAP_S), as scheduled runs are never back to back. A benchmark, not a test: it
 reports, it does not assert.
 Run: `make bench` (or `python -m bench.steady_state --clients 2000` for a quicker look)."""
@@ -62,12 +63,32 @@ def _measure(driver, stack, tenant: str) -> dict:
     wall_s = time.monotonic() - started
     lambdas.METER.enabled = False
     by_kind = {k: v for k, v in driver.quickbooks_requests()["counts"].items() if k in API_KINDS and v}
+    path = _states_entered(run.get("run_id", ""))
     ddb = dict(moto_fidelity.calls)
     cpu_s = round(sum(lambdas.METER.cpu_s.values()), 2)
     return {"run": run, "by_kind": by_kind, "calls": sum(by_kind.values()),
             "lane_sets": _lane_sets(tenant, run.get("run_id", "")),
-            "platform_calls": dict(_platform_calls(driver, stack)), "cpu_s": cpu_s,
+            "platform_calls": dict(_platform_calls(driver, stack)), "cpu_s": cpu_s, "path": path,
             "dynamodb_ops": sum(ddb.values()), "dynamodb_by_action": ddb, "local_wall_s": round(wall_s, 1)}
+
+
+def _states_entered(run_id: str) -> dict:
+    """The states the run's execution entered, from the local stack's Step Functions history (the execution is
+    named by the run): what Standard workflows bill as state transitions, and its Task states."""
+    import boto3
+
+    machine = os.environ["SYNC_STATE_MACHINE_ARN"]
+    arn = f"{machine.replace(':stateMachine:', ':execution:')}:{run_id}"
+    sfn, events, token = boto3.client("stepfunctions"), [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))
+        events += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            break
+    entered = [e for e in events if "stateEnteredEventDetails" in e]
+    return {"states": len(entered), "tasks": sum(e["type"] == "TaskStateEntered" for e in entered),
+            "entered": [e["stateEnteredEventDetails"]["name"] for e in entered]}
 
 
 def _change_both_sides(driver, realm: str, tenant: str) -> int:
@@ -132,6 +153,7 @@ def run(clients: int, seed: int, limits: str = "off") -> dict:
                      "quickbooks_calls": busy["calls"], "by_kind": busy["by_kind"], "lower_bound": bound,
                      "over_bound_pct": round(100 * (busy["calls"] - bound) / bound, 1) if bound else None,
                      "platform_calls": busy["platform_calls"], "our_cpu_s": busy["cpu_s"],
+                     "path": {k: busy["path"][k] for k in ("states", "tasks")},
                      "dynamodb_ops": busy["dynamodb_ops"],
                      "dynamodb_ops_per_changed_record": round(busy["dynamodb_ops"] / changed, 1),
                      "local_wall_s": busy["local_wall_s"], "at_qbo_limits": _at_limits(busy, bound)},
@@ -146,7 +168,8 @@ def run(clients: int, seed: int, limits: str = "off") -> dict:
 def _quiet(measured: dict) -> dict:
     return {"status": measured["run"].get("status"), "quickbooks_calls": measured["calls"],
             "by_kind": measured["by_kind"], "platform_calls": measured["platform_calls"],
-            "dynamodb_ops": measured["dynamodb_ops"], "our_cpu_s": measured["cpu_s"]}
+            "dynamodb_ops": measured["dynamodb_ops"], "our_cpu_s": measured["cpu_s"], "path": measured["path"],
+            "reason": (measured["run"].get("summary") or {}).get("reason")}
 
 
 def report(result: dict) -> None:
@@ -165,7 +188,8 @@ def report(result: dict) -> None:
     for label, key in (("nothing changed", "quiet_run"), ("nothing changed again", "quiet_run_again")):
         quiet = result[key]
         print(f"{label:<22} {quiet['quickbooks_calls']:>8} QuickBooks calls {quiet['by_kind']}, platform "
-              f"{quiet['platform_calls']}, DynamoDB {quiet['dynamodb_ops']} ops")
+              f"{quiet['platform_calls']}, DynamoDB {quiet['dynamodb_ops']} ops, {quiet['path']['states']} states "
+              f"({quiet['path']['tasks']} tasks)")
 
 
 def main(argv: list[str] | None = None) -> int:
