@@ -325,19 +325,21 @@ class ClientSync:
         return [rows[p.id] for p in namesakes if p.id not in linked]
 
     def apply_quickbooks_rest(self, customers: Sequence[CustomerState], platform_since,
-                              linked: Mapping[str, Link] | None = None) -> None:
+                              linked: Mapping[str, Link] | None = None,
+                              left_out: tuple[Any, frozenset[str]] | None = None) -> None:
         """After every platform page: the QuickBooks changes whose client did not change on the platform, deletions,
         and new QuickBooks customers no platform client matched. `linked`: links the caller read a moment ago for
         some of these customers, whose clients the pages did not judge (a record-level apply: one GSI query per
         customer, each twice, was a quarter of the worker's time in issue 12's profile); a customer without one is
-        read again, since a page may have linked it meanwhile."""
+        read again, since a page may have linked it meanwhile. `left_out`: the instant and ids the pages left out
+        as applied by the last run (`updated_since` is inclusive): such a client was on no page of this run."""
         try:
-            self._quickbooks_rest(customers, platform_since, linked)
+            self._quickbooks_rest(customers, platform_since, linked, left_out)
         finally:
             self._write_settled()
 
     def _quickbooks_rest(self, customers: Sequence[CustomerState], platform_since,
-                         linked: Mapping[str, Link] | None) -> None:
+                         linked: Mapping[str, Link] | None, left_out: tuple[Any, frozenset[str]] | None) -> None:
         top = _top_level(customers)
         self.log.count("quickbooks_jobs_not_imported", len(customers) - len(top))
         customers = top
@@ -366,7 +368,9 @@ class ClientSync:
             except PlatformRefused as exc:  # throttling or an outage passes through: the run pauses and this replays
                 self.log.error("client", link.fsp_id, "to_platform", exc.code, str(exc))
                 continue
-            if platform_since is not None and client.updated_at >= platform_since:
+            on_a_page = platform_since is not None and client.updated_at >= platform_since and not (
+                left_out is not None and client.updated_at == left_out[0] and client.id in left_out[1])
+            if on_a_page:
                 continue  # changed on the platform too: merged with its page already
             self._merge_linked(link, None, row, client)
         self._create_new([], new_customers, create_customers=True)

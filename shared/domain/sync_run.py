@@ -210,6 +210,11 @@ class SyncEngine:
             self._seen(state, kind, record)
         return fresh
 
+    def _left_out(self, state: dict, kind: str) -> tuple[datetime | None, frozenset[str]] | None:
+        """What `_fresh` leaves out of this run's pages: the ids the last run applied at the cursor's instant."""
+        edge = (state.get("edge") or {}).get(kind)
+        return (_at(edge["at"]), frozenset(edge["ids"])) if edge else None
+
     def _seen(self, state: dict, kind: str, record: Stamped) -> None:
         """The newest instant applied in this pass, with the ids applied at exactly it (those of the stored cursor
         too, when this pass reached the same instant)."""
@@ -467,7 +472,8 @@ class SyncEngine:
         if cursor["step"] == "quickbooks":  # after every page: their writes, and the QuickBooks changes left
             clients.resume([row for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], carried)
                             for row in chunk])
-            clients.apply_quickbooks_rest(*review.quickbooks_rest(customers, self._since(state, "fsp:clients")))
+            admitted, since = review.quickbooks_rest(customers, self._since(state, "fsp:clients"))
+            clients.apply_quickbooks_rest(admitted, since, left_out=self._left_out(state, "fsp:clients"))
             rest = clients.send(WRITES_PER_TASK)
             # What one task could not send, in shares of one task each, kept before the cursor moves, as a page's
             # writes are (a retried task forms and rewrites the same shares); each later task reads only its own.

@@ -265,3 +265,14 @@ def test_a_pass_after_going_round_with_nothing_to_do_ends_at_its_start_and_keeps
     run = w.runs.get("t1", "r1")
     assert run.status == "succeeded" and run.summary == {"counts": {"passes_for_changes_during_the_run": 1}}
     assert w.gate.read("t1").holder is None and w.connections.get("t1").last_sync_at == w.now
+
+
+def test_a_quickbooks_edit_of_a_customer_whose_client_sits_at_the_platform_cursors_instant_arrives():
+    """The last run applied the client at the platform cursor's instant, so this run's page leaves it out; the
+    QuickBooks step must not take it for a client its page merged (found by helper-26: the edit was dropped)."""
+    w = settled()
+    qbo_id = w.links.get("t1", "customer", "c1").qbo_id
+    w.books.edit("Customer", qbo_id, PrimaryEmailAddr={"Address": "office@acme.example"})
+    w.tick()
+    assert w.run("r1").status == "succeeded"
+    assert w.platform.clients["c1"].contact.email == "office@acme.example"
