@@ -14,7 +14,7 @@ from shared.domain.review import ReviewEntry
 from shared.domain.settings import SyncSettings
 from shared.domain.sync_run import CURSOR_OVERLAP, QUIET_REASON, RECONCILE_EVERY, SyncEngine
 from tests.fakes import FakeReviewQueue
-from tests.unit.domain.test_sync_engine import World
+from tests.unit.domain.test_sync_engine import World, walk
 
 GAP = 5  # minutes between runs: past the QuickBooks cursor's overlap, so the settling run's echoes are behind it
 
@@ -195,23 +195,6 @@ def test_a_review_entry_waiting_to_be_synced_walks_the_run():
     assert not start(w, "busy", engine())["stop"]
 
 
-def _drive(engine: SyncEngine, state: dict) -> tuple[dict, list[str]]:
-    """The state machine's walk from a first `start`'s state, naming the tasks that decide where a pass ends."""
-    tasks = ["start"]
-    while not state["stop"]:
-        state = engine.sync_items({**state, "cursor": {"done": False}})
-        for step in ("sync_clients", "sync_sites", "push_invoices", "push_payments"):
-            state = {**state, "cursor": {"done": False}}
-            while not state["cursor"]["done"]:
-                state = getattr(engine, step)(state)
-        state = engine.finish(state)
-        tasks.append("finish")
-        if state.get("again"):
-            state = engine.start(state)
-            tasks.append("start")
-    return state, tasks
-
-
 def _hint_while_start_lists_clients(w: World, change) -> None:
     real, hinted = w.platform.list_clients, []
 
@@ -242,7 +225,7 @@ def test_a_change_and_its_hint_after_the_start_listed_the_platform_walk_the_run_
     w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
     state = engine.start({"tenant_id": "t1", "run_id": "r1"})
     assert not state["stop"] and w.gate.read("t1").holder == "r1"
-    state, tasks = _drive(engine, state)
+    state, tasks = walk(engine, state)
     assert tasks[:2] == ["start", "finish"]
     row = w.books.rows["Customer"][w.links.get("t1", "customer", "c1").qbo_id]
     assert row["PrimaryPhone"]["FreeFormNumber"] == "602-555-0777"
@@ -260,7 +243,7 @@ def test_a_pass_after_going_round_with_nothing_to_do_ends_at_its_start_and_keeps
     _hint_while_start_lists_clients(w, lambda: None)
     engine = w.engine()
     w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
-    state, tasks = _drive(engine, engine.start({"tenant_id": "t1", "run_id": "r1"}))
+    state, tasks = walk(engine, engine.start({"tenant_id": "t1", "run_id": "r1"}))
     assert tasks == ["start", "finish", "start"]
     run = w.runs.get("t1", "r1")
     assert run.status == "succeeded" and run.summary == {"counts": {"passes_for_changes_during_the_run": 1}}

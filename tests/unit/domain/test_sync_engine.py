@@ -72,17 +72,26 @@ class World:
         """One sync run through every task, as the state machine drives it (loops until each step is done)."""
         engine = self.engine()
         self.runs.create(SyncRun("t1", run_id, "sync", "running", self.now))
-        state = engine.start({"tenant_id": "t1", "run_id": run_id})
-        while not state["stop"]:
-            state = engine.sync_items({**state, "cursor": {"done": False}})
-            for step in ("sync_clients", "sync_sites", "push_invoices", "push_payments"):
-                state = {**state, "cursor": {"done": False}}
-                while not state["cursor"]["done"]:
-                    state = getattr(engine, step)(state)
-            state = engine.finish(state)
-            if state.get("again"):
-                state = engine.start(state)
+        walk(engine, engine.start({"tenant_id": "t1", "run_id": run_id}))
         return self.runs.get("t1", run_id)
+
+
+def walk(engine, state: dict) -> tuple[dict, list[str]]:
+    """The state machine's walk from a first `start`'s answer (sync.asl.json), naming the tasks that decide where a
+    pass ends; each step's task is looped until its cursor says done."""
+    tasks = ["start"]
+    while not state["stop"]:
+        state = engine.sync_items({**state, "cursor": {"done": False}})
+        for step in ("sync_clients", "sync_sites", "push_invoices", "push_payments"):
+            state = {**state, "cursor": {"done": False}}
+            while not state["cursor"]["done"]:
+                state = getattr(engine, step)(state)
+        state = engine.finish(state)
+        tasks.append("finish")
+        if state.get("again"):
+            state = engine.start(state)
+            tasks.append("start")
+    return state, tasks
 
 
 def test_a_phone_changed_in_quickbooks_reaches_the_platform_and_its_echo_is_not_sent_back():
