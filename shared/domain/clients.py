@@ -326,7 +326,7 @@ class ClientSync:
 
     def apply_quickbooks_rest(self, customers: Sequence[CustomerState], platform_since,
                               linked: Mapping[str, Link] | None = None,
-                              left_out: tuple[Any, frozenset[str]] | None = None) -> None:
+                              left_out: tuple[Any, frozenset[str]] = (None, frozenset())) -> None:
         """After every platform page: the QuickBooks changes whose client did not change on the platform, deletions,
         and new QuickBooks customers no platform client matched. `linked`: links the caller read a moment ago for
         some of these customers, whose clients the pages did not judge (a record-level apply: one GSI query per
@@ -339,7 +339,7 @@ class ClientSync:
             self._write_settled()
 
     def _quickbooks_rest(self, customers: Sequence[CustomerState], platform_since,
-                         linked: Mapping[str, Link] | None, left_out: tuple[Any, frozenset[str]] | None) -> None:
+                         linked: Mapping[str, Link] | None, left_out: tuple[Any, frozenset[str]]) -> None:
         top = _top_level(customers)
         self.log.count("quickbooks_jobs_not_imported", len(customers) - len(top))
         customers = top
@@ -369,7 +369,7 @@ class ClientSync:
                 self.log.error("client", link.fsp_id, "to_platform", exc.code, str(exc))
                 continue
             on_a_page = platform_since is not None and client.updated_at >= platform_since and not (
-                left_out is not None and client.updated_at == left_out[0] and client.id in left_out[1])
+                client.updated_at == left_out[0] and client.id in left_out[1])
             if on_a_page:
                 continue  # changed on the platform too: merged with its page already
             self._merge_linked(link, None, row, client)

@@ -202,18 +202,16 @@ class SyncEngine:
         """The records `updated_since` listed, less those the last run applied at exactly the cursor's instant
         (`updated_since` is inclusive); each one kept moves this pass's edge. A record updated again since has a
         later `updated_at` and is kept."""
-        edge = (state.get("edge") or {}).get(kind)
-        applied = set(edge["ids"]) if edge else set()
-        at = _at(edge["at"]) if edge else None
+        at, applied = self._left_out(state, kind)
         fresh = [r for r in records if not (r.updated_at == at and r.id in applied)]
         for record in fresh:
             self._seen(state, kind, record)
         return fresh
 
-    def _left_out(self, state: dict, kind: str) -> tuple[datetime | None, frozenset[str]] | None:
-        """What `_fresh` leaves out of this run's pages: the ids the last run applied at the cursor's instant."""
+    def _left_out(self, state: dict, kind: str) -> tuple[datetime | None, frozenset[str]]:
+        """What `_fresh` leaves out of this run's pages: the cursor's instant and the ids the last run applied at it."""
         edge = (state.get("edge") or {}).get(kind)
-        return (_at(edge["at"]), frozenset(edge["ids"])) if edge else None
+        return (_at(edge["at"]), frozenset(edge["ids"])) if edge else (None, frozenset())
 
     def _seen(self, state: dict, kind: str, record: Stamped) -> None:
         """The newest instant applied in this pass, with the ids applied at exactly it (those of the stored cursor
@@ -349,9 +347,7 @@ class SyncEngine:
         one longer than the ids kept at the cursor's instant (the list is in `updated_at` order, so a page holding
         only those ids and no next page means nothing else changed)."""
         name = f"fsp:{kind}"
-        edge = (state.get("edge") or {}).get(name)
-        applied = set(edge["ids"]) if edge else set()
-        at = _at(edge["at"]) if edge else None
+        at, applied = self._left_out(state, name)
         page = lister(self.d.tenant_id, updated_since=self._since(state, name), cursor=None, limit=len(applied) + 1,
                       **filters)
         return bool(page.next_cursor) or any(not (r.updated_at == at and r.id in applied) for r in page.items)
