@@ -80,16 +80,15 @@ def realm_figures(entries: list[dict]) -> dict:
 def _round(bench, tenants: list[str], seed: int, label: str, spread_s: float = 0.0) -> dict[str, dict]:
     """20 new clients for every small tenant, then Sync Now for each (`spread_s` apart) and wait for all; the
     round's DynamoDB figures (every tenant's, the big one's too when it runs) under the key "_dynamodb"."""
-    from qbsync.local import moto_fidelity
-
     for n, tenant in enumerate(tenants):
         bench.load_platform(tenant, "clients", _clients(seed + n, SMALL_CHANGES, label))
-    calls, served, started = sum(moto_fidelity.calls.values()), moto_fidelity.served_s[0], time.monotonic()
+    before, started = bench.stack.dynamodb_served(), time.monotonic()
     out = bench.sync_at_once(tenants, spread_s=spread_s)
     wall = time.monotonic() - started
-    out["_dynamodb"] = {"calls": sum(moto_fidelity.calls.values()) - calls, "wall_s": round(wall, 1),
-                        "lock_held_s": round(moto_fidelity.served_s[0] - served, 1),
-                        "lock_held_pct": round(100 * (moto_fidelity.served_s[0] - served) / wall, 1) if wall else None}
+    after = bench.stack.dynamodb_served()
+    held = after["served_s"] - before["served_s"]
+    out["_dynamodb"] = {"calls": sum(after["calls"].values()) - sum(before["calls"].values()), "wall_s": round(wall, 1),
+                        "lock_held_s": round(held, 1), "lock_held_pct": round(100 * held / wall, 1) if wall else None}
     return out
 
 

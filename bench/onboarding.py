@@ -82,8 +82,7 @@ def run(clients: int, seed: int, trace_memory: bool) -> dict:
         # Our own pacing still runs (its DynamoDB calls count) but with limits that never make it wait.
         os.environ.update({"QBO_REQUESTS_PER_MINUTE": "1000000", "QBO_BATCHES_PER_MINUTE": "1000000"})
         # Webhook intake is its own function with its own cost; here it would only echo our own writes back.
-        stack.qbo_app.configure_webhooks(None)
-        stack.fsp_app.configure_webhooks(None)
+        stack.deliver_webhooks(False)
         realm = driver.create_realm("Bench Heating & Cooling")
         driver.load_quickbooks(realm, data.quickbooks_json())
         driver.create_tenant("bench", data.fieldservice)

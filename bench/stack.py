@@ -143,8 +143,7 @@ def bench_stack(prefix: str = "qbsync-bench-", limits: str = "off", webhooks: bo
         _set_limits(stack, driver, limits)
         forget_clients()  # the runtime reads the pacing limits once
         if not webhooks:
-            stack.qbo_app.configure_webhooks(None)
-            stack.fsp_app.configure_webhooks(None)
+            stack.deliver_webhooks(False)
         try:
             yield BenchStack(stack, driver, state_dir)
         finally:

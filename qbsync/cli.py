@@ -11,11 +11,14 @@ import threading
 from collections.abc import Callable
 
 
-def _wait_for_signal() -> None:
+def _wait_for_signal(exit_with_parent: bool = False) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    parent = os.getppid()
+    while not stop.wait(1 if exit_with_parent else None):
+        if os.getppid() != parent:  # the local stack that started it was killed: nobody is left to stop it
+            return
 
 
 def _ready(payload: dict) -> None:
@@ -38,7 +41,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         app = create_app(state_file=args.state_file, webhook_url=args.webhook_url)
     running = start(app, args.port)
     _ready({"url": running.url})
-    _wait_for_signal()
+    _wait_for_signal(args.exit_with_parent)
     running.stop()
     if hasattr(app, "close"):
         app.close()
@@ -130,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--port", type=int, default=0)
     emu.add_argument("--state-file", default=None, help="persist state to this file (default: in memory)")
     emu.add_argument("--webhook-url", default=None, help="where to POST webhook notifications")
+    emu.add_argument("--exit-with-parent", action="store_true",
+                     help="also stop when the process that started it is gone (the local stack's emulators)")
     emu.set_defaults(func=_cmd_emulator)
 
     tok = sub.add_parser("dev-token", help="print a JWT the local stack's /admin/* routes accept")

@@ -291,6 +291,10 @@ class FieldServiceEmulator:
                         if all(str(getattr(d, {"type": "event_type"}.get(k, k), None)) == v
                                for k, v in request.args.items())]
                 return _json(200, {"data": rows, "pending": self.sender.pending()})
+            case ["webhooks"] if method == "PUT":
+                _only(body, {"url"})
+                self.configure_webhooks(body.get("url"))
+                return _json(200, {"url": self.state.default_webhook_url})
             case ["webhooks", "flush"] if method == "POST":
                 drained = self.sender.flush(float(body.get("timeout", 10)))
                 return _json(200 if drained else 504, {"drained": drained, "pending": self.sender.pending()})

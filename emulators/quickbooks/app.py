@@ -671,6 +671,9 @@ class QuickBooksEmulator:
                 return _json(200, self.webhooks.configure(**settings))
             case ["webhooks", "flush"] if method == "POST":
                 return _json(200, {"sent": self.webhooks.flush()})
+            case ["webhooks"] if method == "DELETE":  # as if never subscribed: nothing queued, held or logged
+                self.webhooks.reset()
+                return _json(200, self.webhooks.describe())
             case ["oauth"] if method == "GET":
                 return _json(200, {"clients": sorted(self.state.oauth.clients),
                                    "refresh_grace_seconds": self.state.oauth.refresh_grace,

@@ -1,5 +1,5 @@
 """The local stack: moto (DynamoDB, SQS, Step Functions executing the real ASL, Scheduler, KMS, Secrets Manager,
-Lambda routed to the in-process handlers), the local gateway and both emulators, on 127.0.0.1.
+Lambda routed to the handlers; qbsync.local.moto_service), the local gateway and the emulators, on 127.0.0.1.
 
 AWS resources are created from the synthesized CDK template (infra.local_resources), so the local tables and
 queues cannot drift from what is deployed. Handlers find everything through the same environment variables
@@ -19,13 +19,7 @@ from pathlib import Path
 
 from emulators.common.server import RunningServer, start
 from qbsync.local import lambdas
-from qbsync.local.moto_fidelity import (
-    cache_backend_names,
-    one_backup_per_transaction,
-    partition_queries,
-    plain_sqs_clock,
-    serialize_dynamodb,
-)
+from qbsync.local.moto_service import InProcessMoto, MotoProcess
 
 REGION = "us-east-1"
 # How long the hints poller waits after an empty receive, unless a batch finishes first (it may free its group).
@@ -34,22 +28,6 @@ ACCOUNT = "123456789012"
 LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET = "local-client-id", "local-client-secret"
 LOCAL_VERIFIER_TOKEN = "local-verifier-token"
 FSP_API_KEY = "local-fsp-api-key"
-
-
-def _route_lambda_to_handlers() -> None:
-    """moto's Lambda runs code in Docker; route its invocations to the in-process handlers instead."""
-    from moto.awslambda.models import LambdaFunction
-
-    def _invoke(self, event=None):
-        payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
-        try:
-            result = lambdas.invoke(self.handler, payload, self.function_name)
-            return json.dumps(result, default=str), False, ""
-        except Exception as exc:  # noqa: BLE001 - reported to Step Functions as the Lambda runtime would
-            error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-            return json.dumps(error), True, ""
-
-    LambdaFunction._invoke_lambda = _invoke
 
 
 def _zip() -> bytes:
@@ -67,6 +45,7 @@ class LocalStack:
         self.port, self.state_dir, self.persist, self.sandboxes = port, state_dir, persist, sandboxes
         self._sandboxes: lambdas.Sandboxes | None = None
         self._servers: list[RunningServer] = []
+        self._processes: list = []  # the emulators' processes, with sandboxes
         self._stop = threading.Event()
         self._batch_done = threading.Event()  # the hints poller's wake-up: a group in flight may have been freed
         self._threads: list[threading.Thread] = []
@@ -112,52 +91,47 @@ class LocalStack:
         self._start_workers()
 
     def _start_moto(self) -> None:
-        from moto.core.config import default_user_config
-        from moto.server import ThreadedMotoServer
-
-        default_user_config["stepfunctions"]["execute_state_machine"] = True
-        serialize_dynamodb()
-        cache_backend_names()
-        one_backup_per_transaction()
-        partition_queries()
-        plain_sqs_clock()
-        _route_lambda_to_handlers()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port(3), verbose=False)
-        server.start()
-        self._moto = server
-        host, port = server.get_host_and_port()
-        self.aws_url = f"http://{host}:{port}"
+        """moto on a thread here, or, with sandboxes, in a process of its own (qbsync.local.moto_service)."""
+        service = MotoProcess if self.sandboxes else InProcessMoto
+        self._moto = service(self._port(3), lambdas.invoke)
+        self.aws_url = self._moto.url
         os.environ.update({"AWS_ENDPOINT_URL": self.aws_url, "AWS_ACCESS_KEY_ID": "local",
                            "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
                            "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_NAMESPACE": "qbsync",
                            "POWERTOOLS_DEV": "0",
-                           # moto's Step Functions calls Lambda through its own server at localhost:$MOTO_PORT.
-                           "MOTO_PORT": str(port),
                            # oauthlib refuses plain http; only the local emulators speak it (Intuit is https).
                            "OAUTHLIB_INSECURE_TRANSPORT": "1"})
 
+    def dynamodb_served(self) -> dict:
+        """The DynamoDB calls moto has served so far, by action, and the seconds it spent on them (benchmarks)."""
+        return self._moto.served()
+
     def _start_emulators(self) -> None:
-        from emulators.fieldservice.app import create_app as fsp_app
-        from emulators.quickbooks.app import create_app as qbo_app
-
+        """QuickBooks Online, the platform, and QuickBooks Desktop with its Web Connector (docs/emulator-qbdesktop.md,
+        polling the gateway's /qbwc): on threads here, or, with sandboxes, each in a process of its own
+        (qbsync.local.emulator_process), reached over HTTP only."""
         state = Path(self.state_dir)
-        self.qbo_app = qbo_app(state_file=str(state / "quickbooks.json") if self.persist else None,
-                               webhook_url=None, verifier_token=LOCAL_VERIFIER_TOKEN)
-        qbo = start(self.qbo_app, self._port(1))
-        self.fsp_app = fsp_app(state_file=str(state / "fieldservice.json") if self.persist else None, webhook_url=None)
-        fsp = start(self.fsp_app, self._port(2))
-        self._servers += [qbo, fsp]
-        self.qbo_url, self.fsp_url = qbo.url, fsp.url
-        self._start_desktop(state)
+        files = {name: str(state / f"{name}.json") if self.persist else None
+                 for name in ("quickbooks", "fieldservice", "qbdesktop")}
+        if self.sandboxes:
+            from qbsync.local.emulator_process import EmulatorProcess
 
-    def _start_desktop(self, state: Path) -> None:
-        """QuickBooks Desktop and its Web Connector (docs/emulator-qbdesktop.md), polling the gateway's /qbwc."""
-        from emulators.qbdesktop.app import create_app as qbd_app
+            qbo, fsp, qbd = (EmulatorProcess(name, self._port(offset), files[name])
+                             for name, offset in (("quickbooks", 1), ("fieldservice", 2), ("qbdesktop", 4)))
+            self._processes += [qbo, fsp, qbd]
+        else:
+            from emulators.fieldservice.app import create_app as fsp_app
+            from emulators.qbdesktop.app import create_app as qbd_app
+            from emulators.quickbooks.app import create_app as qbo_app
 
-        self.qbd_app = qbd_app(state_file=str(state / "qbdesktop.json") if self.persist else None)
-        qbd = start(self.qbd_app, self._port(4))
-        self._servers.append(qbd)
-        self.qbd_url = qbd.url
+            self.qbo_app = qbo_app(state_file=files["quickbooks"], webhook_url=None,
+                                   verifier_token=LOCAL_VERIFIER_TOKEN)
+            self.fsp_app = fsp_app(state_file=files["fieldservice"], webhook_url=None)
+            self.qbd_app = qbd_app(state_file=files["qbdesktop"])
+            qbo, fsp, qbd = (start(app, self._port(offset))
+                             for app, offset in ((self.qbo_app, 1), (self.fsp_app, 2), (self.qbd_app, 4)))
+            self._servers += [qbo, fsp, qbd]
+        self.qbo_url, self.fsp_url, self.qbd_url = qbo.url, fsp.url, qbd.url
 
     def _start_gateway(self) -> None:
         from qbsync.local.devauth import JwtVerifier
@@ -168,13 +142,15 @@ class LocalStack:
         self._servers.append(gateway)
         self.gateway_url = gateway.url
         os.environ["OAUTH_REDIRECT_URI"] = f"{self.gateway_url}/oauth/callback"
-        self._configure_webhooks()
+        self.deliver_webhooks()
 
-    def _configure_webhooks(self) -> None:
-        for app, path in ((self.qbo_app, "/webhooks/quickbooks"), (self.fsp_app, "/webhooks/fieldservice")):
-            configure = getattr(app, "configure_webhooks", None)
-            if configure:
-                configure(url=f"{self.gateway_url}{path}")
+    def deliver_webhooks(self, on: bool = True) -> None:
+        """Both emulators deliver their webhooks to the gateway, or nowhere (their control APIs, wherever they run)."""
+        import requests
+
+        for url, path in ((self.qbo_url, "/webhooks/quickbooks"), (self.fsp_url, "/webhooks/fieldservice")):
+            requests.put(f"{url}/_emulator/webhooks", json={"url": f"{self.gateway_url}{path}" if on else None},
+                         timeout=10).raise_for_status()
 
     def _provision(self) -> None:
         import boto3
@@ -306,12 +282,9 @@ class LocalStack:
             self._sandboxes.close()
         for server in reversed(self._servers):
             server.stop()
+        for process in self._processes:
+            process.stop()
         for app in (self.qbo_app, self.fsp_app, self.qbd_app):
             if app is not None and hasattr(app, "close"):
                 app.close()
-        # moto keeps its backends in the process, not in the server: forget them, so a later stack in the same
-        # process (the next test module) starts from nothing, as a fresh account would.
-        import requests
-
-        requests.post(f"{self.aws_url}/moto-api/reset", timeout=10)
         self._moto.stop()

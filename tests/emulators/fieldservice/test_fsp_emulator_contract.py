@@ -269,13 +269,17 @@ def test_failed_deliveries_are_retried_with_the_same_event_id(emulator, receiver
     assert len(receiver.accepted) == 1 and receiver.accepted[0][0].id == delivery["event_id"]
 
 
-def test_configure_webhooks_sets_the_default_url(emulator, receiver):
+def test_the_control_api_sets_the_default_webhook_url(emulator, receiver):
     app, url = emulator
     make_tenant(url, "t1")
-    app.configure_webhooks(receiver.url)
+    assert requests.put(f"{url}/_emulator/webhooks", json={"url": None}, timeout=5).json() == {"url": None}
+    requests.post(f"{url}/_emulator/tenants/t1/records/job_types", json={"name": "Unsent"}, timeout=5)
+    answer = requests.put(f"{url}/_emulator/webhooks", json={"url": receiver.url}, timeout=5)
+    assert answer.json() == {"url": receiver.url}
     requests.post(f"{url}/_emulator/tenants/t1/records/job_types", json={"name": "Audit"}, timeout=5)
     app.sender.flush()
     assert [e.type for e, _, _ in receiver.accepted] == ["job_type.created"]
+    assert requests.put(f"{url}/_emulator/webhooks", json={"secret": "x"}, timeout=5).status_code == 422
 
 
 def test_state_persists_to_the_state_file(tmp_path):

@@ -137,3 +137,18 @@ def test_cloudevents_format(emulator, receiver, company):
     assert set(fixture("webhook-cloudevents.json")[0]) <= set(event)
     assert event["type"] == "qbo.customer.created.v1" and event["intuitaccountid"] == company.realm
     assert (hints[0].entity, hints[0].entity_id, hints[0].operation) == ("Customer", created["Id"], "Create")
+
+
+def test_deleting_the_webhooks_drops_what_is_queued_and_the_log(emulator, receiver):
+    app, url = emulator
+    app.webhooks.configure(flush_interval=60)
+    try:
+        conn = connect(url, new_realm(url))
+        conn.adapter.create("Customer", {"DisplayName": "Never Sent"}, request_id="dropped-1")
+        assert requests.get(f"{url}/_emulator/webhooks", timeout=5).json()["queued"] >= 1
+        after = requests.delete(f"{url}/_emulator/webhooks", timeout=5).json()
+        assert after["queued"] == 0 and after["url"]  # the subscription stays
+        assert requests.post(f"{url}/_emulator/webhooks/flush", timeout=5).json()["sent"] == []
+        assert requests.get(f"{url}/_emulator/webhooks", timeout=5).json()["deliveries"] == []
+    finally:
+        app.webhooks.configure(flush_interval=0.05)
