@@ -9,7 +9,9 @@ The server also costs what AWS does not: it lists moto's package directory (abou
 request, which `cache_backend_names` does once; and a TransactWriteItems copies its table once per item it holds,
 for a rollback, which `one_backup_per_transaction` makes once per table; and a Query sorts every item of the table to
 find the few it answers, which `partition_queries` finds directly; and SQS takes the time for every message of a
-queue on every receive through two datetime conversions, which `plain_sqs_clock` reads from `time.time()`."""
+queue on every receive through two datetime conversions, which `plain_sqs_clock` reads from `time.time()`; and a
+FIFO receive iterates the queue's in-flight messages while another request's delete can change them, which failed
+the receive with a 500 ("Set changed size during iteration") where SQS answers; `snapshot_sqs_groups` reads a copy."""
 
 from __future__ import annotations
 
@@ -157,3 +159,21 @@ def plain_sqs_clock() -> None:
 
     unix_time_millis._plain = True  # type: ignore[attr-defined]
     models.unix_time_millis = unix_time_millis
+
+
+def snapshot_sqs_groups() -> None:
+    """A FIFO receive asks which message groups have a message in flight by iterating the queue's set of in-flight
+    messages in Python, while a delete on another of the server's threads removes from it: the receive then failed
+    with a 500. The same answer, from a copy taken in one step (copying a set is one C call under the interpreter's
+    lock, so no other thread changes it meanwhile)."""
+    from moto.sqs.models import Queue
+
+    if getattr(Queue.pending_message_groups.fget, "_snapshot", False):
+        return
+
+    def pending_message_groups(self) -> set[str]:
+        return {m.group_id for m in frozenset(self._pending_messages) if m.group_id is not None}
+
+    prop = property(pending_message_groups)
+    prop.fget._snapshot = True  # type: ignore[attr-defined]
+    Queue.pending_message_groups = prop  # type: ignore[method-assign]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import secrets
 import subprocess
@@ -55,6 +56,7 @@ def _patch_moto(answer: Answer) -> None:
     moto_fidelity.one_backup_per_transaction()
     moto_fidelity.partition_queries()
     moto_fidelity.plain_sqs_clock()
+    moto_fidelity.snapshot_sqs_groups()
 
     def _invoke(self, event=None):
         return answer(self.handler, event, self.function_name)
@@ -175,6 +177,7 @@ def _serve(port: int, address: str) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request; LocalStack.start does the same
     _patch_moto(_forwarder(address, bytes.fromhex(os.environ.pop("QBSYNC_LAMBDA_KEY"))))
     server = make_server("127.0.0.1", port, _with_counters(DomainDispatcherApplication(create_backend_app)),
                          threaded=True, request_handler=MotoRequestHandler)

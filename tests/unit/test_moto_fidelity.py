@@ -1,7 +1,8 @@
 """The local stack's moto fixes (qbsync/local/moto_fidelity.py, issue 12): a TransactWriteItems backs its table up
 once, not once per item, and still writes everything or nothing; a Query on the table's key reads its partition
 or an index's matches without sorting the whole table, and answers as moto did; SQS's clock read directly still
-keeps a delayed message and a received one out of sight for their seconds."""
+keeps a delayed message and a received one out of sight for their seconds; a FIFO receive while another request
+changes the in-flight messages answers instead of failing."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from qbsync.local.moto_fidelity import (
     partition_queries,
     plain_sqs_clock,
     serialize_dynamodb,
+    snapshot_sqs_groups,
 )
 
 
@@ -142,3 +144,42 @@ def test_with_the_plain_clock_sqs_still_holds_delayed_and_received_messages_for_
     assert receive() == []  # received: out of sight for its visibility timeout
     time.sleep(1.1)
     assert receive() == ["later"]
+
+
+class _ChangedWhileIterated(set):
+    """In-flight messages that another thread changes while a receive iterates them in Python."""
+
+    def __iter__(self):
+        iterator = set.__iter__(self)
+        first = next(iterator)
+        self.discard(first)  # a delete on another thread, between two steps of the receive's iteration
+        yield first
+        yield from iterator
+
+
+def test_a_fifo_receive_while_a_delete_changes_the_in_flight_messages_answers(ddb):
+    from moto.sqs.models import Queue
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true",
+                                                           "ContentBasedDeduplication": "true"})["QueueUrl"]
+    for group in ("a", "b", "c"):
+        sqs.send_message(QueueUrl=url, MessageBody=group, MessageGroupId=group)
+    assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2).get("Messages", [])) == 2
+    sqs.send_message(QueueUrl=url, MessageBody="a2", MessageGroupId="a")
+    [queue] = [q for q in _sqs_queues() if q.name == "q.fifo"]
+    queue._pending_messages = _ChangedWhileIterated(queue._pending_messages)
+    original = Queue.pending_message_groups
+    try:
+        with pytest.raises(RuntimeError, match="changed size"):  # moto's own
+            sqs.receive_message(QueueUrl=url)
+        snapshot_sqs_groups()
+        assert [m["Body"] for m in sqs.receive_message(QueueUrl=url).get("Messages", [])] == ["c"]
+    finally:
+        Queue.pending_message_groups = original
+
+
+def _sqs_queues():
+    from moto.sqs.models import sqs_backends
+
+    return list(sqs_backends["123456789012"]["us-east-1"].queues.values())
