@@ -412,18 +412,24 @@ def fairness(tenants: int, noisy_changes: int, quiet_changes: int, alone_sample:
             together += mine
         # The noisy company's burst first (interleaved sides), then every quiet company's changes while it is served.
         interleaved = [c for pair in zip(loud[:len(loud) // 2], loud[len(loud) // 2:], strict=False) for c in pair]
-        started = time.monotonic()
+        started, served = time.monotonic(), bench.stack.dynamodb_served()
         schedule = [(0, interleaved[:noisy_changes // 4]), (0, together),
                     (0, interleaved[noisy_changes // 4:])]
         _watch(bench, companies, together, timeout_s=180, schedule=schedule)
         made_s = time.monotonic() - started
         _watch(bench, companies, loud, timeout_s=300)
         noisy_done_s = time.monotonic() - started
+        calls = {action: n - served["calls"].get(action, 0)
+                 for action, n in bench.stack.dynamodb_served()["calls"].items()}
         result = {"tenants": tenants, "noisy_changes": noisy_changes, "quiet_changes_each": quiet_changes,
                   "sandboxes": sandboxes,
                   "measured_alone": min(alone_sample, len(quiet)),
                   "alone": _summary(alone), "with_noisy": _summary(together), "noisy": _summary(loud),
-                  "noisy_made_in_s": round(made_s, 1), "noisy_all_visible_after_s": round(noisy_done_s, 1)}
+                  "noisy_made_in_s": round(made_s, 1), "noisy_all_visible_after_s": round(noisy_done_s, 1),
+                  # Every company's DynamoDB calls while they were served together (moto serves them one at a
+                  # time on the local stack): what a change costs the one process all companies share.
+                  "dynamodb_calls_together": {a: n for a, n in sorted(calls.items()) if n},
+                  "dynamodb_calls_per_change": round(sum(calls.values()) / (len(loud) + len(together)), 1)}
         a, b = result["alone"]["p95_s"], result["with_noisy"]["p95_s"]
         result["p95_ratio"] = round(b / a, 2) if a and b else None
         missing = {c.tenant for c in alone + together + loud if c.seen_at is None}

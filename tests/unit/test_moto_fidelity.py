@@ -113,6 +113,12 @@ QUERIES = [
      "ExpressionAttributeValues": {":g": {"S": "b"}, ":h": {"S": "Q#5"}}},
     {"IndexName": "byg", "KeyConditionExpression": "g = :g AND begins_with(h, :h)", "ScanIndexForward": False,
      "ExpressionAttributeValues": {":g": {"S": "shared"}, ":h": {"S": "Q#1"}}, "Limit": 3},
+    {"KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :z", "Limit": 3,
+     "ExpressionAttributeValues": {":p": {"S": "a"}, ":a": {"S": "K#05"}, ":z": {"S": "K#17"}}},
+    {"KeyConditionExpression": "pk = :p AND sk > :s", "FilterExpression": "n > :n", "Limit": 2,
+     "ExpressionAttributeValues": {":p": {"S": "c"}, ":s": {"S": "K#20"}, ":n": {"N": "3"}}},
+    {"IndexName": "byg", "KeyConditionExpression": "g = :g AND h < :h", "Limit": 2,
+     "ExpressionAttributeValues": {":g": {"S": "shared"}, ":h": {"S": "Q#5"}}},
 ]
 
 
@@ -125,8 +131,22 @@ def test_a_query_on_the_key_answers_as_moto_did_without_sorting_the_table(ddb, m
     assert sorted_whole == []
     assert any(ours) == ("nobody" not in str(query))
     monkeypatch.setattr(Table, "query", Table.query.__wrapped__)  # moto's own
-    assert _pages(ddb, **query) == ours
+    theirs = _pages(ddb, **query)
+    # moto, having sized the partition's items past a page that filled its Limit, says there may be more and then
+    # answers an empty page; DynamoDB's LastEvaluatedKey promises no more than that either.
+    assert ours == theirs or (theirs[-1] == [] and ours == theirs[:-1])
     assert sorted_whole
+
+
+def test_a_query_sizes_only_the_items_its_sort_key_condition_selects(ddb, monkeypatch):
+    from moto.dynamodb.models.dynamo_type import Item
+
+    sized = []
+    size = Item.size
+    monkeypatch.setattr(Item, "size", lambda self: sized.append(self) or size(self))
+    [page] = _pages(ddb, KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+                    ExpressionAttributeValues={":p": {"S": "b"}, ":s": {"S": "K#1"}})
+    assert len(page) == 10 and {i.range_key.value[:3] for i in sized} == {"K#1"}  # not the other 20 of "b"
 
 
 def test_with_the_plain_clock_sqs_still_holds_delayed_and_received_messages_for_their_seconds(ddb):
