@@ -231,7 +231,7 @@ class ClientSync:
         # page and its new clients' names are looked up together.
         self._carry = carry
         self._to_create: list[dict] = []  # compact clients no QuickBooks customer matched, to create there
-        self._seen: list[str] = []  # the clients a page judged
+        self._seen: list[str] = []  # the clients a page judged (this task's, or the pages' `resume` took back)
         self._settling: list[Link] = []  # links settled since the last write of them (`_write_settled`)
         self._held_qbo, self._held_fsp = held_qbo, held_fsp
         # New QuickBooks customers a page found in a possible duplicate with a new client: the admin decides, so
@@ -292,6 +292,7 @@ class ClientSync:
         creates: dict[str, dict] = {}
         for kind, row in rows:
             if kind == "seen":
+                self._seen += row
                 for fsp_id in row:
                     updates.pop(fsp_id, None)
                     creates.pop(fsp_id, None)
@@ -324,33 +325,35 @@ class ClientSync:
         linked = self._links_by_qbo([p.id for p in namesakes])
         return [rows[p.id] for p in namesakes if p.id not in linked]
 
-    def apply_quickbooks_rest(self, customers: Sequence[CustomerState], platform_since,
-                              linked: Mapping[str, Link] | None = None,
-                              left_out: tuple[Any, frozenset[str]] = (None, frozenset())) -> None:
-        """After every platform page: the QuickBooks changes whose client did not change on the platform, deletions,
-        and new QuickBooks customers no platform client matched. `linked`: links the caller read a moment ago for
-        some of these customers, whose clients the pages did not judge (a record-level apply: one GSI query per
-        customer, each twice, was a quarter of the worker's time in issue 12's profile); a customer without one is
-        read again, since a page may have linked it meanwhile. `left_out`: the instant and ids the pages left out
-        as applied by the last run (`updated_since` is inclusive): such a client was on no page of this run."""
+    def apply_quickbooks_rest(self, customers: Sequence[CustomerState], platform_now: bool,
+                              linked: Mapping[str, Link] | None = None) -> None:
+        """After every platform page: the QuickBooks changes whose client no page judged, deletions, and new
+        QuickBooks customers no platform client matched. A page judged the version of its client it listed, with
+        this run's CDC row of its customer; a client no page judged may still have changed on the platform since
+        the cursor (edited after its page was listed, or applied at the cursor's instant by the last run), so with
+        `platform_now` it is merged as the platform holds it now, both sides by their fingerprints (without it,
+        QuickBooks' side alone: review mode may hold what the platform changed). `linked`: links the caller read a
+        moment ago for some of these customers, whose clients the pages did not judge (a record-level apply: one GSI
+        query per customer, each twice, was a quarter of the worker's time in issue 12's profile); a customer
+        without one is read again, since a page may have linked it meanwhile."""
         try:
-            self._quickbooks_rest(customers, platform_since, linked, left_out)
+            self._quickbooks_rest(customers, platform_now, linked)
         finally:
             self._write_settled()
 
-    def _quickbooks_rest(self, customers: Sequence[CustomerState], platform_since,
-                         linked: Mapping[str, Link] | None, left_out: tuple[Any, frozenset[str]]) -> None:
+    def _quickbooks_rest(self, customers: Sequence[CustomerState], platform_now: bool,
+                         linked: Mapping[str, Link] | None) -> None:
         top = _top_level(customers)
         self.log.count("quickbooks_jobs_not_imported", len(customers) - len(top))
         customers = top
         known = {c.qbo_id: linked[c.qbo_id] for c in customers if linked and c.qbo_id in linked}
         by_qbo = {**known, **self._links_by_qbo([c.qbo_id for c in customers if c.qbo_id not in known])}
-        queued = {p.link.qbo_id for p in self._pending}  # merged with their page; its update goes with this flush
+        judged = set(self._seen)  # merged with their page (an update it queued goes with this flush)
         new_customers = []
         for row in customers:
-            if row.qbo_id in queued:
-                continue
             link = by_qbo.get(row.qbo_id)
+            if link is not None and link.fsp_id in judged:
+                continue
             if row.deleted:
                 if link is not None and not link.extra.get("deleted_in_quickbooks"):
                     self._deleted_in_quickbooks(link, row)
@@ -368,11 +371,7 @@ class ClientSync:
             except PlatformRefused as exc:  # throttling or an outage passes through: the run pauses and this replays
                 self.log.error("client", link.fsp_id, "to_platform", exc.code, str(exc))
                 continue
-            on_a_page = platform_since is not None and client.updated_at >= platform_since and not (
-                client.updated_at == left_out[0] and client.id in left_out[1])
-            if on_a_page:
-                continue  # changed on the platform too: merged with its page already
-            self._merge_linked(link, None, row, client)
+            self._merge_linked(link, client if platform_now else None, row, client)
         self._create_new([], new_customers, create_customers=True)
         if not self._carry:
             self._send_creates()

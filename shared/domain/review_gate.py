@@ -137,14 +137,14 @@ class ReviewGate:
                         out.append(found)
         return out
 
-    def quickbooks_rest(self, customers: Sequence[CustomerState],
-                        platform_since: Any) -> tuple[list[CustomerState], Any]:
-        """The arguments of the clients task's QuickBooks step. It merges a customer alone unless its client changed
-        on the platform since the cursor (the platform page merged that pair then). While holding, a changed client
-        may have been held instead, so the step re-reads each admitted customer whose link moved: a pair the
-        platform page merged carries our SyncToken by now and is left alone, any other is merged."""
+    def quickbooks_rest(self, customers: Sequence[CustomerState]) -> tuple[list[CustomerState], bool]:
+        """The arguments of the clients task's QuickBooks step. It merges a customer whose client no page judged
+        with the client as the platform holds it now. While holding, that client's platform change may have been
+        held, so it is not merged then (False: QuickBooks' side alone), and the step re-reads each admitted customer
+        whose link moved: a pair the platform page merged carries our SyncToken by now and is left alone, any other
+        is merged."""
         if not self.holding:
-            return list(customers), platform_since
+            return list(customers), True
         links = self._by_qbo("customer", [c.qbo_id for c in customers])
         out = []
         for customer in customers:
@@ -152,7 +152,7 @@ class ReviewGate:
             if link is not None and not customer.deleted and link.sync_token != customer.sync_token:
                 customer = self.d.quickbooks().read_customer(customer.qbo_id)
             out.append(customer)
-        return out, None
+        return out, False
 
     def _fetch(self, e: ReviewEntry) -> Any:
         direction = "to_quickbooks" if e.side == "export" else "to_platform"

@@ -468,8 +468,8 @@ class SyncEngine:
         if cursor["step"] == "quickbooks":  # after every page: their writes, and the QuickBooks changes left
             clients.resume([row for chunk in self.d.runs.chunks(self.d.tenant_id, state["run_id"], carried)
                             for row in chunk])
-            admitted, since = review.quickbooks_rest(customers, self._since(state, "fsp:clients"))
-            clients.apply_quickbooks_rest(admitted, since, left_out=self._left_out(state, "fsp:clients"))
+            admitted, platform_now = review.quickbooks_rest(customers)
+            clients.apply_quickbooks_rest(admitted, platform_now)
             rest = clients.send(WRITES_PER_TASK)
             # What one task could not send, in shares of one task each, kept before the cursor moves, as a page's
             # writes are (a retried task forms and rewrites the same shares); each later task reads only its own.
@@ -713,7 +713,7 @@ class SyncEngine:
         paired = {c.id for c in clients}
         rest = [c for c in customers if getattr(links.get(c.qbo_id), "fsp_id", None) not in paired]
         # The pages settled only the links of the clients they judged (paired, left out here): the rest stand.
-        sync.apply_quickbooks_rest(rest, None, linked=links)
+        sync.apply_quickbooks_rest(rest, True, linked=links)
 
     def _fetch(self, state: dict, entity: str, get, ids: frozenset[str]) -> list:
         """Platform records by id; one the platform no longer has is left out (its deletion is a run's to see)."""

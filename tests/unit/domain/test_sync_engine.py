@@ -930,3 +930,82 @@ def test_a_new_client_that_may_be_a_new_quickbooks_customer_is_not_created_there
     assert w.errors.open()["client#c1"].code == "possible_duplicate"
     assert len(w.books.rows["Customer"]) == 1 and w.links.get("t1", "customer", "c1") is None
     assert list(w.platform.clients) == ["c1"]  # nor is the customer created on the platform: the admin decides
+
+
+
+# (direction, field edited in QuickBooks, what the platform edit changes; then what each side holds in the end)
+_EDITS_ON_BOTH_SIDES = {
+    "other_fields": ("two_way", "email", "phone", {"email": "office@acme.example", "phone": "602-555-0777"},
+                     {"email": "office@acme.example", "phone": "602-555-0777"}),
+    "the_same_field": ("two_way", "phone", "phone", {"email": None, "phone": "602-555-0777"},
+                       {"email": None, "phone": "602-555-0777"}),  # the newer edit (the platform's) wins
+    "a_field_not_synced": ("two_way", "email", "nothing_synced", {"email": "office@acme.example",
+                                                                  "phone": "602-555-0100"},
+                           {"email": "office@acme.example", "phone": "602-555-0100"}),
+    "quickbooks_master": ("quickbooks_master", "email", "phone", {"email": "office@acme.example",
+                                                                  "phone": "602-555-0777"},
+                          {"email": "office@acme.example", "phone": "602-555-0100"}),
+}
+
+
+@pytest.mark.parametrize("case", _EDITS_ON_BOTH_SIDES)
+@pytest.mark.parametrize("moment", ["after_the_page", "after_the_clients_step", "after_the_run"])
+def test_a_client_edited_on_the_platform_after_its_page_was_listed_keeps_its_customers_quickbooks_edit(
+        moment, case):
+    """A customer edited in QuickBooks before a run whose pages do not list its client (nothing changed it since
+    the cursor); the client is edited on the platform while the run goes on: after the clients step listed its page
+    and before the step's QuickBooks part, after that part, or after the run. Its updated_at is then past the
+    platform cursor, yet no page saw that version nor merged the QuickBooks edit, and the next run's CDC no longer
+    reports that edit (its cursor moved past it). Each edit must end where a run that saw both would put it: on
+    both sides (two-way), the newer of two edits of one field (the platform's), a platform edit of a field the sync
+    does not carry (it only moves updated_at) losing nothing of QuickBooks', QuickBooks-master keeping the
+    platform's edit on the platform."""
+    from shared.fieldservice.models import Contact
+
+    direction, books_field, platform_edit, on_platform, in_books = _EDITS_ON_BOTH_SIDES[case]
+    w = World(direction)
+    _, row = w.linked_pair("c1", company="Acme Plumbing", phone="602-555-0100")
+    w.tick()
+    w.run("r0")  # settles the pair: the platform cursor sits at the client's instant, with its id
+    w.tick(5)
+    w.books.edit("Customer", row["Id"], **({"PrimaryPhone": {"FreeFormNumber": "602-555-0111"}}
+                                           if books_field == "phone" else
+                                           {"PrimaryEmailAddr": {"Address": "office@acme.example"}}))
+    w.tick(5)  # the run starts past the QuickBooks cursor's overlap: the next run's CDC leaves the edit out
+
+    def edit_on_the_platform():
+        w.tick()
+        contact = w.platform.clients["c1"].contact
+        changes = {} if platform_edit == "nothing_synced" else {  # the fake's update moves updated_at either way
+            "contact": Contact(contact.first_name, contact.last_name, contact.email, "602-555-0777")}
+        w.platform.update_client("t1", "c1", **changes)
+        w.tick()
+
+    engine = w.engine()
+    sync_clients, sync_sites = engine.sync_clients, engine.sync_sites
+
+    def clients_task(state):
+        step = (state.get("cursor") or {}).get("step", "platform")
+        state = sync_clients(state)
+        if moment == "after_the_page" and step == "platform" and state["cursor"]["step"] == "quickbooks":
+            edit_on_the_platform()
+        return state
+
+    def sites_task(state):
+        if moment == "after_the_clients_step" and not (state.get("cursor") or {}).get("next"):
+            edit_on_the_platform()
+        return sync_sites(state)
+
+    engine.sync_clients, engine.sync_sites = clients_task, sites_task
+    w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
+    walk(engine, engine.start({"tenant_id": "t1", "run_id": "r1"}))
+    assert w.runs.get("t1", "r1").status == "succeeded"
+    if moment == "after_the_run":
+        edit_on_the_platform()
+    for run_id in ("r2", "r3"):  # the next run, and one after it that finds everything in step
+        w.tick(5)
+        assert w.run(run_id).status == "succeeded"
+    client, customer = w.platform.clients["c1"], customer_values(customer_state(w.books.rows["Customer"][row["Id"]]))
+    assert {"email": client.contact.email, "phone": client.contact.phone} == on_platform
+    assert {"email": customer["email"], "phone": customer["phone"]} == in_books
+    assert not w.errors.entries
