@@ -1116,9 +1116,11 @@ class FakeRunStore:
         if run_id in self.runs:
             self.runs[run_id].phase, self.runs[run_id].percent = phase, percent
 
-    def finish(self, tenant_id, run_id, status, summary):
+    def finish(self, tenant_id, run_id, status, summary, phase=None):
         run = self.runs[run_id]
         run.status, run.summary = status, summary
+        if phase is not None:
+            run.phase = phase
 
     def put_chunk(self, tenant_id, run_id, name, index, rows):
         import json

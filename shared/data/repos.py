@@ -111,10 +111,11 @@ class RunRepo:
         RunItem(_tenant(tenant_id), f"RUN#{run_id}").update(
             actions=[RunItem.phase.set(phase), RunItem.percent.set(percent)])
 
-    def finish(self, tenant_id: str, run_id: str, status: str, summary: dict) -> None:
+    def finish(self, tenant_id: str, run_id: str, status: str, summary: dict, phase: str | None = None) -> None:
         RunItem(_tenant(tenant_id), f"RUN#{run_id}").update(actions=[
             RunItem.status.set(status), RunItem.summary.set(summary), RunItem.finished_at.set(_now()),
-            RunItem.percent.set(100 if status == "succeeded" else RunItem.percent)])
+            RunItem.percent.set(100 if status == "succeeded" else RunItem.percent),
+            *([RunItem.phase.set(phase)] if phase is not None else [])])
 
     def history(self, tenant_id: str, limit: int = 50) -> list[SyncRun]:
         items = RunItem.query(_tenant(tenant_id), RunItem.sk.startswith("RUN#"), scan_index_forward=False,

@@ -64,6 +64,9 @@ PLATFORM_KINDS = ("items", "clients", "sites", "job_types", "invoices", "payment
 EDGE_IDS_MAX = 100
 ONBOARDED_KINDS = ("items", "clients", "sites")
 QUIET_REASON = "nothing changed on either side since the last run"
+# The phase a run's record ends with: the last step's (push_payments'), which every walked pass records; a pass that
+# ends at its start records it with its outcome (no call of its own), so no finished run shows "reading_changes".
+LAST_PHASE = "payments"
 
 
 @dataclass(frozen=True)
@@ -291,7 +294,7 @@ class SyncEngine:
             # release: the run walks on and its `finish` goes round for it, as without this exit.
             self._move_quickbooks_cursors(state)
             if self.gate.release(self.d.tenant_id, state["run_id"], state.get("seen", 0)):
-                return self._end({**state, "quiet": state["pass"] == 1}, "succeeded")
+                return self._end({**state, "quiet": state["pass"] == 1}, "succeeded", phase=LAST_PHASE)
         conflicts = self._held()
         self.d.runs.put_chunk(self.d.tenant_id, state["run_id"], f"held{state['pass']}", 0, conflicts)
         state["review_approved"] = len(approved)
@@ -561,7 +564,7 @@ class SyncEngine:
             sync.quickbooks_changed(self._cdc(state, "Invoice", InvoiceState))
             self._keep_prefs(state, sync)
         state["cursor"] = {**cursor, "done": True}
-        self._progress(state, "payments", 95)
+        self._progress(state, LAST_PHASE, 95)
         return state
 
     def _invoice_sync(self, state: dict, log):
@@ -747,7 +750,7 @@ class SyncEngine:
                     "cursor": {"done": False}}
         return self._end(state, "succeeded")
 
-    def _end(self, state: dict, status: str) -> dict:
+    def _end(self, state: dict, status: str, phase: str | None = None) -> dict:
         summary: dict[str, Any] = {"counts": state.get("counts", {})}
         if state.get("skipped"):
             summary["reason"] = state["skipped"]
@@ -755,7 +758,7 @@ class SyncEngine:
             summary["reason"] = QUIET_REASON
         if state.get("reconcile"):
             summary["reconciliation"] = "daily sweep of the last 25 hours of changes"
-        self.d.runs.finish(self.d.tenant_id, state["run_id"], status, summary)
+        self.d.runs.finish(self.d.tenant_id, state["run_id"], status, summary, phase)
         if status == "succeeded":
             self.mark_synced()
         return {**state, "stop": True, "again": False}

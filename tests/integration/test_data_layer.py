@@ -134,6 +134,11 @@ def test_runs_and_snapshots(aws_tables):
     repo.finish("t1", "r1", "succeeded", {"clients_matched": 3})
     (run,) = repo.history("t1")
     assert run.status == "succeeded" and run.percent == 100 and run.summary == {"clients_matched": 3}
+    assert run.phase == "match"  # the last progress stands unless the finish names the last phase
+    repo.create(SyncRun("t1", "r2", "sync", "running", datetime.now(UTC)))
+    repo.progress("t1", "r2", "reading_changes", 5)
+    repo.finish("t1", "r2", "succeeded", {"counts": {}}, phase="payments")
+    assert repo.get("t1", "r2").phase == "payments" and repo.get("t1", "r2").percent == 100
 
 
 def test_a_chunk_too_big_for_one_item_is_split_and_read_back_in_order(aws_tables):

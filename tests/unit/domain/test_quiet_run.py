@@ -65,6 +65,20 @@ def test_a_run_with_nothing_changed_ends_at_its_start_as_finish_would_end_it():
     assert not [name for (run_id, name, _) in w.runs.chunks_by_name if run_id == "r1"]  # nothing for later tasks
 
 
+
+def test_a_run_that_ends_at_its_start_records_the_phase_a_walked_run_ends_with():
+    """Its start recorded "reading_changes" before reading; the finished record says what a finished run's says, on
+    a first pass and on a pass after going round."""
+    w = settled()
+    walked = w.runs.get("t1", "r0-edge").phase
+    assert start(w, "quiet")["stop"] and w.runs.get("t1", "quiet").phase == walked
+    w.tick()
+    _hint_while_start_lists_clients(w, lambda: None)
+    engine = w.engine()
+    w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
+    _, tasks = walk(engine, engine.start({"tenant_id": "t1", "run_id": "r1"}))
+    assert tasks == ["start", "finish", "start"] and w.runs.get("t1", "r1").phase == walked
+
 def test_a_change_in_quickbooks_walks_the_run():
     w = settled()
     assert ends_at_start(w)
