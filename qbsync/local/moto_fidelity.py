@@ -204,6 +204,7 @@ def snapshot_sqs_groups() -> None:
     def pending_message_groups(self) -> set[str]:
         return {m.group_id for m in frozenset(self._pending_messages) if m.group_id is not None}
 
+    pending_message_groups._snapshot = True  # type: ignore[attr-defined]
+    pending_message_groups.__wrapped__ = Queue.pending_message_groups  # type: ignore[attr-defined]  # moto's own
     prop = property(pending_message_groups)
-    prop.fget._snapshot = True  # type: ignore[attr-defined]
     Queue.pending_message_groups = prop  # type: ignore[method-assign]

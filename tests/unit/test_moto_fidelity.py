@@ -189,14 +189,15 @@ def test_a_fifo_receive_while_a_delete_changes_the_in_flight_messages_answers(dd
     sqs.send_message(QueueUrl=url, MessageBody="a2", MessageGroupId="a")
     [queue] = [q for q in _sqs_queues() if q.name == "q.fifo"]
     queue._pending_messages = _ChangedWhileIterated(queue._pending_messages)
-    original = Queue.pending_message_groups
+    current = Queue.pending_message_groups  # a local stack earlier in this process may have applied the fix
+    Queue.pending_message_groups = getattr(current.fget, "__wrapped__", current)  # moto's own
     try:
-        with pytest.raises(RuntimeError, match="changed size"):  # moto's own
+        with pytest.raises(RuntimeError, match="changed size"):
             sqs.receive_message(QueueUrl=url)
         snapshot_sqs_groups()
         assert [m["Body"] for m in sqs.receive_message(QueueUrl=url).get("Messages", [])] == ["c"]
     finally:
-        Queue.pending_message_groups = original
+        Queue.pending_message_groups = current
 
 
 def _sqs_queues():
