@@ -63,6 +63,17 @@ def receiver(emulator):
     server.stop()
 
 
+@pytest.fixture
+def held(emulator, receiver):
+    """The emulator's URL with deliveries held for a flush (a 60 s batching window) for one test; the module's own
+    window is back afterwards."""
+    app, url = emulator
+    window = app.webhooks.flush_interval
+    app.webhooks.configure(flush_interval=60)
+    yield url
+    app.webhooks.configure(flush_interval=window)
+
+
 def wait_for(predicate, timeout=5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -114,18 +125,14 @@ def test_failed_deliveries_are_retried_and_later_events_wait(emulator, receiver,
     assert [a["status"] for a in delivery["attempts"]] == [503, 503, 200] and delivery["status"] == "delivered"
 
 
-def test_flush_delivers_synchronously_and_reports_what_was_sent(emulator, receiver):
-    app, url = emulator
-    app.webhooks.configure(flush_interval=60)
-    try:
-        conn = connect(url, new_realm(url))
-        conn.adapter.create("Customer", {"DisplayName": "Flushed"}, request_id="flush-1")
-        sent = requests.post(f"{url}/_emulator/webhooks/flush", timeout=5).json()["sent"]
-        mine = [d for d in sent if d["realm"] == conn.realm]
-        assert mine and mine[0]["status"] == "delivered" and mine[0]["attempts"][0]["status"] == 200
-        assert mine[0]["payload"]["eventNotifications"][0]["dataChangeEvent"]["entities"][0]["operation"] == "Create"
-    finally:
-        app.webhooks.configure(flush_interval=0.05)
+def test_flush_delivers_synchronously_and_reports_what_was_sent(held):
+    url = held
+    conn = connect(url, new_realm(url))
+    conn.adapter.create("Customer", {"DisplayName": "Flushed"}, request_id="flush-1")
+    sent = requests.post(f"{url}/_emulator/webhooks/flush", timeout=5).json()["sent"]
+    mine = [d for d in sent if d["realm"] == conn.realm]
+    assert mine and mine[0]["status"] == "delivered" and mine[0]["attempts"][0]["status"] == 200
+    assert mine[0]["payload"]["eventNotifications"][0]["dataChangeEvent"]["entities"][0]["operation"] == "Create"
 
 
 def test_cloudevents_format(emulator, receiver, company):
@@ -139,16 +146,12 @@ def test_cloudevents_format(emulator, receiver, company):
     assert (hints[0].entity, hints[0].entity_id, hints[0].operation) == ("Customer", created["Id"], "Create")
 
 
-def test_deleting_the_webhooks_drops_what_is_queued_and_the_log(emulator, receiver):
-    app, url = emulator
-    app.webhooks.configure(flush_interval=60)
-    try:
-        conn = connect(url, new_realm(url))
-        conn.adapter.create("Customer", {"DisplayName": "Never Sent"}, request_id="dropped-1")
-        assert requests.get(f"{url}/_emulator/webhooks", timeout=5).json()["queued"] >= 1
-        after = requests.delete(f"{url}/_emulator/webhooks", timeout=5).json()
-        assert after["queued"] == 0 and after["url"]  # the subscription stays
-        assert requests.post(f"{url}/_emulator/webhooks/flush", timeout=5).json()["sent"] == []
-        assert requests.get(f"{url}/_emulator/webhooks", timeout=5).json()["deliveries"] == []
-    finally:
-        app.webhooks.configure(flush_interval=0.05)
+def test_deleting_the_webhooks_drops_what_is_queued_and_the_log(held):
+    url = held
+    conn = connect(url, new_realm(url))
+    conn.adapter.create("Customer", {"DisplayName": "Never Sent"}, request_id="dropped-1")
+    assert requests.get(f"{url}/_emulator/webhooks", timeout=5).json()["queued"] >= 1
+    after = requests.delete(f"{url}/_emulator/webhooks", timeout=5).json()
+    assert after["queued"] == 0 and after["url"]  # the subscription stays
+    assert requests.post(f"{url}/_emulator/webhooks/flush", timeout=5).json()["sent"] == []
+    assert requests.get(f"{url}/_emulator/webhooks", timeout=5).json()["deliveries"] == []
