@@ -24,7 +24,7 @@ from shared.aws.schedules import schedule_name
 from shared.domain.records import ErrorEntry
 from shared.domain.review import ReviewEntry
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
+pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 A, B = "t-admin-a", "t-admin-b"
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from qbsync.local.lambdas import Sandboxes
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
+pytestmark = pytest.mark.integration
 
 HANDLERS = "tests.integration.environment_handlers"
 SANDBOXES = 3  # the module's local stack (tests/integration/conftest.py)

@@ -8,7 +8,7 @@ import pytest
 from emulators.datagen.generator import generate
 from qbsync.demo import check_outcome, demo_settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
+pytestmark = pytest.mark.integration
 
 
 def _setup(driver, tenant, data=None, company="Test Co"):

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
+pytestmark = pytest.mark.integration
 
 
 def _client_and_item(driver, tenant, realm):

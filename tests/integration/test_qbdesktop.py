@@ -9,10 +9,10 @@ import requests
 
 from tests.emulators.qbdesktop.helpers import message_set
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
+pytestmark = pytest.mark.integration
 TENANT = "desk"
 # The steps build on each other (one company file, one Web Connector), so one module fixture runs them all in order
-# and each test reports its own step: correct however xdist spreads the tests (each worker runs the whole story).
+# and each test reports its own step. `make test` hands xdist whole modules (--dist loadfile), so the story runs once.
 STEPS = []
 
 

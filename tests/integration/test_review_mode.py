@@ -6,7 +6,7 @@ unchecked" entries come back only when they change again, "Keep checked" ones at
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
+pytestmark = pytest.mark.integration
 
 T = "t-review"
 WRITES = ("create", "update", "batch", "delete", "void")

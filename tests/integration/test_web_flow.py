@@ -24,7 +24,7 @@ from emulators.datagen.generator import generate
 from qbsync.demo import demo_settings
 from tests.integration.chromium import LAPTOP, TABLET, check_screen, new_tab, screenshot
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("web_flow")]
+pytestmark = pytest.mark.integration
 
 TENANT, COMPANY = "t-flow", "Flow Landscaping"
 # A refresh token rolls for 8,726,400 s (101 days) from issue (qbo-facts, OAuth; docs/emulator-quickbooks.md).

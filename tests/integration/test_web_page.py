@@ -16,7 +16,7 @@ import pytest
 from emulators.datagen.generator import generate
 from tests.integration.chromium import LAPTOP, TABLET, check_screen, new_tab, screenshot
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("web_page")]
+pytestmark = pytest.mark.integration
 
 
 

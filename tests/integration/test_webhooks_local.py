@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local_stack")]
+pytestmark = pytest.mark.integration
 
 
 def _wait(predicate, timeout_s: float, step: float = 0.25):
