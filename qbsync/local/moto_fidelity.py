@@ -15,6 +15,7 @@ the receive with a 500 ("Set changed size during iteration") where SQS answers; 
 
 from __future__ import annotations
 
+import heapq
 import inspect
 import threading
 import time
@@ -23,6 +24,10 @@ _lock = threading.RLock()
 _applied = False
 calls: dict[str, int] = {}  # DynamoDB API calls by action, counted where they are served (benchmarks read it)
 served_s = [0.0]  # seconds spent serving them, i.e. holding the lock every other DynamoDB call waits for
+waited_s = [0.0, 0.0]  # seconds calls waited for that lock: in all, and the longest one wait
+SLOWEST_KEPT = 10
+# The calls that held the lock longest, (seconds, action, tables, unix time): what a late run waited behind.
+slowest: list[tuple[float, str, str, float]] = []
 
 
 def serialize_dynamodb() -> None:
@@ -34,14 +39,25 @@ def serialize_dynamodb() -> None:
     original = DynamoHandler.call_action
 
     def call_action(self):
+        arrived = time.perf_counter()
         with _lock:
             started = time.perf_counter()
+            waited = started - arrived
+            waited_s[0] += waited
+            waited_s[1] = max(waited_s[1], waited)
             action = self._get_action()
             calls[action] = calls.get(action, 0) + 1
             try:
                 return original(self)
             finally:
-                served_s[0] += time.perf_counter() - started
+                held = time.perf_counter() - started
+                served_s[0] += held
+                if len(slowest) < SLOWEST_KEPT or held > slowest[0][0]:
+                    params = getattr(self, "params", None) or {}
+                    tables = params.get("TableName") or ",".join(sorted(params.get("RequestItems") or {})) or "-"
+                    heapq.heappush(slowest, (held, action, tables, time.time()))
+                    if len(slowest) > SLOWEST_KEPT:
+                        heapq.heappop(slowest)
 
     DynamoHandler.call_action = call_action
     _applied = True

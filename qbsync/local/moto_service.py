@@ -65,7 +65,9 @@ def _patch_moto(answer: Answer) -> None:
 
 
 def served() -> dict:
-    return {"calls": dict(moto_fidelity.calls), "served_s": moto_fidelity.served_s[0]}
+    return {"calls": dict(moto_fidelity.calls), "served_s": moto_fidelity.served_s[0],
+            "waited_s": moto_fidelity.waited_s[0], "longest_wait_s": moto_fidelity.waited_s[1],
+            "slowest": sorted(moto_fidelity.slowest, reverse=True)}
 
 
 class InProcessMoto:

@@ -36,6 +36,17 @@ def test_the_most_recently_used_environment_takes_the_next_invocation(environmen
     assert len({pool.invoke(f"{HANDLERS}.where", {}, "fn")["pid"] for _ in range(5)}) == 1
 
 
+def test_a_function_keeps_its_own_environments_and_another_functions_burst_does_not_take_them(environments):
+    """As on Lambda: `fn`'s warm environment is not lent to `other`, whose invocations take the unused one; only
+    when every environment is taken does a function take another's idle one."""
+    pool, _ = environments
+    mine = pool.invoke(f"{HANDLERS}.where", {}, "fn")["pid"]
+    theirs = {pool.invoke(f"{HANDLERS}.where", {}, "other")["pid"] for _ in range(3)}
+    assert theirs and mine not in theirs
+    assert pool.invoke(f"{HANDLERS}.where", {}, "fn")["pid"] == mine
+    assert pool.invoke(f"{HANDLERS}.where", {}, "third")["pid"] in theirs  # the least recently used idle one
+
+
 def test_invocations_at_once_run_side_by_side_and_one_more_waits_for_a_free_environment(environments):
     pool, _ = environments
     answers: list[dict] = []
