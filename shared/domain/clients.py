@@ -9,7 +9,8 @@ since are left as they are: onboarding links records, it does not overwrite eith
 CDC and `updated_since` with values equal to their fingerprints, so they are recognised and never echoed, and a
 side that is not among this run's changes is known to be unchanged without reading it. The direction setting decides
 which side may write to the other (IndusTrack seed: "QuickBooks will act as the Master ... changes made in IndusTrack
-will not synchronize to QuickBooks"), new records included.
+will not synchronize to QuickBooks"), new records included; under QuickBooks-master the link also keeps when each
+platform edit kept on the platform was made (`"pk"`, see `merge`).
 
 Pure decisions live in `merge`; `ClientSync` applies them through the two ports, QuickBooks updates 30 to a batch."""
 
@@ -113,10 +114,16 @@ class Merge:
     conflicts: list[dict] = field(default_factory=list)  # {field, winner}
     platform_fp: dict[str, str] = field(default_factory=dict)  # each side's fingerprints once this is applied
     quickbooks_fp: dict[str, str] = field(default_factory=dict)
+    platform_kept: dict[str, str] = field(default_factory=dict)  # field -> when its platform edit was kept there
 
     @property
     def writes(self) -> bool:
         return bool(self.to_platform or self.to_quickbooks)
+
+    def base(self) -> dict[str, dict[str, str]]:
+        """What the link keeps (`Link.extra["fp"]`) once this is applied, for the next merge."""
+        return {"p": self.platform_fp, "q": self.quickbooks_fp,
+                **({"pk": self.platform_kept} if self.platform_kept else {})}
 
 
 def baseline(platform: dict[str, Any] | None, quickbooks: dict[str, Any] | None) -> dict[str, dict[str, str]]:
@@ -128,9 +135,18 @@ def merge(base: dict[str, dict[str, str]], platform: dict[str, Any] | None, quic
           platform_at: datetime | None, quickbooks_at: datetime | None, direction: str) -> Merge:
     """`platform` / `quickbooks` are the values of a side that changed in this run, None for a side that did not.
     A field without a fingerprint on a side (a pair linked before fingerprints) takes the value seen now as its
-    baseline: it is recorded, not propagated."""
+    baseline: it is recorded, not propagated. The value that loses a conflict is recorded as seen on its side also
+    when the direction keeps the winner where it is, so it does not come back as an edit with the next change of
+    its record.
+
+    QuickBooks-master keeps a platform edit on the platform without writing to QuickBooks, so nothing tells the run
+    whether QuickBooks changed the field after the run's CDC read; the next run's CDC reports such an edit. The link
+    keeps when each kept edit was made (`pk`, the platform record's `updated_at`), and a QuickBooks edit of that
+    field made before it is a conflict the platform's edit won. (The mirror cannot happen: a platform edit made
+    before a QuickBooks edit that a run's CDC read saw was made before the run's pages, so they listed it.)"""
     bp, bq = dict(base.get("p") or {}), dict(base.get("q") or {})
-    out = Merge(platform_fp=bp, quickbooks_fp=bq)
+    kept = dict(base.get("pk") or {})
+    out = Merge(platform_fp=bp, quickbooks_fp=bq, platform_kept=kept)
     platform_newer = platform_at is not None and (quickbooks_at is None or platform_at > quickbooks_at)
     for name in FIELDS:
         p_fp = fingerprint(name, platform[name]) if platform is not None else None
@@ -148,21 +164,36 @@ def merge(base: dict[str, dict[str, str]], platform: dict[str, Any] | None, quic
         if p_changed and q_changed:
             if p_now == q_now:  # the same edit on both sides
                 bp[name] = bq[name] = p_now
+                kept.pop(name, None)
                 continue
             winner = "platform" if platform_newer else "quickbooks"
             out.conflicts.append({"field": name, "winner": winner})
+        elif q_changed and name in kept and quickbooks_at is not None and (
+                quickbooks_at < datetime.fromisoformat(kept[name])):
+            out.conflicts.append({"field": name, "winner": "platform"})
+            bq[name] = q_now  # made before the platform's kept edit, reported by a later run: seen, and lost
+            continue
         else:
             winner = "platform" if p_changed else "quickbooks"
         if winner == "platform" and platform is not None:
             bp[name] = p_now
-            if direction != "quickbooks_master":  # QuickBooks is the master: the platform's edit stays there
+            if direction != "quickbooks_master":
                 out.to_quickbooks[name] = platform[name]
                 bq[name] = p_now
+            else:  # QuickBooks is the master: the platform's edit stays there
+                if q_changed:
+                    bq[name] = q_now  # QuickBooks' losing edit: seen, not an edit again with its next change
+                if platform_at is not None:
+                    kept[name] = platform_at.isoformat()
         elif quickbooks is not None:
             bq[name] = q_now
             if direction != "platform_master":
                 out.to_platform[name] = quickbooks[name]
                 bp[name] = q_now
+            elif p_changed:
+                bp[name] = p_now  # the platform's losing edit (platform-master keeps QuickBooks'): seen
+        if bp.get(name) == bq.get(name):
+            kept.pop(name, None)  # in step: nothing of either side's is kept apart
     return out
 
 
@@ -416,7 +447,7 @@ class ClientSync:
 
     def _apply(self, link: Link, client: Client | None, token: str | None, result: Merge,
                changed: Client | None, retried: bool = False) -> None:
-        new_fp = {"p": result.platform_fp, "q": result.quickbooks_fp}
+        new_fp = result.base()
         if not result.writes and new_fp == link.extra.get("fp") and token == link.sync_token:
             self.log.count("clients_unchanged")  # an echo of our own write, or an edit that changed nothing
             return

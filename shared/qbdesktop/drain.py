@@ -786,7 +786,7 @@ class Drain:
                 return
         if row is not None:
             link.sync_token = row.get("sync_token")
-        link.extra = {**(link.extra or {}), "fp": {"p": result.platform_fp, "q": result.quickbooks_fp}}
+        link.extra = {**(link.extra or {}), "fp": result.base()}
         if result.to_quickbooks:
             self.d.repo.enqueue(tenant, CUSTOMER_MOD, f"mod#{link.fsp_id}#{run_id}", "customer_mod",
                                 {"fsp_id": link.fsp_id, "list_id": link.qbo_id, "edit_sequence": link.sync_token or "",
