@@ -21,7 +21,7 @@ from shared.domain.clients import FIELDS, customer_values, fingerprint
 from shared.domain.records import SyncRun
 from shared.fieldservice.models import Contact
 from shared.quickbooks.shapes import customer_state
-from tests.unit.domain.test_sync_engine import World
+from tests.unit.domain.test_sync_engine import World, walk
 
 # The first pass's task boundaries, in order: after each task (the clients step's three platform pages, c1 on the
 # first when it is listed, then its QuickBooks step), and "finish": after the run.
@@ -36,31 +36,6 @@ CASES = {"different_fields": ("two_way", "email", "phone"), "the_same_field": ("
          "a_field_not_synced": ("two_way", "email", "nothing_synced"),
          "quickbooks_master": ("quickbooks_master", "email", "phone"),
          "quickbooks_master_the_same_field": ("quickbooks_master", "phone", "phone")}
-
-
-def _walk(engine, state: dict, after) -> None:
-    """walk() of test_sync_engine, calling `after(boundary)` after each task of the first pass."""
-    first = True
-    after("start")
-    while not state["stop"]:
-        state = engine.sync_items({**state, "cursor": {"done": False}})
-        if first:
-            after("sync_items")
-        for step in ("sync_clients", "sync_sites", "push_invoices", "push_payments"):
-            state, page = {**state, "cursor": {"done": False}}, 0
-            while not state["cursor"]["done"]:
-                part = state["cursor"].get("step", "platform")
-                state = getattr(engine, step)(state)
-                if first:
-                    after(step if step != "sync_clients" else f"clients_page_{page}" if part == "platform"
-                          else f"clients_{part}")
-                page += 1
-        state = engine.finish(state)
-        if first:
-            after("finish")
-        first = False
-        if state.get("again"):
-            state = engine.start(state)
 
 
 class _Writes:
@@ -149,7 +124,7 @@ def test_a_pair_edited_on_both_sides_during_a_run_ends_with_both_edits_each_writ
 
     engine = w.engine()
     w.runs.create(SyncRun("t1", "r1", "sync", "running", w.now))
-    _walk(engine, engine.start({"tenant_id": "t1", "run_id": "r1"}), after)
+    walk(engine, engine.start({"tenant_id": "t1", "run_id": "r1"}), after)
     assert w.runs.get("t1", "r1").status == "succeeded"
     assert "platform" in landed and ("quickbooks" in landed or books_moment == "before_the_run")
     w.tick(5)

@@ -2,6 +2,7 @@
 direction setting, echoes, deletions, stale objects, transient faults, and the run gate."""
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -76,18 +77,31 @@ class World:
         return self.runs.get("t1", run_id)
 
 
-def walk(engine, state: dict) -> tuple[dict, list[str]]:
+def walk(engine, state: dict, after: Callable[[str], None] = lambda boundary: None) -> tuple[dict, list[str]]:
     """The state machine's walk from a first `start`'s answer (sync.asl.json), naming the tasks that decide where a
-    pass ends; each step's task is looped until its cursor says done."""
-    tasks = ["start"]
+    pass ends; each step's task is looped until its cursor says done. `after(boundary)` is called after each task of
+    the first pass: "start", "sync_items", the clients step's platform pages ("clients_page_0", ...) and its later
+    parts ("clients_quickbooks"), the other steps by name, "finish"."""
+    tasks, first = ["start"], True
+    after("start")
     while not state["stop"]:
         state = engine.sync_items({**state, "cursor": {"done": False}})
+        if first:
+            after("sync_items")
         for step in ("sync_clients", "sync_sites", "push_invoices", "push_payments"):
-            state = {**state, "cursor": {"done": False}}
+            state, page = {**state, "cursor": {"done": False}}, 0
             while not state["cursor"]["done"]:
+                part = state["cursor"].get("step", "platform")
                 state = getattr(engine, step)(state)
+                if first:
+                    after(step if step != "sync_clients" else f"clients_page_{page}" if part == "platform"
+                          else f"clients_{part}")
+                page += 1
         state = engine.finish(state)
         tasks.append("finish")
+        if first:
+            after("finish")
+        first = False
         if state.get("again"):
             state = engine.start(state)
             tasks.append("start")
