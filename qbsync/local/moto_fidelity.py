@@ -6,12 +6,13 @@ refresh lease relies on that atomicity, so DynamoDB calls are serialized here (i
 server alike).
 
 The server also costs what AWS does not: it lists moto's package directory (about 150 `isdir` calls) to route every
-request, which `cache_backend_names` does once; and a TransactWriteItems copies its table once per item it holds,
-for a rollback, which `one_backup_per_transaction` makes once per table; and a Query sorts every item of the table to
-find the few it answers, which `partition_queries` finds directly; and SQS takes the time for every message of a
-queue on every receive through two datetime conversions, which `plain_sqs_clock` reads from `time.time()`; and a
-FIFO receive iterates the queue's in-flight messages while another request's delete can change them, which failed
-the receive with a 500 ("Set changed size during iteration") where SQS answers; `snapshot_sqs_groups` reads a copy."""
+request, which `cache_backend_names` does once; and a TransactWriteItems copies its whole table once per item it
+holds, for a rollback, where `item_backups_per_transaction` keeps only the items it touches; and a Query sorts every
+item of the table to find the few it answers, which `partition_queries` finds directly; and SQS takes the time for
+every message of a queue on every receive through two datetime conversions, which `plain_sqs_clock` reads from
+`time.time()`; and a FIFO receive iterates the queue's in-flight messages while another request's delete can change
+them, which failed the receive with a 500 ("Set changed size during iteration") where SQS answers;
+`snapshot_sqs_groups` reads a copy."""
 
 from __future__ import annotations
 
@@ -73,43 +74,75 @@ def cache_backend_names() -> None:
     backends.list_of_moto_modules = lambda: names
 
 
-def one_backup_per_transaction() -> None:
-    """moto's TransactWriteItems deep-copies the whole table once for every item of the transaction (the copies are
-    identical: the loop takes them all before it writes anything, and keeps the last), as its rollback backup. For
-    the hint ledger's transaction of 20 puts on a table of a few thousand items that was about 0.1 s, holding the
-    lock every other DynamoDB call waits for (issue 12's profile). Here each table is copied once per transaction;
-    what a transaction writes, refuses and rolls back is unchanged."""
+def item_backups_per_transaction() -> None:
+    """moto's TransactWriteItems deep-copies every table it writes to, as its rollback backup, once for every item
+    of the transaction. A copy of the hint ledger's table (thousands of items once 20 companies have sent hints)
+    was the largest item of moto's profile in issue 12's fairness benchmark (12% of its busy time, holding the lock
+    every other DynamoDB call waits for), and it grew with the table. A transaction touches at most 100 items, each
+    once (moto refuses two operations on one item), so a backup of those items is enough: moto's own code runs
+    with a `copy` whose table copy is the table itself (its rollback assigns it back: nothing changes), and when
+    moto rolls back, the touched items are put back here as they were. What a transaction writes, refuses and
+    rolls back is unchanged."""
     import copy
 
     from moto.dynamodb import models
+    from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
 
-    if getattr(models.DynamoDBBackend.transact_write_items, "_one_backup", False):
+    if getattr(models.DynamoDBBackend.transact_write_items, "_item_backups", False):
         return
     original = models.DynamoDBBackend.transact_write_items
 
-    class OncePerTable:
-        """`copy` as moto's module sees it during one transaction: a table's backup is taken once."""
+    class TablesUncopied:
+        """`copy` as moto's module sees it during one transaction."""
 
-        def __init__(self) -> None:
-            self.tables: dict[int, tuple[Table, Table]] = {}  # id -> (the table, its copy): held, so ids stay unique
+        @staticmethod
+        def deepcopy(obj, memo=None):
+            return obj if isinstance(obj, Table) else copy.deepcopy(obj, memo)
 
-        def deepcopy(self, obj, memo=None):
-            if not isinstance(obj, Table):
-                return copy.deepcopy(obj, memo)
-            if id(obj) not in self.tables:
-                self.tables[id(obj)] = (obj, copy.deepcopy(obj, memo))
-            return self.tables[id(obj)][1]
+    def touched(backend, transact_items) -> list[tuple[Table, DynamoType, DynamoType | None, object]]:
+        """(table, hash key, range key, a copy of the item as it is or None) for each item the transaction names
+        that moto can read the key of (one it cannot, it refuses without writing)."""
+        out = []
+        for entry in transact_items:
+            for op_type, op in entry.items():
+                table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+                key = (op.get("Item") if op_type == "Put" else op.get("Key")) if table is not None else None
+                names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else []) \
+                    if table is not None else []
+                if not isinstance(key, dict) or not all(isinstance(key.get(n), dict) for n in names):
+                    continue
+                hash_key = DynamoType(key[table.hash_key_attr])
+                range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+                out.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+        return out
+
+    def restore(backups) -> None:
+        for table, hash_key, range_key, item in reversed(backups):
+            if range_key is None:
+                table.items.pop(hash_key, None)
+                if item is not None:
+                    table.items[hash_key] = item
+            else:
+                table.items[hash_key].pop(range_key, None)
+                if item is not None:
+                    table.items[hash_key][range_key] = item
+                elif not table.items[hash_key]:
+                    del table.items[hash_key]
 
     def transact_write_items(self, transact_items):
         with _lock:  # the module's `copy` is swapped for this call only; every DynamoDB call takes this lock
-            models.copy = OncePerTable()  # type: ignore[assignment]
+            backups = touched(self, transact_items) if len(transact_items) <= 100 else []
+            models.copy = TablesUncopied()  # type: ignore[assignment]
             try:
                 return original(self, transact_items)
+            except Exception:
+                restore(backups)
+                raise
             finally:
                 models.copy = copy
 
-    transact_write_items._one_backup = True  # type: ignore[attr-defined]
+    transact_write_items._item_backups = True  # type: ignore[attr-defined]
     models.DynamoDBBackend.transact_write_items = transact_write_items
 
 

@@ -53,7 +53,7 @@ def _patch_moto(answer: Answer) -> None:
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     moto_fidelity.serialize_dynamodb()
     moto_fidelity.cache_backend_names()
-    moto_fidelity.one_backup_per_transaction()
+    moto_fidelity.item_backups_per_transaction()
     moto_fidelity.partition_queries()
     moto_fidelity.plain_sqs_clock()
     moto_fidelity.snapshot_sqs_groups()

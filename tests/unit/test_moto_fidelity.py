@@ -1,5 +1,5 @@
-"""The local stack's moto fixes (qbsync/local/moto_fidelity.py, issue 12): a TransactWriteItems backs its table up
-once, not once per item, and still writes everything or nothing; a Query on the table's key reads its partition
+"""The local stack's moto fixes (qbsync/local/moto_fidelity.py, issue 12): a TransactWriteItems copies no table,
+only the items it touches, and still writes everything or nothing; a Query on the table's key reads its partition
 or an index's matches without sorting the whole table, and answers as moto did; SQS's clock read directly still
 keeps a delayed message and a received one out of sight for their seconds; a FIFO receive while another request
 changes the in-flight messages answers instead of failing."""
@@ -15,7 +15,7 @@ from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
 from qbsync.local.moto_fidelity import (
-    one_backup_per_transaction,
+    item_backups_per_transaction,
     partition_queries,
     plain_sqs_clock,
     serialize_dynamodb,
@@ -30,7 +30,7 @@ def ddb(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     serialize_dynamodb()
-    one_backup_per_transaction()
+    item_backups_per_transaction()
     partition_queries()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
@@ -68,7 +68,7 @@ def _puts(ids, condition=None):
     return out
 
 
-def test_a_transaction_backs_its_table_up_once(ddb, monkeypatch):
+def test_a_transaction_copies_no_table(ddb, monkeypatch):
     copies, deepcopy = [], copy.deepcopy
 
     def counting(obj, memo=None):
@@ -78,8 +78,12 @@ def test_a_transaction_backs_its_table_up_once(ddb, monkeypatch):
 
     monkeypatch.setattr(copy, "deepcopy", counting)
     ddb.transact_write_items(TransactItems=_puts([f"new{n}" for n in range(20)]))
-    assert copies == ["t"]
+    assert copies == []
     assert ddb.get_item(TableName="t", Key={"id": {"S": "new19"}}).get("Item")
+
+
+def _everything(ddb) -> dict:
+    return {name: sorted(str(sorted(i.items())) for i in ddb.scan(TableName=name)["Items"]) for name in ("t", "p")}
 
 
 def test_a_refused_transaction_still_writes_nothing(ddb):
@@ -88,6 +92,36 @@ def test_a_refused_transaction_still_writes_nothing(ddb):
         ddb.transact_write_items(TransactItems=items)
     assert "Item" not in ddb.get_item(TableName="t", Key={"id": {"S": "fresh1"}})
     assert ddb.get_item(TableName="t", Key={"id": {"S": "old3"}}).get("Item")
+
+
+def test_a_refused_transaction_puts_back_what_it_updated_deleted_and_replaced_in_either_table(ddb):
+    def shared() -> list:
+        return ddb.query(TableName="p", IndexName="byg", KeyConditionExpression="g = :g",
+                         ExpressionAttributeValues={":g": {"S": "shared"}})["Items"]
+
+    before, index = _everything(ddb), shared()
+    items = [{"Update": {"TableName": "t", "Key": {"id": {"S": "old1"}}, "UpdateExpression": "SET v = :v",
+                         "ExpressionAttributeValues": {":v": {"N": "1"}}}},
+             {"Delete": {"TableName": "t", "Key": {"id": {"S": "old2"}}}},
+             {"Put": {"TableName": "p", "Item": {"pk": {"S": "a"}, "sk": {"S": "K#03"}, "n": {"N": "-1"}}}},
+             {"Put": {"TableName": "p", "Item": {"pk": {"S": "new"}, "sk": {"S": "K#00"}}}},
+             {"Delete": {"TableName": "p", "Key": {"pk": {"S": "b"}, "sk": {"S": "K#04"}}}},
+             {"ConditionCheck": {"TableName": "t", "Key": {"id": {"S": "old4"}},
+                                 "ConditionExpression": "attribute_not_exists(id)"}}]
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(TransactItems=items)
+    assert _everything(ddb) == before
+    assert shared() == index  # the index answers from the items put back, in their order
+
+
+def test_two_operations_on_one_item_are_refused_and_write_nothing(ddb):
+    before = _everything(ddb)
+    items = _puts(["fresh1"]) + [{"Update": {"TableName": "t", "Key": {"id": {"S": "old1"}},
+                                             "UpdateExpression": "SET v = :v",
+                                             "ExpressionAttributeValues": {":v": {"N": "1"}}}}] + _puts(["old1"])
+    with pytest.raises(ddb.exceptions.ClientError):
+        ddb.transact_write_items(TransactItems=items)
+    assert _everything(ddb) == before
 
 
 def _pages(ddb, **query):
