@@ -52,6 +52,21 @@ def test_messages_are_grouped_per_tenant_and_a_retry_is_deduplicated(queues):
     assert [h["entity_id"] for m in t1 for h in m["hints"]] == [f"inv_{n}" for n in range(120)]  # in order
 
 
+def test_settling_a_groups_messages_frees_the_group_and_the_later_delete_still_succeeds(queues):
+    """The worker deletes a tenant's applied messages before its invocation ends (functions/webhooks/worker.py):
+    the group's next message is then deliverable, and the event source mapping's delete afterwards is accepted."""
+    sqs, urls = queues
+    queue = SqsHintQueue(urls["hints"])
+    queue.send(messages("t1", "fieldservice", [hint("t1", 1)]))
+    first = receive(sqs, urls["hints"], VisibilityTimeout=30)
+    queue.send(messages("t1", "fieldservice", [hint("t1", 2)]))
+    assert receive(sqs, urls["hints"], VisibilityTimeout=30) == []  # t1's group is locked by the one in flight
+    assert queue.settle([m["ReceiptHandle"] for m in first]) == 0
+    [second] = receive(sqs, urls["hints"], VisibilityTimeout=30)
+    assert json.loads(second["Body"])["hints"][0]["entity_id"] == "inv_2"
+    sqs.delete_message(QueueUrl=urls["hints"], ReceiptHandle=first[0]["ReceiptHandle"])  # the mapping's own delete
+
+
 def test_poison_reaches_the_dead_letter_queue_and_redrive_brings_back_one_tenants_or_all(queues, monkeypatch):
     sqs, urls = queues
     SqsHintQueue(urls["hints"]).send(messages("t1", "fieldservice", [hint("t1", 1)]))

@@ -250,3 +250,74 @@ def test_the_tenants_of_one_batch_are_applied_side_by_side(handler_world, monkey
     assert worker.process(batch) == []
     assert seen["quiet_done_meanwhile"]
     assert {k[3] for k in world.ledger.items} == {"inv_1", "inv_2", "inv_3"}
+
+
+class Settled:
+    def __init__(self):
+        import threading
+
+        self.handles, self.any = [], threading.Event()
+
+    def settle(self, handles):
+        self.handles += handles
+        self.any.set()
+        return 0
+
+
+def _received(message, message_id, group=None):
+    return {**record(message, message_id, group), "receiptHandle": f"rh-{message_id}"}
+
+
+def test_a_tenants_messages_are_settled_when_its_apply_is_done_not_when_the_batch_is(handler_world, monkeypatch):
+    """A FIFO group stays locked while any of its messages is in flight: the quiet tenant's next hint must not wait
+    for the busy tenant's apply in the same batch, so its messages are deleted as soon as its own apply is done."""
+    world, _ = handler_world
+    settled = Settled()
+    monkeypatch.setattr(worker, "hints_queue", lambda: settled)
+    real = world.applier.apply
+    seen = {}
+
+    def apply(tenant_id, batch):
+        if tenant_id == "t1":  # the busy company: its apply lasts until the quiet one's messages are settled, or 2 s
+            seen["settled_meanwhile"] = settled.any.wait(timeout=2) and list(settled.handles)
+        return real(tenant_id, batch)
+
+    monkeypatch.setattr(world.applier, "apply", apply)
+    batch = [_received(hint_message("t1", "inv_1"), "m1"), _received(hint_message("t2", "inv_2"), "m2"),
+             _received(hint_message("t2", "inv_3"), "m3")]
+    assert worker.process(batch) == []
+    assert seen["settled_meanwhile"] == ["rh-m2", "rh-m3"]
+    assert sorted(settled.handles) == ["rh-m1", "rh-m2", "rh-m3"]
+
+
+def test_nothing_is_settled_early_for_a_failed_apply_a_group_with_a_record_to_retry_or_a_lone_tenant(
+        handler_world, monkeypatch):
+    world, _ = handler_world
+    settled = Settled()
+    monkeypatch.setattr(worker, "hints_queue", lambda: settled)
+    monkeypatch.setattr(worker, "dead_letters", lambda: Parked(fail=True))  # t1's poison record cannot be parked
+    real = world.requests.request
+
+    def crash_for_t2(tenant_id, trigger):
+        if tenant_id == "t2":
+            raise ConnectionError("Step Functions unreachable")
+        return real(tenant_id, trigger)
+
+    world.requests.request = crash_for_t2
+    batch = [_received("not a hint", "m1", group="t1"), _received(hint_message("t1", "inv_1"), "m2"),
+             _received(hint_message("t2", "inv_2"), "m3")]
+    assert worker.process(batch) == ["m1", "m2", "m3"]
+    world.requests.request = real
+    assert worker.process([_received(hint_message("t1", "inv_4"), "m4")]) == []
+    assert settled.handles == []
+
+
+def test_a_failure_to_settle_early_leaves_the_batch_to_the_event_source_mapping(handler_world, monkeypatch, caplog):
+    class Down:
+        def settle(self, handles):
+            raise ConnectionError("SQS unreachable")
+
+    monkeypatch.setattr(worker, "hints_queue", lambda: Down())
+    batch = [_received(hint_message("t1", "inv_1"), "m1"), _received(hint_message("t2", "inv_2"), "m2")]
+    assert worker.process(batch) == []
+    assert [r.msg for r in caplog.records].count("settling applied hint messages early failed") == 2
