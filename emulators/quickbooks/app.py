@@ -664,8 +664,10 @@ class QuickBooksEmulator:
                 self._clear_log()
                 return _json(200, {"ok": True})
             case ["webhooks"] if method == "GET":
+                # A copy first (one C call under the interpreter's lock): the sender appends while summaries are
+                # built, and iterating the live deque then failed the request (issue 12's fairness benchmark).
                 return _json(200, {**self.webhooks.describe(), "deliveries": [d.summary() for d in
-                                                                                self.webhooks.log]})
+                                                                                list(self.webhooks.log)]})
             case ["webhooks"] if method == "PUT":
                 settings = {("fmt" if k == "format" else k): v for k, v in body.items()}
                 return _json(200, self.webhooks.configure(**settings))

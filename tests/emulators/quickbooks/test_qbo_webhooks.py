@@ -155,3 +155,34 @@ def test_deleting_the_webhooks_drops_what_is_queued_and_the_log(held):
     assert after["queued"] == 0 and after["url"]  # the subscription stays
     assert requests.post(f"{url}/_emulator/webhooks/flush", timeout=5).json()["sent"] == []
     assert requests.get(f"{url}/_emulator/webhooks", timeout=5).json()["deliveries"] == []
+
+
+def test_the_delivery_log_can_be_read_while_the_sender_appends_to_it(emulator, company):
+    import sys
+
+    from emulators.quickbooks.webhooks import Delivery
+
+    app, _ = emulator
+    body = b'{"eventNotifications": []}'
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns often, as on a busy stack: the reader meets an append
+    for n in range(1000):
+        app.webhooks.log.append(Delivery(f"d{n}", company.realm, "http://nowhere", body, "application/json"))
+    stop = threading.Event()
+
+    def sender():
+        n = 0
+        while not stop.is_set():
+            app.webhooks.log.append(Delivery(f"x{n}", company.realm, "http://nowhere", body, "application/json"))
+            n += 1
+
+    thread = threading.Thread(target=sender, daemon=True)
+    thread.start()
+    try:
+        for _ in range(5):
+            requests.get(f"{company.url}/_emulator/webhooks", timeout=30).raise_for_status()
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)
+        app.webhooks.log.clear()
