@@ -15,7 +15,8 @@ other, a quiet company's one hint waited for a busy company's apply of a hundred
 Each tenant's messages are deleted as soon as its apply is done (`settle`), not when the invocation ends: a FIFO
 group stays locked while any of its messages is in flight, so a quiet company's next hint waited for the busy
 company's apply in the batch it last shared with it, and for the one after that (issue 12's fairness benchmark:
-a quiet company's five client edits, five messages, came out twice as late as its one QuickBooks delivery).
+a quiet company's five client edits, five messages, came out later than its one QuickBooks delivery, p95 4.1
+against 3.0 s).
 What is settled early was applied and ledgered; the event source mapping's own delete after the invocation finds
 it gone, which SQS accepts (decision 56)."""
 

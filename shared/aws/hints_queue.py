@@ -30,7 +30,6 @@ class SqsHintQueue:
             if failed:
                 raise QueueRejected(f"{len(failed)} hint message(s) refused: {failed[0].get('Code')}")
 
-
     def settle(self, receipt_handles: list[str]) -> int:
         """Delete received messages now rather than when the invocation ends; how many SQS did not delete (those
         are deleted by the event source mapping after the invocation, as before)."""
