@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib
 import io
+import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -147,6 +149,7 @@ class Sandboxes:
         self._env = {**os.environ, "QBSYNC_ENVIRONMENT_KEY": key.hex()}
         self._command = [sys.executable, "-m", "qbsync.local.lambdas", self._listener.address, log_path, *handlers]
         self._processes: list[subprocess.Popen] = []
+        self._process_of: dict[Any, subprocess.Popen] = {}  # connection -> its environment's process
         self._closing = False
         self._starting = threading.Lock()
         self._unused = self._start(size)  # every handler imported, no invocation served yet
@@ -159,7 +162,24 @@ class Sandboxes:
             # Our own interpreter and module, with arguments we built: nothing from outside reaches the command.
             self._processes += [subprocess.Popen(self._command, env=self._env, stdin=subprocess.DEVNULL)  # noqa: S603
                                 for _ in range(count)]
-            return [self._listener.accept() for _ in range(count)]
+            accepted = [self._listener.accept() for _ in range(count)]
+            for conn in accepted:  # each environment's first message is its process id
+                pid = conn.recv()
+                self._process_of[conn] = next(p for p in self._processes if p.pid == pid)
+            return accepted
+
+    def _exit_status(self, conn) -> str:
+        """How a dead environment's process ended, as Lambda words it ("exit status 1", "signal: killed")."""
+        process = self._process_of.pop(conn, None)
+        if process is None:
+            return "unknown"
+        try:
+            code = process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "still running"
+        if code < 0:
+            return f"signal: {(signal.strsignal(-code) or str(-code)).lower()}"
+        return f"exit status {code}"
 
     def _take(self, name: str):
         """An idle environment for function `name` (which one: the class's docstring), or None."""
@@ -181,9 +201,12 @@ class Sandboxes:
             # The process died (as a Lambda runtime can): reported as Lambda reports it, and a new environment
             # takes its place for later invocations, unless the stack is stopping them all.
             conn.close()
+            status = self._exit_status(conn)
             if not self._closing:
                 conn = self._start(1)[0]
-            raise _raised("Runtime.ExitError", f"the execution environment exited: {exc!r}") from None
+            logging.getLogger(__name__).error("a %s execution environment exited (%s) during an invocation of %s",
+                                              name, status, handler_path)
+            raise _raised("Runtime.ExitError", f"Runtime exited with error: {status} ({exc!r})") from None
         finally:
             with self._free:
                 self._idle.setdefault(name, []).append((time.monotonic(), conn))
@@ -217,6 +240,7 @@ def _serve(address: str, log_path: str, handlers: list[str]) -> None:
     for handler in handlers:
         resolve(handler)
     conn = Client(address, family="AF_UNIX", authkey=bytes.fromhex(os.environ.pop("QBSYNC_ENVIRONMENT_KEY")))
+    conn.send(os.getpid())
     threading.Thread(target=_end_with, args=(os.getppid(),), name="environment-parent", daemon=True).start()
     while True:
         try:

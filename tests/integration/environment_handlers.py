@@ -1,6 +1,7 @@
 """Handlers for the tests of the local stack's execution environments (test_lambda_environments.py)."""
 
 import os
+import signal
 import time
 
 
@@ -21,3 +22,7 @@ def throttled(event, context):
 
 def crash(event, context):
     os._exit(1)
+
+
+def killed(event, context):
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -18,7 +18,8 @@ SANDBOXES = 3  # the module's local stack (tests/integration/conftest.py)
 @pytest.fixture
 def environments(tmp_path):
     log = tmp_path / "lambda.log"
-    pool = Sandboxes(2, str(log), [f"{HANDLERS}.where", f"{HANDLERS}.throttled", f"{HANDLERS}.crash"])
+    pool = Sandboxes(2, str(log), [f"{HANDLERS}.where", f"{HANDLERS}.throttled", f"{HANDLERS}.crash",
+                                f"{HANDLERS}.killed"])
     yield pool, log
     pool.close()
 
@@ -72,11 +73,16 @@ def test_a_handlers_error_is_raised_under_its_own_type_name_as_step_functions_ma
     assert str(raised.value) == "slow down"
 
 
-def test_an_environment_that_dies_is_reported_and_replaced(environments):
+def test_an_environment_that_dies_is_reported_with_how_it_ended_and_replaced(environments):
+    """As Lambda reports it: "Runtime exited with error: exit status 1", or "signal: killed"."""
     pool, _ = environments
     with pytest.raises(Exception) as raised:
         pool.invoke(f"{HANDLERS}.crash", {}, "fn")
     assert type(raised.value).__name__ == "Runtime.ExitError"
+    assert str(raised.value).startswith("Runtime exited with error: exit status 1")
+    with pytest.raises(Exception) as raised:
+        pool.invoke(f"{HANDLERS}.killed", {}, "fn")
+    assert str(raised.value).startswith("Runtime exited with error: signal: killed")
     test_invocations_at_once_run_side_by_side_and_one_more_waits_for_a_free_environment(environments)
 
 
@@ -107,3 +113,20 @@ def test_on_the_stack_in_environments_a_company_onboards_and_its_edits_cross_by_
     while not crossed():
         assert time.monotonic() < deadline, "an edit did not cross within 60 s"
         time.sleep(0.25)
+
+
+def test_on_the_stack_in_environments_dynamodb_is_served_by_a_process_of_its_own(local_stack):
+    """botocore's service-specific endpoint sends DynamoDB to its own moto process and every other service to the
+    other: the tables are there and only there, the queues only in the other (qbsync.local.stack._start_moto)."""
+    import boto3
+
+    stack, _ = local_stack
+    dynamodb, others = os.environ["AWS_ENDPOINT_URL_DYNAMODB"], os.environ["AWS_ENDPOINT_URL"]
+    assert dynamodb != others
+    served = stack.dynamodb_served()["calls"]
+    assert "qbsync-local-connections" in boto3.client("dynamodb").list_tables()["TableNames"]
+    assert boto3.client("dynamodb", endpoint_url=others).list_tables()["TableNames"] == []
+    assert boto3.client("sqs").list_queues()["QueueUrls"]
+    assert boto3.client("sqs", endpoint_url=dynamodb).list_queues().get("QueueUrls", []) == []
+    # The second ListTables went to the other process.
+    assert stack.dynamodb_served()["calls"]["ListTables"] == served.get("ListTables", 0) + 1
