@@ -97,10 +97,8 @@ def receiver_latency(n: int, warmup: int = 50) -> dict:
 
     template = synth_template(stage="local", bundle=False)
     saved = {k: os.environ.get(k) for k in ("AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                            "POWERTOOLS_METRICS_NAMESPACE", "AWS_ENDPOINT_URL",
-                                            "AWS_ENDPOINT_URL_DYNAMODB")}
+                                            "POWERTOOLS_METRICS_NAMESPACE", "AWS_ENDPOINT_URL")}
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
     os.environ.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench",
                        "AWS_SECRET_ACCESS_KEY": "bench", "POWERTOOLS_METRICS_NAMESPACE": "qbsync"})
     figures = {}

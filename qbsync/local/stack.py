@@ -91,18 +91,11 @@ class LocalStack:
         self._start_workers()
 
     def _start_moto(self) -> None:
-        """moto on a thread here, or, with sandboxes, in processes of their own (qbsync.local.moto_service): one
-        for DynamoDB, reached through botocore's service-specific endpoint (AWS_ENDPOINT_URL_DYNAMODB), and one for
-        every other service. On AWS, DynamoDB is a fleet apart from SQS, KMS and Step Functions; in one moto process
-        each DynamoDB call also waited for the interpreter's lock behind the hints queue's sends and receives and
-        the state machines' interpreters: during the webhook fairness burst a GetItem took 62 ms on average, nearly
-        all of it waiting (issue 12, docs/benchmarks.md)."""
+        """moto on a thread here, or, with sandboxes, in a process of its own (qbsync.local.moto_service)."""
         service = MotoProcess if self.sandboxes else InProcessMoto
         self._moto = service(self._port(3), lambdas.invoke)
-        self._dynamodb = MotoProcess(self._port(5), lambdas.invoke) if self.sandboxes else self._moto
         self.aws_url = self._moto.url
-        os.environ.update({"AWS_ENDPOINT_URL": self.aws_url, "AWS_ENDPOINT_URL_DYNAMODB": self._dynamodb.url,
-                           "AWS_ACCESS_KEY_ID": "local",
+        os.environ.update({"AWS_ENDPOINT_URL": self.aws_url, "AWS_ACCESS_KEY_ID": "local",
                            "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
                            "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_NAMESPACE": "qbsync",
                            "POWERTOOLS_DEV": "0",
@@ -111,7 +104,7 @@ class LocalStack:
 
     def dynamodb_served(self) -> dict:
         """The DynamoDB calls moto has served so far, by action, and the seconds it spent on them (benchmarks)."""
-        return self._dynamodb.served()
+        return self._moto.served()
 
     def _start_emulators(self) -> None:
         """QuickBooks Online, the platform, and QuickBooks Desktop with its Web Connector (docs/emulator-qbdesktop.md,
@@ -294,6 +287,4 @@ class LocalStack:
         for app in (self.qbo_app, self.fsp_app, self.qbd_app):
             if app is not None and hasattr(app, "close"):
                 app.close()
-        if self._dynamodb is not self._moto:
-            self._dynamodb.stop()
         self._moto.stop()

@@ -114,19 +114,3 @@ def test_on_the_stack_in_environments_a_company_onboards_and_its_edits_cross_by_
         assert time.monotonic() < deadline, "an edit did not cross within 60 s"
         time.sleep(0.25)
 
-
-def test_on_the_stack_in_environments_dynamodb_is_served_by_a_process_of_its_own(local_stack):
-    """botocore's service-specific endpoint sends DynamoDB to its own moto process and every other service to the
-    other: the tables are there and only there, the queues only in the other (qbsync.local.stack._start_moto)."""
-    import boto3
-
-    stack, _ = local_stack
-    dynamodb, others = os.environ["AWS_ENDPOINT_URL_DYNAMODB"], os.environ["AWS_ENDPOINT_URL"]
-    assert dynamodb != others
-    served = stack.dynamodb_served()["calls"]
-    assert "qbsync-local-connections" in boto3.client("dynamodb").list_tables()["TableNames"]
-    assert boto3.client("dynamodb", endpoint_url=others).list_tables()["TableNames"] == []
-    assert boto3.client("sqs").list_queues()["QueueUrls"]
-    assert boto3.client("sqs", endpoint_url=dynamodb).list_queues().get("QueueUrls", []) == []
-    # The second ListTables went to the other process.
-    assert stack.dynamodb_served()["calls"]["ListTables"] == served.get("ListTables", 0) + 1
