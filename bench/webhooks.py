@@ -390,12 +390,16 @@ def fairness(tenants: int, noisy_changes: int, quiet_changes: int, alone_sample:
             quiet.append(company)
         half = quiet_changes // 2
 
+        warm: list[Change] = []
+        warm_s = 0.0
         if sandboxes:  # not measured: every environment has served the receiver and the worker, as warm Lambdas have
             warm = [c for company in quiet for c in _changes(company, clients=half, invoices=0,
                                                             customers=quiet_changes - half, tag="warm")]
             for c in warm:
                 c.value = c.value.replace("(480)", "(303)")
+            began = time.monotonic()
             _watch(bench, companies, warm, timeout_s=60, schedule=[(0, warm)])
+            warm_s = time.monotonic() - began
         alone: list[Change] = []
         for company in quiet[:alone_sample]:  # each company alone: its figure without neighbours
             mine = _changes(company, clients=half, invoices=0, customers=quiet_changes - half, tag="alone")
@@ -424,6 +428,9 @@ def fairness(tenants: int, noisy_changes: int, quiet_changes: int, alone_sample:
         result = {"tenants": tenants, "noisy_changes": noisy_changes, "quiet_changes_each": quiet_changes,
                   "sandboxes": sandboxes,
                   "measured_alone": min(alone_sample, len(quiet)),
+                  # Not a figure, but a change it never saw would be a lost one (the run exits 1 then too).
+                  "warm_up": {"s": round(warm_s, 1), **{k: v for k, v in _summary(warm).items() if k in (
+                      "changes", "reached", "undelivered", "missing", "missing_count")}},
                   "alone": _summary(alone), "with_noisy": _summary(together), "noisy": _summary(loud),
                   "noisy_made_in_s": round(made_s, 1), "noisy_all_visible_after_s": round(noisy_done_s, 1),
                   # Every company's DynamoDB calls while they were served together (moto serves them one at a
@@ -432,7 +439,7 @@ def fairness(tenants: int, noisy_changes: int, quiet_changes: int, alone_sample:
                   "dynamodb_calls_per_change": round(sum(calls.values()) / (len(loud) + len(together)), 1)}
         a, b = result["alone"]["p95_s"], result["with_noisy"]["p95_s"]
         result["p95_ratio"] = round(b / a, 2) if a and b else None
-        missing = {c.tenant for c in alone + together + loud if c.seen_at is None}
+        missing = {c.tenant for c in warm + alone + together + loud if c.seen_at is None}
         if missing:
             result["errors"] = _errors(bench, missing)
     return result
@@ -456,6 +463,10 @@ def report(figures: dict) -> None:
               f"max {a['max_s']} / {b['max_s']} s; noisy company's own p95 {n['p95_s']} s, all visible after "
               f"{fair['noisy_all_visible_after_s']} s; reached {a['reached']}/{a['changes']}, "
               f"{b['reached']}/{b['changes']}, {n['reached']}/{n['changes']}")
+        if fair.get("warm_up"):
+            w = fair["warm_up"]
+            print(f"fairness warm-up (not measured): {w['reached']}/{w['changes']} reached, {w['undelivered']} "
+                  f"without a noted delivery, in {w['s']} s")
     for part in ("end_to_end", "fairness"):
         if (figures.get(part) or {}).get("errors"):
             print(f"{part} errors: {figures[part]['errors']}")
@@ -465,7 +476,7 @@ def lost(figures: dict) -> int:
     """Changes that never became visible on the other side, in the parts measured now."""
     e2e, fair = figures.get("end_to_end") or {}, figures.get("fairness") or {}
     return e2e.get("missing_count", 0) + sum((fair.get(k) or {}).get("missing_count", 0)
-                                             for k in ("alone", "with_noisy", "noisy"))
+                                             for k in ("warm_up", "alone", "with_noisy", "noisy"))
 
 
 def _write(out: Path, figures: dict, part: str) -> None:

@@ -222,6 +222,10 @@ class FakeLinkStore:
     def by_qbo(self, tenant_id, entity, qbo_id):
         return next((link for (e, _), link in self.rows.items() if e == entity and link.qbo_id == qbo_id), None)
 
+    def by_qbo_many(self, tenant_id, entity, qbo_ids):
+        found = {i: self.by_qbo(tenant_id, entity, i) for i in qbo_ids}
+        return {i: link for i, link in found.items() if link is not None}
+
     def all(self, tenant_id, entity):
         return [link for (e, _), link in self.rows.items() if e == entity]
 

@@ -379,7 +379,7 @@ class Onboarding:
         # The connection first: whoever sees the run succeeded (the page, Sync Now, a webhook hint) must find the
         # connection onboarded, or a sync run started at once is skipped and a hint is ignored. A retry after a
         # failure in between finishes the run.
-        self._mark_connection(state, "completed")
+        self._mark_connection(state, "completed", conflicts=summary["conflicts"])
         self.d.runs.finish(self.d.tenant_id, state["run_id"], "succeeded", summary)
         return {**state, "summary": summary}
 
@@ -389,10 +389,14 @@ class Onboarding:
         self.d.runs.finish(self.d.tenant_id, state["run_id"], "failed", summary)
         return {**state, "summary": summary}
 
-    def _mark_connection(self, state: dict, status: str) -> None:
+    def _mark_connection(self, state: dict, status: str, conflicts: int | None = None) -> None:
+        """`conflicts`: how many the run left for the admin, kept with the connection so that every sync pass and
+        webhook apply after it knows whether there are any to hold without reading the run's chunks."""
         connection = self.d.connections.get(self.d.tenant_id)
         if connection is not None:
-            connection.onboarding = {**(connection.onboarding or {}), "status": status, "run_id": state["run_id"]}
+            onboarding = {k: v for k, v in (connection.onboarding or {}).items() if k != "conflicts"}
+            connection.onboarding = {**onboarding, "status": status, "run_id": state["run_id"],
+                                     **({"conflicts": conflicts} if conflicts is not None else {})}
             self.d.connections.save(connection)
 
 

@@ -57,7 +57,6 @@ class NamedHint(Protocol):
 
 class RunStore(Protocol):
     def create(self, run: SyncRun) -> None: ...
-    def finish(self, tenant_id: str, run_id: str, status: str, summary: dict) -> None: ...
 
 
 class RecordEngine(Protocol):
@@ -155,7 +154,9 @@ class RecordSync:
         """Write the run's history entry, unless it only found its records in step."""
         if not always and not set(summary.get("counts", {})) - QUIET_COUNTS:
             return False
-        self._runs.create(SyncRun(tenant_id=tenant_id, run_id=run_id, kind="sync", status="running",
-                                  started_at=started_at, phase="webhook"))
-        self._runs.finish(tenant_id, run_id, status, {**summary, "trigger": "webhook"})
+        # Written once, with its outcome: the apply is over, and a record that says "running" meanwhile would
+        # cost a write and tell nobody anything (the gate, not the history, keeps runs apart).
+        self._runs.create(SyncRun(tenant_id=tenant_id, run_id=run_id, kind="sync", status=status,
+                                  started_at=started_at, phase="webhook", percent=100 if status == "succeeded" else 0,
+                                  summary={**summary, "trigger": "webhook"}, finished_at=self._clock()))
         return True

@@ -95,15 +95,10 @@ BY_QBO_QUERIES_AT_MOST = 50
 def links_by_qbo(links: Any, tenant_id: str, entity: str, qbo_ids: Iterable[str]) -> dict[str, Link]:
     """The links of these QuickBooks ids, by QuickBooks id. Every CDC row needs its link (our own writes come back
     in CDC, and the 2-minute cursor overlap brings the last pass's back again), so for more than a few rows one
-    paged read of every link of the kind beats a GSI query per row."""
+    paged read of every link of the kind beats a GSI query per row; a few are asked of the index at once."""
     wanted = set(qbo_ids)
     if not wanted:
         return {}
     if len(wanted) > BY_QBO_QUERIES_AT_MOST:
         return {lk.qbo_id: lk for lk in links.all(tenant_id, entity) if lk.qbo_id in wanted}
-    found = {}
-    for qbo_id in wanted:
-        link = links.by_qbo(tenant_id, entity, qbo_id)
-        if link is not None:
-            found[qbo_id] = link
-    return found
+    return links.by_qbo_many(tenant_id, entity, sorted(wanted))

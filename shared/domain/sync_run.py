@@ -167,8 +167,9 @@ class SyncEngine:
         """Records in an onboarding conflict the admin has not resolved: neither matched nor created until then,
         as onboarding left them (the resolution's next onboarding run settles them)."""
         connection = self.d.connections.get(self.d.tenant_id)
-        run_id = ((connection.onboarding or {}) if connection else {}).get("run_id")
-        if not run_id:
+        onboarding = (connection.onboarding or {}) if connection else {}
+        run_id = onboarding.get("run_id")
+        if not run_id or onboarding.get("conflicts") == 0:  # an onboarding before the count was kept: read them
             return [[], []]
         qbo, fsp = set(), set()
         for chunk in self.d.runs.chunks(self.d.tenant_id, run_id, "conflicts"):

@@ -117,6 +117,23 @@ def test_a_waiting_entry_keeps_what_it_waits_for_until_it_fails_for_another_reas
     assert repo.list("t1")[0].waits_for == ""
 
 
+def test_links_by_many_quickbooks_ids_are_asked_of_the_index_at_once_and_only_the_tenants_own(aws_tables,
+                                                                                               monkeypatch):
+    repo = LinkRepo()
+    repo.put_many([Link("t1", "customer", f"c{n}", str(n)) for n in range(1, 5)]
+                  + [Link("t2", "customer", "other", "5")])
+    asked = threading.Barrier(3, timeout=5)  # one query after another never has three waiting together
+    one = LinkRepo.by_qbo
+
+    def together(self, tenant_id, entity, qbo_id):
+        asked.wait()
+        return one(self, tenant_id, entity, qbo_id)
+
+    monkeypatch.setattr(LinkRepo, "by_qbo", together)
+    found = repo.by_qbo_many("t1", "customer", ["2", "5", "4"])
+    assert {q: link.fsp_id for q, link in found.items()} == {"2": "c2", "4": "c4"}
+
+
 def test_pending_link_keeps_first_request_id(aws_tables):
     repo = LinkRepo()
     first = repo.put_pending(Link("t1", "customer", "c1", request_id="req-1", state="pending"))
@@ -139,6 +156,11 @@ def test_runs_and_snapshots(aws_tables):
     repo.progress("t1", "r2", "reading_changes", 5)
     repo.finish("t1", "r2", "succeeded", {"counts": {}}, phase="payments")
     assert repo.get("t1", "r2").phase == "payments" and repo.get("t1", "r2").percent == 100
+    over = datetime.now(UTC)  # a record-level apply's entry: written once, with its outcome
+    repo.create(SyncRun("t1", "r3", "sync", "succeeded", over, phase="webhook", percent=100,
+                        summary={"counts": {"clients_updated_on_platform": 1}, "trigger": "webhook"}, finished_at=over))
+    r3 = repo.get("t1", "r3")
+    assert (r3.status, r3.summary["trigger"], r3.finished_at, r3.percent) == ("succeeded", "webhook", over, 100)
 
 
 def test_a_chunk_too_big_for_one_item_is_split_and_read_back_in_order(aws_tables):

@@ -43,3 +43,9 @@ def test_a_big_companys_records_are_read_less_often_than_a_small_ones():
     small = Company("t-small", "r1", clients=[f"c{i}" for i in range(12)])
     big = Company("t-big", "r2", clients=[f"c{i}" for i in range(2400)])
     assert _check_every(big) >= 10 * _check_every(small)
+
+
+def test_a_warm_up_change_never_seen_counts_as_lost():
+    from bench.webhooks import lost
+
+    assert lost({"fairness": {"warm_up": {"missing_count": 1}, "alone": {"missing_count": 0}}}) == 1

@@ -81,7 +81,7 @@ def test_onboarding_links_the_matching_pair_and_creates_each_sides_missing_custo
     assert (counts["clients_matched"], counts["customers_created_in_quickbooks"],
             counts["clients_created_on_platform"]) == (1, 1, 1)
     assert w.runs.get("t1", "onb").status == "succeeded"
-    assert w.connections.get("t1").onboarding == {"status": "completed", "run_id": "onb"}
+    assert w.connections.get("t1").onboarding == {"status": "completed", "run_id": "onb", "conflicts": 0}
 
 
 def test_quickbooks_customers_are_loaded_page_after_page_until_a_short_page(monkeypatch):
@@ -146,6 +146,7 @@ def test_a_conflict_is_held_for_the_admin_and_nothing_is_created_for_either_reco
     w.client("c1", "Zed Roofing", email="b@zed.com")
     _, state = w.run()
     assert state["summary"]["conflicts"] == 1 and state["summary"]["counts"]["conflicts"] == 1
+    assert w.connections.get("t1").onboarding["conflicts"] == 1  # what each sync pass after it knows to hold
     assert w.link_of("customer", "c1") is None
     assert len(w.books.rows["Customer"]) == 1 and len(w.platform.clients) == 1
 

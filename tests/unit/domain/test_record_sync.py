@@ -46,7 +46,9 @@ def test_a_quickbooks_edit_named_by_a_hint_reaches_the_platform_at_once_and_the_
     assert outcome.by_record and not outcome.started
     assert w.platform.clients["c1"].contact.phone == "555-0199"
     assert w.books.calls == ["query"]  # the customer by Id; no CDC, no write back
-    assert w.runs.get("t1", outcome.run_id).summary["counts"]["clients_updated_on_platform"] == 1
+    entry = w.runs.get("t1", outcome.run_id)  # written once, with its outcome
+    assert entry.summary["counts"]["clients_updated_on_platform"] == 1
+    assert (entry.status, entry.percent, entry.finished_at is not None) == ("succeeded", 100, True)
     assert w.gate.read("t1").holder is None
     w.tick()
     w.books.calls.clear()

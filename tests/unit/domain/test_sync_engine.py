@@ -947,6 +947,23 @@ def test_a_new_client_that_may_be_a_new_quickbooks_customer_is_not_created_there
 
 
 
+def test_a_pass_holds_what_onboarding_left_in_conflict_and_reads_no_conflicts_when_onboarding_left_none():
+    w = World()
+    w.runs.put_chunk("t1", "onb", "conflicts", 0, [{"qbo_ids": ["q9"], "fsp_ids": ["c1"], "reason": "ambiguous"}])
+    w.platform.add_client("c1", company="Zed Roofing")
+    w.tick()
+    w.run()
+    assert w.links.get("t1", "customer", "c1") is None and not w.books.rows.get("Customer")  # held for the admin
+    read, chunks = [], w.runs.chunks
+    w.runs.chunks = lambda tenant, run, name: (read.append(name), chunks(tenant, run, name))[1]
+    w.connections.save(Connection("t1", "connected", realm_id="realm-1",
+                                  onboarding={"status": "completed", "run_id": "onb2", "conflicts": 0}))
+    w.platform.add_client("c2", company="Able Electric")
+    w.tick()
+    w.run("r2")
+    assert "conflicts" not in read and w.links.get("t1", "customer", "c2") is not None
+
+
 # (direction, field edited in QuickBooks, what the platform edit changes; then what each side holds in the end)
 _EDITS_ON_BOTH_SIDES = {
     "other_fields": ("two_way", "email", "phone", {"email": "office@acme.example", "phone": "602-555-0777"},
