@@ -27,6 +27,12 @@ from waitress.wasyncore import close_all
 # waits for the answer, and a gateway request waits for its handler; more wait in the queue, none is refused.
 THREADS = 64
 
+# Connections kept open at once. Every execution environment's botocore pool keeps up to ten to moto, so the
+# fairness benchmark's 32 environments with the stack's own clients passed waitress's default of 100: it stopped
+# accepting, callers timed out, and a sync run failed. Idle ones close after CHANNEL_TIMEOUT_S.
+CONNECTION_LIMIT = 2000
+CHANNEL_TIMEOUT_S = 60
+
 # "Task queue depth is N" whenever requests wait for a thread: the waiting is what a benchmark measures, not news.
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
@@ -74,7 +80,9 @@ def _loop(server) -> None:
 
 def start(app, port: int = 0, host: str = "127.0.0.1", threads: int = THREADS) -> RunningServer:
     """Start `app` on host:port (0 = a free port) and return once it accepts connections."""
-    server = create_server(app, host=host, port=port, threads=threads, ident="", clear_untrusted_proxy_headers=True)
+    server = create_server(app, host=host, port=port, threads=threads, ident="", clear_untrusted_proxy_headers=True,
+                           connection_limit=CONNECTION_LIMIT, channel_timeout=CHANNEL_TIMEOUT_S,
+                           asyncore_use_poll=True)  # select() stops at 1,024 descriptors
     server.channel_class = _Channel  # type: ignore[union-attr]
     bound = server.effective_port  # type: ignore[union-attr]
     thread = threading.Thread(target=_loop, args=(server,), name=f"wsgi-{bound}", daemon=True)
