@@ -27,7 +27,11 @@ def _ready(payload: dict) -> None:
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
+    import logging
+
     from emulators.common.server import start
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # errors only, as on the local stack, not every request
 
     if args.which == "qbdesktop":  # QuickBooks Desktop has no webhooks; the Web Connector polls instead
         from emulators.qbdesktop.app import create_app as create_desktop

@@ -1,16 +1,7 @@
-"""Run a WSGI app on 127.0.0.1 in a background thread (emulators, the local gateway, moto's process).
-
-Served by waitress, not werkzeug's development server: werkzeug's closes the connection after every response, so
-each request from a pooled client (botocore, requests, urllib3) opened a new TCP connection and the server a new
-thread for it, as neither AWS nor Intuit make their callers do. On the local stack that was about 0.7 ms of CPU a
-request, client and server together (a DynamoDB GetItem through moto's server: 1.85 ms of server CPU with werkzeug,
-1.37 ms with waitress; the client 1.15 against 0.90 ms), paid by every call of every company on the same two cores
-(issue 12's fairness benchmark, docs/benchmarks.md). Waitress keeps connections alive and serves them from a pool
-of threads (decision 57)."""
+"""Run a WSGI app on 127.0.0.1 in a background thread (emulators, local gateway)."""
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 import threading
@@ -18,76 +9,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from waitress.channel import HTTPChannel
-from waitress.server import create_server
-from waitress.task import WSGITask
-from waitress.wasyncore import close_all
-
-# Requests served at once. Some wait for long: moto's Step Functions hands each Lambda task to its own server and
-# waits for the answer, and a gateway request waits for its handler; more wait in the queue, none is refused.
-THREADS = 64
-
-# Connections kept open at once. Every execution environment's botocore pool keeps up to ten to moto, so the
-# fairness benchmark's 32 environments with the stack's own clients passed waitress's default of 100: it stopped
-# accepting, callers timed out, and a sync run failed. Idle ones close after CHANNEL_TIMEOUT_S.
-CONNECTION_LIMIT = 2000
-CHANNEL_TIMEOUT_S = 60
-
-# "Task queue depth is N" whenever requests wait for a thread: the waiting is what a benchmark measures, not news.
-logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-
-
-SOCKET_KEY = "emulator.socket"  # the request's socket, for an emulator's injected dropped connection
-
-
-class _Task(WSGITask):
-    def get_environment(self):
-        environ = super().get_environment()
-        environ[SOCKET_KEY] = self.channel.socket
-        return environ
-
-
-class _Channel(HTTPChannel):
-    task_class = _Task
+from werkzeug.serving import BaseWSGIServer, make_server
 
 
 @dataclass
 class RunningServer:
-    server: object = field(repr=False)  # waitress's TcpWSGIServer
+    server: BaseWSGIServer
     thread: threading.Thread = field(repr=False)
-    port: int = 0
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.server.server_port}"
 
     def stop(self) -> None:
-        """Close the listening socket and every open connection, then the threads (those still answering are
-        daemons, left to finish on their own)."""
-        server = self.server
-        server.task_dispatcher.shutdown(timeout=1)  # type: ignore[attr-defined]
-        close_all(server._map, ignore_all=True)  # type: ignore[attr-defined]
+        self.server.shutdown()
+        self.server.server_close()
         self.thread.join(timeout=5)
 
 
-def _loop(server) -> None:
-    try:
-        server.run()
-    except (OSError, ValueError):  # the loop polled a socket that stop() closed meanwhile
-        if server._map:
-            raise
-
-
-def start(app, port: int = 0, host: str = "127.0.0.1", threads: int = THREADS) -> RunningServer:
-    """Start `app` on host:port (0 = a free port) and return once it accepts connections."""
-    server = create_server(app, host=host, port=port, threads=threads, ident="", clear_untrusted_proxy_headers=True,
-                           connection_limit=CONNECTION_LIMIT, channel_timeout=CHANNEL_TIMEOUT_S,
-                           asyncore_use_poll=True)  # select() stops at 1,024 descriptors
-    server.channel_class = _Channel  # type: ignore[union-attr]
-    bound = server.effective_port  # type: ignore[union-attr]
-    thread = threading.Thread(target=_loop, args=(server,), name=f"wsgi-{bound}", daemon=True)
+def start(app, port: int = 0, host: str = "127.0.0.1") -> RunningServer:
+    """Start `app` threaded on host:port (0 = a free port) and return once it accepts connections."""
+    server = make_server(host, port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=f"wsgi-{server.server_port}", daemon=True)
     thread.start()
-    return RunningServer(server, thread, int(bound))  # type: ignore[arg-type]
+    return RunningServer(server, thread)
 
 
 def write_atomically(path: Path, text: str) -> None:

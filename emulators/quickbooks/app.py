@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
-from emulators.common.server import SOCKET_KEY, StateFile
+from emulators.common.server import StateFile
 from emulators.quickbooks import faults, seed
 from emulators.quickbooks.entities import Ledger
 from emulators.quickbooks.faults import Fault
@@ -70,8 +70,7 @@ class ControlError(Exception):
 
 
 class Dropped(ConnectionResetError):
-    """Raised after the socket is shut down: the server's answer never reaches the client, which sees the connection
-    dropped."""
+    """Raised after the socket is shut down: werkzeug treats it as a dropped connection and answers nothing."""
 
 
 def _json(status: int, body: Any, headers: dict | None = None, content_type: str = JSON) -> Response:
@@ -813,7 +812,7 @@ def _id_order(doc: dict) -> tuple:
 
 
 def _drop(environ) -> None:
-    sock = environ.get(SOCKET_KEY)
+    sock = environ.get("werkzeug.socket")
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import secrets
 import subprocess
@@ -26,7 +27,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from emulators.common.server import start
 from qbsync.local import moto_fidelity
 
 Invoke = Callable[[str, dict, str], Any]  # (handler path, event, function name) -> the handler's answer
@@ -74,10 +74,14 @@ class InProcessMoto:
     """moto's server on a thread of this process."""
 
     def __init__(self, port: int, invoke: Invoke):
+        from moto.server import ThreadedMotoServer
+
         _patch_moto(functools.partial(lambda_answer, invoke))
-        self._server = start(_moto_app(), port)
-        self.url, self.port = self._server.url, self._server.port
-        os.environ["MOTO_PORT"] = str(self.port)  # moto's Step Functions calls Lambda through its own server
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server.start()
+        host, bound = self._server.get_host_and_port()
+        self.url, self.port = f"http://{host}:{bound}", bound
+        os.environ["MOTO_PORT"] = str(bound)  # moto's Step Functions calls Lambda through its own server
 
     def served(self) -> dict:
         return served()
@@ -171,20 +175,19 @@ def _with_counters(app):
     return wsgi
 
 
-def _moto_app():
-    """moto's WSGI app as its own server builds it (moto.server.ThreadedMotoServer), for our server to serve
-    (emulators/common/server.py: connections kept alive, as AWS's endpoints keep them)."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
-    return DomainDispatcherApplication(create_backend_app)
-
-
 def _serve(port: int, address: str) -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request; LocalStack.start does the same
     _patch_moto(_forwarder(address, bytes.fromhex(os.environ.pop("QBSYNC_LAMBDA_KEY"))))
-    server = start(_with_counters(_moto_app()), port)
-    os.environ["MOTO_PORT"] = str(server.port)  # moto's Step Functions calls Lambda through its own server
+    server = make_server("127.0.0.1", port, _with_counters(DomainDispatcherApplication(create_backend_app)),
+                         threaded=True, request_handler=MotoRequestHandler)
+    bound = server.server_port
+    os.environ["MOTO_PORT"] = str(bound)  # moto's Step Functions calls Lambda through its own server
     parent = os.getppid()
-    print(server.url, flush=True)
+    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    print(f"http://127.0.0.1:{bound}", flush=True)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nobody reads the pipe after the first line
     while os.getppid() == parent:  # the stack's process is gone (killed): so is its AWS
         time.sleep(1)

@@ -74,6 +74,8 @@ class LocalStack:
                 "aws": self.aws_url}
 
     def start(self) -> None:
+        # One access-log line per request from each of four servers drowns what matters; errors still show.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         Path(self.state_dir).mkdir(parents=True, exist_ok=True)
         # Powertools warns on stderr for every invocation that published no metric; Lambda files that in the log.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
