@@ -16,13 +16,16 @@ LOOPING = {"load_quickbooks_customers", "load_platform_clients", "create_in_quic
            "sync_sites", "push_invoices", "push_payments", "sync_clients"}
 
 
-def _fake_handler(calls: list[str], fail_task: str | None, again_once: bool = False):
+def _fake_handler(calls: list[str], fail_task: str | None, again_once: bool = False, crash_once: str | None = None):
     def invoke(function, event=None):
         payload = json.loads(event) if isinstance(event, str) else event
         task, state = payload["task"], payload["input"]
         calls.append(task)
         if task == fail_task:
             return json.dumps({"errorType": "Boom", "errorMessage": "failed on purpose"}), True, ""
+        if task == crash_once and calls.count(task) == 1:  # its execution environment died mid-invocation
+            return json.dumps({"errorType": "Runtime.ExitError",
+                               "errorMessage": "Runtime exited with error: signal: terminated"}), True, ""
         if task == "start":
             state = {**state, "stop": state.get("fold", False), "again": False}
         if task == "finish":
@@ -44,14 +47,14 @@ def _engine_handler(calls: list[str], engine):
 
 
 def _run(monkeypatch, name: str, placeholders: list[str], fail_task: str | None = None, again_once: bool = False,
-         run_input: dict | None = None, engine=None) -> tuple[dict, list[str]]:
+         run_input: dict | None = None, engine=None, crash_once: str | None = None) -> tuple[dict, list[str]]:
     boto3 = pytest.importorskip("boto3")
     moto = pytest.importorskip("moto")
     from moto.awslambda.models import LambdaFunction
 
     calls: list[str] = []
     monkeypatch.setattr(LambdaFunction, "_invoke_lambda", _engine_handler(calls, engine) if engine is not None
-                        else _fake_handler(calls, fail_task, again_once))
+                        else _fake_handler(calls, fail_task, again_once, crash_once))
     with moto.mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         region = "us-east-1"
         role = boto3.client("iam", region_name=region).create_role(
@@ -110,6 +113,17 @@ def test_sync_failure_is_recorded_then_fails_the_run(monkeypatch):
     result, calls = _run(monkeypatch, "sync", SYNC_FUNCTIONS, fail_task="push_payments")
     assert result["status"] == "FAILED", result
     assert calls == ONE_PASS[:ONE_PASS.index("push_payments") + 1] + ["record_failure"]
+
+
+@pytest.mark.parametrize("name, functions, task", [("sync", SYNC_FUNCTIONS, "push_invoices"),
+                                                     ("onboarding", ["OnboardFunctionArn"], "match")])
+def test_a_task_whose_execution_environment_died_is_tried_again_and_the_run_goes_on(monkeypatch, name, functions,
+                                                                                   task):
+    """A Lambda runtime that exits mid-invocation (Runtime.ExitError; Step Functions names unhandled ones
+    Lambda.Unknown) is no verdict on the task: every task is idempotent, so it is run again, as service errors are."""
+    result, calls = _run(monkeypatch, name, functions, crash_once=task)
+    assert result["status"] == "SUCCEEDED", result
+    assert calls.count(task) == (2 if task == "match" else 3) and "record_failure" not in calls
 
 
 def test_a_quiet_sync_run_enters_three_states_and_a_busy_one_every_step(monkeypatch):

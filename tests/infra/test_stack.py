@@ -391,6 +391,7 @@ def test_asl_tasks_retry_throttling_and_catch_into_record_failure(name):
                              "MaxDelaySeconds": 60, "JitterStrategy": "FULL"}
         assert any("Lambda.ServiceException" in r["ErrorEquals"] for r in state["Retry"])
         assert any(r["ErrorEquals"] == ["States.Timeout"] for r in state["Retry"])
+        assert any(r["ErrorEquals"] == ["Lambda.Unknown", "Runtime.ExitError"] for r in state["Retry"])
         if state_name != "RecordFailure":
             assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
                                        "Next": "RecordFailure"}]
