@@ -202,10 +202,14 @@ class Sandboxes:
             # takes its place for later invocations, unless the stack is stopping them all.
             conn.close()
             status = self._exit_status(conn)
-            if not self._closing:
+            if self._closing:  # close() sent it SIGTERM: the stack is stopping with this invocation in flight
+                logging.getLogger(__name__).warning(
+                    "a %s execution environment was stopped with the stack (%s) during an invocation of %s", name,
+                    status, handler_path)
+            else:
                 conn = self._start(1)[0]
-            logging.getLogger(__name__).error("a %s execution environment exited (%s) during an invocation of %s",
-                                              name, status, handler_path)
+                logging.getLogger(__name__).error("a %s execution environment exited (%s) during an invocation of %s",
+                                                  name, status, handler_path)
             raise _raised("Runtime.ExitError", f"Runtime exited with error: {status} ({exc!r})") from None
         finally:
             with self._free:

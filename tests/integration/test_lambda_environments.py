@@ -86,6 +86,28 @@ def test_an_environment_that_dies_is_reported_with_how_it_ended_and_replaced(env
     test_invocations_at_once_run_side_by_side_and_one_more_waits_for_a_free_environment(environments)
 
 
+def test_an_invocation_in_flight_when_the_stack_stops_is_reported_as_stopped_with_it(tmp_path, caplog):
+    """close() ends every environment with SIGTERM: an invocation still running then reads "signal: terminated",
+    which is the stack stopping, not an environment that died (the benchmarks stop their stack with runs in flight)."""
+    pool = Sandboxes(1, str(tmp_path / "lambda.log"), [f"{HANDLERS}.where"])
+    raised: list[Exception] = []
+
+    def slow():
+        try:
+            pool.invoke(f"{HANDLERS}.where", {"sleep": 30}, "fn")
+        except Exception as exc:  # noqa: BLE001 - what the invoker saw
+            raised.append(exc)
+
+    caller = threading.Thread(target=slow)
+    caller.start()
+    time.sleep(1)
+    pool.close()
+    caller.join(timeout=15)
+    assert [str(e).split(" (")[0] for e in raised] == ["Runtime exited with error: signal: terminated"]
+    assert any("stopped with the stack (signal: terminated)" in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)
+
+
 def test_on_the_stack_in_environments_a_company_onboards_and_its_edits_cross_by_webhook(local_stack, onboard):
     """Onboarding's state machine (moto's Step Functions invoking the tasks), the gateway's handlers and the hints
     worker all run in the environments; a platform edit then reaches QuickBooks and a QuickBooks edit the platform."""
