@@ -49,3 +49,17 @@ def test_a_warm_up_change_never_seen_counts_as_lost():
     from bench.webhooks import lost
 
     assert lost({"fairness": {"warm_up": {"missing_count": 1}, "alone": {"missing_count": 0}}}) == 1
+
+
+def test_the_target_ratio_is_over_the_same_companies_together_without_the_noisy_one():
+    from bench.webhooks import ratios
+
+    fair = {"alone": {"p95_s": 0.5}, "without_noisy": {"p95_s": 1.2}, "with_noisy": {"p95_s": 2.4}}
+    assert ratios(fair) == {"p95_ratio": 2.0, "p95_ratio_each_alone": 4.8}
+    assert ratios({**fair, "without_noisy": {"p95_s": None}})["p95_ratio"] is None
+
+
+def test_a_control_change_never_seen_counts_as_lost():
+    from bench.webhooks import lost
+
+    assert lost({"fairness": {"without_noisy": {"missing_count": 2}}}) == 2
